@@ -1,0 +1,191 @@
+"""The fields of a run: one dataclass per group, each field with its default, help and limits.
+
+This file is the single source of truth for every training option. The YAML format, the
+command-line overrides, validation and the WebUI's Train form are all generated from it.
+
+Field metadata (see `arg`):
+  help     one or two sentences for the UI and `--help`
+  choices  allowed values (None may be one of them)
+  min/max  inclusive numeric range; `gt` for a strict lower bound
+  stages   stages the field applies to (None: every stage)
+  when     {other_key: allowed values}: the field only matters in that case
+  ui       False for fields a form must never show (remote code)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES = ("sft", "dpo", "kto", "rm", "grpo")
+PREF_STAGES = ("dpo",)
+PAIRWISE_LOSSES = ("sigmoid", "hinge", "ipo", "kto_pair", "robust", "orpo", "simpo")
+REFERENCE_FREE_LOSSES = ("orpo", "simpo")
+TEMPLATES = (None, "qwen", "qwen3", "default")
+SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup",
+              "polynomial", "inverse_sqrt")
+OPTIMIZERS = ("adamw_torch", "paged_adamw_32bit", "paged_adamw_8bit", "sgd")
+DEMO_MODEL = "demo"
+DEMO_DATASET = "demo_pref_en"
+
+
+def arg(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
+        max: float | None = None, gt: float | None = None, stages: tuple | None = None,
+        when: dict | None = None, ui: bool = True) -> Any:
+    """A dataclass field carrying the metadata the validator and the WebUI read."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "gt": gt,
+            "stages": stages, "when": when, "ui": ui}
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ModelArgs:
+    model_name_or_path: str = arg(
+        DEMO_MODEL, "Hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct), a local folder, or 'demo' for the "
+        "bundled tiny model.")
+    adapter_name_or_path: str | None = arg(
+        None, "Adapters to start from, comma-separated (e.g. an SFT run's folder). For DPO the "
+        "reference becomes base + these adapters.")
+    template: str | None = arg(
+        None, "Chat template. Empty: the tokenizer's own; qwen: ChatML; qwen3: ChatML with "
+        "thinking; default: plain User:/Assistant: text.", choices=TEMPLATES)
+    enable_thinking: bool = arg(
+        True, "Qwen3 only: let the model think (<think>...</think>) before answering.",
+        when={"template": ("qwen3",)})
+    trust_remote_code: bool = arg(
+        False, "Run Python code shipped with the model. Only set it in a YAML you trust.", ui=False)
+    quantization_bit: int | None = arg(
+        None, "Load the base model in 4 or 8 bits with bitsandbytes (QLoRA). Needs a CUDA GPU.",
+        choices=(None, 4, 8))
+    quantization_type: str = arg(
+        "nf4", "4-bit data type.", choices=("nf4", "fp4"), when={"quantization_bit": (4,)})
+    double_quantization: bool = arg(
+        True, "Quantize the 4-bit quantization constants too (saves ~0.4 bit per weight).",
+        when={"quantization_bit": (4,)})
+    flash_attn: str = arg(
+        "auto", "Attention kernel: auto picks sdpa where available.",
+        choices=("auto", "disabled", "sdpa", "fa2"))
+
+
+@dataclass
+class FinetuningArgs:
+    stage: str = arg("dpo", "What to train: sft, dpo (and ORPO/SimPO via pref_loss), kto, rm "
+                     "(reward model), grpo.", choices=STAGES)
+    finetuning_type: str = arg(
+        "lora", "lora: small adapter; full: every weight; freeze: only the last layers.",
+        choices=("lora", "full", "freeze"))
+    lora_rank: int = arg(8, "LoRA rank r.", min=1, max=1024, when={"finetuning_type": ("lora",)})
+    lora_alpha: int | None = arg(
+        None, "LoRA scaling alpha. Empty: 2 x lora_rank.", min=1,
+        when={"finetuning_type": ("lora",)})
+    lora_dropout: float = arg(0.0, "Dropout on the LoRA input.", min=0.0, max=0.9,
+                              when={"finetuning_type": ("lora",)})
+    lora_target: str = arg(
+        "all", "Modules that get LoRA, comma-separated (q_proj,v_proj), or 'all' linear layers.",
+        when={"finetuning_type": ("lora",)})
+    use_rslora: bool = arg(False, "Rank-stabilised LoRA scaling (alpha / sqrt(r)).",
+                           when={"finetuning_type": ("lora",)})
+    use_dora: bool = arg(False, "Weight-decomposed LoRA (DoRA).",
+                         when={"finetuning_type": ("lora",)})
+    pissa_init: bool = arg(False, "Initialise LoRA from the principal singular vectors (PiSSA).",
+                           when={"finetuning_type": ("lora",)})
+    freeze_trainable_layers: int = arg(
+        2, "freeze: train the last N decoder layers (negative: the first N).",
+        when={"finetuning_type": ("freeze",)})
+
+
+@dataclass
+class DataArgs:
+    dataset: str = arg(DEMO_DATASET, "Dataset names from dataset_info.json, comma-separated.")
+    eval_dataset: str | None = arg(None, "Datasets for evaluation, comma-separated.")
+    dataset_dir: str = arg("data", "Folder with the data files. Its own dataset_info.json is used "
+                           "when present, so a LLaMA-Factory data/ folder works as it is.")
+    cutoff_len: int = arg(2048, "Maximum tokens per sequence (prompt + answer). Longer answers "
+                          "are cut; a prompt that leaves no room is a bad record.", min=16)
+    max_samples: int | None = arg(None, "Use at most this many records of each dataset.", min=1)
+    val_size: float = arg(0.0, "Held-out share (0-1) or count (>=1) of the training data for "
+                          "evaluation.", min=0.0)
+    max_bad_ratio: float = arg(
+        0.0, "Refuse to train when the share of bad records is above this (0: any bad record "
+        "stops the run). Bad records under the limit are skipped and listed in train.log.",
+        min=0.0, max=1.0)
+
+
+@dataclass
+class PrefArgs:
+    pref_beta: float = arg(
+        0.1, "beta: strength of the pull towards the reference (DPO), the odds-ratio weight "
+        "(ORPO) or the reward scale (SimPO).", gt=0.0, max=100.0, stages=PREF_STAGES)
+    pref_loss: str = arg(
+        "sigmoid", "Pairwise loss: sigmoid (DPO), hinge (SLiC), ipo, kto_pair, robust, orpo, "
+        "simpo.", choices=PAIRWISE_LOSSES, stages=PREF_STAGES)
+    pref_ftx: float = arg(0.0, "Weight of an SFT loss on the chosen answers, added to the "
+                          "preference loss.", min=0.0, stages=PREF_STAGES)
+    dpo_label_smoothing: float = arg(
+        0.0, "Assumed share of flipped labels (cDPO for sigmoid, robust DPO for robust).",
+        min=0.0, max=0.49, stages=PREF_STAGES, when={"pref_loss": ("sigmoid", "robust")})
+    simpo_gamma: float = arg(0.5, "SimPO target reward margin gamma.", min=0.0,
+                             stages=PREF_STAGES, when={"pref_loss": ("simpo",)})
+    ld_alpha: float | None = arg(
+        None, "LD-DPO: weight of answer tokens beyond the shorter answer's length (0-1). Empty: "
+        "off.", min=0.0, max=1.0, stages=PREF_STAGES)
+    ref_model: str | None = arg(
+        None, "Separate reference model. Empty: the policy with its adapter off (LoRA) or a "
+        "frozen copy (full).", stages=PREF_STAGES)
+    ref_model_adapters: str | None = arg(
+        None, "Adapters applied to ref_model, comma-separated.", stages=PREF_STAGES)
+    ref_model_quantization_bit: int | None = arg(
+        None, "Load ref_model in 4 or 8 bits (CUDA).", choices=(None, 4, 8), stages=PREF_STAGES)
+
+
+@dataclass
+class TrainArgs:
+    output_dir: str | None = arg(None, "Run directory. Empty: saves/<run_name>.")
+    run_name: str | None = arg(None, "Run name. Empty: <stage>-<dataset>-<date>-<time>.")
+    learning_rate: float = arg(5e-5, "Peak learning rate.", gt=0.0, max=1.0)
+    num_train_epochs: float = arg(3.0, "Passes over the data (ignored when max_steps > 0).",
+                                  gt=0.0)
+    max_steps: int = arg(-1, "Stop after this many optimizer steps (-1: use epochs).", min=-1)
+    per_device_train_batch_size: int = arg(1, "Pairs (or examples) per device per step.", min=1)
+    per_device_eval_batch_size: int = arg(1, "Batch size for evaluation.", min=1)
+    gradient_accumulation_steps: int = arg(8, "Batches summed before each optimizer step.", min=1)
+    lr_scheduler_type: str = arg("cosine", "Learning-rate schedule after warmup.",
+                                 choices=SCHEDULERS)
+    min_lr_ratio: float = arg(0.1, "Floor of the cosine schedule as a share of learning_rate "
+                              "(e.g. lr/10).", min=0.0, max=1.0,
+                              when={"lr_scheduler_type": ("cosine_with_min_lr",)})
+    warmup_ratio: float = arg(0.1, "Share of the steps spent warming the learning rate up.",
+                              min=0.0, max=1.0)
+    warmup_steps: int = arg(0, "Warmup steps (overrides warmup_ratio when > 0).", min=0)
+    weight_decay: float = arg(0.0, "AdamW weight decay.", min=0.0)
+    max_grad_norm: float = arg(1.0, "Clip the gradient norm to this (0: no clipping).", min=0.0)
+    optim: str = arg("adamw_torch", "Optimizer. The paged ones need a CUDA GPU.",
+                     choices=OPTIMIZERS)
+    logging_steps: int = arg(5, "Write metrics every N optimizer steps.", min=1)
+    save_steps: int = arg(100, "Save a resumable checkpoint every N steps.", min=1)
+    save_total_limit: int | None = arg(None, "Keep at most this many checkpoints.", min=1)
+    eval_steps: int | None = arg(None, "Evaluate every N steps (needs val_size or eval_dataset). "
+                                 "Empty: logging_steps.", min=1)
+    seed: int = arg(42, "Random seed for data order, dropout and initialisation.", min=0)
+    bf16: bool = arg(False, "Train in bfloat16 (GPU). Falls back to fp32 with a warning where "
+                     "unsupported.")
+    fp16: bool = arg(False, "Train in float16 with loss scaling (CUDA only).")
+    gradient_checkpointing: bool = arg(False, "Recompute activations in the backward pass: "
+                                       "less memory, ~30% slower.")
+    report_to: str = arg("none", "Also log to tensorboard or wandb (metrics.jsonl is always "
+                         "written).", choices=("none", "tensorboard", "wandb"))
+    resume_from_checkpoint: bool | str | None = arg(
+        None, "true: continue from the newest complete checkpoint in output_dir; a path: from "
+        "that checkpoint.")
+    dataloader_num_workers: int = arg(0, "Worker processes for data loading.", min=0)
+
+
+# LLaMA-Factory keys that a copied YAML may carry and that have no effect here. They are
+# accepted (so its YAMLs run unchanged) and named in the log, never silently.
+COMPAT_KEYS = {
+    "do_train": "training always runs with `python -m core train`",
+    "plot_loss": "curves are in metrics.jsonl and the WebUI's Runs tab",
+    "overwrite_cache": "tokenised data is rebuilt for every run",
+    "preprocessing_num_workers": "tokenisation runs in the training process",
+    "overwrite_output_dir": "a run never overwrites checkpoints; use resume or a new output_dir",
+    "ddp_timeout": "set by accelerate's launcher",
+}

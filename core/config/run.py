@@ -1,0 +1,216 @@
+"""RunConfig: the flat union of the field groups, with YAML load/save and key=value overrides.
+
+    cfg = RunConfig.load("examples/dpo_lora.yaml", overrides=["pref_beta=0.2"])
+    cfg.save("saves/x/config.yaml")      # round-trips exactly
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import os
+import tempfile
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import UserError
+from .fields import COMPAT_KEYS, DataArgs, FinetuningArgs, ModelArgs, PrefArgs, TrainArgs
+
+log = logging.getLogger(__name__)
+
+GROUPS = {"model": ModelArgs, "finetuning": FinetuningArgs, "data": DataArgs,
+          "preference": PrefArgs, "training": TrainArgs}
+
+
+class ConfigError(UserError, ValueError):
+    """A config the user must fix; the message names the key, the value and the fix."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = problems
+        head = f"{source}: " if source else ""
+        if len(problems) == 1:
+            super().__init__(head + problems[0])
+        else:
+            super().__init__(head + f"{len(problems)} problems:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass
+class RunConfig(TrainArgs, PrefArgs, DataArgs, FinetuningArgs, ModelArgs):
+    """Every option of a run, flat, in the order ModelArgs, FinetuningArgs, DataArgs, PrefArgs,
+    TrainArgs (dataclass inheritance lists base-class fields first, last base first)."""
+
+    # --- reading and writing -------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> "RunConfig":
+        """Build from a flat mapping: unknown keys and wrong types are errors; the LLaMA-Factory
+        keys in COMPAT_KEYS are accepted and logged as having no effect."""
+        if not isinstance(data, dict):
+            raise ConfigError([f"expected a mapping of key: value, got {type(data).__name__}"], source)
+        problems, values = [], {}
+        for key, raw in data.items():
+            if key in COMPAT_KEYS:
+                log.info("Ignoring LLaMA-Factory key %s=%r: %s.", key, raw, COMPAT_KEYS[key])
+                continue
+            if key not in FIELDS:
+                problems.append(unknown_key_message(key))
+                continue
+            try:
+                values[key] = coerce(key, raw)
+            except ValueError as e:
+                problems.append(str(e))
+        if problems:
+            raise ConfigError(problems, source)
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> "RunConfig":
+        """Read a YAML file, then apply `key=value` overrides (command-line strings)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError([f"config file not found: {path}"])
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError([f"not valid YAML{where}: {getattr(e, 'problem', e)}"], str(path))
+        data.update(parse_overrides(overrides or []))
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in FIELDS}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically, so a reader never sees half a file."""
+        write_atomic(Path(path), self.to_yaml())
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    # --- derived values ------------------------------------------------------------------
+    @property
+    def datasets(self) -> list[str]:
+        return split_list(self.dataset)
+
+    @property
+    def eval_datasets(self) -> list[str]:
+        return split_list(self.eval_dataset)
+
+    @property
+    def adapters(self) -> list[str]:
+        return split_list(self.adapter_name_or_path)
+
+    @property
+    def uses_reference(self) -> bool:
+        from .fields import REFERENCE_FREE_LOSSES
+        return self.stage == "dpo" and self.pref_loss not in REFERENCE_FREE_LOSSES
+
+    def relevant(self, key: str) -> bool:
+        """Whether a field matters for this config's stage, loss, finetuning type, ..."""
+        meta = FIELDS[key].metadata
+        if meta["stages"] and self.stage not in meta["stages"]:
+            return False
+        return all(getattr(self, other) in allowed for other, allowed in (meta["when"] or {}).items())
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(RunConfig)}
+
+
+def field_group(key: str) -> str:
+    for group, cls in GROUPS.items():
+        if key in cls.__dataclass_fields__:
+            return group
+    raise KeyError(key)
+
+
+def split_list(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def unknown_key_message(key: str) -> str:
+    close = difflib.get_close_matches(key, list(FIELDS), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "run `python -m core train --keys` to list them"
+    return f"unknown key '{key}': {hint}"
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`key=value` strings to a dict; values are read as YAML scalars (1e-5, true, null)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError([f"override '{item}' is not key=value (e.g. pref_beta=0.2)"])
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def _allowed_types(tp: Any) -> tuple[type, ...]:
+    if isinstance(tp, str):  # `from __future__ import annotations` keeps them as strings
+        tp = eval(tp, {"typing": typing})  # noqa: S307 - only our own annotations
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        return tuple(t for t in typing.get_args(tp))
+    return (tp,)
+
+
+def coerce(key: str, value: Any) -> Any:
+    """Convert a YAML or command-line value to the field's type, or explain what is expected."""
+    types_ = _allowed_types(FIELDS[key].type)
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        if type(None) in types_:
+            return None
+        raise ValueError(f"{key}: a value is required (expected {_type_names(types_)})")
+    if isinstance(value, bool):
+        if bool in types_:
+            return value
+    elif isinstance(value, str):
+        text = value.strip()
+        if bool in types_ and text.lower() in ("true", "false", "yes", "no", "on", "off"):
+            return text.lower() in ("true", "yes", "on")
+        for tp in (int, float):
+            if tp in types_:
+                try:
+                    return tp(text)
+                except ValueError:
+                    pass
+        if str in types_:
+            return value
+    elif isinstance(value, int) and int in types_:
+        return value
+    elif isinstance(value, (int, float)) and float in types_:
+        return float(value)
+    elif isinstance(value, float) and int in types_ and value.is_integer():
+        return int(value)
+    elif str in types_ and isinstance(value, (int, float)):
+        return str(value)
+    raise ValueError(f"{key}: {value!r} is not {_type_names(types_)}")
+
+
+def _type_names(types_: tuple) -> str:
+    names = {bool: "true/false", int: "a whole number", float: "a number", str: "text",
+             type(None): "empty"}
+    return " or ".join(names.get(t, getattr(t, "__name__", str(t))) for t in types_)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
