@@ -1,0 +1,78 @@
+"""Command line: python -m core {train,data,chat,eval,export,bench} ... (--help on each).
+
+Each subcommand lives in a module with `add_arguments(parser)` and `main(args) -> int`. Those
+modules import torch and friends inside main(), so `--help` and `data list` start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+# name -> (module, one-line help)
+COMMANDS = {
+    "train": ("core.train", "train from a YAML config: train CONFIG.yaml [key=value ...]"),
+    "data": ("core.data.cli", "list, check, add and convert datasets"),
+}
+OPTIONAL = {  # commands added by later modules; listed only when their module exists
+    "chat": ("core.chat", "chat with a model, or compare base and tuned side by side"),
+    "eval": ("core.evaluate", "preference accuracy, reward margin and samples for runs"),
+    "export": ("core.export", "merge a LoRA adapter and save a standalone model"),
+    "bench": ("core.bench", "timing benchmarks"),
+    "demo": ("core.demo", "build or locate the bundled demo model"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    out = dict(COMMANDS)
+    for name, (module, help_) in OPTIONAL.items():
+        if importlib.util.find_spec(module) is not None:
+            out[name] = (module, help_)
+    return out
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "bitsandbytes"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_) in _available().items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_, description=module.__doc__)
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return int(args._module.main(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one clear line; the traceback with -v
+        from .errors import UserError
+        if isinstance(e, UserError):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if args.verbose:
+            raise
+        print(f"error: {type(e).__name__}: {e} (run with -v for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The bundled demo model: a tiny Qwen2-architecture model with a Qwen-style tokenizer.
+
+    python -m core demo            # build it (once) and print where it is
+    python -m core demo --rebuild
+
+Nothing is downloaded: the tokenizer is a byte-level BPE trained on this project's demo data
+with Qwen's special tokens (<|endoftext|>, <|im_start|>, <|im_end|>) and a ChatML template, and
+the model is built from a seeded config. It lives under $PREFSTUDIO_HOME (default
+~/.cache/prefstudio) in a folder named after a hash of its recipe, so a changed recipe builds
+a new one. `model_name_or_path: demo` in a config means this model.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RECIPE_VERSION = 1
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+EXTRA_TOKENS = ["<think>", "</think>"]
+# Qwen2's pre-tokenizer split: digits one by one, words with their leading space.
+QWEN_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+              r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+# ChatML as Qwen3 writes it without a default system prompt; enable_thinking=False adds the
+# empty think block to the generation prompt, as Qwen3's own template does.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}"
+    "{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}"
+)
+MODEL_SIZES = {  # name -> Qwen2Config kwargs
+    "demo": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4,
+                 num_attention_heads=4, num_key_value_heads=2),
+    "tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2),
+}
+
+
+def corpus_texts(data_dir: Path = PROJECT_ROOT / "data") -> list[str]:
+    """Every string in the demo data files, in a fixed order (the tokenizer's training text)."""
+    texts: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for path in sorted(data_dir.glob("demo_*.json")):
+        walk(json.loads(path.read_text(encoding="utf-8")))
+    return texts
+
+
+def build_tokenizer(texts: list[str], vocab_size: int = 4000):
+    """A byte-level BPE with Qwen's special tokens, pad token and ChatML template."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN_SPLIT), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(texts or ["Hello world."], trainer=trainer)
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
+                                 pad_token="<|endoftext|>", model_max_length=32768)
+    hf.add_tokens(EXTRA_TOKENS)
+    hf.chat_template = CHAT_TEMPLATE
+    return hf
+
+
+def build_model(tokenizer, size: str = "demo", seed: int = 0, arch: str = "qwen2"):
+    """A randomly initialised (seeded) Qwen2 or Qwen3 causal LM sized for the tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config, Qwen3Config
+
+    config_cls = {"qwen2": Qwen2Config, "qwen3": Qwen3Config}[arch]
+    extra = {"head_dim": MODEL_SIZES[size]["hidden_size"] // MODEL_SIZES[size]["num_attention_heads"]}
+    config = config_cls(
+        vocab_size=len(tokenizer), max_position_embeddings=4096, tie_word_embeddings=True,
+        bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        **MODEL_SIZES[size], **(extra if arch == "qwen3" else {}))
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, tokenizer.pad_token_id]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def save_pretrained(out: Path, size: str = "demo", arch: str = "qwen2", seed: int = 0,
+                    texts: list[str] | None = None) -> Path:
+    """Build tokenizer + model and save both to `out` (a Hugging Face model folder)."""
+    tokenizer = build_tokenizer(corpus_texts() if texts is None else texts)
+    model = build_model(tokenizer, size=size, seed=seed, arch=arch)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def home() -> Path:
+    return Path(os.environ.get("PREFSTUDIO_HOME", Path.home() / ".cache" / "prefstudio"))
+
+
+def _recipe_hash() -> str:
+    h = hashlib.sha256(f"v{RECIPE_VERSION}{MODEL_SIZES['demo']}".encode())
+    for text in corpus_texts():
+        h.update(text.encode())
+    return h.hexdigest()[:12]
+
+
+def demo_model_path(rebuild: bool = False) -> Path:
+    """The demo model's folder, built on first use (atomically, safe with parallel callers)."""
+    target = home() / f"demo-model-{_recipe_hash()}"
+    if (target / "config.json").exists() and not rebuild:
+        return target
+    import filelock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(target) + ".lock"):
+        if (target / "config.json").exists() and not rebuild:
+            return target
+        log.info("Building the demo model in %s (once)...", target)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
+        try:
+            save_pretrained(tmp)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_model_path(name: str) -> str:
+    """'demo' -> the built demo model's folder; anything else unchanged."""
+    return str(demo_model_path()) if name == "demo" else name
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--rebuild", action="store_true", help="build again even if present")
+
+
+def main(args) -> int:
+    print(demo_model_path(rebuild=args.rebuild))
+    return 0

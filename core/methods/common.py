@@ -1,0 +1,119 @@
+"""What every stage shares: TrainingArguments from a RunConfig, the list dataset, callbacks,
+resume selection and the final save."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..callbacks import CheckpointMarker, GracefulStop, RunFiles
+from ..config import RunConfig
+from ..errors import UserError
+from ..models import compute_dtype
+from ..rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+
+class ListDataset(torch.utils.data.Dataset):
+    def __init__(self, items: list[dict]):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]
+
+
+def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls=None, **extra: Any):
+    """HF TrainingArguments (or a TRL subclass such as KTOConfig) for this run."""
+    from transformers import TrainingArguments
+
+    dtype = compute_dtype(cfg)
+    kwargs = dict(
+        output_dir=str(rd.path), run_name=cfg.run_name, learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs, max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        per_device_eval_batch_size=cfg.per_device_eval_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        warmup_steps=cfg.warmup_steps if cfg.warmup_steps > 0 else cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, optim=cfg.optim,
+        logging_steps=cfg.logging_steps, logging_first_step=False,
+        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=(cfg.eval_steps or cfg.logging_steps) if has_eval else None,
+        seed=cfg.seed, data_seed=cfg.seed, bf16=dtype == torch.bfloat16,
+        fp16=dtype == torch.float16,
+        report_to=[] if cfg.report_to == "none" else [cfg.report_to],
+        remove_unused_columns=False, disable_tqdm=True,
+        dataloader_num_workers=cfg.dataloader_num_workers,
+        use_cpu=not torch.cuda.is_available(), save_only_model=False,
+    )
+    if cfg.lr_scheduler_type == "cosine_with_min_lr":
+        kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": cfg.min_lr_ratio}
+    kwargs.update(extra)
+    return (args_cls or TrainingArguments)(**kwargs)
+
+
+def quiet(trainer) -> None:
+    """Our RunFiles callback logs each step; drop the Trainer's own printing of the dicts."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+
+
+def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
+    stop = GracefulStop(rd)
+    batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
+    return [RunFiles(rd, batch), CheckpointMarker(), stop], stop
+
+
+def pick_checkpoint(cfg: RunConfig, rd: RunDir) -> str | None:
+    """The checkpoint to resume from, or None for a fresh start. Incomplete ones are reported
+    and skipped; a fresh start over existing checkpoints is refused (nothing is overwritten)."""
+    checkpoints = rd.checkpoints()
+    for c in checkpoints:
+        if not c.complete:
+            log.warning("Skipping %s: %s.", c.path, c.problem)
+    resume = cfg.resume_from_checkpoint
+    if resume in (None, False):
+        if checkpoints or rd.has_final_model():
+            held = ", ".join(c.path.name for c in checkpoints) or "a final model"
+            raise UserError(
+                f"output_dir: {rd.path} already holds a run ({held}). To continue it, add "
+                f"resume_from_checkpoint=true; to start over, choose a new output_dir.")
+        return None
+    if resume is True:
+        complete = [c for c in checkpoints if c.complete]
+        if not complete:
+            raise UserError(f"resume_from_checkpoint: no complete checkpoint in {rd.path}; "
+                            "remove the key to start fresh")
+        log.info("Resuming from %s (newest complete checkpoint).", complete[-1].path)
+        return str(complete[-1].path)
+    from ..rundir import CHECKPOINT, inspect_checkpoint
+    path = Path(resume)
+    match = CHECKPOINT.match(path.name)
+    if not path.is_dir() or not match:
+        raise UserError(f"resume_from_checkpoint: {resume} is not a checkpoint-N folder")
+    chosen = inspect_checkpoint(path, int(match.group(1)))
+    if not chosen.complete:
+        raise UserError(f"resume_from_checkpoint: {resume} is incomplete ({chosen.problem}); "
+                        "pick another or use resume_from_checkpoint=true")
+    log.info("Resuming from %s.", path)
+    return str(path)
+
+
+def save_final(model, tokenizer, rd: RunDir) -> None:
+    """The final adapter (LoRA; only the trained one) or full weights, plus the tokenizer."""
+    unwrapped = model
+    if hasattr(unwrapped, "peft_config"):
+        unwrapped.save_pretrained(rd.path, selected_adapters=["default"])
+    else:
+        unwrapped.save_pretrained(rd.path)
+    tokenizer.save_pretrained(rd.path)
+    log.info("Final model saved to %s", rd.path)

@@ -1,0 +1,46 @@
+"""Log-probabilities of the scored (completion) tokens of a padded batch.
+
+Only the logits from the first scored position onwards are computed (`logits_to_keep`), and
+the log-softmax is taken one row at a time in fp32, so a 150k-token vocabulary does not
+materialise a [batch, length, vocab] fp32 tensor.
+"""
+from __future__ import annotations
+
+import torch
+
+Tensor = torch.Tensor
+
+
+def token_logps(model, input_ids: Tensor, attention_mask: Tensor,
+                completion_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """(per-token log-probs, mask) over the positions that can hold a scored token: both are
+    [batch, kept] where kept covers every completion token of the batch."""
+    first = int(completion_mask.float().argmax(dim=1).min())  # earliest scored position
+    first = max(first, 1)
+    keep = input_ids.shape[1] - first + 1
+    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
+                logits_to_keep=keep)
+    logits = out.logits[:, :-1]  # predictions for positions first .. T-1
+    labels = input_ids[:, first:]
+    mask = completion_mask[:, first:].to(logits.dtype if logits.is_floating_point() else torch.float32)
+    rows = []
+    for row_logits, row_labels in zip(logits, labels):
+        row_logits = row_logits.float()
+        picked = row_logits.gather(-1, row_labels.unsqueeze(-1)).squeeze(-1)
+        rows.append(picked - torch.logsumexp(row_logits, dim=-1))
+    return torch.stack(rows) * mask.float(), mask.float()
+
+
+def sequence_logps(per_token: Tensor, mask: Tensor, ld_alpha: float | None = None,
+                   pairs: int | None = None) -> tuple[Tensor, Tensor]:
+    """(summed log-prob, token count) per sequence. With LD-DPO's ld_alpha the tokens beyond the
+    shorter answer of each pair (rows i and i+pairs) count ld_alpha times."""
+    counts = mask.sum(dim=1)
+    if ld_alpha is None:
+        return per_token.sum(dim=1), counts
+    pairs = pairs or per_token.shape[0] // 2
+    position = mask.cumsum(dim=1)  # 1-based index within the answer
+    chosen_len, rejected_len = counts[:pairs], counts[pairs:]
+    shared = torch.minimum(chosen_len, rejected_len).repeat(2).unsqueeze(1)
+    weight = torch.where(position <= shared, 1.0, ld_alpha) * mask
+    return (per_token * weight).sum(dim=1), counts

@@ -1,0 +1,143 @@
+"""Pairwise preference training (stage dpo: DPO and its losses, ORPO, SimPO) on transformers.Trainer.
+
+A batch holds B pairs as 2B right-padded sequences, [chosen_1..B, rejected_1..B]. Only the
+answer tokens (ending with the template's end token) are scored. Reference log-probs come
+precomputed in the features (see reference.py), so a step is one policy forward.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+from transformers import Trainer
+
+from ..config import RunConfig
+from .logps import sequence_logps, token_logps
+from .losses import LOSSES, preference_loss
+
+log = logging.getLogger(__name__)
+METRIC_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
+               "logps/chosen", "logps/rejected")
+
+
+@dataclass
+class PairCollator:
+    """Pads [prompt+chosen..., prompt+rejected...] and marks the answer tokens."""
+
+    pad_id: int
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        seqs = [f["prompt_ids"] + f["chosen_ids"] for f in features]
+        seqs += [f["prompt_ids"] + f["rejected_ids"] for f in features]
+        answers = [len(f["chosen_ids"]) for f in features] + [len(f["rejected_ids"]) for f in features]
+        width = max(map(len, seqs))
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        attn = torch.zeros((len(seqs), width), dtype=torch.long)
+        comp = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, (seq, n) in enumerate(zip(seqs, answers)):
+            ids[i, :len(seq)] = torch.tensor(seq)
+            attn[i, :len(seq)] = 1
+            comp[i, len(seq) - n:len(seq)] = 1
+        batch = {"input_ids": ids, "attention_mask": attn, "completion_mask": comp}
+        if "ref_chosen_logps" in features[0]:
+            for key in ("ref_chosen_logps", "ref_rejected_logps"):
+                batch[key] = torch.tensor([f[key] for f in features], dtype=torch.float32)
+        return batch
+
+
+class PairwiseTrainer(Trainer):
+    """Trainer whose loss is one of losses.LOSSES; logs rewards, margins, accuracies, logps."""
+
+    def __init__(self, *args, run: RunConfig, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.run = run
+        self.loss_spec = LOSSES[run.pref_loss]
+        self.beta = run.pref_beta  # a callback may change it (pref_beta_schedule)
+        self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list),
+                                                           "eval": defaultdict(list)}
+
+    def pair_loss(self, model, inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Mean loss over the batch's pairs and the per-pair metrics."""
+        run = self.run
+        per_token, mask = token_logps(model, inputs["input_ids"], inputs["attention_mask"],
+                                      inputs["completion_mask"])
+        sums, counts = sequence_logps(per_token, mask, run.ld_alpha if not self.loss_spec.average else None)
+        averages = per_token.sum(dim=1) / counts.clamp(min=1)
+        logps = averages if self.loss_spec.average else sums
+        pc, pr = logps.chunk(2)
+        rc = rr = None
+        if self.loss_spec.reference:
+            rc, rr = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+            if self.loss_spec.average:
+                cc, cr = counts.clamp(min=1).chunk(2)
+                rc, rr = rc / cc, rr / cr
+        chosen_nll = -averages.chunk(2)[0]
+        losses, chosen_r, rejected_r, extra = preference_loss(
+            run.pref_loss, pc, pr, rc, rr, beta=self.beta, eps=run.dpo_label_smoothing,
+            gamma=run.simpo_gamma, ftx=run.pref_ftx, chosen_nll=chosen_nll)
+        metrics = {"rewards/chosen": chosen_r, "rewards/rejected": rejected_r,
+                   "rewards/accuracies": (chosen_r > rejected_r).float(),
+                   "rewards/margins": chosen_r - rejected_r,
+                   "logps/chosen": pc.detach(), "logps/rejected": pr.detach(), **extra}
+        return losses.mean(), metrics
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, metrics = self.pair_loss(model, inputs)
+        mode = "train" if model.training else "eval"
+        for key, value in metrics.items():
+            self._metrics[mode][key].append(float(value.float().mean()))
+        return (loss, {"loss": loss}) if return_outputs else loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "eval" if any(k.startswith("eval_") for k in logs) else "train"
+        stored = self._metrics[mode]
+        prefix = "eval_" if mode == "eval" else ""
+        logs.update({prefix + k: sum(v) / len(v) for k, v in stored.items() if v})
+        stored.clear()
+        if mode == "train" and "loss" in logs:
+            logs["beta"] = self.beta
+        super().log(logs, start_time)
+
+
+def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
+    """Train stage dpo into run directory `rd` (from `checkpoint` when resuming); returns True
+    if stopped early (aborted). `data` is core.data.TrainingData with tokenized features."""
+    from ..models import count_parameters, load_policy
+    from .common import ListDataset, callbacks, quiet, save_final, training_arguments
+    from .reference import build_reference, precompute
+
+    model = load_policy(cfg, tokenizer)
+    trainable, total = count_parameters(model)
+    log.info("Model: %s trainable of %s parameters (%.2f%%).", f"{trainable:,}", f"{total:,}",
+             100 * trainable / max(total, 1))
+    collate = PairCollator(tokenizer.pad_token_id)
+    train_features, eval_features = data.train_features, data.eval_features
+    args = training_arguments(cfg, rd, has_eval=bool(eval_features))
+    if LOSSES[cfg.pref_loss].reference:
+        reference, ident = build_reference(cfg, model)
+        for m in (model, reference.model):
+            if m is not None and not getattr(m, "is_loaded_in_4bit", False) \
+                    and not getattr(m, "is_loaded_in_8bit", False):
+                m.to(args.device)  # the Trainer would move the policy anyway
+        for features in (train_features, eval_features):
+            precompute(reference, features, collate, cfg.per_device_eval_batch_size, args.device,
+                       cfg.ld_alpha, ident, next(model.parameters()).dtype)
+        del reference  # a separate reference model is no longer needed
+    cbs, stop = callbacks(rd, cfg)
+    trainer = PairwiseTrainer(
+        model=model, args=args, train_dataset=ListDataset(train_features),
+        eval_dataset=ListDataset(eval_features) if eval_features else None,
+        data_collator=collate, processing_class=tokenizer, callbacks=cbs, run=cfg)
+    quiet(trainer)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    save_final(trainer.model, tokenizer, rd)
+    return stop.requested
+

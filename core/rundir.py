@@ -1,0 +1,134 @@
+"""The run directory contract (DESIGN.md): config.yaml, status.json, metrics.jsonl, train.log,
+checkpoint-N/ (complete when its COMPLETE marker exists), the final model, env.json.
+
+Both the training process (writer) and the RunManager/WebUI (readers) use this class, so the
+file names and formats live in one place.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import write_atomic
+
+STATES = ("queued", "running", "completed", "failed", "aborted")
+FINAL_STATES = ("completed", "failed", "aborted")
+MARKER = "COMPLETE"  # written last into a checkpoint folder: {"step", "files": {name: size}}
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    step: int
+    complete: bool
+    problem: str = ""
+
+
+class RunDir:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    config = property(lambda self: self.path / "config.yaml")
+    status_file = property(lambda self: self.path / "status.json")
+    metrics_file = property(lambda self: self.path / "metrics.jsonl")
+    log_file = property(lambda self: self.path / "train.log")
+    env_file = property(lambda self: self.path / "env.json")
+    stop_file = property(lambda self: self.path / "STOP")
+    lock_file = property(lambda self: self.path / ".lock")
+
+    # --- status -------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.status_file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def update_status(self, **fields: Any) -> dict[str, Any]:
+        status = {**self.status(), **fields, "updated_at": time.time()}
+        write_atomic(self.status_file, json.dumps(status, indent=1))
+        return status
+
+    # --- metrics ------------------------------------------------------------------------
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.metrics_file, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def reset_metrics(self, after_step: int = 0) -> None:
+        """Drop records past `after_step`: a resumed run logs those steps again, a fresh start
+        (after_step 0) begins an empty file."""
+        kept = [r for r in self.metrics() if after_step and r.get("step", 0) <= after_step
+                and "train_runtime" not in r]  # the stopped process's end-of-training summary
+        write_atomic(self.metrics_file, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every complete line (a line being written right now is skipped)."""
+        if not self.metrics_file.exists():
+            return []
+        out = []
+        for line in self.metrics_file.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def log_tail(self, lines: int = 200) -> str:
+        if not self.log_file.exists():
+            return ""
+        with open(self.log_file, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 200 * lines))
+            text = f.read().decode("utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    # --- checkpoints --------------------------------------------------------------------
+    def checkpoints(self) -> list[Checkpoint]:
+        """All checkpoint folders, oldest first, each checked against its marker."""
+        found = []
+        if not self.path.is_dir():
+            return found
+        for child in self.path.iterdir():
+            match = CHECKPOINT.match(child.name)
+            if match and child.is_dir():
+                found.append(inspect_checkpoint(child, int(match.group(1))))
+        return sorted(found, key=lambda c: c.step)
+
+    def has_final_model(self) -> bool:
+        return any((self.path / n).exists() for n in
+                   ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json"))
+
+    def holds_run(self) -> bool:
+        """True when earlier training left something here that a new run could overwrite."""
+        return (self.status().get("state") not in (None, "queued") or bool(self.checkpoints())
+                or self.has_final_model())
+
+
+def mark_complete(folder: Path, step: int) -> None:
+    """Write the marker last: it lists every file with its size, so truncation shows."""
+    files = {str(p.relative_to(folder)): p.stat().st_size
+             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MARKER}
+    write_atomic(folder / MARKER, json.dumps({"step": step, "files": files}, indent=1))
+
+
+def inspect_checkpoint(folder: Path, step: int) -> Checkpoint:
+    marker = folder / MARKER
+    if not marker.is_file():
+        return Checkpoint(folder, step, False, "no COMPLETE marker (interrupted while saving)")
+    try:
+        files = json.loads(marker.read_text(encoding="utf-8"))["files"]
+    except (json.JSONDecodeError, KeyError) as e:
+        return Checkpoint(folder, step, False, f"unreadable marker: {e}")
+    for name, size in files.items():
+        path = folder / name
+        if not path.is_file():
+            return Checkpoint(folder, step, False, f"{name} is missing")
+        if path.stat().st_size != size:
+            return Checkpoint(folder, step, False, f"{name} has {path.stat().st_size} bytes, "
+                              f"the marker says {size}")
+    return Checkpoint(folder, step, True)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up PrefStudio on a fresh machine: a virtual environment in .venv with everything the
+# project needs. `--dev` adds the test tools and Debian's headless Chromium for browser tests.
+#   bash scripts/install.sh          # run the product
+#   bash scripts/install.sh --dev    # run the tests too
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=".venv/bin/python -m pip --disable-pip-version-check"
+# torch first and pinned: this finds the CPU wheel instead of the CUDA builds.
+$PIP install -q torch==2.13.0
+$PIP install -q -r requirements.txt
+if [ "${1:-}" = "--dev" ]; then
+  $PIP install -q -r requirements-dev.txt
+  if [ ! -x /usr/bin/chromium ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get install -y -q chromium >/dev/null 2>&1 || {
+      $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
+  fi
+fi
+echo "PrefStudio installed in .venv"
