@@ -1,0 +1,19 @@
+"""Datasets: the registry (dataset_info.json), file loading, format conversion to canonical
+rows, checks, and the data of a training run. Command line: `python -m core data --help`.
+
+    from core.data import list_datasets, load_rows, check_dataset, load_for_training
+    load_rows("dpo_en_demo", "data", "dpo").rows[0]  # {"prompt": [...], "chosen": [...], ...}
+
+Heavy libraries (pyarrow, pandas, datasets, transformers) are imported only where used.
+"""
+from .checks import CheckReport, check_dataset
+from .dataset import (DatasetInfo, DatasetRows, Registration, list_datasets, load_rows,
+                      register_file)
+from .formats import STAGES
+from .records import Problem
+from .registry import add_entry, get_entry, registry_path
+from .training import TrainingData, load_for_training
+
+__all__ = ["STAGES", "CheckReport", "DatasetInfo", "DatasetRows", "Problem", "Registration",
+           "TrainingData", "add_entry", "check_dataset", "get_entry", "list_datasets",
+           "load_for_training", "load_rows", "register_file", "registry_path"]

@@ -1,0 +1,172 @@
+"""One registered dataset as canonical rows; the registry as a table; registering a file.
+
+    ds = load_rows("demo_pref_en", "data", "dpo")   # ds.rows, ds.sources, ds.problems
+    for info in list_datasets("data"): print(info.name, info.stages, info.records)
+    register_file("mine", "data/mine.json", "data")  # detect, validate, write the entry
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from .formats import convert, suited_stages
+from .loading import load_records, peek, read_path
+from .records import Problem, Row
+from .registry import (add_entry, get_entry, make_entry, read_registry, registry_path,
+                       resolve_dir, write_target)
+
+
+@dataclass
+class DatasetRows:
+    """A dataset converted for one stage."""
+
+    name: str
+    stage: str
+    rows: list[Row]
+    sources: list[tuple[str, int]]  # (file, record index) of each row
+    problems: list[Problem]
+    file: str  # the file or folder (hf://id for the hub)
+    formatting: str
+    ranking: bool
+    total: int  # records read (after num_samples and max_samples)
+    entry: Any = field(default=None, repr=False)
+
+    @property
+    def indices(self) -> list[int]:
+        return [index for _, index in self.sources]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if not p.is_error]
+
+    def bad_records(self) -> int:
+        """Records not used: all of them after a dataset-level error."""
+        if any(p.index is None for p in self.errors):
+            return self.total
+        return len({(p.file, p.index) for p in self.errors})
+
+
+def load_rows(name: str, dataset_dir: str | Path | None = "data", stage: str = "dpo",
+              max_samples: int | None = None) -> DatasetRows:
+    """Read and convert one registered dataset; bad records are in .problems, not .rows."""
+    entry = get_entry(name, dataset_dir)
+    records = load_records(entry)
+    if max_samples:
+        records = records[:max_samples]
+    out = convert(records, entry, stage)
+    return DatasetRows(name, stage, out.rows, out.sources, out.problems, _shown(entry),
+                       entry.formatting, entry.ranking, len(records), entry)
+
+
+def tokenize_checked(ds: DatasetRows, template: Any, cutoff_len: int) -> tuple[list[dict] | None, str | None]:
+    """Token ids for ds.rows (in row order, each with its "row" position). Prompts that leave
+    no room at cutoff_len are added to ds.problems and their rows get no feature. Returns
+    (None, note) for a stage that has no tokenizer yet."""
+    from .tokenize import TOKENIZERS, tokenize_rows
+
+    if ds.stage not in TOKENIZERS:
+        return None, f"no token statistics for stage {ds.stage} yet"
+    features, cut = tokenize_rows(ds.stage, ds.rows, template, cutoff_len)
+    seen = set(ds.problems)
+    for pos, fld, reason in cut:
+        problem = Problem(*ds.sources[pos], fld, reason)
+        if problem not in seen:  # kto's two rows of a pair share one prompt: say it once
+            seen.add(problem)
+            ds.problems.append(problem)
+    ds.problems.sort(key=lambda p: (not p.is_error, p.index is not None))
+    return features, None
+
+
+@dataclass
+class DatasetInfo:
+    """A registry entry as the `data list` table and the WebUI show it."""
+
+    name: str
+    formatting: str
+    ranking: bool
+    stages: list[str]
+    records: int | None
+    file: str
+    error: str | None = None  # why the entry or its file cannot be read
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def list_datasets(dataset_dir: str | Path | None = "data") -> list[DatasetInfo]:
+    """Every registered dataset with the stages it suits and its record count (cheap: no
+    conversion). A broken entry is listed with its error instead of failing the list."""
+    path = registry_path(dataset_dir)
+    out = []
+    for name, raw in read_registry(path).items():
+        formatting = raw.get("formatting", "alpaca") if isinstance(raw, dict) else "?"
+        ranking = bool(raw.get("ranking")) if isinstance(raw, dict) else False
+        file = str(raw.get("file_name") or raw.get("hf_hub_url")) if isinstance(raw, dict) else ""
+        try:
+            entry = make_entry(name, raw, path, dataset_dir)
+            file = _shown(entry)
+            count, first = peek(entry)
+            out.append(DatasetInfo(name, formatting, ranking, suited_stages(entry, first), count,
+                                   file))
+        except (UserError, OSError, ValueError) as e:
+            out.append(DatasetInfo(name, formatting, ranking, [], None, file, str(e)))
+    return out
+
+
+def _shown(entry: Any) -> str:
+    return entry.source
+
+
+@dataclass
+class Registration:
+    """What `register_file` found and did: the entry, the stage it was validated for, how
+    many rows converted, the problems, and the registry written (None: not written)."""
+
+    name: str
+    entry: dict[str, Any]
+    stage: str
+    stages: list[str]
+    rows: int
+    problems: list[Problem]
+    registry: Path | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+
+def register_file(name: str, path: str | Path, dataset_dir: str | Path | None = "data",
+                  formatting: str | None = None, ranking: bool | None = None,
+                  columns: dict[str, str] | None = None, tags: dict[str, str] | None = None,
+                  force: bool = False, allow_bad: bool = False,
+                  dry_run: bool = False) -> Registration:
+    """Detect a file's entry (what is given wins), convert every record to validate it, and
+    register it unless records fail (or only when allow_bad and some rows converted)."""
+    from .detect import detect_entry
+
+    path = Path(path).expanduser().resolve()
+    records = read_path(path)
+    raw = detect_entry([r.data for r in records], file_name_for(path, dataset_dir), formatting,
+                       ranking, columns, tags)
+    entry = make_entry(name, raw, write_target(dataset_dir), dataset_dir)
+    stages = suited_stages(entry, records[0].data if records else None)
+    out = convert(records, entry, stages[0])
+    result = Registration(name, raw, stages[0], stages, len(out.rows), out.problems)
+    if not dry_run and out.rows and (allow_bad or not result.errors):
+        result.registry = add_entry(name, raw, dataset_dir, force=force)
+    return result
+
+
+def file_name_for(path: Path, dataset_dir: str | Path | None) -> str:
+    """file_name for the registry: relative to dataset_dir when inside it, else absolute."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(resolve_dir(dataset_dir)).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,240 @@
+"""Raw records -> canonical rows for a stage, with a Problem for every record not used.
+
+    out = convert(load_records(entry), entry, "dpo")   # out.rows, out.sources, out.problems
+
+Canonical rows (TRL's conversational format, so TRL trainers take them as they are):
+  dpo, rm  {"prompt": [messages], "chosen": [assistant message], "rejected": [...]}
+  sft      {"messages": [...]}
+  kto      {"prompt": [...], "completion": [assistant message], "label": bool}
+           (ranking data gives one desirable and one undesirable row per pair)
+  grpo     {"prompt": [...], plus every other column of the record, e.g. "answer"}
+The prompt may be multi-turn and may start with a system message.
+
+Record layouts follow LLaMA-Factory's converters (alpaca, sharegpt, openai): alpaca joins
+instruction and input with "\\n"; sharegpt turns alternate user|observation and
+assistant|function_call after an optional leading system turn.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UserError
+from .conversations import parse_conversation
+from .records import (Problem, RecordError, Row, Sample, assistant, column, label, text,
+                      user)
+from .registry import IGNORED_COLUMN_KEYS, Entry
+
+STAGES = ("sft", "dpo", "kto", "rm", "grpo")
+PAIRWISE = ("dpo", "rm")
+
+
+@dataclass
+class Converted:
+    rows: list[Row] = field(default_factory=list)
+    sources: list[tuple[str, int]] = field(default_factory=list)  # (file, index) per row
+    problems: list[Problem] = field(default_factory=list)
+
+
+def convert(records: list, entry: Entry, stage: str) -> Converted:
+    """Every record that converts becomes one row (two for kto from pairs); every one that
+    does not becomes an error. Data that does not suit the stage is one dataset error."""
+    if stage not in STAGES:
+        raise UserError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
+    out = Converted()
+    problem = stage_problem(entry, stage)
+    if problem is not None:
+        out.problems.append(problem)
+        if problem.is_error:
+            return out
+    parse = parse_alpaca if entry.formatting == "alpaca" else parse_conversation
+    counts = {"left_out": 0, "tools": 0}
+    for rec in records:
+        try:
+            if not isinstance(rec.data, dict):
+                raise RecordError("record", f"expected an object of columns, got "
+                                  f"{type(rec.data).__name__}")
+            sample = parse(rec.data, entry, stage)
+            rows = shape(sample, stage)
+        except RecordError as e:
+            out.problems.append(Problem(rec.file, rec.index, e.field, e.reason))
+            continue
+        if sample.chosen and sample.chosen["content"].strip() == sample.rejected["content"].strip():
+            out.problems.append(Problem(rec.file, rec.index, entry.column("chosen") or "chosen",
+                                        "identical to rejected: this pair trains nothing",
+                                        "warning"))
+        counts["tools"] += bool(entry.column("tools") and rec.data.get(entry.column("tools")))
+        counts["left_out"] += not rows
+        out.rows += rows
+        out.sources += [(rec.file, rec.index)] * len(rows)
+    out.problems = collapse(out.problems + _dataset_warnings(entry, counts), len(records))
+    return out
+
+
+def _dataset_warnings(entry: Entry, counts: dict[str, int]) -> list[Problem]:
+    """Data that converts but of which a part is not used: said once for the dataset."""
+    out = []
+    if counts["left_out"]:  # sft on kto_tag data: undesirable answers are not imitated
+        out.append(Problem(entry.source, None, entry.column("kto_tag") or "kto_tag",
+                           f"{counts['left_out']} records with kto_tag false are left out of sft "
+                           "(their answers are the undesirable ones)", "warning"))
+    if counts["tools"]:
+        out.append(Problem(entry.source, None, entry.column("tools") or "tools",
+                           f"{counts['tools']} records define tools; the chat templates do not "
+                           "render tool definitions, so they are ignored", "warning"))
+    media = [k for k in IGNORED_COLUMN_KEYS if entry.raw.get("columns", {}).get(k)]
+    if media:
+        out.append(Problem(entry.source, None, media[0], f"columns.{', '.join(media)} ignored: "
+                           "training here is text only", "warning"))
+    return out
+
+
+def stage_problem(entry: Entry, stage: str) -> Problem | None:
+    """One problem for the whole dataset when its kind does not suit the stage."""
+    where = f"in {entry.registry}"
+    if stage in PAIRWISE and not entry.ranking:
+        other = "kto" if entry.column("kto_tag") else "sft"
+        return Problem(entry.source, None, "ranking",
+                       f"stage {stage} needs ranking data (a prompt with chosen and rejected "
+                       f"answers) but dataset '{entry.name}' is not marked \"ranking\": true "
+                       f"{where}; set it with chosen/rejected columns, or use stage {other}")
+    if stage == "kto" and not entry.ranking and not entry.column("kto_tag"):
+        return Problem(entry.source, None, "kto_tag",
+                       f"stage kto needs ranking data (each pair gives a desirable and an "
+                       f"undesirable example) or a true/false kto_tag column; dataset "
+                       f"'{entry.name}' has neither {where}; set columns.kto_tag, or use stage sft")
+    if stage == "sft" and entry.ranking:
+        return Problem(entry.source, None, "ranking",
+                       "ranking data used for sft: trains on the prompt and the chosen answer; "
+                       "the rejected answers are unused", "warning")
+    return None
+
+
+def shape(sample: Sample, stage: str) -> list[Row]:
+    """The stage's canonical rows for one sample (checked by the parser to have its parts)."""
+    if stage in PAIRWISE:
+        return [{"prompt": sample.prompt, "chosen": [sample.chosen],
+                 "rejected": [sample.rejected]}]
+    if stage == "kto":
+        if sample.chosen is not None:
+            return [{"prompt": sample.prompt, "completion": [sample.chosen], "label": True},
+                    {"prompt": list(sample.prompt), "completion": [sample.rejected],
+                     "label": False}]
+        return [{"prompt": sample.prompt, "completion": [sample.answer], "label": sample.label}]
+    if stage == "sft":
+        if sample.label is False:
+            return []
+        return [{"messages": sample.prompt + [sample.answer or sample.chosen]}]
+    return [{**sample.extras, "prompt": sample.prompt}]  # grpo
+
+
+def collapse(problems: list[Problem], total: int) -> list[Problem]:
+    """The same error on every record (a mis-mapped column, wrong tags) is one dataset error,
+    not one line per record."""
+    if total < 2:
+        return problems
+    groups: dict[tuple[str, str], list[Problem]] = {}
+    for p in problems:
+        if p.is_error and p.index is not None:
+            groups.setdefault((re.sub(r"\[\d+\]", "", p.field), p.reason), []).append(p)
+    out = [p for p in problems if not p.is_error or p.index is None]
+    for (fld, reason), group in groups.items():
+        if len({(p.file, p.index) for p in group}) == total:
+            out.insert(0, Problem(group[0].file, None, fld, f"{reason} (in all {total} records)"))
+        else:
+            out += group
+    return sorted(out, key=lambda p: (not p.is_error, p.index is not None))
+
+
+# --- alpaca ------------------------------------------------------------------------------
+
+def parse_alpaca(rec: dict, entry: Entry, stage: str) -> Sample:
+    """instruction (+ "\\n" + input) is the last user turn after system and history."""
+    prompt = system_message(rec, entry) + _history(rec, entry)
+    prompt.append(user(_instruction(rec, entry)))
+    used = {entry.column(k) for k in ("prompt", "query", "history", "system", "tools")}
+    sample = Sample(prompt, extras={k: v for k, v in rec.items() if k not in used})
+    if stage == "grpo":
+        return sample
+    response = entry.column("response")
+    if entry.ranking:
+        sample.chosen, sample.rejected = _alpaca_pair(rec, entry)
+    elif stage in ("sft", "kto"):
+        sample.answer = assistant(text(column(rec, response, "response"), response))
+    if entry.column("kto_tag") and not entry.ranking:
+        sample.label = label(column(rec, entry.column("kto_tag"), "kto_tag"),
+                             entry.column("kto_tag"))
+    return sample
+
+
+def system_message(rec: dict, entry: Entry) -> list[dict]:
+    name = entry.column("system")
+    value = rec.get(name) if name else None
+    if value is None or value == "":
+        return []
+    return [{"role": "system", "content": text(value, name)}]
+
+
+def _instruction(rec: dict, entry: Entry) -> str:
+    name, query = entry.column("prompt"), entry.column("query")
+    parts = []
+    value = column(rec, name, "prompt")
+    if value is not None and value != "":
+        parts.append(text(value, name))
+    extra = rec.get(query) if query else None
+    if extra is not None and extra != "":
+        parts.append(text(extra, query))
+    if not parts:
+        raise RecordError(name, "empty text" + (f" (and no {query})" if query else ""))
+    return "\n".join(parts)
+
+
+def _history(rec: dict, entry: Entry) -> list[dict]:
+    name = entry.column("history")
+    value = rec.get(name) if name else None
+    if value is None or value == "":
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise RecordError(name, f"expected a list of [user, assistant] pairs, got "
+                          f"{type(value).__name__}")
+    turns = []
+    for i, pair in enumerate(value):
+        where = f"{name}[{i}]"
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise RecordError(where, "expected a [user, assistant] pair")
+        turns += [user(text(pair[0], where)), assistant(text(pair[1], where))]
+    return turns
+
+
+def _alpaca_pair(rec: dict, entry: Entry) -> tuple[dict, dict]:
+    response = entry.column("response")
+    if not entry.columns.get("chosen") and isinstance(rec.get(response), (list, tuple)):
+        pair = rec[response]  # LLaMA-Factory's older ranking form: output = [chosen, rejected]
+        if len(pair) != 2:
+            raise RecordError(response, f"expected [chosen, rejected], got {len(pair)} answers")
+        return (assistant(text(pair[0], f"{response}[0]")),
+                assistant(text(pair[1], f"{response}[1]")))
+    chosen, rejected = entry.column("chosen") or "chosen", entry.column("rejected") or "rejected"
+    return (assistant(text(column(rec, chosen, "chosen"), chosen)),
+            assistant(text(column(rec, rejected, "rejected"), rejected)))
+
+
+def suited_stages(entry: Entry, first: Any) -> list[str]:
+    """The stages a dataset can train, from its entry and (for prompt-only data) its first
+    record."""
+    if entry.ranking:
+        return ["dpo", "rm", "kto"]
+    if entry.column("kto_tag"):
+        return ["kto"]
+    if isinstance(first, dict):
+        if entry.formatting == "alpaca" and entry.column("response") not in first:
+            return ["grpo"]
+        turns = first.get(entry.column("messages"))
+        if entry.formatting != "alpaca" and isinstance(turns, list) and turns:
+            last = turns[-1]
+            tags = entry.tags
+            role = last.get(tags["role_tag"]) if isinstance(last, dict) else None
+            if role in (tags["user_tag"], tags["observation_tag"]):
+                return ["grpo"]
+    return ["sft", "grpo"]

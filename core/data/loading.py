@@ -1,0 +1,181 @@
+"""Read a dataset's records: json (a list, or JSON lines), jsonl, parquet, csv, or the hub.
+
+    records = load_records(get_entry("dpo_en_demo"))   # [Record(file, index, data), ...]
+
+Records stay plain dicts with their 0-based index in their file, so every problem found
+later can name `file:index`. pyarrow, pandas and datasets are imported only when needed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from .registry import REGISTRY, Entry, display
+
+EXTENSIONS = (".json", ".jsonl", ".parquet", ".csv")
+
+
+@dataclass
+class Record:
+    file: str  # shown in problems: relative to the current directory when inside it
+    index: int
+    data: Any  # a dict for well-formed data; anything else is reported by formats.py
+
+
+def data_files(entry: Entry) -> list[Path]:
+    """The entry's files: the file itself, or every data file of a folder (sorted)."""
+    path = entry.path
+    if path is None:
+        return []
+    if not path.exists():
+        raise UserError(f"dataset '{entry.name}': file not found: {path} (file_name "
+                        f"{entry.file_name!r} in {entry.registry}, relative to {entry.dataset_dir})")
+    return files_of(path, f"dataset '{entry.name}': ")
+
+
+def files_of(path: Path, context: str = "") -> list[Path]:
+    """[path] for a file; the data files of a folder, sorted."""
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in EXTENSIONS
+                   and p.name != REGISTRY and not p.name.startswith("."))
+    if not files:
+        raise UserError(f"{context}folder {path} has no data files ({', '.join(EXTENSIONS)})")
+    return files
+
+
+def read_path(path: Path) -> list[Record]:
+    """The records of a file or of every data file in a folder."""
+    if not path.exists():
+        raise UserError(f"file not found: {path}")
+    records = []
+    for file in files_of(path):
+        shown = display(file)
+        records += [Record(shown, i, data) for i, data in enumerate(read_file(file))]
+    return records
+
+
+def read_file(path: Path) -> list[Any]:
+    """The records of one file, by extension (.json may hold JSON lines)."""
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".jsonl"):
+        return _read_json(path)
+    if suffix not in EXTENSIONS:
+        raise UserError(f"{path}: unsupported file type {suffix!r}; use {', '.join(EXTENSIONS)}")
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+            return pq.read_table(path).to_pylist()
+        import pandas as pd
+        # Every cell as text: a numeric-looking answer stays a string, an empty cell is "".
+        return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
+    except (OSError, ValueError) as e:  # pyarrow and pandas parse errors are ValueErrors
+        raise UserError(f"{path}: cannot read it as {suffix[1:]}: {e}") from None
+
+
+def _read_json(path: Path) -> list[Any]:
+    text = path.read_text(encoding="utf-8-sig")
+    if text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}")
+        return data
+    records = []  # JSON lines: one object per non-empty line
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}: line {lineno} is not valid JSON (column {e.colno}: "
+                            f"{e.msg}); expected a list of records or one record per line")
+    return records
+
+
+def load_records(entry: Entry) -> list[Record]:
+    """Every record of the dataset, then LLaMA-Factory's num_samples applied."""
+    if entry.hub_id:
+        records = load_hub(entry)
+    else:
+        data_files(entry)  # the error for a missing file names the dataset and the registry
+        records = read_path(entry.path)
+    return sample(records, entry.raw.get("num_samples"))
+
+
+def sample(records: list[Record], num: int | None) -> list[Record]:
+    """LLaMA-Factory's num_samples: a random subset (every record at most once), or every
+    record plus random repeats when num is larger. Seeded, so runs repeat."""
+    if not num or num == len(records) or not records:
+        return records
+    rng = random.Random(0)
+    order = rng.sample(range(len(records)), min(num, len(records)))
+    order += [rng.randrange(len(records)) for _ in range(num - len(order))]
+    return [records[i] for i in order]
+
+
+def load_hub(entry: Entry) -> list[Record]:
+    """Records from the Hugging Face hub (or its local cache); any failure, offline mode
+    included, becomes one message saying how to use the data locally instead."""
+    offline = any(os.environ.get(k, "").lower() in ("1", "true", "yes")
+                  for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    advice = (f"download it (e.g. `huggingface-cli download --repo-type dataset {entry.hub_id}`) "
+              f"and register the local file with `python -m core data add {entry.name} --file PATH`")
+    try:
+        import datasets
+        ds = datasets.load_dataset(entry.hub_id, entry.raw.get("subset"),
+                                   data_dir=entry.raw.get("folder"),
+                                   split=entry.raw.get("split", "train"),
+                                   revision=entry.raw.get("revision"))
+    except Exception as e:  # noqa: BLE001 - connection, offline, missing repo: same advice
+        why = "the hub is offline (HF_HUB_OFFLINE=1)" if offline else f"{type(e).__name__}: {e}"
+        raise UserError(f"dataset '{entry.name}': cannot load {entry.hub_id} from the "
+                        f"Hugging Face hub ({why}); {advice}")
+    name = f"hf://{entry.hub_id}"
+    return [Record(name, i, row) for i, row in enumerate(ds.to_list())]
+
+
+def peek(entry: Entry) -> tuple[int | None, Any]:
+    """(record count, first record) without converting anything: parquet counts from its
+    metadata, jsonl by lines. (None, None) for hub datasets."""
+    if entry.hub_id:
+        return None, None
+    total, first = 0, None
+    for path in data_files(entry):
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+            pf = pq.ParquetFile(path)
+            total += pf.metadata.num_rows
+            if first is None and pf.metadata.num_rows:
+                first = pf.read_row_group(0).slice(0, 1).to_pylist()[0]
+        elif suffix == ".jsonl":
+            with path.open(encoding="utf-8") as f:
+                lines = [line for line in f if line.strip()]
+            total += len(lines)
+            first = first if first is not None or not lines else json.loads(lines[0])
+        else:
+            records = read_file(path)
+            total += len(records)
+            first = first if first is not None or not records else records[0]
+    return entry.raw.get("num_samples") or total, first
+
+
+def fingerprint(entries: list[Entry]) -> str:
+    """sha256 over the registry entries and the bytes of their files: two runs with the same
+    fingerprint read the same data."""
+    h = hashlib.sha256()
+    for entry in entries:
+        h.update(json.dumps([entry.name, entry.raw], sort_keys=True).encode())
+        for path in data_files(entry):
+            h.update(path.name.encode())
+            with path.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()

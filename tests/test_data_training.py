@@ -1,0 +1,175 @@
+"""load_for_training (bad-record threshold, val split, tokenized features, fingerprint),
+check_dataset with a tokenizer, and LLaMA-Factory's own dpo_en_demo.json."""
+import json
+from pathlib import Path
+
+import pytest
+
+from core.config import RunConfig
+from core.data import check_dataset, load_for_training, load_rows
+from core.errors import UserError
+
+LF_DATA = Path(__file__).resolve().parents[2] / "shared/data/llamafactory"
+PAIR = {"instruction": "Say hello", "chosen": "hello there", "rejected": "go away"}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """A tiny byte-level BPE tokenizer with Qwen's special tokens (no download)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=special,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(["hello there, say hello", "go away", "system user assistant",
+                             "You are a helpful assistant."] * 5, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>",
+                                   additional_special_tokens=["<|im_start|>"])
+
+
+def setup(tmp_path: Path, records: list, name: str = "ds", **entry) -> Path:
+    (tmp_path / f"{name}.json").write_text(json.dumps(records))
+    registry = tmp_path / "dataset_info.json"
+    data = json.loads(registry.read_text()) if registry.exists() else {}
+    data[name] = {"file_name": f"{name}.json", "ranking": True, **entry}
+    registry.write_text(json.dumps(data))
+    return tmp_path
+
+
+def cfg(tmp_path, **kw) -> RunConfig:
+    kw.setdefault("stage", "dpo")
+    return RunConfig(dataset="ds", dataset_dir=str(tmp_path), **kw)
+
+
+def records(n: int, bad: int = 0) -> list:
+    good = [dict(PAIR, instruction=f"Say hello {i}") for i in range(n - bad)]
+    return good + [{"instruction": "Q", "chosen": "", "rejected": "x"}] * bad
+
+
+def test_refuses_above_max_bad_ratio(tmp_path):
+    setup(tmp_path, records(20, bad=3))
+    with pytest.raises(UserError) as e:
+        load_for_training(cfg(tmp_path))
+    msg = str(e.value)
+    assert "3 of 20 records are bad" in msg and "max_bad_ratio 0.0" in msg
+    assert "ds.json:17 chosen: empty text" in msg
+    assert "python -m core data check ds" in msg and "raise max_bad_ratio" in msg
+
+
+def test_lists_first_ten_bad_records(tmp_path):
+    setup(tmp_path, records(30, bad=15))
+    with pytest.raises(UserError, match=r"\.\.\. and 5 more"):
+        load_for_training(cfg(tmp_path, max_bad_ratio=0.2))
+
+
+def test_accepts_under_max_bad_ratio_and_logs(tmp_path, caplog):
+    setup(tmp_path, records(20, bad=3))
+    with caplog.at_level("WARNING", logger="core.data.training"):
+        data = load_for_training(cfg(tmp_path, max_bad_ratio=0.2))
+    assert len(data.train) == 17 and data.bad == 3 and data.total == 20
+    assert sum("skipping bad record" in r.message for r in caplog.records) == 3
+    assert data.train_features is None and data.eval == []
+    assert len(data.fingerprint) == 64
+
+
+def test_whole_dataset_error_counts_every_record(tmp_path):
+    setup(tmp_path, [{"instruction": "Q", "output": "A"}] * 4, ranking=False)
+    with pytest.raises(UserError, match="4 of 4 records are bad"):
+        load_for_training(cfg(tmp_path, max_bad_ratio=0.5))
+
+
+def test_val_split_is_deterministic(tmp_path):
+    setup(tmp_path, records(50))
+    a = load_for_training(cfg(tmp_path, val_size=0.2, seed=1))
+    b = load_for_training(cfg(tmp_path, val_size=0.2, seed=1))
+    c = load_for_training(cfg(tmp_path, val_size=0.2, seed=2))
+    assert len(a.train) == 40 and len(a.eval) == 10
+    assert a.eval == b.eval and a.train == b.train and a.eval != c.eval
+    assert len(load_for_training(cfg(tmp_path, val_size=7)).eval) == 7
+    with pytest.raises(UserError, match="leaving none to train"):
+        load_for_training(cfg(tmp_path, val_size=50))
+
+
+def test_kto_pairs_stay_on_one_side_of_the_split(tmp_path):
+    setup(tmp_path, records(10))
+    data = load_for_training(cfg(tmp_path, stage="kto", val_size=0.3))
+    assert len(data.eval) == 6 and len(data.train) == 14
+    train_prompts = {r["prompt"][0]["content"] for r in data.train}
+    assert not train_prompts & {r["prompt"][0]["content"] for r in data.eval}
+
+
+def test_eval_dataset_and_fingerprint(tmp_path):
+    setup(tmp_path, records(5))
+    setup(tmp_path, records(3), name="ev")
+    data = load_for_training(cfg(tmp_path, eval_dataset="ev"))
+    assert (len(data.train), len(data.eval)) == (5, 3)
+    before = data.fingerprint
+    setup(tmp_path, records(4), name="ev")
+    assert load_for_training(cfg(tmp_path, eval_dataset="ev")).fingerprint != before
+
+
+def test_features_and_cutoff_problems(tmp_path, tokenizer):
+    from core.data.templates import get_template
+
+    long = dict(PAIR, instruction="hello " * 200)
+    setup(tmp_path, records(9) + [long])
+    template = get_template("qwen", tokenizer)
+    with pytest.raises(UserError, match=r"ds.json:9 prompt: prompt has \d+ tokens, no room"):
+        load_for_training(cfg(tmp_path, cutoff_len=128), template)
+    data = load_for_training(cfg(tmp_path, cutoff_len=128, max_bad_ratio=0.1, val_size=2), template)
+    assert len(data.train) == 7 and len(data.eval) == 2
+    assert [f["row"] for f in data.train_features] == list(range(7))
+    assert [f["row"] for f in data.eval_features] == [0, 1]
+    for row, feature in zip(data.eval, data.eval_features):
+        assert row["prompt"][0]["content"] in tokenizer.decode(feature["prompt_ids"])
+
+
+def test_stage_without_tokenizer_is_a_note(tmp_path, tokenizer):
+    from core.data.templates import get_template
+
+    setup(tmp_path, [{"instruction": "Q", "output": "A"}], ranking=False)
+    data = load_for_training(cfg(tmp_path, stage="grpo"), get_template("qwen", tokenizer))
+    assert data.train_features is None and data.notes and len(data.train) == 1
+
+
+def test_check_dataset_with_tokenizer(tmp_path, tokenizer):
+    setup(tmp_path, records(9) + [dict(PAIR, instruction="hello " * 200)]
+          + [{"instruction": "Q", "chosen": "same", "rejected": "same"}])
+    report = check_dataset("ds", tmp_path, "dpo", tokenizer=tokenizer, template="qwen",
+                           cutoff_len=128)
+    assert (report.total, report.good, report.bad, report.errors, report.warnings) == (11, 10, 1, 1, 1)
+    assert not report.ok and report.can_train(0.1)
+    assert set(report.token_stats) == {"prompt", "chosen", "rejected"}
+    stats = report.token_stats["prompt"]
+    assert stats["min"] <= stats["p50"] <= stats["p95"] <= stats["max"] < 128  # rows that fit
+    assert report.problems[0].is_error  # errors first
+    text = report.render(limit=1)
+    assert "ds.json:9 prompt:" in text and "... and 1 more (use --json for all)" in text
+    d = report.to_dict()
+    assert d["ok"] is False and len(d["problems"]) == 2 and d["token_stats"]["chosen"]["max"] > 0
+    assert check_dataset("ds", tmp_path, "dpo", tokenizer=tokenizer, template="qwen").ok  # 2048 fits
+
+
+@pytest.mark.skipif(not (LF_DATA / "dpo_en_demo.json").exists(), reason="shared LLaMA-Factory data absent")
+def test_llamafactory_dpo_en_demo_unchanged(tmp_path, tokenizer):
+    entry = {"file_name": str(LF_DATA / "dpo_en_demo.json"), "ranking": True,
+             "formatting": "sharegpt",
+             "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}}
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"dpo_en_demo": entry}))
+    ds = load_rows("dpo_en_demo", tmp_path, "dpo")
+    assert ds.total == 300 and len(ds.rows) == 300 and ds.errors == []
+    systems = [r for r in ds.rows if r["prompt"][0]["role"] == "system"]
+    assert len(systems) == 80
+    assert max(len(r["prompt"]) for r in ds.rows) == 13
+    for row in ds.rows:
+        roles = [m["role"] for m in row["prompt"] if m["role"] != "system"]
+        assert roles[-1] == "user" and row["chosen"][0]["role"] == "assistant"
+    report = check_dataset("dpo_en_demo", tmp_path, "dpo", tokenizer=tokenizer, template="qwen",
+                           cutoff_len=100_000, max_samples=20)
+    assert report.ok and report.good == 20
+    assert not list(tmp_path.glob("*.json*"))[1:]  # only the registry: the data was not copied
