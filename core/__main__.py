@@ -1,37 +1,27 @@
 """Command line: python -m core {train,data,chat,eval,export,bench} ... (--help on each).
 
-Each subcommand lives in a module with `add_arguments(parser)` and `main(args) -> int`. Those
-modules import torch and friends inside main(), so `--help` and `data list` start fast.
+Each subcommand lives in a module with `add_arguments(parser)` and `main(args) -> int`; only
+the module of the command being run is imported, and it imports torch and friends inside
+main(), so `--help` and `data list` start fast.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import os
 import sys
 
-# name -> (module, one-line help)
+# name -> (module, one-line help). A module is imported only when its command runs.
 COMMANDS = {
     "train": ("core.train", "train from a YAML config: train CONFIG.yaml [key=value ...]"),
     "data": ("core.data.cli", "list, check, add and convert datasets"),
-}
-OPTIONAL = {  # commands added by later modules; listed only when their module exists
     "chat": ("core.chat", "chat with a model, or compare base and tuned side by side"),
     "eval": ("core.evaluate", "preference accuracy, reward margin and samples for runs"),
     "export": ("core.export", "merge a LoRA adapter and save a standalone model"),
     "bench": ("core.bench", "timing benchmarks"),
     "demo": ("core.demo", "build or locate the bundled demo model"),
 }
-
-
-def _available() -> dict[str, tuple[str, str]]:
-    out = dict(COMMANDS)
-    for name, (module, help_) in OPTIONAL.items():
-        if importlib.util.find_spec(module) is not None:
-            out[name] = (module, help_)
-    return out
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -42,22 +32,26 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """All commands are listed; only the one being run is imported and gets its arguments."""
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module_name, help_) in _available().items():
-        module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=help_, description=module.__doc__)
-        p.formatter_class = argparse.RawDescriptionHelpFormatter
-        module.add_arguments(p)
-        p.set_defaults(_module=module)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module_name, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            p.description = module.__doc__
+            module.add_arguments(p)
+            p.set_defaults(_module=module)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     setup_logging(args.verbose)
     try:
         return int(args._module.main(args) or 0)

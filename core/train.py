@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -149,6 +150,8 @@ def _train(cfg: RunConfig, rd: RunDir, write_env, checkpoint: str | None) -> boo
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # bars garble train.log
+    # Raised by the Trainer's own internals on every run; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     check_machine(cfg)
     tokenizer = load_tokenizer(cfg)
     template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
