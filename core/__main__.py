@@ -16,7 +16,7 @@ import sys
 COMMANDS = {
     "train": ("core.train", "train from a YAML config: train CONFIG.yaml [key=value ...]"),
     "data": ("core.data.cli", "list, check, add and convert datasets"),
-    "chat": ("core.chat", "chat with a model, or compare base and tuned side by side"),
+    "chat": ("core.chat_cli", "chat with a model, or compare base and tuned side by side"),
     "eval": ("core.evaluate", "preference accuracy, reward margin and samples for runs"),
     "export": ("core.export", "merge a LoRA adapter and save a standalone model"),
     "bench": ("core.bench", "timing benchmarks"),

@@ -3,13 +3,18 @@ code with the demo tokenizer (Qwen's special tokens and ChatML template)."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+# One thread per process: tests run a training subprocess beside pytest on 2 cores, and
+# oversubscribed OpenMP threads spin (25x slower steps measured).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -51,3 +56,47 @@ def tiny_config(model: Path, out: Path, **overrides):
                   gradient_accumulation_steps=1, learning_rate=1e-3, warmup_ratio=0.0)
     values.update(overrides)
     return RunConfig(**values)
+
+
+# --- adapters and runs made without training (chat, export, evaluation tests) -----------
+def make_adapter(base: Path, out: Path, seed: int = 0, scale: float = 0.5) -> Path:
+    """A LoRA adapter on `base` with random (non-zero) B matrices, saved to `out`."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * scale)
+    model.save_pretrained(out)
+    return out
+
+
+def make_run(base: Path, out: Path, adapter: Path | None = None, **config) -> Path:
+    """A run folder as training leaves it: config.yaml, status.json and the final adapter (a
+    copy of `adapter`) with the tokenizer; no adapter means full weights (a copy of base)."""
+    from transformers import AutoTokenizer
+
+    from core.config import RunConfig
+    from core.rundir import RunDir
+
+    out.mkdir(parents=True)
+    RunConfig(model_name_or_path=str(base), output_dir=str(out), **config).save(out / "config.yaml")
+    RunDir(out).update_status(state="completed")
+    source = adapter or base
+    for f in source.iterdir():
+        if f.suffix in (".json", ".safetensors") and not f.name.startswith("tokenizer"):
+            shutil.copy(f, out / f.name)
+    AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    return out
+
+
+def greedy_ids(model, tokenizer, prompt_text: str, n: int = 20) -> list[int]:
+    ids = tokenizer(prompt_text, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=n, do_sample=False, temperature=None,
+                             top_p=None, top_k=None, eos_token_id=None, min_new_tokens=n)
+    return out[0, ids["input_ids"].shape[1]:].tolist()

@@ -166,7 +166,8 @@ def _allowed_types(tp: Any) -> tuple[type, ...]:
 def coerce(key: str, value: Any) -> Any:
     """Convert a YAML or command-line value to the field's type, or explain what is expected."""
     types_ = _allowed_types(FIELDS[key].type)
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+    blank = isinstance(value, str) and value.strip().lower() in ("", "none", "null")
+    if value is None or (blank and type(None) in types_):
         if type(None) in types_:
             return None
         raise ValueError(f"{key}: a value is required (expected {_type_names(types_)})")

@@ -45,6 +45,9 @@ def _combination_checks(cfg: RunConfig) -> list[tuple[str, str]]:
             if getattr(cfg, key) is not None:
                 bad(key, f"{getattr(cfg, key)!r} is set but pref_loss {cfg.pref_loss} uses no "
                     "reference model; remove it or pick a loss with a reference (sigmoid, ...)")
+    if cfg.ld_alpha is not None and cfg.pref_loss in ("ipo", "orpo", "simpo"):
+        bad("ld_alpha", f"{cfg.ld_alpha} applies to losses on summed log-probs (sigmoid, hinge, "
+            f"kto_pair, robust); {cfg.pref_loss} averages per token, so remove ld_alpha")
     if cfg.ref_model is None:
         for key in ("ref_model_adapters", "ref_model_quantization_bit"):
             if getattr(cfg, key) is not None:

@@ -1,0 +1,196 @@
+"""Merge a run's LoRA adapter into its base and save a standalone model (+ tokenizer).
+
+    python -m core export --run saves/demo-dpo --out exports/demo-dpo
+    python -m core export --run saves/demo-dpo/checkpoint-20 --out exports/ck20 --dtype bfloat16
+
+The result loads with plain `AutoModelForCausalLM.from_pretrained(out)` and chats with the
+template the run trained with (written as the tokenizer's chat_template when the tokenizer's
+own renders differently). Nothing is half-written: the model is saved into a hidden folder next
+to `out` and renamed at the end; a non-empty `out` is never overwritten.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import UserError
+from .runspec import ModelSpec, run_model_spec
+
+log = logging.getLogger(__name__)
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+# --- export ------------------------------------------------------------------------------
+def export(run_or_adapter: str | os.PathLike, out_dir: str | os.PathLike, dtype: str = "auto",
+           max_shard_size: str = "2GB", base: str | None = None) -> Path:
+    """Merge and save; returns the output folder. dtype "auto" keeps the base model's dtype."""
+    out = Path(out_dir)
+    if dtype not in DTYPES:
+        raise UserError(f"dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out {out} exists and is not empty; choose a new folder or empty it")
+    spec = run_model_spec(run_or_adapter, base=base)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.export-"))
+    try:
+        _write(spec, tmp, dtype, max_shard_size, source=str(run_or_adapter))
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("Exported %s to %s", run_or_adapter, out)
+    return out
+
+
+def _write(spec: ModelSpec, tmp: Path, dtype: str, max_shard_size: str, source: str) -> None:
+    import torch
+
+    from .config import RunConfig
+    from .models import load_base, load_tokenizer, merge_adapters
+
+    cfg = RunConfig(model_name_or_path=spec.base)  # fp32 on CPU: merge at full precision
+    model = merge_adapters(load_base(cfg, spec.base), list(spec.merged))
+    if spec.adapter:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
+    target = _target_dtype(spec.base, dtype)
+    model.to(target)
+    model.config.use_cache = True  # load_base turns it off for training
+    model.save_pretrained(tmp, max_shard_size=max_shard_size)
+    has_tokenizer = spec.adapter and (Path(spec.adapter) / "tokenizer_config.json").is_file()
+    tokenizer = load_tokenizer(cfg, spec.adapter if has_tokenizer else spec.base)
+    set_chat_template(tokenizer, spec.template, spec.enable_thinking)
+    tokenizer.save_pretrained(tmp)
+    info = {"source": source, "base": spec.base, "merged_adapters": list(spec.merged),
+            "adapter": spec.adapter, "dtype": str(target).removeprefix("torch."),
+            "template": spec.template, "enable_thinking": spec.enable_thinking}
+    (tmp / "prefstudio_export.json").write_text(json.dumps(info, indent=1))
+    del model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _target_dtype(base: str, dtype: str):
+    import torch
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    from transformers import AutoConfig
+
+    from .models import model_path
+
+    saved = getattr(AutoConfig.from_pretrained(model_path(base)), "dtype", None)
+    if isinstance(saved, str):
+        saved = getattr(torch, saved, None)
+    return saved if isinstance(saved, torch.dtype) else torch.float32
+
+
+# --- chat template -----------------------------------------------------------------------
+PROBES = [
+    [{"role": "user", "content": "Hi"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
+     {"role": "user", "content": "Bye"}],
+    [{"role": "user", "content": "Hi"},
+     {"role": "assistant", "content": "<think>\nA greeting.\n</think>\n\nHello."},
+     {"role": "user", "content": "Bye"}],
+]
+THINKING_OFF = "{%- if enable_thinking is not defined %}{%- set enable_thinking = false %}{%- endif %}"
+
+
+def set_chat_template(tokenizer, template: str | None, enable_thinking: bool = True) -> None:
+    """Make `tokenizer.apply_chat_template` render prompts as the run's template did: keep the
+    tokenizer's own when it agrees on probe conversations, else write the named template as
+    Jinja. A run trained without thinking gets that as the default."""
+    own = getattr(tokenizer, "chat_template", None)
+    if template is None and not own:  # training fell back to `default` (get_template)
+        template = "default"
+    if template is not None and (not own or not _agrees(tokenizer, template, enable_thinking)):
+        tokenizer.chat_template = template_jinja(template, tokenizer.eos_token or "")
+        log.info("Wrote the %s template as the tokenizer's chat_template.", template)
+    if not enable_thinking and "enable_thinking" in (tokenizer.chat_template or ""):
+        tokenizer.chat_template = THINKING_OFF + tokenizer.chat_template
+    if tokenizer.chat_template and not _agrees(tokenizer, template, enable_thinking, default=True):
+        log.warning("The exported chat template renders prompts differently from the %s template "
+                    "the run used; check the export's tokenizer_config.", template or "tokenizer's")
+
+
+def _agrees(tokenizer, template: str | None, thinking: bool, default: bool = False) -> bool:
+    """Whether the tokenizer's Jinja gives the same prompts as our template (with `default`,
+    without passing enable_thinking, as a user of the export would)."""
+    from .data.templates import get_template
+
+    ours = get_template(template, tokenizer, thinking)
+    extra = {} if default else {"enable_thinking": thinking}
+    try:
+        return all(ours.prompt_text(m) == tokenizer.apply_chat_template(
+            m, tokenize=False, add_generation_prompt=True, **extra) for m in PROBES)
+    except Exception:  # a template that cannot render the probes (e.g. no system role)
+        return False
+
+
+def template_jinja(name: str, eos: str) -> str:
+    """Jinja equal to core.data.templates' `name` for prompts (tested on probes)."""
+    from .data.templates import EMPTY_THINK, QWEN_DEFAULT_SYSTEM
+
+    if name == "default":
+        return ("{%- set labels = {'system': 'System', 'user': 'User', 'assistant': 'Assistant', "
+                "'tool': 'Tool'} %}{%- for m in messages %}"
+                "{{- labels.get(m['role'], m['role'] | capitalize) + ': ' + m['content'] }}"
+                "{%- if m['role'] == 'assistant' %}{{- " + json.dumps(eos) + " }}{%- endif %}"
+                "{{- '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- 'Assistant: ' }}"
+                "{%- endif %}")
+    head = ""
+    if name == "qwen":
+        head = ("{%- if not messages or messages[0]['role'] != 'system' %}{{- '<|im_start|>system\\n"
+                + QWEN_DEFAULT_SYSTEM + "<|im_end|>\\n' }}{%- endif %}")
+    strip = ""
+    if name == "qwen3":  # earlier answers lose their think block, as in training
+        strip = ("{%- if m['role'] == 'assistant' and '</think>' in content %}{%- set content = "
+                 "content.split('<think>')[0] + content.split('</think>')[-1].lstrip() %}{%- endif %}")
+    think = ""
+    if name == "qwen3":
+        think = ("{%- if enable_thinking is defined and enable_thinking is false %}{{- "
+                 + json.dumps(EMPTY_THINK) + " }}{%- endif %}")
+    return (head + "{%- for m in messages %}{%- set content = m['content'] %}" + strip +
+            "{%- if m['role'] == 'tool' %}{{- '<|im_start|>user\\n<tool_response>\\n' + content + "
+            "'\\n</tool_response><|im_end|>\\n' }}{%- else %}{{- '<|im_start|>' + m['role'] + "
+            "'\\n' + content + '<|im_end|>\\n' }}{%- endif %}{%- endfor %}"
+            "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}" + think +
+            "{%- endif %}")
+
+
+# --- command line ----------------------------------------------------------------------
+def quiet_libraries() -> None:
+    """Command-line runs: no progress bars or library deprecation chatter between answers."""
+    import warnings
+
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--run", required=True, help="run folder, checkpoint-N or adapter folder")
+    parser.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    parser.add_argument("--dtype", default="auto", choices=DTYPES,
+                        help="weights dtype; auto keeps the base model's")
+    parser.add_argument("--max-shard-size", default="2GB", help="largest weights file (e.g. 5GB)")
+    parser.add_argument("--base", help="use this base model instead of the run's "
+                        "model_name_or_path (e.g. a local copy)")
+
+
+def main(args) -> int:
+    quiet_libraries()
+    out = export(args.run, args.out, dtype=args.dtype, max_shard_size=args.max_shard_size,
+                 base=args.base)
+    print(f"exported to {out}")
+    return 0
