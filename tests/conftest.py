@@ -8,17 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
-# One thread per process: tests run a training subprocess beside pytest on 2 cores, and
-# oversubscribed OpenMP threads spin (25x slower steps measured).
+# One thread per process, set before torch loads: tests run training subprocesses beside
+# pytest on 2 cores, and oversubscribed OpenMP threads spin (25x slower steps measured).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
