@@ -114,8 +114,8 @@ def stage_problem(entry: Entry, stage: str) -> Problem | None:
 def shape(sample: Sample, stage: str) -> list[Row]:
     """The stage's canonical rows for one sample (checked by the parser to have its parts)."""
     if stage in PAIRWISE:
-        return [{"prompt": sample.prompt, "chosen": [sample.chosen],
-                 "rejected": [sample.rejected]}]
+        row = {"prompt": sample.prompt, "chosen": [sample.chosen], "rejected": [sample.rejected]}
+        return [{**row, "ranked": sample.ranked} if sample.ranked else row]
     if stage == "kto":
         if sample.chosen is not None:
             return [{"prompt": sample.prompt, "completion": [sample.chosen], "label": True},
@@ -159,7 +159,12 @@ def parse_alpaca(rec: dict, entry: Entry, stage: str) -> Sample:
         return sample
     response = entry.column("response")
     if entry.ranking:
-        sample.chosen, sample.rejected = _alpaca_pair(rec, entry)
+        sample.ranked = _alpaca_ranked(rec, entry)
+        if sample.ranked:
+            sample.chosen, sample.rejected = sample.ranked[0], sample.ranked[-1]
+            sample.ranked = sample.ranked if len(sample.ranked) > 2 else None
+        else:
+            sample.chosen, sample.rejected = _alpaca_pair(rec, entry)
     elif stage in ("sft", "kto"):
         sample.answer = assistant(text(column(rec, response, "response"), response))
     if entry.column("kto_tag") and not entry.ranking:
@@ -207,14 +212,20 @@ def _history(rec: dict, entry: Entry) -> list[dict]:
     return turns
 
 
-def _alpaca_pair(rec: dict, entry: Entry) -> tuple[dict, dict]:
+def _alpaca_ranked(rec: dict, entry: Entry) -> list[dict] | None:
+    """LLaMA-Factory's older ranking form, output = [chosen, rejected], extended to any number
+    of answers best first: training uses the best and the worst, evaluation all of them."""
     response = entry.column("response")
-    if not entry.columns.get("chosen") and isinstance(rec.get(response), (list, tuple)):
-        pair = rec[response]  # LLaMA-Factory's older ranking form: output = [chosen, rejected]
-        if len(pair) != 2:
-            raise RecordError(response, f"expected [chosen, rejected], got {len(pair)} answers")
-        return (assistant(text(pair[0], f"{response}[0]")),
-                assistant(text(pair[1], f"{response}[1]")))
+    if entry.columns.get("chosen") or not isinstance(rec.get(response), (list, tuple)):
+        return None
+    answers = rec[response]
+    if len(answers) < 2:
+        raise RecordError(response, f"expected at least [chosen, rejected], got {len(answers)} "
+                          "answer(s)")
+    return [assistant(text(a, f"{response}[{i}]")) for i, a in enumerate(answers)]
+
+
+def _alpaca_pair(rec: dict, entry: Entry) -> tuple[dict, dict]:
     chosen, rejected = entry.column("chosen") or "chosen", entry.column("rejected") or "rejected"
     return (assistant(text(column(rec, chosen, "chosen"), chosen)),
             assistant(text(column(rec, rejected, "rejected"), rejected)))

@@ -51,6 +51,7 @@ class Sample:
     chosen: Message | None = None  # ranking data
     rejected: Message | None = None
     label: bool | None = None  # kto_tag data
+    ranked: list[Message] | None = None  # more than two answers, best first (evaluation)
     extras: dict[str, Any] = field(default_factory=dict)  # unused columns, for grpo rewards
 
 
