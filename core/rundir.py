@@ -6,6 +6,8 @@ file names and formats live in one place.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -50,9 +52,20 @@ class RunDir:
             return {}
 
     def update_status(self, **fields: Any) -> dict[str, Any]:
-        status = {**self.status(), **fields, "updated_at": time.time()}
-        write_atomic(self.status_file, json.dumps(status, indent=1))
+        with self.status_lock():
+            status = {**self.status(), **fields, "updated_at": time.time()}
+            write_atomic(self.status_file, json.dumps(status, indent=1))
         return status
+
+    @contextlib.contextmanager
+    def status_lock(self):
+        """Held around every read-merge-write of status.json: the trainer and the RunManager
+        both update it, and without the lock one could drop the other's fields (an abort
+        request, a final state). Not re-entrant; readers need no lock (writes are atomic)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".status.lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
 
     # --- metrics ------------------------------------------------------------------------
     def append_metrics(self, record: dict[str, Any]) -> None:

@@ -1,0 +1,453 @@
+"""RunManager: start, queue, abort, resume, list and delete training runs as subprocesses.
+
+    from core.config import RunConfig
+    from core.runs import RunManager
+
+    runs = RunManager("saves", max_concurrent=1)
+    info = runs.start(RunConfig.load("examples/dpo_lora.yaml"))  # queued, then launched
+    runs.poll()              # call every 1-2 s: launches queued runs, notices dead processes,
+                             # SIGKILLs a run that ignored its abort past the grace period
+    runs.list()              # every run under saves/, `nohup python -m core train` ones too
+    runs.abort(info.name)    # SIGTERM: the trainer saves a checkpoint after this step, stops
+    runs.resume(info.name)   # from the newest complete checkpoint (else fresh), via the queue
+    runs.delete(info.name)
+
+A run is `python -m core train <run_dir>/config.yaml` in its own process group, writing only
+to its run directory (stdout and stderr go to train.log). The queue and every abort request
+live in status.json, so a restarted server picks up where the last one stopped. No call
+waits on a run. Fields this module adds to status.json: queued_at, launch_args, launched_at,
+abort_requested_at, abort_grace_s, abort_pid.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from .config import RunConfig, validate, write_atomic
+from .errors import UserError
+from .rundir import FINAL_STATES, RunDir
+from .train import PROJECT_ROOT, default_run_name, resolve_run_dir
+
+log = logging.getLogger(__name__)
+
+GONE = "process ended unexpectedly (see train.log)"
+PID_TOLERANCE_S = 1.0  # create_time is rounded to clock ticks; a reused pid differs by far more
+MAX_DEPTH = 3          # saves/<model>/<type>/<run>, as LLaMA-Factory users lay them out
+# Processes this Python process launched, shared by every manager in it: poll() reaps them so
+# no zombie lingers (a zombie still "exists" for kill(pid, 0)) and keeps their exit codes.
+_children: dict[int, subprocess.Popen] = {}
+_exit_codes: dict[int, int] = {}
+
+
+@dataclass
+class RunInfo:
+    """One run as the UI shows it. `state` is one of rundir.STATES, or "created" for a folder
+    holding only config.yaml. A `running` status whose process is gone reads `failed`."""
+    name: str
+    path: Path
+    state: str
+    stage: str | None = None
+    model: str | None = None
+    dataset: str | None = None
+    step: int = 0
+    total_steps: int | None = None
+    progress: float = 0.0
+    eta_s: float | None = None
+    queued_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    age_s: float | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    pid: int | None = None
+    alive: bool = False
+    stopping: bool = False  # abort requested, process still going
+
+
+class RunManager:
+    def __init__(self, saves_dir: str | os.PathLike = "saves", max_concurrent: int = 1,
+                 python: str = sys.executable):
+        """`saves_dir` relative to the project root, like the CLI's default output_dir.
+        max_concurrent 0 holds the queue (nothing new is launched)."""
+        if max_concurrent < 0:
+            raise ValueError(f"max_concurrent: {max_concurrent} must be 0 or more")
+        saves = Path(saves_dir)
+        self.saves_dir = (saves if saves.is_absolute() else PROJECT_ROOT / saves).resolve()
+        self.max_concurrent = max_concurrent
+        self.python = python
+        self._mutex = threading.Lock()
+
+    # --- reading (no lock, no writes) ----------------------------------------------------
+    def list(self) -> list[RunInfo]:
+        """Every run under saves_dir, newest first."""
+        infos = [self._inspect(rd)[0] for rd in self._run_dirs()]
+        return sorted(infos, key=lambda i: -(i.started_at or i.queued_at or 0))
+
+    def get(self, run: str | os.PathLike | RunInfo) -> RunInfo:
+        """A run by name (relative to saves_dir), path or RunInfo."""
+        rd = self._dir(run, inside=False)
+        if not (rd.status_file.exists() or rd.config.exists()):
+            raise UserError(f"no run at {rd.path} (no status.json or config.yaml)")
+        return self._inspect(rd)[0]
+
+    # --- changing runs -------------------------------------------------------------------
+    def poll(self) -> list[RunInfo]:
+        """Persist the end of runs whose process died, escalate overdue aborts and launch
+        queued runs (oldest first) into free slots. Returns list()."""
+        with self._guard():
+            self._poll()
+        return self.list()
+
+    def start(self, cfg: RunConfig) -> RunInfo:
+        """Validate, write <run_dir>/config.yaml and a `queued` status, launch if a slot is
+        free. Raises ConfigError/UserError before writing anything."""
+        validate(cfg)
+        with self._guard():
+            cfg = self._place(cfg)
+            rd = RunDir(cfg.output_dir)
+            self._check_free(rd, cfg)
+            cfg.save(rd.config)
+            self._queue(rd, cfg, args=[])
+            self._poll()
+        return self.get(rd)
+
+    def abort(self, run: str | os.PathLike | RunInfo, grace_s: float = 30) -> RunInfo:
+        """A queued run is marked aborted; a running one gets SIGTERM (it saves a checkpoint
+        and stops after the current step) and poll() SIGKILLs its process group if it still
+        runs `grace_s` later. Returns at once. Calling again only shortens the grace."""
+        with self._guard():
+            rd = self._dir(run)
+            info, status = self._inspect(rd)
+            now = time.time()
+            if info.state == "queued" and not info.alive:
+                rd.update_status(state="aborted", ended_at=now, error=None)
+            elif info.alive and info.state not in FINAL_STATES:
+                if _abort_requested(status):
+                    grace_s = min(grace_s, status.get("abort_grace_s", grace_s))
+                    rd.update_status(abort_grace_s=grace_s)
+                else:  # recorded before the signal, so the trainer's final write keeps it
+                    rd.update_status(abort_requested_at=now, abort_grace_s=grace_s,
+                                     abort_pid=info.pid)
+                    if _process_matches(info.pid, status.get("pid_started_at")):
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(info.pid, signal.SIGTERM)
+                    else:  # alive by its lock only: the trainer also checks STOP each step
+                        rd.stop_file.touch()
+                    log.info("Abort requested for %s (pid %s).", info.name, info.pid)
+        return self.get(rd)
+
+    def resume(self, run: str | os.PathLike | RunInfo,
+               overrides: list[str] | None = None) -> RunInfo:
+        """Queue an aborted or failed run again: from its newest complete checkpoint, or from
+        its config when it has none. `overrides` are key=value strings (e.g. max_steps=500)."""
+        overrides = list(overrides or [])
+        with self._guard():
+            rd = self._dir(run)
+            info, status = self._inspect(rd)
+            if info.alive:
+                raise UserError(f"{info.name} is {info.state}, its process (pid {info.pid}) is "
+                                "still running; abort it, or wait for it to end")
+            if info.state not in ("aborted", "failed"):
+                raise UserError(f"{info.name} is {info.state}; only an aborted or failed run "
+                                "can be resumed")
+            if not rd.config.is_file():
+                raise UserError(f"{rd.config} is missing, so {info.name} cannot be resumed")
+            cfg = validate(RunConfig.load(rd.config, overrides))
+            args = overrides + self._resume_args(rd, info)
+            rd.stop_file.unlink(missing_ok=True)  # a stale STOP would end the new run at once
+            self._queue(rd, cfg, args, step=status.get("step"),
+                        total_steps=status.get("total_steps"))
+            self._poll()
+        return self.get(rd)
+
+    def delete(self, run: str | os.PathLike | RunInfo) -> None:
+        """Remove a run directory inside saves_dir; refused while its process lives."""
+        with self._guard():
+            rd = self._dir(run)
+            if not (rd.status_file.exists() or rd.config.exists()):
+                raise UserError(f"{rd.path} is not a run directory (no status.json or "
+                                "config.yaml)")
+            info, _ = self._inspect(rd)
+            if info.alive:
+                hint = "try again in a moment" if info.state in FINAL_STATES else "abort it first"
+                raise UserError(f"{info.name} is {info.state}, its process (pid {info.pid}) is "
+                                f"still running; {hint}")
+            shutil.rmtree(rd.path)
+            log.info("Deleted run %s.", rd.path)
+
+    # --- internals -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _guard(self):
+        """One writer at a time: a thread lock for the UI's worker threads, and a flock on
+        <saves>/.runs.lock so a second server on the same saves never launches a run twice."""
+        with self._mutex:
+            self.saves_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.saves_dir / ".runs.lock", "a") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)  # held for milliseconds by the other side
+                yield
+
+    def _poll(self) -> None:
+        _reap()
+        infos = []
+        for rd in self._run_dirs():
+            info, status = self._inspect(rd)
+            self._settle(rd, info, status)
+            infos.append(info)
+        busy = sum(i.alive for i in infos)  # a run that already wrote its end still holds memory
+        waiting = sorted((i for i in infos if i.state == "queued" and not i.pid),
+                         key=lambda i: i.queued_at or 0)
+        for info in waiting[:max(self.max_concurrent - busy, 0)]:
+            self._launch(RunDir(info.path))
+
+    def _settle(self, rd: RunDir, info: RunInfo, status: dict[str, Any]) -> None:
+        """Write down what the trainer could not: its death, or the kill after an abort."""
+        now, grace = time.time(), status.get("abort_grace_s", 30)
+        overdue = now - status.get("abort_requested_at", now) >= grace
+        if (info.alive and _abort_requested(status) and overdue
+                and _process_matches(info.pid, status.get("pid_started_at"))):
+            _kill(info.pid)  # also when it wrote its end but hangs on the way out
+            error = f"killed: still running {grace:g} s after the abort request"
+            if _end(rd, info.pid, state="aborted", ended_at=now, exit_code=-signal.SIGKILL,
+                    error=error):
+                log.warning("Run %s %s.", info.name, error)
+                info.state, info.error, info.stopping = "aborted", error, False
+        elif info.state in FINAL_STATES and status.get("state") not in FINAL_STATES:
+            _reap()  # it may have ended after this poll's first reap
+            code = _exit_codes.pop(info.pid, None) if info.pid else None
+            if _end(rd, info.pid, state=info.state, error=info.error, ended_at=now,
+                    exit_code=code):
+                info.exit_code = code
+                log.warning("Run %s: %s.", info.name, info.error)
+
+    def _launch(self, rd: RunDir) -> None:
+        """python -m core train <run>/config.yaml in its own session, output into train.log."""
+        args = rd.status().get("launch_args") or []
+        cmd = [self.python, "-m", "core", "train", str(rd.config), *args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # train.log stays live
+        try:
+            with open(rd.log_file, "ab") as out:
+                out.write(f"\n[prefstudio {datetime.now():%Y-%m-%d %H:%M:%S}] "
+                          f"{shlex.join(cmd)}\n".encode())
+                out.flush()
+                proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                        stdout=out, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        except OSError as e:
+            rd.update_status(state="failed", ended_at=time.time(), error=f"could not launch: {e}")
+            return
+        _children[proc.pid] = proc
+        try:
+            created = psutil.Process(proc.pid).create_time()
+        except psutil.Error:  # gone already: poll() reports it
+            created = None
+        # The state stays `queued` until the trainer writes `running`: a `running` status
+        # would make the trainer treat its own config as a finished run and rerun elsewhere.
+        rd.update_status(pid=proc.pid, pid_started_at=created, launched_at=time.time())
+        log.info("Launched %s (pid %d).", rd.path, proc.pid)
+
+    def _queue(self, rd: RunDir, cfg: RunConfig, args: list[str], **keep: Any) -> None:
+        """A fresh status (old pid, error and abort fields dropped) that poll() will launch."""
+        status = {"state": "queued", "queued_at": time.time(), "launch_args": args,
+                  "stage": cfg.stage, "model": cfg.model_name_or_path, "dataset": cfg.dataset,
+                  "step": 0, "total_steps": None, "updated_at": time.time(),
+                  **{k: v for k, v in keep.items() if v is not None}}
+        with rd.status_lock():
+            write_atomic(rd.status_file, json.dumps(status, indent=1))
+
+    def _place(self, cfg: RunConfig) -> RunConfig:
+        """output_dir as training will resolve it, under saves_dir by default."""
+        if cfg.output_dir:
+            path = Path(cfg.output_dir)
+            path = path if path.is_absolute() else PROJECT_ROOT / path  # the trainer's cwd
+        else:
+            name = cfg.run_name or default_run_name(cfg)
+            path, n = self.saves_dir / name, 2
+            while not cfg.run_name and path.exists():  # two starts within the same second
+                path, n = self.saves_dir / f"{name}-{n}", n + 1
+        cfg = resolve_run_dir(cfg.replace(output_dir=str(path.resolve())), None)
+        self._dir(cfg.output_dir)  # refuses a folder outside saves_dir
+        return cfg
+
+    def _check_free(self, rd: RunDir, cfg: RunConfig) -> None:
+        if not rd.path.exists():
+            return
+        info, _ = self._inspect(rd)
+        if info.alive or info.state == "queued":
+            raise UserError(f"output_dir: {rd.path} is {info.state} already; abort it or "
+                            "choose a new output_dir")
+        resume = cfg.resume_from_checkpoint
+        if resume in (None, False) and rd.holds_run():
+            raise UserError(f"output_dir: {rd.path} already holds a run ({info.state}); resume "
+                            "it (resume_from_checkpoint=true), or choose a new output_dir")
+        if resume is True and not any(c.complete for c in rd.checkpoints()):
+            raise UserError(f"resume_from_checkpoint: no complete checkpoint in {rd.path}; "
+                            "remove the key to start fresh")
+
+    @staticmethod
+    def _resume_args(rd: RunDir, info: RunInfo) -> list[str]:
+        checkpoints = rd.checkpoints()
+        if any(c.complete for c in checkpoints):
+            return ["resume_from_checkpoint=true"]
+        if rd.has_final_model():
+            raise UserError(f"{info.name} has a final model but no complete checkpoint to "
+                            "resume from; rerun its config into a new folder: "
+                            f"python -m core train {rd.config}")
+        for c in checkpoints:  # unusable (no marker), and they would block a fresh start
+            log.warning("Removing incomplete %s: %s.", c.path, c.problem)
+            shutil.rmtree(c.path, ignore_errors=True)
+        return ["resume_from_checkpoint=null"]  # the saved config may say true
+
+    def _dir(self, run: str | os.PathLike | RunInfo, inside: bool = True) -> RunDir:
+        """A run's folder; names are relative to saves_dir. `inside`: refuse anything that is
+        not strictly inside saves_dir (links resolved), so no call touches other folders."""
+        path = Path(run.path if isinstance(run, (RunInfo, RunDir)) else run)
+        path = (path if path.is_absolute() else self.saves_dir / path).resolve()
+        if inside and (path == self.saves_dir or not path.is_relative_to(self.saves_dir)):
+            raise UserError(f"{path} is not inside the saves folder {self.saves_dir}")
+        return RunDir(path)
+
+    def _run_dirs(self) -> list[RunDir]:
+        """Folders under saves_dir holding status.json or config.yaml (not descended into)."""
+        found, stack = [], [(self.saves_dir, 1)]
+        while stack:
+            folder, depth = stack.pop()
+            try:
+                children = [c for c in folder.iterdir()
+                            if c.is_dir() and not c.name.startswith(".")]
+            except OSError:
+                continue
+            for child in children:
+                if (child / "status.json").exists() or (child / "config.yaml").exists():
+                    found.append(RunDir(child))
+                elif depth < MAX_DEPTH:
+                    stack.append((child, depth + 1))
+        return found
+
+    def _inspect(self, rd: RunDir) -> tuple[RunInfo, dict[str, Any]]:
+        """RunInfo from status.json and the process table; reads, never writes."""
+        status = rd.status()
+        alive = _process_matches(status.get("pid"), status.get("pid_started_at"))
+        if not alive and status.get("state") in ("queued", "running"):
+            status = rd.status()  # it may have written its end just before it exited
+            alive = _process_matches(status.get("pid"), status.get("pid_started_at"))
+        if not alive and status.get("state") == "running" and _lock_held(rd):
+            alive = True  # a trainer holds the run's lock, whatever the pid says
+        state, error = _derive(rd, status, alive)
+        step, total = int(status.get("step") or 0), status.get("total_steps")
+        begun = status.get("started_at") or status.get("queued_at")
+        path = rd.path.resolve()
+        inside = path.is_relative_to(self.saves_dir)
+        return RunInfo(
+            name=str(path.relative_to(self.saves_dir)) if inside else path.name, path=path,
+            state=state, stage=status.get("stage"), model=status.get("model"),
+            dataset=status.get("dataset"), step=step, total_steps=total,
+            progress=1.0 if state == "completed" else min(step / total, 1.0) if total else 0.0,
+            eta_s=status.get("eta_s") if alive else None, queued_at=status.get("queued_at"),
+            started_at=status.get("started_at"), ended_at=status.get("ended_at"),
+            age_s=time.time() - begun if begun else None, error=error,
+            exit_code=status.get("exit_code"), pid=status.get("pid"), alive=alive,
+            stopping=alive and _abort_requested(status) and state not in FINAL_STATES), status
+
+
+def _derive(rd: RunDir, status: dict[str, Any], alive: bool) -> tuple[str, str | None]:
+    """State and error, where a dead process left a `running` (or launched `queued`) status."""
+    state, error = status.get("state") or "created", status.get("error")
+    if alive or not (state == "running" or (state == "queued" and status.get("pid"))):
+        return state, error
+    if _abort_requested(status):
+        return "aborted", "stopped by the abort request before it could save (see train.log)"
+    return ("failed", GONE) if state == "running" else ("failed", _startup_error(rd))
+
+
+def _abort_requested(status: dict[str, Any]) -> bool:
+    """An abort of this process (not of an earlier run in the same folder)."""
+    return bool(status.get("pid")) and status.get("abort_pid") == status.get("pid")
+
+
+def _process_matches(pid: Any, started_at: Any) -> bool:
+    """The run's process lives: the pid exists, is no zombie, and was created when the status
+    says (a reused pid belongs to someone else)."""
+    if not pid or started_at is None:
+        return False
+    try:
+        proc = psutil.Process(int(pid))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return abs(proc.create_time() - float(started_at)) <= PID_TOLERANCE_S
+    except (psutil.Error, ValueError, TypeError):
+        return False
+
+
+def _lock_held(rd: RunDir) -> bool:
+    """Whether a trainer holds <run>/.lock; a non-blocking probe, let go of at once."""
+    try:
+        fd = os.open(rd.lock_file, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock if we got it
+    return False
+
+
+def _end(rd: RunDir, pid: int | None, **fields: Any) -> bool:
+    """Write the end of a run whose process is gone, unless it wrote its own end (or a new
+    process took the folder over) since we looked."""
+    with rd.status_lock():
+        status = rd.status()
+        if status.get("state") in FINAL_STATES or status.get("pid") != pid:
+            return False
+        write_atomic(rd.status_file, json.dumps({**status, **fields, "updated_at": time.time()},
+                                                indent=1))
+    return True
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL the run's process group when it leads its own (launched by us or `nohup ... &`
+    from a job-control shell); otherwise only the process and its children."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+            return
+        proc = psutil.Process(pid)
+        procs = proc.children(recursive=True) + [proc]
+    except (ProcessLookupError, psutil.Error):
+        return
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+
+
+def _reap() -> None:
+    for pid, proc in list(_children.items()):
+        code = proc.poll()
+        if code is not None:
+            _exit_codes[pid] = code
+            del _children[pid]
+
+
+def _startup_error(rd: RunDir) -> str:
+    """The CLI's one-line `error: ...` when the process ended before training began."""
+    for line in reversed(rd.log_tail(30).splitlines()):
+        if line.startswith("error: "):
+            return f"ended before training started: {line[len('error: '):]}"
+    return "ended before training started (see train.log)"

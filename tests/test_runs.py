@@ -1,0 +1,311 @@
+"""RunManager with real training subprocesses on the tiny model: start and queue, the run lock,
+abort (graceful and escalated to SIGKILL), resume, a restarted manager re-attaching, runs
+started from the shell, and stale statuses. Run: pytest -q tests/test_runs.py"""
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from conftest import ROOT, tiny_config
+from core.config import ConfigError
+from core.errors import UserError
+from core.rundir import RunDir
+from core.runs import GONE, RunManager
+
+
+def wait_for(check, timeout=120.0, what="condition", interval=0.2):
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def state_of(m: RunManager, name: str, states=("completed",)):
+    """poll(), then the run's RunInfo when it is in one of `states`."""
+    info = next((i for i in m.poll() if i.name == name), None)
+    return info if info and info.state in states else None
+
+
+def unplaced(model, **overrides):
+    """A config without output_dir: the manager puts it under saves/."""
+    return tiny_config(model, "unused", output_dir=None, **overrides)
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    """Live (non-zombie) processes of a process group; orphaned zombies may wait for a
+    reaper that this container's init never runs."""
+    out = []
+    for p in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return out
+
+
+def write_status(rd: RunDir, **status):
+    rd.path.mkdir(parents=True, exist_ok=True)
+    rd.status_file.write_text(json.dumps(status))
+
+
+def dead_pid() -> tuple[int, float]:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    created = psutil.Process(proc.pid).create_time()
+    proc.wait()
+    return proc.pid, created
+
+
+# --- no training process ---------------------------------------------------------------------
+def test_bad_config_and_bad_folders_write_nothing(tmp_path):
+    m = RunManager(tmp_path / "saves", max_concurrent=0)
+    with pytest.raises(ConfigError, match="stage"):
+        m.start(tiny_config(tmp_path / "model", tmp_path / "saves" / "bad", stage="bogus"))
+    assert not (tmp_path / "saves" / "bad").exists()
+    with pytest.raises(UserError, match="not inside the saves folder"):
+        m.start(tiny_config(tmp_path / "model", tmp_path / "elsewhere"))
+    assert not (tmp_path / "elsewhere").exists()
+    done = RunDir(tmp_path / "saves" / "done")
+    write_status(done, state="completed", pid=None)
+    with pytest.raises(UserError, match="already holds a run"):
+        m.start(tiny_config(tmp_path / "model", done.path))
+    with pytest.raises(UserError, match="no complete checkpoint"):
+        m.start(tiny_config(tmp_path / "model", done.path, resume_from_checkpoint=True))
+    assert not done.config.exists()
+
+
+def test_queue_lives_in_run_dirs(tmp_path):
+    """max_concurrent=0 holds the queue: order, a second manager, abort and delete of queued runs."""
+    saves = tmp_path / "saves"
+    m = RunManager(saves, max_concurrent=0)
+    first = m.start(unplaced(tmp_path / "model", run_name="first"))
+    second = m.start(unplaced(tmp_path / "model"))  # default name under saves/
+    assert (first.state, first.pid, first.alive) == ("queued", None, False)
+    assert second.path.parent == saves.resolve() and second.name.startswith("dpo-demo_pref_en-")
+    assert RunDir(first.path).config.is_file() and RunDir(first.path).status()["queued_at"]
+
+    again = RunManager(saves, max_concurrent=0)  # a restarted server sees the same queue
+    assert [i.name for i in again.poll()] == [second.name, first.name]  # newest first
+    with pytest.raises(UserError, match="queued already"):
+        again.start(tiny_config(tmp_path / "model", first.path))
+    aborted = again.abort("first")
+    assert aborted.state == "aborted" and not aborted.alive and aborted.pid is None
+    again.delete(second.name)
+    assert not second.path.exists()
+    (tmp_path / "elsewhere").mkdir()
+    for target in (tmp_path / "elsewhere", saves, "../elsewhere"):
+        with pytest.raises(UserError, match="not inside the saves folder"):
+            again.delete(target)
+    assert (tmp_path / "elsewhere").is_dir() and saves.is_dir()
+
+
+def test_stale_status_reads_failed_unless_the_lock_is_held(tmp_path):
+    m = RunManager(tmp_path / "saves", max_concurrent=0)
+    pid, created = dead_pid()
+    stale, locked = RunDir(tmp_path / "saves" / "stale"), RunDir(tmp_path / "saves" / "locked")
+    reused = RunDir(tmp_path / "saves" / "reused")  # our own pid, but created long before
+    for rd, p, t in ((stale, pid, created), (locked, pid, created), (reused, os.getpid(), 1000.0)):
+        write_status(rd, state="running", pid=p, pid_started_at=t, started_at=time.time())
+    info = m.get("stale")
+    assert (info.state, info.error, info.alive) == ("failed", GONE, False)
+    assert stale.status()["state"] == "running"  # reading never writes
+    with open(locked.lock_file, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a trainer still holds it
+        by_name = {i.name: i for i in m.poll()}
+        assert by_name["locked"].state == "running" and by_name["locked"].alive
+        assert locked.status()["state"] == "running"
+    assert by_name["reused"].state == "failed"
+    assert stale.status()["state"] == "failed" and stale.status()["error"] == GONE
+    m.poll()
+    assert locked.status()["state"] == "failed"
+
+
+def test_launch_that_dies_before_training_reads_failed(tmp_path):
+    """A trainer that exits before writing `running` (e.g. a refused config): its one-line
+    error from train.log becomes the run's error."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'error: output_dir: refused for a reason' >&2\nexit 2\n")
+    fake.chmod(0o755)
+    m = RunManager(tmp_path / "saves", python=str(fake))
+    info = m.start(unplaced(tmp_path / "model", run_name="dud"))
+    assert info.pid
+    info = wait_for(lambda: state_of(m, "dud", ("failed",)), 20, "the launch to fail")
+    assert info.error == "ended before training started: output_dir: refused for a reason"
+    assert info.exit_code == 2 and RunDir(info.path).status()["state"] == "failed"
+
+
+def test_abort_escalates_to_sigkill_of_the_group(tmp_path):
+    """A run that ignores SIGTERM (as does its child) is killed, group and all, after the grace."""
+    rd = RunDir(tmp_path / "saves" / "stubborn")
+    rd.path.mkdir(parents=True)
+    script = textwrap.dedent("""
+        import json, os, signal, subprocess, sys, time
+        import psutil
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                          "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"])
+        status = {"state": "running", "pid": os.getpid(), "step": 1, "total_steps": 10,
+                  "pid_started_at": psutil.Process().create_time(), "started_at": time.time()}
+        with open(sys.argv[1] + ".tmp", "w") as f:
+            json.dump(status, f)
+        os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+        time.sleep(300)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(rd.status_file)],
+                            start_new_session=True)
+    try:
+        m = RunManager(tmp_path / "saves")
+        wait_for(lambda: rd.status_file.exists() and m.get("stubborn").alive
+                 and len(group_members(proc.pid)) == 2, 30,
+                 "the stub and its child")
+        info = m.abort("stubborn", grace_s=1.0)
+        assert info.stopping and info.state == "running"
+        assert rd.status()["abort_requested_at"] and rd.status()["abort_pid"] == proc.pid
+        assert m.poll()[0].state == "running"  # SIGTERM ignored, grace not over yet
+        info = wait_for(lambda: state_of(m, "stubborn", ("aborted",)), 10, "the SIGKILL")
+        assert "killed" in info.error and rd.status()["exit_code"] == -signal.SIGKILL
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        wait_for(lambda: not group_members(proc.pid), 10, "the whole group to die")
+        assert not m.get("stubborn").alive
+    finally:  # leave nothing behind if an assertion failed early
+        for p in group_members(proc.pid):
+            p.kill()
+
+
+# --- real training processes -----------------------------------------------------------------
+def test_start_queue_and_complete(tiny_model, tmp_path):
+    saves = tmp_path / "saves"
+    m = RunManager(saves, max_concurrent=1)
+    a = m.start(tiny_config(tiny_model, saves / "a", max_steps=3))
+    b = m.start(tiny_config(tiny_model, saves / "b", max_steps=2))
+    assert a.state == "queued" and a.alive and a.pid  # launched; the trainer is starting up
+    assert b.state == "queued" and not b.alive and b.pid is None
+
+    def a_done():
+        infos = {i.name: i for i in m.poll()}
+        if infos["a"].state in ("queued", "running"):
+            assert infos["b"].state == "queued" and infos["b"].pid is None, "b started early"
+            return None
+        return infos
+
+    infos = wait_for(a_done, 120, "run a to finish")
+    assert infos["a"].state == "completed", RunDir(a.path).log_tail()
+    b = wait_for(lambda: state_of(m, "b"), 120, "run b to complete")
+    a = m.get("a")
+    assert a.progress == 1.0 and a.step == 3 and a.exit_code == 0 and not a.alive
+    assert b.step == 2 and RunDir(b.path).status()["launched_at"] >= a.ended_at
+    for info in (a, b):
+        rd = RunDir(info.path)
+        assert rd.has_final_model() and (rd.path / "adapter_config.json").is_file()
+        assert rd.metrics() and rd.metrics()[0]["step"] == 1
+        log = rd.log_file.read_text()
+        assert "[prefstudio " in log and " -m core train " in log
+        # stdout is train.log, so the trainer adds no second copy of each line
+        assert log.count("Run completed") == 1 and "run finished:" in log
+
+
+def test_lock_abort_and_resume(tiny_model, tmp_path):
+    saves = tmp_path / "saves"
+    m = RunManager(saves)
+    cfg = tiny_config(tiny_model, saves / "long", max_steps=2000, save_steps=10000)
+    info = m.start(cfg)
+    rd = RunDir(info.path)
+    wait_for(lambda: state_of(m, "long", ("running",)) and m.get("long").step >= 1, 120,
+             "the first step")
+
+    # a second trainer on the same folder (through another YAML) is refused
+    other = tmp_path / "other.yaml"
+    cfg.save(other)
+    second = subprocess.run([sys.executable, "-m", "core", "train", str(other)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2, second.stderr
+    assert "in use by another training process" in second.stderr and str(rd.path) in second.stderr
+    assert m.get("long").state == "running"
+
+    info = m.abort("long")
+    assert info.stopping and info.state == "running"
+    info = wait_for(lambda: state_of(m, "long", ("aborted", "failed", "completed")), 30,
+                    "the graceful stop")
+    assert info.state == "aborted" and info.error is None and info.exit_code == 0
+    wait_for(lambda: m.poll() and not group_members(info.pid), 15, "the process group to end")
+    last = rd.checkpoints()[-1]
+    # status.json's step is written at most once a second, so it may lag the checkpoint
+    assert last.complete and info.step <= last.step < 2000
+
+    resumed = m.resume("long", overrides=[f"max_steps={last.step + 2}"])
+    assert resumed.state == "queued" and resumed.pid != info.pid
+    assert rd.status()["launch_args"][-1] == "resume_from_checkpoint=true"
+    done = wait_for(lambda: state_of(m, "long", ("completed", "failed")), 120, "the resumed run")
+    assert done.state == "completed", rd.log_tail()
+    assert done.step == last.step + 2 and rd.has_final_model()
+    assert any("Resuming from" in line and last.path.name in line
+               for line in rd.log_file.read_text().splitlines())
+    assert not rd.status().get("abort_pid")  # the old abort request does not carry over
+
+
+def test_restarted_manager_reattaches_and_sees_shell_runs(tiny_model, tmp_path):
+    saves = tmp_path / "saves"
+    shell_yaml = tmp_path / "shell.yaml"
+    tiny_config(tiny_model, saves / "shell", max_steps=2000, save_steps=10000).save(shell_yaml)
+    with open(tmp_path / "shell.log", "w") as log:  # nohup python -m core train x.yaml > x.log
+        shell = subprocess.Popen([sys.executable, "-m", "core", "train", str(shell_yaml)],
+                                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        m1 = RunManager(saves, max_concurrent=2)
+        ui = m1.start(tiny_config(tiny_model, saves / "ui", max_steps=60, save_steps=1000))
+        wait_for(lambda: state_of(m1, "ui", ("running",)) and m1.get("ui").step >= 1, 120,
+                 "the UI run's first step")
+        m2 = RunManager(saves, max_concurrent=2)  # the server restarted
+        info = m2.get("ui")
+        assert info.state == "running" and info.alive and info.pid == ui.pid
+        with pytest.raises(UserError, match="abort it first"):
+            m2.delete("ui")
+
+        seen = wait_for(lambda: (i := state_of(m2, "shell", ("running",))) and i.step >= 1 and i,
+                        120, "the shell run's first step")  # SIGTERM before it ends the process
+        assert seen.alive and seen.pid == shell.pid and seen.model == str(tiny_model)
+        m2.abort("shell")  # a run the manager did not launch stops the same way
+        stopped = wait_for(lambda: state_of(m2, "shell", ("aborted", "failed", "completed")), 60,
+                           "the shell run to stop")
+        assert stopped.state == "aborted" and shell.wait(timeout=30) == 0
+
+        done = wait_for(lambda: state_of(m2, "ui", ("completed", "failed")), 120, "the UI run")
+        assert done.state == "completed" and done.progress == 1.0 and done.pid == ui.pid
+        wait_for(lambda: not m2.get("ui").alive, 30, "the UI run's process to exit")
+        m2.delete("ui")
+        assert not (saves / "ui").exists() and [i.name for i in m2.list()] == ["shell"]
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+
+
+def test_abort_during_startup_then_resume_fresh(tiny_model, tmp_path):
+    """Abort before the trainer runs: SIGTERM ends it outright (no checkpoint yet); resume then
+    starts the run fresh from its config."""
+    m = RunManager(tmp_path / "saves")
+    info = m.start(tiny_config(tiny_model, tmp_path / "saves" / "early", max_steps=2))
+    assert info.state == "queued" and info.alive
+    m.abort("early")
+    info = wait_for(lambda: state_of(m, "early", ("aborted", "failed", "completed")), 30,
+                    "the aborted start-up")
+    assert info.state == "aborted" and "before it could save" in info.error
+    assert info.exit_code == -signal.SIGTERM and not RunDir(info.path).checkpoints()
+
+    m.resume("early")
+    rd = RunDir(info.path)
+    assert rd.status()["launch_args"] == ["resume_from_checkpoint=null"]
+    done = wait_for(lambda: state_of(m, "early", ("completed", "failed")), 120, "the fresh run")
+    assert done.state == "completed" and done.step == 2 and done.error is None, rd.log_tail()
+    assert rd.log_file.read_text().count("[prefstudio ") == 2  # both launches, one log
