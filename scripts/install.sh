@@ -13,10 +13,13 @@ $PIP install -q torch==2.13.0
 $PIP install -q -r requirements.txt
 if [ "${1:-}" = "--dev" ]; then
   $PIP install -q -r requirements-dev.txt
-  if [ ! -x /usr/bin/chromium ]; then
+  # Debian's Chromium for the browser tests (never `playwright install`), and a CJK font so
+  # the 中文 screenshots are readable.
+  if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi wenquanyi; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get install -y -q chromium >/dev/null 2>&1 || {
-      $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
+    $SUDO apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null 2>&1 || {
+      $SUDO apt-get update -q >/dev/null &&
+        $SUDO apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null; }
   fi
 fi
 echo "PrefStudio installed in .venv"

@@ -30,6 +30,8 @@ class CheckReport:
     cutoff_len: int | None = None
     token_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Untruncated token lengths per row (prompt, chosen, ...), for histograms; not in to_dict.
+    lengths: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -86,7 +88,7 @@ def check_dataset(name: str, dataset_dir: str | Path | None = "data", stage: str
     prompts that leave no room at cutoff_len. `template` is a template name (None: the
     tokenizer's own) or a ChatTemplate."""
     ds = load_rows(name, dataset_dir, stage, max_samples)
-    good, stats, notes = len(ds.rows), {}, []
+    good, stats, notes, lengths = len(ds.rows), {}, [], {}
     if tokenizer is not None or (template is not None and not isinstance(template, str)):
         chat = _template(template, tokenizer, enable_thinking)
         features, note = tokenize_checked(ds, chat, cutoff_len)
@@ -94,8 +96,11 @@ def check_dataset(name: str, dataset_dir: str | Path | None = "data", stage: str
             notes.append(note)
         else:
             good, stats = len(features), token_stats(features)
+            lengths = {k[:-4]: [f[k] for f in features]
+                       for k in (features[0] if features else {}) if k.endswith("_len")}
     return CheckReport(ds.name, ds.file, ds.formatting, ds.ranking, stage, ds.total, good,
-                       ds.bad_records(), ds.problems, cutoff_len if stats else None, stats, notes)
+                       ds.bad_records(), ds.problems, cutoff_len if stats else None, stats, notes,
+                       lengths)
 
 
 def _template(template: Any, tokenizer: Any, enable_thinking: bool) -> Any:

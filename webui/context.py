@@ -1,0 +1,55 @@
+"""What every tab's build(ctx) receives: the workspace, the run manager, the shared widgets.
+
+    ctx.fields["pref_beta"]          # every form field (top bar and Train), created up front
+    ctx.lang                         # the language dropdown (an input of most handlers)
+    ctx.relabel(button, "start")     # re-labelled when the language changes
+    ctx.focus_run / ctx.registry     # gr.State that Train/Data set and Runs/Train listen to
+    ctx.shared["train_status"]       # components a tab offers to the tabs built after it
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gradio as gr
+
+from core.runs import RunManager
+
+from .i18n import t
+from .workspace import Workspace
+
+
+@dataclass
+class Ctx:
+    ws: Workspace
+    runs: RunManager
+    app: Any = None  # the gr.Blocks (for app.load)
+    lang: Any = None  # gr.Dropdown
+    tabs: Any = None  # gr.Tabs
+    fields: dict[str, Any] = field(default_factory=dict)  # key -> component
+    groups: dict[str, Any] = field(default_factory=dict)  # group -> gr.Accordion (Train)
+    focus_run: Any = None  # gr.State: name of a run to show in Runs
+    registry: Any = None  # gr.State: bumped when a dataset is registered
+    shared: dict[str, Any] = field(default_factory=dict)  # components other tabs write to
+    labels: list[tuple[Any, Callable[[str], dict]]] = field(default_factory=list)
+
+    def relabel(self, component: Any, key: str, attr: str = "label", prefix: str = "") -> Any:
+        """Give `component` the text `key` (after `prefix`, e.g. "### ") on every language
+        change; it was created with the default language's text."""
+        self.labels.append((component, lambda lang: {attr: prefix + t(key, lang)}))
+        return component
+
+    def on_lang(self, component: Any, fn: Callable[[str], dict]) -> Any:
+        """Any other per-language update (headers, choices, field help)."""
+        self.labels.append((component, fn))
+        return component
+
+    def wire_language(self) -> None:
+        """One handler re-labels everything registered with relabel/on_lang."""
+        components = [c for c, _ in self.labels]
+        fns = [fn for _, fn in self.labels]
+
+        def switch(lang: str):
+            return [gr.update(**fn(lang)) for fn in fns]
+
+        self.lang.change(switch, inputs=self.lang, outputs=components, show_progress="hidden")

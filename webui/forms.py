@@ -1,0 +1,254 @@
+"""The Train form, generated from core.config.FIELDS: one widget per field, values both ways.
+
+    spec = SPECS["pref_beta"]             # kind, default, choices, range, group
+    widget(spec, value, "en")             # the gradio component
+    cfg, found = build_config(values, ws) # form values -> RunConfig + (key, message) problems
+
+Nothing here names a hyperparameter's default, choice, range or help: they come from the
+field metadata (help, choices, min/max/gt, stages, when, ui), so a field added to core appears
+in the form. Numbers are gr.Number/gr.Slider, booleans checkboxes, choices dropdowns (None
+shows as "(empty)"), optional text an empty textbox. A few keys get a richer widget
+(WIDGET_HINTS): pick lists of models, registered datasets and finished runs' adapters.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types as pytypes
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import yaml
+
+from core.config import FIELDS, RunConfig, field_group, problems, split_list
+from core.config.run import coerce
+
+from .i18n import field_label, t
+from .workspace import PATH_FIELDS, Workspace
+
+# The top bar's fields (shared by every tab); the Train tab shows all the others.
+TOPBAR_KEYS = ("model_name_or_path", "template", "finetuning_type", "adapter_name_or_path",
+               "quantization_bit")
+# Pick lists offered for a model field; any hub id or local model folder may be typed instead.
+MODEL_SUGGESTIONS = ("demo", "Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct",
+                     "Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen3-0.6B", "Qwen/Qwen3-1.7B",
+                     "Qwen/Qwen3-8B")
+WIDGET_HINTS = {"model_name_or_path": "model", "ref_model": "model", "dataset": "datasets",
+                "eval_dataset": "datasets", "adapter_name_or_path": "adapters",
+                "ref_model_adapters": "adapters"}
+SLIDER_SPAN = 1.0  # a bounded float whose range is at most this wide gets a slider
+
+
+@dataclass
+class Spec:
+    key: str
+    group: str
+    kind: str  # dropdown | checkbox | number | optnumber | slider | text | yaml | model |
+    #            datasets | adapters
+    default: Any
+    types: tuple
+    meta: dict
+
+    @property
+    def optional(self) -> bool:
+        return type(None) in self.types
+
+    @property
+    def integer(self) -> bool:
+        return int in self.types and float not in self.types
+
+
+def _types(tp: Any) -> tuple:
+    if typing.get_origin(tp) in (typing.Union, pytypes.UnionType):
+        return typing.get_args(tp)
+    return (tp,)
+
+
+def _kind(key: str, types: tuple, meta: dict) -> str:
+    plain = tuple(t for t in types if t is not type(None))
+    if key in WIDGET_HINTS:
+        return WIDGET_HINTS[key]
+    if meta.get("choices") is not None:
+        return "dropdown"
+    if plain == (bool,):
+        return "checkbox"
+    if plain in ((int,), (float,)) and type(None) in types:
+        return "optnumber"  # gr.Number cannot be empty (it shows and sends 0): a checked textbox
+    if plain in ((int,), (float,)):
+        lo, hi = meta.get("min"), meta.get("max")
+        bounded = lo is not None and hi is not None and hi - lo <= SLIDER_SPAN
+        return "slider" if plain == (float,) and bounded and len(plain) == len(types) else "number"
+    if all(t in (bool, int, float, str) for t in plain):
+        return "text"
+    return "yaml"  # lists, dicts: edited as YAML text
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+
+
+def build_specs() -> dict[str, Spec]:
+    hints = typing.get_type_hints(RunConfig)
+    out = {}
+    for key, f in FIELDS.items():
+        if f.metadata.get("ui") is False:
+            continue  # never in a form (trust_remote_code)
+        types = _types(hints[key])
+        out[key] = Spec(key, field_group(key), _kind(key, types, f.metadata), _default(f), types,
+                        dict(f.metadata))
+    return out
+
+
+SPECS = build_specs()
+DRIVERS = sorted({"stage"} | {k for s in SPECS.values() for k in (s.meta.get("when") or {})})
+
+
+def path_kinds() -> dict[str, str]:
+    """Fields holding paths, from the metadata (`path`) or the WebUI's list."""
+    out = {k: f.metadata.get("path") or PATH_FIELDS.get(k) for k, f in FIELDS.items()}
+    return {k: v for k, v in out.items() if v}
+
+
+# --- labels and help -----------------------------------------------------------------------
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def info(spec: Spec, lang: str) -> str:
+    """Help, default and range, all from the metadata."""
+    m, parts = spec.meta, []
+    if m.get("gt") is not None:
+        parts.append(f"> {_number(m['gt'])}")
+    if m.get("min") is not None:
+        parts.append(f"≥ {_number(m['min'])}")
+    if m.get("max") is not None:
+        parts.append(f"≤ {_number(m['max'])}")
+    default = spec.default
+    shown = t("empty_choice", lang) if default in (None, "") else (
+        _number(default) if isinstance(default, (int, float)) and not isinstance(default, bool)
+        else str(default).lower() if isinstance(default, bool) else str(default))
+    tail = f"{t('default', lang)}: {shown}" + (f" · {', '.join(parts)}" if parts else "")
+    return f"{m.get('help') or ''} ({tail})"
+
+
+def dropdown_choices(spec: Spec, lang: str) -> list[tuple[str, Any]]:
+    return [(t("empty_choice", lang), "") if c is None else (str(c), c)
+            for c in spec.meta["choices"]]
+
+
+# --- values both ways ----------------------------------------------------------------------
+def to_widget(spec: Spec, value: Any) -> Any:
+    """A config value as its widget holds it."""
+    if spec.kind in ("datasets", "adapters"):
+        return split_list(value)
+    if spec.kind in ("number", "slider", "checkbox"):
+        return value
+    if spec.kind == "optnumber":
+        return "" if value is None else _number(value)
+    if spec.kind == "yaml":
+        return "" if value is None else yaml.safe_dump(value, default_flow_style=True).strip()
+    if value is None:
+        return ""
+    if isinstance(value, bool) and spec.kind == "text":
+        return str(value).lower()
+    return value
+
+
+def from_widget(spec: Spec, value: Any) -> Any:
+    """A widget's value as coerce() takes it (None for an empty optional)."""
+    if isinstance(value, (list, tuple)) and spec.kind != "yaml":
+        return ",".join(str(v).strip() for v in value if str(v).strip()) or None
+    if spec.kind == "yaml":
+        return yaml.safe_load(value) if isinstance(value, str) and value.strip() else None
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def config_values(cfg: RunConfig) -> dict[str, Any]:
+    return {key: to_widget(spec, getattr(cfg, key)) for key, spec in SPECS.items()}
+
+
+def build_config(values: dict[str, Any], ws: Workspace) -> tuple[RunConfig | None, list[tuple[str, str]]]:
+    """Form values -> RunConfig, with every problem as (key, message). Fields hidden for this
+    config (irrelevant to its stage, loss, ...) take their defaults, so nothing unseen runs.
+    A value that does not parse is reported with the rest (the others are still checked) and
+    the config is None."""
+    data, found = {}, []
+    for key, raw in values.items():
+        try:
+            data[key] = coerce(key, from_widget(SPECS[key], raw))
+        except (ValueError, yaml.YAMLError) as e:
+            found.append((key, str(e)))
+    cfg = RunConfig(**data)
+    hidden = {k: SPECS[k].default for k in values if not cfg.relevant(k)}
+    cfg = cfg.replace(**hidden)
+    unparsed = {k for k, _ in found}
+    more = problems(cfg) + ws.path_problems(cfg.to_dict(), path_kinds())
+    found += [(k, m) for k, m in more if k not in unparsed]
+    return (None if unparsed else cfg), found
+
+
+def visibility(values: dict[str, Any]) -> dict[str, bool]:
+    """Which fields matter for these values (a value that does not parse counts as default)."""
+    data = {}
+    for key in DRIVERS:
+        if key in values:
+            try:
+                data[key] = coerce(key, from_widget(SPECS[key], values[key]))
+            except (ValueError, yaml.YAMLError):
+                pass
+    cfg = RunConfig(**data)
+    return {key: cfg.relevant(key) for key in values}
+
+
+# --- widgets -------------------------------------------------------------------------------
+def widget(spec: Spec, value: Any, lang: str, options: dict[str, list] | None = None,
+           render: bool = True, visible: bool = True) -> gr.Component:
+    """The component for one field; `options` holds the pick lists (datasets, adapters)."""
+    options = options or {}
+    common = dict(label=field_label(spec.key, lang), info=info(spec, lang), render=render,
+                  visible=visible, min_width=200, elem_id=f"field-{spec.key}",
+                  elem_classes=["ps-field"])
+    kind, shown = spec.kind, to_widget(spec, value)
+    if kind == "dropdown":
+        return gr.Dropdown(dropdown_choices(spec, lang), value=shown, **common)
+    if kind == "checkbox":
+        return gr.Checkbox(value=bool(shown), **common)
+    if kind == "slider":
+        return gr.Slider(spec.meta["min"], spec.meta["max"], value=shown, step=0.01, **common)
+    if kind == "number":
+        return gr.Number(value=shown, precision=0 if spec.integer else None, **common)
+    if kind == "optnumber":  # coerce() turns the text into an int/float, or names the problem
+        return gr.Textbox(value=shown, placeholder=t("empty_choice", lang), **common)
+    if kind == "model":
+        choices = ([(t("empty_choice", lang), "")] if spec.optional else []) + list(MODEL_SUGGESTIONS)
+        return gr.Dropdown(choices, value=shown, allow_custom_value=True, **common)
+    if kind in ("datasets", "adapters"):
+        choices = sorted(set(options.get(kind, [])) | set(shown))
+        return gr.Dropdown(choices, value=shown, multiselect=True, allow_custom_value=True, **common)
+    empty = t("empty_choice", lang) if spec.optional else None
+    return gr.Textbox(value=shown, placeholder=empty, **common)
+
+
+def relabel(spec: Spec, lang: str) -> dict:
+    """The update that re-labels a field for a language (dropdowns re-label '(empty)')."""
+    update = dict(label=field_label(spec.key, lang), info=info(spec, lang))
+    if spec.kind == "dropdown":
+        update["choices"] = dropdown_choices(spec, lang)
+    elif spec.kind in ("optnumber", "text", "yaml") and spec.optional:
+        update["placeholder"] = t("empty_choice", lang)
+    elif spec.kind == "model":
+        update["choices"] = ([(t("empty_choice", lang), "")] if spec.optional else []) + \
+            list(MODEL_SUGGESTIONS)
+    return update
+
+
+def mark(spec: Spec, lang: str, message: str | None) -> dict:
+    """The update that shows (or clears) a field's problem in place of its help."""
+    if message:
+        return gr.update(info=f"⚠ {message}", elem_classes=["ps-field", "ps-invalid"])
+    return gr.update(info=info(spec, lang), elem_classes=["ps-field"])

@@ -1,0 +1,234 @@
+"""English/中文 for the WebUI's chrome: tab names, group titles, buttons, headers, messages.
+
+    t("start", "zh")                    # -> "开始训练"
+    t("run_started", "en", name="x")    # str.format fields
+    field_label("pref_beta", "zh")      # -> "偏好 β · pref_beta" (the key stays visible)
+
+Field help comes from core.config (English); a field without an entry in LABELS shows its key.
+Every entry has both languages (a test checks it).
+"""
+from __future__ import annotations
+
+LANGS = {"en": "English", "zh": "中文"}
+DEFAULT = "en"
+
+TEXT: dict[str, dict[str, str]] = {
+    # --- shell -----------------------------------------------------------------------------
+    "title": {"en": "PrefStudio", "zh": "PrefStudio"},
+    "subtitle": {"en": "Preference fine-tuning for Qwen models",
+                 "zh": "Qwen 模型偏好微调"},
+    "language": {"en": "Language", "zh": "语言"},
+    "tab_data": {"en": "Data", "zh": "数据"},
+    "tab_train": {"en": "Train", "zh": "训练"},
+    "tab_runs": {"en": "Runs", "zh": "运行"},
+    "tab_chat": {"en": "Chat", "zh": "对话"},
+    "tab_evaluate": {"en": "Evaluate", "zh": "评估"},
+    "tab_export": {"en": "Export", "zh": "导出"},
+    "empty_choice": {"en": "(empty)", "zh": "（空）"},
+    "default": {"en": "Default", "zh": "默认"},
+    # --- data tab --------------------------------------------------------------------------
+    "registry": {"en": "Registered datasets", "zh": "已注册数据集"},
+    "registry_hint": {"en": "Click a row to preview it.", "zh": "点击一行以预览。"},
+    "col_name": {"en": "Name", "zh": "名称"},
+    "col_format": {"en": "Format", "zh": "格式"},
+    "col_ranking": {"en": "Pairs", "zh": "成对"},
+    "col_stages": {"en": "Stages", "zh": "适用阶段"},
+    "col_records": {"en": "Records", "zh": "记录数"},
+    "col_file": {"en": "File", "zh": "文件"},
+    "col_error": {"en": "Problem", "zh": "问题"},
+    "dataset": {"en": "Dataset", "zh": "数据集"},
+    "preview_stage": {"en": "As rows for stage", "zh": "按阶段转换"},
+    "page": {"en": "Page", "zh": "页"},
+    "refresh": {"en": "Refresh", "zh": "刷新"},
+    "preview": {"en": "Preview", "zh": "预览"},
+    "check": {"en": "Check", "zh": "检查"},
+    "lengths": {"en": "Token lengths", "zh": "Token 长度"},
+    "rows_shown": {"en": "Rows {first}–{last} of {total}", "zh": "第 {first}–{last} 行，共 {total} 行"},
+    "no_rows": {"en": "No row converts for this stage.", "zh": "该阶段没有可转换的行。"},
+    "pick_dataset": {"en": "Pick a dataset in the table above.", "zh": "请在上表中选择数据集。"},
+    "system": {"en": "system", "zh": "系统"},
+    "user": {"en": "user", "zh": "用户"},
+    "assistant": {"en": "assistant", "zh": "助手"},
+    "prompt": {"en": "prompt", "zh": "提示"},
+    "chosen": {"en": "chosen", "zh": "优选"},
+    "rejected": {"en": "rejected", "zh": "劣选"},
+    "desirable": {"en": "desirable", "zh": "期望"},
+    "undesirable": {"en": "undesirable", "zh": "不期望"},
+    "check_ok": {"en": "OK: the data can train", "zh": "通过：数据可用于训练"},
+    "check_bad": {"en": "Not OK: fix the problems below", "zh": "未通过：请修复以下问题"},
+    "check_counts": {"en": "{total} records · {good} good rows · {bad} bad records · "
+                           "{errors} errors · {warnings} warnings",
+                     "zh": "{total} 条记录 · {good} 行可用 · {bad} 条坏记录 · "
+                           "{errors} 个错误 · {warnings} 个警告"},
+    "no_tokens": {"en": "Token lengths need the model's tokenizer: {error}",
+                  "zh": "统计 Token 长度需要模型的分词器：{error}"},
+    "tokens_loading": {"en": "Counting tokens with {model}…", "zh": "正在用 {model} 统计 Token…"},
+    "upload": {"en": "Upload and register a file", "zh": "上传并注册文件"},
+    "upload_file": {"en": "Data file (.json, .jsonl, .parquet, .csv)",
+                    "zh": "数据文件（.json、.jsonl、.parquet、.csv）"},
+    "new_name": {"en": "Dataset name", "zh": "数据集名称"},
+    "save_as": {"en": "Save the file as (inside data/)", "zh": "文件保存为（data/ 内）"},
+    "formatting": {"en": "Format", "zh": "格式"},
+    "ranking": {"en": "Pairs (chosen/rejected)", "zh": "成对（优选/劣选）"},
+    "columns": {"en": "Columns: which field of a record holds what",
+                "zh": "列映射：记录中哪个字段对应哪一项"},
+    "tags": {"en": "Role names in the conversations", "zh": "对话中的角色名"},
+    "allow_bad": {"en": "Register even with bad records (they are skipped)",
+                  "zh": "即使有坏记录也注册（训练时跳过）"},
+    "detect": {"en": "Detect", "zh": "检测"},
+    "register": {"en": "Register", "zh": "注册"},
+    "detected": {"en": "Detected {formatting}{pairs}: {rows} rows convert for stage {stage} "
+                       "(suits {stages}). Edit below, then Register.",
+                 "zh": "检测到 {formatting}{pairs}：{rows} 行可转换为 {stage} 阶段（适用 {stages}）。"
+                       "可在下方修改，然后注册。"},
+    "pairs_suffix": {"en": ", pairs", "zh": "，成对"},
+    "registered": {"en": "Registered {name} in {registry}.", "zh": "已将 {name} 注册到 {registry}。"},
+    "not_registered": {"en": "Not registered: {n} records have errors. Fix the columns, or tick "
+                             "'Register even with bad records'.",
+                       "zh": "未注册：{n} 条记录有错误。请修正列映射，或勾选“即使有坏记录也注册”。"},
+    "need_file": {"en": "Upload a file first.", "zh": "请先上传文件。"},
+    "need_name": {"en": "Give the dataset a name.", "zh": "请填写数据集名称。"},
+    "file_exists": {"en": "{path} exists already; choose another file name.",
+                    "zh": "{path} 已存在，请换一个文件名。"},
+    # --- train tab -------------------------------------------------------------------------
+    "group_model": {"en": "Model loading", "zh": "模型加载"},
+    "group_finetuning": {"en": "Stage and LoRA", "zh": "阶段与 LoRA"},
+    "group_data": {"en": "Data", "zh": "数据"},
+    "group_preference": {"en": "Preference", "zh": "偏好"},
+    "group_training": {"en": "Optimisation, saving and logging", "zh": "优化、保存与日志"},
+    "start": {"en": "Start", "zh": "开始训练"},
+    "abort": {"en": "Abort", "zh": "中止"},
+    "save_yaml": {"en": "Save YAML", "zh": "保存 YAML"},
+    "load_yaml": {"en": "Load YAML", "zh": "加载 YAML"},
+    "yaml_path": {"en": "YAML file (saves/, data/ or examples/)",
+                  "zh": "YAML 文件（saves/、data/ 或 examples/）"},
+    "yaml": {"en": "Config (YAML)", "zh": "配置（YAML）"},
+    "command": {"en": "The same run from a shell", "zh": "在终端中运行同样的训练"},
+    "problems": {"en": "Fix these before starting", "zh": "开始前请修复以下问题"},
+    "valid": {"en": "The config is valid.", "zh": "配置有效。"},
+    "name_at_start": {"en": "run_name is empty: the run is named when it starts.",
+                      "zh": "run_name 为空：开始时自动命名。"},
+    "saved_yaml": {"en": "Saved {path}. Run it with the command above.",
+                   "zh": "已保存 {path}，可用上方命令运行。"},
+    "loaded_yaml": {"en": "Loaded {path}.", "zh": "已加载 {path}。"},
+    "run_started": {"en": "Started {name}: follow it in Runs.", "zh": "已开始 {name}：在“运行”页查看。"},
+    "no_run_to_abort": {"en": "No run started from this page is active.",
+                        "zh": "本页面没有正在进行的训练。"},
+    "abort_sent": {"en": "Abort requested for {name}: it saves a checkpoint and stops.",
+                   "zh": "已请求中止 {name}：保存检查点后停止。"},
+    "cleared_output": {"en": "Loaded the config of {name}; output_dir and run_name were cleared, "
+                             "so Start makes a new run.",
+                       "zh": "已载入 {name} 的配置；已清空 output_dir 与 run_name，开始后将新建一次运行。"},
+    # --- runs tab --------------------------------------------------------------------------
+    "runs": {"en": "Runs", "zh": "运行列表"},
+    "runs_hint": {"en": "Click a run to follow it; pick more in 'Compare' to overlay their curves.",
+                  "zh": "点击一行查看运行；在“对比”中选择多个运行以叠加曲线。"},
+    "selected_runs": {"en": "Compare", "zh": "对比"},
+    "col_run": {"en": "Run", "zh": "运行"},
+    "col_state": {"en": "State", "zh": "状态"},
+    "col_stage": {"en": "Stage", "zh": "阶段"},
+    "col_model": {"en": "Model", "zh": "模型"},
+    "col_dataset": {"en": "Dataset", "zh": "数据集"},
+    "col_progress": {"en": "Progress", "zh": "进度"},
+    "col_age": {"en": "Started", "zh": "开始于"},
+    "no_runs": {"en": "No runs yet: start one in Train, or with `python -m core train x.yaml`.",
+                "zh": "还没有运行：在“训练”页开始，或用 `python -m core train x.yaml`。"},
+    "resume": {"en": "Resume", "zh": "继续"},
+    "delete": {"en": "Delete", "zh": "删除"},
+    "confirm_delete": {"en": "Delete {name} for good", "zh": "永久删除 {name}"},
+    "cancel": {"en": "Cancel", "zh": "取消"},
+    "to_train": {"en": "Load config into Train", "zh": "载入到训练页"},
+    "log": {"en": "train.log (last lines)", "zh": "train.log（末尾）"},
+    "config": {"en": "config.yaml", "zh": "config.yaml"},
+    "charts": {"en": "Curves", "zh": "曲线"},
+    "deleted": {"en": "Deleted {name}.", "zh": "已删除 {name}。"},
+    "resumed": {"en": "Resuming {name}.", "zh": "正在继续 {name}。"},
+    "pick_run": {"en": "Pick a run first.", "zh": "请先选择一个运行。"},
+    "elapsed": {"en": "elapsed", "zh": "已用"},
+    "eta": {"en": "left", "zh": "剩余"},
+    "step": {"en": "step", "zh": "步"},
+    "ago": {"en": "{t} ago", "zh": "{t}前"},
+    "just_now": {"en": "just now", "zh": "刚刚"},
+    "state_created": {"en": "created", "zh": "已创建"},
+    "state_queued": {"en": "queued", "zh": "排队中"},
+    "state_running": {"en": "running", "zh": "训练中"},
+    "state_completed": {"en": "completed", "zh": "已完成"},
+    "state_failed": {"en": "failed", "zh": "失败"},
+    "state_aborted": {"en": "aborted", "zh": "已中止"},
+    "stopping": {"en": "stopping", "zh": "停止中"},
+    "starting": {"en": "starting", "zh": "启动中"},
+    # --- charts ----------------------------------------------------------------------------
+    "chart_loss": {"en": "Loss", "zh": "损失"},
+    "chart_rewards": {"en": "Rewards: chosen and rejected", "zh": "奖励：优选与劣选"},
+    "chart_margins": {"en": "Reward margin", "zh": "奖励差"},
+    "chart_accuracies": {"en": "Reward accuracy", "zh": "奖励准确率"},
+    "chart_lr": {"en": "Learning rate", "zh": "学习率"},
+    "chart_eval": {"en": "Evaluation", "zh": "评估"},
+    "smoothed": {"en": "smoothed", "zh": "平滑"},
+    "waiting_metrics": {"en": "Waiting for the first logged step", "zh": "等待第一个记录步"},
+    "no_eval": {"en": "No evaluation yet (set val_size or eval_dataset)",
+                "zh": "暂无评估（设置 val_size 或 eval_dataset）"},
+}
+
+# Friendly names for the most visible fields; the key is always shown too, since YAML and the
+# command line use it. A field without an entry shows its key only.
+LABELS: dict[str, dict[str, str]] = {
+    "model_name_or_path": {"en": "Model", "zh": "模型"},
+    "template": {"en": "Chat template", "zh": "对话模板"},
+    "finetuning_type": {"en": "Finetuning type", "zh": "微调方法"},
+    "adapter_name_or_path": {"en": "Start from adapters", "zh": "起始适配器"},
+    "quantization_bit": {"en": "Quantization", "zh": "量化"},
+    "stage": {"en": "Stage", "zh": "训练阶段"},
+    "dataset": {"en": "Dataset", "zh": "数据集"},
+    "eval_dataset": {"en": "Eval dataset", "zh": "评估数据集"},
+    "dataset_dir": {"en": "Data folder", "zh": "数据目录"},
+    "cutoff_len": {"en": "Cutoff length", "zh": "截断长度"},
+    "max_samples": {"en": "Max samples", "zh": "最大样本数"},
+    "val_size": {"en": "Validation size", "zh": "验证集比例"},
+    "pref_beta": {"en": "Beta", "zh": "偏好 β"},
+    "pref_loss": {"en": "Preference loss", "zh": "偏好损失"},
+    "pref_ftx": {"en": "SFT loss weight", "zh": "SFT 损失权重"},
+    "dpo_label_smoothing": {"en": "Label smoothing", "zh": "标签平滑"},
+    "simpo_gamma": {"en": "SimPO gamma", "zh": "SimPO γ"},
+    "ref_model": {"en": "Reference model", "zh": "参考模型"},
+    "ref_model_adapters": {"en": "Reference adapters", "zh": "参考模型适配器"},
+    "ref_model_quantization_bit": {"en": "Reference quantization", "zh": "参考模型量化"},
+    "lora_rank": {"en": "LoRA rank", "zh": "LoRA 秩"},
+    "lora_alpha": {"en": "LoRA alpha", "zh": "LoRA α"},
+    "lora_dropout": {"en": "LoRA dropout", "zh": "LoRA 随机丢弃"},
+    "lora_target": {"en": "LoRA modules", "zh": "LoRA 作用模块"},
+    "learning_rate": {"en": "Learning rate", "zh": "学习率"},
+    "num_train_epochs": {"en": "Epochs", "zh": "训练轮数"},
+    "max_steps": {"en": "Max steps", "zh": "最大步数"},
+    "per_device_train_batch_size": {"en": "Batch size", "zh": "批大小"},
+    "gradient_accumulation_steps": {"en": "Gradient accumulation", "zh": "梯度累积"},
+    "lr_scheduler_type": {"en": "LR schedule", "zh": "学习率调度"},
+    "warmup_ratio": {"en": "Warmup ratio", "zh": "预热比例"},
+    "logging_steps": {"en": "Log every", "zh": "日志间隔"},
+    "save_steps": {"en": "Save every", "zh": "保存间隔"},
+    "output_dir": {"en": "Run folder", "zh": "输出目录"},
+    "run_name": {"en": "Run name", "zh": "运行名称"},
+    "seed": {"en": "Seed", "zh": "随机种子"},
+}
+
+
+def t(key: str, lang: str = DEFAULT, **fields) -> str:
+    """The text for `key` in `lang` (English when missing), formatted with `fields`."""
+    entry = TEXT.get(key)
+    if entry is None:
+        return key
+    text = entry.get(lang) or entry[DEFAULT]
+    return text.format(**fields) if fields else text
+
+
+def field_label(key: str, lang: str = DEFAULT) -> str:
+    entry = LABELS.get(key)
+    return f"{entry.get(lang) or entry[DEFAULT]} · {key}" if entry else key
+
+
+def group_title(group: str, lang: str = DEFAULT) -> str:
+    return t(f"group_{group}", lang) if f"group_{group}" in TEXT else group.replace("_", " ").title()
+
+
+def state_label(state: str, lang: str = DEFAULT) -> str:
+    return t(f"state_{state}", lang) if f"state_{state}" in TEXT else state

@@ -1,0 +1,173 @@
+"""Data tab: the registry as a table; a picked dataset's rows rendered as chat (chosen and
+rejected side by side), its check report and token-length histogram; upload and register a
+file (data_upload.py).
+
+Plain handlers: registry_table(), preview_rows(), check().
+"""
+from __future__ import annotations
+
+import logging
+import math
+from functools import partial
+from types import SimpleNamespace
+
+import gradio as gr
+
+from core.data import check_dataset, list_datasets, load_rows
+from core.errors import UserError
+
+from .. import plots
+from ..i18n import t
+from ..render import message_html, report_html, rows_html
+from ..workspace import Workspace
+from . import data_upload
+
+log = logging.getLogger(__name__)
+PER_PAGE = 4
+COLUMNS = ("col_name", "col_format", "col_ranking", "col_stages", "col_records", "col_file",
+           "col_error")
+
+
+def registry_table(ws: Workspace, dataset_dir: str, lang: str) -> tuple[dict, list]:
+    """({headers, data} for gr.Dataframe, [DatasetInfo])."""
+    infos = list_datasets(ws.confine(dataset_dir or "data", "dataset_dir"))
+    rows = [[i.name, i.formatting, "✓" if i.ranking else "", ", ".join(i.stages),
+             "" if i.records is None else i.records, i.file, i.error or ""] for i in infos]
+    columns = list(COLUMNS)
+    if not any(i.error for i in infos):  # the problem column only when there is one
+        columns, rows = columns[:-1], [r[:-1] for r in rows]
+    return {"headers": [t(c, lang) for c in columns], "data": rows}, infos
+
+
+def preview_rows(ws: Workspace, name: str, dataset_dir: str, stage: str, page: int,
+                 lang: str) -> tuple[str, int]:
+    """(HTML of PER_PAGE rows as chat, number of pages)."""
+    ds = load_rows(name, ws.confine(dataset_dir or "data", "dataset_dir"), stage)
+    pages = max(1, math.ceil(len(ds.rows) / PER_PAGE))
+    page = min(max(int(page or 1), 1), pages)
+    start = (page - 1) * PER_PAGE
+    html = rows_html(ds.rows[start:start + PER_PAGE], ds.sources[start:start + PER_PAGE], start,
+                     len(ds.rows), lang)
+    return html, pages
+
+
+def check(ws: Workspace, name: str, dataset_dir: str, stage: str, model: str | None,
+          template: str | None, cutoff_len: int | None, enable_thinking: bool, lang: str):
+    """(report HTML, token-length figure). Without a model (or when its tokenizer cannot load)
+    the report has no token statistics and says why."""
+    folder = ws.confine(dataset_dir or "data", "dataset_dir")
+    tokenizer, note = None, None
+    if model:
+        try:
+            ws.check_model(model)
+            tokenizer = ws.tokenizer(model)
+        except Exception as e:  # offline hub id not in the cache, broken folder, ...
+            note = t("no_tokens", lang, error=str(e).splitlines()[0])
+    cutoff = int(cutoff_len or 2048)
+    report = check_dataset(name, folder, stage, tokenizer=tokenizer, template=template or None,
+                           cutoff_len=cutoff, enable_thinking=bool(enable_thinking))
+    return report_html(report.to_dict(), lang, note), plots.length_histogram(report.lengths, cutoff, lang)
+
+
+def stages_for(infos: list, name: str, preferred: str | None) -> tuple[list[str], str | None]:
+    info = next((i for i in infos if i.name == name), None)
+    stages = list(info.stages) if info else []
+    return stages, (preferred if preferred in stages else (stages[0] if stages else None))
+
+
+# --- the tab -------------------------------------------------------------------------------
+def _layout(ctx) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    ctx.relabel(gr.Markdown(f"### {t('registry')}"), "registry", "value", prefix="### ")
+    ui.table = gr.Dataframe(interactive=False, max_height=260, wrap=True, elem_id="registry")
+    ctx.relabel(gr.Markdown(t("registry_hint"), elem_classes=["ps-note"]), "registry_hint", "value")
+    ui.registered, ui.new_name = data_upload.build(ctx)
+    ui.infos = gr.State([])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=420):
+            with gr.Row():
+                ui.name = ctx.relabel(gr.Dropdown([], label=t("dataset"), elem_id="data-name",
+                                                  scale=2), "dataset")
+                ui.stage = ctx.relabel(gr.Dropdown([], label=t("preview_stage"), scale=1,
+                                                   elem_id="data-stage"), "preview_stage")
+                ui.page = ctx.relabel(gr.Number(1, precision=0, label=t("page"), scale=1,
+                                                min_width=100, elem_id="data-page"), "page")
+            ui.chat = gr.HTML(f'<div class="ps-note">{t("pick_dataset")}</div>',
+                              elem_id="data-preview")
+        with gr.Column(scale=2, min_width=320):
+            ui.report = gr.HTML(elem_id="data-report")
+            ui.hist = gr.Plot(show_label=False, visible=False, elem_id="data-lengths")
+    return ui
+
+
+def on_table(ws: Workspace, dataset_dir: str, lang: str):
+    try:
+        value, found = registry_table(ws, dataset_dir, lang)
+    except UserError as e:
+        return gr.update(), [], gr.update(), message_html(str(e), "error")
+    return value, found, gr.update(choices=[i.name for i in found]), gr.update()
+
+
+def on_pick(evt: gr.SelectData):
+    row = evt.row_value or []
+    return row[0] if row else gr.update()
+
+
+def on_name(picked: str, found: list, train_stage: str):
+    stages, chosen = stages_for(found, picked, train_stage)
+    return gr.update(choices=stages, value=chosen), gr.update(value=1)
+
+
+def on_preview(ws: Workspace, picked, dataset_dir, chosen_stage, number, lang):
+    if not picked or not chosen_stage:
+        return f'<div class="ps-note">{t("pick_dataset", lang)}</div>', gr.update()
+    try:
+        html, pages = preview_rows(ws, picked, dataset_dir, chosen_stage, number, lang)
+    except UserError as e:
+        return message_html(str(e), "error"), gr.update()
+    number = min(max(int(number or 1), 1), pages)
+    return html, gr.update(value=number, label=f"{t('page', lang)} ({number}/{pages})")
+
+
+def on_check(ws: Workspace, picked, dataset_dir, chosen_stage, model, template, cutoff, thinking,
+             lang):
+    if not picked or not chosen_stage:
+        return "", gr.update(visible=False)
+    try:
+        html, fig = check(ws, picked, dataset_dir, chosen_stage, model, template, cutoff,
+                          thinking, lang)
+    except UserError as e:
+        return message_html(str(e), "error"), gr.update(visible=False)
+    return html, gr.update(value=fig, visible=bool(fig.data))
+
+
+def first_pick(found: list, wanted: list | None):
+    """On page load: the Train form's first dataset, else the first registered one."""
+    names = [i.name for i in found]
+    wanted = [w for w in (wanted or []) if w in names]
+    return (wanted or names or [None])[0]
+
+
+def build(ctx) -> None:
+    f, ui = ctx.fields, _layout(ctx)
+    listed, tables = [f["dataset_dir"], ctx.lang], [ui.table, ui.infos, ui.name, ui.report]
+    shown = [ui.name, f["dataset_dir"], ui.stage, ui.page, ctx.lang]
+    checked = [ui.name, f["dataset_dir"], ui.stage, f["model_name_or_path"], f["template"],
+               f["cutoff_len"], f["enable_thinking"], ctx.lang]
+    table, preview, checking = (partial(on_table, ctx.ws), partial(on_preview, ctx.ws),
+                                partial(on_check, ctx.ws))
+    ctx.app.load(table, listed, tables, show_progress="hidden").then(
+        first_pick, [ui.infos, f["dataset"]], ui.name, show_progress="hidden")
+    ctx.lang.change(table, listed, tables, show_progress="hidden")
+    f["dataset_dir"].blur(table, listed, tables)
+    ui.table.select(on_pick, None, ui.name)
+    ui.registered.then(table, listed, tables).then(
+        lambda n, v: (n or gr.update(), (v or 0) + 1 if n else gr.update()),
+        [ui.new_name, ctx.registry], [ui.name, ctx.registry])
+    ui.name.change(on_name, [ui.name, ui.infos, f["stage"]], [ui.stage, ui.page]).then(
+        preview, shown, [ui.chat, ui.page]).then(checking, checked, [ui.report, ui.hist])
+    ui.stage.input(preview, shown, [ui.chat, ui.page]).then(checking, checked, [ui.report, ui.hist])
+    for event in (ui.page.submit, ui.page.blur, ctx.lang.change):
+        event(preview, shown, [ui.chat, ui.page], show_progress="hidden")
+    for event in (f["model_name_or_path"].change, f["template"].change, f["cutoff_len"].blur):
+        event(checking, checked, [ui.report, ui.hist])

@@ -1,0 +1,214 @@
+"""Upload a data file and register it: detect format and columns (a dry run of
+core.data.register_file), let the user edit them, then copy the file into data/ and register.
+
+A file is copied only when it registers: a file whose records fail (unless "register even with
+bad records" is ticked) or a name already taken leaves data/ and the registry as they were.
+Plain handlers: detect(), register().
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+
+from core.data import register_file
+from core.data.loading import read_path
+from core.data.registry import COLUMN_KEYS, DEFAULT_COLUMNS, DEFAULT_TAGS, FORMATS, TAG_KEYS
+from core.errors import UserError
+
+from ..i18n import t
+from ..render import message_html
+from ..workspace import Workspace
+
+
+@dataclass
+class Detected:
+    name: str
+    save_as: str
+    entry: dict[str, Any]
+    keys: list[str]  # the records' fields, for the column pickers
+    stage: str
+    stages: list[str]
+    rows: int
+    problems: list = field(default_factory=list)
+
+    def columns(self) -> dict[str, str]:
+        """Detected columns, plus the format's default names the records actually have."""
+        fmt = self.entry.get("formatting", "alpaca")
+        found = {k: v for k, v in DEFAULT_COLUMNS.get(fmt, {}).items() if v in self.keys}
+        return {**found, **self.entry.get("columns", {})}
+
+    def tags(self) -> dict[str, str]:
+        return {**DEFAULT_TAGS.get(self.entry.get("formatting"), {}), **self.entry.get("tags", {})}
+
+
+def default_name(path: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).strip("_") or "dataset"
+
+
+def free_target(ws: Workspace, folder: Path, name: str) -> str:
+    """folder/name, or folder/stem-2.ext, ... when taken."""
+    path, n = folder / name, 2
+    while path.exists():
+        path, n = folder / f"{Path(name).stem}-{n}{Path(name).suffix}", n + 1
+    return ws.shown(path)
+
+
+def detect(ws: Workspace, upload: str, dataset_dir: str, name: str | None = None,
+           formatting: str | None = None, ranking: bool | None = None,
+           columns: dict[str, str | None] | None = None,
+           tags: dict[str, str] | None = None) -> Detected:
+    """What registering `upload` would write, and how its records convert; writes nothing."""
+    folder = ws.confine(dataset_dir or "data", "dataset_dir")
+    path = Path(upload)
+    reg = register_file(name or default_name(path), path, folder, formatting=formatting,
+                        ranking=ranking, columns=columns, tags=tags, dry_run=True)
+    keys = list(dict.fromkeys(k for r in read_path(path)[:20] if isinstance(r.data, dict)
+                              for k in r.data))
+    entry = {**reg.entry, "file_name": path.name}
+    return Detected(reg.name, free_target(ws, folder, path.name), entry, keys, reg.stage,
+                    reg.stages, reg.rows, reg.problems)
+
+
+def register(ws: Workspace, upload: str, name: str, save_as: str, dataset_dir: str,
+             formatting: str | None, ranking: bool | None, columns: dict[str, str | None] | None,
+             tags: dict[str, str] | None, allow_bad: bool = False) -> tuple[bool, str]:
+    """Copy `upload` to `save_as` (inside the data folder) and register it as `name`.
+    Returns (registered, message); on failure nothing is left behind."""
+    folder = ws.confine(dataset_dir or "data", "dataset_dir")
+    target = ws.confine(save_as, "save_as")
+    if not target.is_relative_to(folder):
+        raise UserError(f"save_as: {save_as} must be inside {ws.shown(folder)}/, where "
+                        "dataset_info.json finds its files")
+    if target.exists():
+        raise UserError(t("file_exists", path=ws.shown(target)))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(upload, target)
+    try:
+        reg = register_file(name, target, folder, formatting=formatting, ranking=ranking,
+                            columns=columns, tags=tags, allow_bad=allow_bad)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    if reg.registry is None:
+        target.unlink(missing_ok=True)
+        return False, t("not_registered", n=len({p.index for p in reg.errors}))
+    return True, t("registered", name=name, registry=ws.shown(reg.registry))
+
+
+def summary(d: Detected, lang: str) -> str:
+    text = t("detected", lang, formatting=d.entry.get("formatting"), rows=d.rows, stage=d.stage,
+             pairs=t("pairs_suffix", lang) if d.entry.get("ranking") else "",
+             stages=", ".join(d.stages))
+    shown = [str(p) for p in d.problems[:10]]
+    more = f" (+{len(d.problems) - 10})" if len(d.problems) > 10 else ""
+    kind = "error" if any(p.is_error for p in d.problems) else "ok"
+    return message_html(text + ("\n" + "\n".join(shown) + more if shown else ""), kind)
+
+
+# --- the accordion ---------------------------------------------------------------------------
+def _layout(ctx) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    with ctx.relabel(gr.Accordion(t("upload"), open=False, elem_id="upload"), "upload"):
+        with gr.Row(equal_height=False):
+            ui.file = ctx.relabel(gr.File(label=t("upload_file"), scale=2, elem_id="upload-file",
+                                          file_types=[".json", ".jsonl", ".parquet", ".csv"]),
+                                  "upload_file")
+            with gr.Column(scale=2):
+                ui.name = ctx.relabel(gr.Textbox(label=t("new_name"), elem_id="upload-name"),
+                                      "new_name")
+                ui.save_as = ctx.relabel(gr.Textbox(label=t("save_as"), elem_id="upload-save-as"),
+                                         "save_as")
+                with gr.Row():
+                    ui.fmt = ctx.relabel(gr.Dropdown(list(FORMATS), label=t("formatting")),
+                                         "formatting")
+                    ui.ranking = ctx.relabel(gr.Checkbox(label=t("ranking")), "ranking")
+        ui.message = gr.HTML(elem_id="upload-message")
+        ctx.relabel(gr.Markdown(t("columns")), "columns", "value")
+        with gr.Row():
+            ui.cols = [gr.Dropdown([], label=k, allow_custom_value=True, min_width=110)
+                       for k in COLUMN_KEYS]
+        with gr.Row(visible=False) as ui.tag_row:
+            ui.tags = [gr.Textbox(label=k, min_width=110) for k in TAG_KEYS]
+        with gr.Row():
+            ui.allow_bad = ctx.relabel(gr.Checkbox(label=t("allow_bad")), "allow_bad")
+            ui.check = ctx.relabel(gr.Button(t("detect")), "detect", "value")
+            ui.register = ctx.relabel(gr.Button(t("register"), variant="primary",
+                                                elem_id="upload-register"), "register", "value")
+    ui.detected, ui.done = gr.State(None), gr.State(None)
+    ui.shown = [ui.detected, ui.message, ui.fmt, ui.ranking, ui.tag_row] + ui.cols + ui.tags
+    ui.edits = [ui.detected, ui.fmt, ui.ranking] + ui.cols + ui.tags
+    return ui
+
+
+def edited(entry, formatting, is_pair, values) -> tuple:
+    """(formatting, ranking, columns, tags) from the editors; a column the detection found and
+    the user cleared is passed as None, which removes it."""
+    col_values, tag_values = values[:len(COLUMN_KEYS)], values[len(COLUMN_KEYS):]
+    columns = {k: v or None for k, v in zip(COLUMN_KEYS, col_values)
+               if v or k in (entry or {}).get("columns", {})}
+    tags = dict(zip(TAG_KEYS, tag_values)) if formatting != "alpaca" else None
+    return formatting or None, bool(is_pair), columns, tags
+
+
+def show(d: Detected, lang: str) -> list:
+    """Updates for ui.shown: the detection, its summary, and every editor filled in."""
+    columns, fmt = d.columns(), d.entry.get("formatting")
+    return ([d.entry, summary(d, lang), gr.update(value=fmt), bool(d.entry.get("ranking")),
+             gr.update(visible=fmt != "alpaca")]
+            + [gr.update(choices=[""] + d.keys, value=columns.get(k, "")) for k in COLUMN_KEYS]
+            + [d.tags().get(k, "") for k in TAG_KEYS])
+
+
+def _unchanged(first: list, n: int) -> list:
+    return first + [gr.update()] * (n - len(first))
+
+
+def build(ctx):
+    """The accordion; returns (the Register event, a State holding the registered name) for
+    the Data tab to chain its table refresh on."""
+    ui = _layout(ctx)
+    n = len(ui.shown)
+
+    def on_upload(file, dataset_dir, lang):
+        if not file:
+            return _unchanged([None, ""], n) + [gr.update(), gr.update()]
+        try:
+            d = detect(ctx.ws, file, dataset_dir)
+        except UserError as e:
+            return _unchanged([None, message_html(str(e), "error")], n) + [
+                default_name(Path(file)), gr.update()]
+        return show(d, lang) + [d.name, d.save_as]
+
+    def on_check(file, dataset_dir, lang, entry, formatting, is_pair, *rest):
+        if not file:
+            return _unchanged([None, message_html(t("need_file", lang), "error")], n)
+        try:
+            return show(detect(ctx.ws, file, dataset_dir, None,
+                               *edited(entry, formatting, is_pair, rest)), lang)
+        except UserError as e:
+            return _unchanged([entry, message_html(str(e), "error")], n)
+
+    def on_register(file, name, target, dataset_dir, lang, bad, entry, formatting, is_pair, *rest):
+        name = (name or "").strip()
+        if not file or not name:
+            return message_html(t("need_file" if not file else "need_name", lang), "error"), None
+        try:
+            ok, text = register(ctx.ws, file, name, target, dataset_dir,
+                                 *edited(entry, formatting, is_pair, rest), allow_bad=bad)
+        except UserError as e:
+            return message_html(str(e), "error"), None
+        return message_html(text, "ok" if ok else "error"), (name if ok else None)
+
+    dataset_dir = ctx.fields["dataset_dir"]
+    ui.file.upload(on_upload, [ui.file, dataset_dir, ctx.lang], ui.shown + [ui.name, ui.save_as])
+    ui.check.click(on_check, [ui.file, dataset_dir, ctx.lang] + ui.edits, ui.shown)
+    ui.fmt.input(lambda v: gr.update(visible=v != "alpaca"), ui.fmt, ui.tag_row)
+    event = ui.register.click(on_register, [ui.file, ui.name, ui.save_as, dataset_dir, ctx.lang,
+                                            ui.allow_bad] + ui.edits, [ui.message, ui.done])
+    return event, ui.done

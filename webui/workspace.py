@@ -1,0 +1,136 @@
+"""Where the WebUI may read and write: the data and saves folders, and path confinement.
+
+    ws = Workspace()                      # <project>/data and <project>/saves (or $PREFSTUDIO_SAVES)
+    ws.confine("data/mine.json")          # -> absolute Path, or UserError with the reason
+    ws.check_model("Qwen/Qwen3-0.6B")     # hub ids, 'demo' and local model folders pass
+
+Every path typed into a form goes through here. Relative paths are read from the project root
+(the folder `python -m core train` runs in), symlinks are resolved before the check, so
+`../etc/passwd` or a link out of data/ is refused with a message that names the allowed
+folders. Model fields (model_name_or_path, ref_model) also take a hub id or a local model
+folder anywhere (a folder with config.json): loading a model reads it, never runs its code.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from core.errors import UserError
+from core.train import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+# How each path-holding config field is checked. core.config field metadata may name it
+# itself (`path: dir|model|paths|checkpoint`); this covers the fields that do not yet.
+PATH_FIELDS = {"dataset_dir": "dir", "output_dir": "dir", "adapter_name_or_path": "paths",
+               "ref_model_adapters": "paths", "model_name_or_path": "model", "ref_model": "model",
+               "resume_from_checkpoint": "checkpoint", "reward_model": "paths"}
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class Workspace:
+    def __init__(self, saves_dir: str | os.PathLike | None = None,
+                 data_dir: str | os.PathLike | None = None):
+        self.root = PROJECT_ROOT
+        saves = saves_dir or os.environ.get("PREFSTUDIO_SAVES") or "saves"
+        self.saves_dir = self.absolute(saves)
+        self.data_dir = self.absolute(data_dir or "data")
+        self.examples_dir = self.root / "examples"
+        self.saves_dir.mkdir(parents=True, exist_ok=True)
+        self._tokenizers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def absolute(self, path: str | os.PathLike) -> Path:
+        path = Path(path).expanduser()
+        return (path if path.is_absolute() else self.root / path).resolve()
+
+    # --- confinement ---------------------------------------------------------------------
+    def confine(self, value: str | os.PathLike, key: str = "path", readonly: bool = False) -> Path:
+        """The resolved path when it lies in data/ or saves/ (examples/ too when readonly)."""
+        text = str(value).strip()
+        if not text:
+            raise UserError(f"{key}: give a path inside {self.shown(self.data_dir)}/ or "
+                            f"{self.shown(self.saves_dir)}/")
+        path = self.absolute(text)  # resolve(): symlinks and .. are gone before the check
+        roots = [self.data_dir, self.saves_dir] + ([self.examples_dir] if readonly else [])
+        if any(path == r or path.is_relative_to(r) for r in roots):
+            return path
+        allowed = " or ".join(f"{self.shown(r)}/" for r in roots)
+        raise UserError(f"{key}: {text} is outside the folders the WebUI may use ({allowed}); "
+                        "move the file there or give a path inside them")
+
+    def shown(self, path: Path) -> str:
+        """A path as the UI shows it: relative to the project root when inside it."""
+        try:
+            return str(Path(path).relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def check_model(self, value: str, key: str = "model_name_or_path") -> None:
+        """'demo', a hub id, or a local folder holding a model (config.json)."""
+        text = value.strip()
+        path = self.absolute(text)
+        if text == "demo" or (path.is_dir() and (path / "config.json").is_file()):
+            return
+        if path.exists():
+            raise UserError(f"{key}: {text} is not a model folder (no config.json in it)")
+        if HUB_ID.match(text) and ".." not in text:
+            return
+        raise UserError(f"{key}: {text} is neither a hub id (like Qwen/Qwen2.5-0.5B-Instruct) "
+                        "nor a model folder on this machine")
+
+    def check_adapters(self, value: str, key: str) -> None:
+        """Each comma-separated adapter: a folder in data/ or saves/, or a hub id."""
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            if HUB_ID.match(part) and ".." not in part and not self.absolute(part).exists():
+                continue  # nothing local by that name: a hub id
+            self.confine(part, key)
+
+    def path_problems(self, values: dict[str, Any], kinds: dict[str, str]) -> list[tuple[str, str]]:
+        """(key, message) for every path value that may not be used from a form."""
+        out = []
+        for key, kind in kinds.items():
+            value = values.get(key)
+            if value in (None, "", True, False):
+                continue
+            try:
+                if kind == "model":
+                    self.check_model(str(value), key)
+                elif kind == "paths":
+                    self.check_adapters(str(value), key)
+                else:
+                    self.confine(str(value), key)
+            except UserError as e:
+                out.append((key, str(e)))
+        return out
+
+    # --- pick lists ------------------------------------------------------------------------
+    def pick_lists(self, runs: Any, dataset_dir: str = "data") -> dict[str, list[str]]:
+        """Registered dataset names and finished runs' adapters (for the multiselect fields);
+        `runs` is a core.runs.RunManager."""
+        from core.data import list_datasets
+
+        try:
+            datasets = [d.name for d in list_datasets(self.confine(dataset_dir, "dataset_dir"))]
+        except Exception as e:  # a broken registry must not stop the page; the Data tab says why
+            log.warning("Cannot list datasets: %s", e)
+            datasets = []
+        adapters = [self.shown(i.path) for i in runs.list()
+                    if i.state == "completed" and (i.path / "adapter_config.json").is_file()]
+        return {"datasets": datasets, "adapters": adapters}
+
+    # --- tokenizers for token statistics ---------------------------------------------------
+    def tokenizer(self, model: str) -> Any:
+        """The model's tokenizer, loaded once per model ('demo' builds the demo model once)."""
+        with self._lock:
+            if model not in self._tokenizers:
+                from core.config import RunConfig
+                from core.models import load_tokenizer
+
+                self._tokenizers[model] = load_tokenizer(RunConfig(model_name_or_path=model))
+            return self._tokenizers[model]
