@@ -1,8 +1,10 @@
 """Trainer callbacks shared by every stage (ours and TRL's trainers alike).
 
 - RunFiles: metrics.jsonl (one JSON per log event, with elapsed/eta/throughput), status.json
-  step/total_steps, and a progress line in train.log.
-- CheckpointMarker: writes checkpoint-N/COMPLETE after the Trainer finished saving it.
+  step/total_steps (and peak_gpu_memory_gib at the end on CUDA), and a progress line in
+  train.log.
+- CheckpointMarker: writes checkpoint-N/COMPLETE after the Trainer finished saving it, then
+  applies save_total_limit (counting complete checkpoints only).
 - GracefulStop: SIGTERM/SIGINT or a STOP file in the run directory stop training at the end of
   the current step, after saving a checkpoint.
 """
@@ -10,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import signal
 import time
 from pathlib import Path
 
+import torch
 from transformers import TrainerCallback
 
 from .rundir import RunDir, mark_complete
@@ -49,6 +53,14 @@ class RunFiles(TrainerCallback):
             self.rd.update_status(step=state.global_step, total_steps=state.max_steps,
                                   eta_s=self._timing(state)["eta_s"])
 
+    def on_train_end(self, args, state, control, **kw):
+        # on_step_end writes at most once a second; an early stop must still show its step
+        extra = {}
+        if torch.cuda.is_available():  # what QLoRA saves against LoRA, in one number
+            extra["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+            log.info("Peak GPU memory: %.3f GiB", extra["peak_gpu_memory_gib"])
+        self.rd.update_status(step=state.global_step, total_steps=state.max_steps, **extra)
+
     def on_log(self, args, state, control, logs=None, **kw):
         record = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
         record.update({k: v for k, v in (logs or {}).items() if k not in DROP})
@@ -60,11 +72,33 @@ class RunFiles(TrainerCallback):
 
 
 class CheckpointMarker(TrainerCallback):
+    """The Trainer's own rotation (save_total_limit) runs before this marker exists, so a crash
+    in between could leave no complete checkpoint; the limit is applied here instead, after
+    the new checkpoint is complete."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit
+
     def on_save(self, args, state, control, **kw):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir() and args.should_save:
             mark_complete(folder, state.global_step)
             log.info("Checkpoint saved: %s", folder)
+            if self.limit:
+                prune(RunDir(args.output_dir), self.limit)
+
+
+def prune(rd: RunDir, limit: int) -> None:
+    """Keep the newest `limit` complete checkpoints; remove every checkpoint older than them."""
+    found = rd.checkpoints()
+    complete = [c for c in found if c.complete]
+    if len(complete) <= limit:
+        return
+    oldest_kept = complete[-limit].step
+    for c in found:
+        if c.step < oldest_kept:
+            shutil.rmtree(c.path, ignore_errors=True)
+            log.info("Removed %s (save_total_limit %d).", c.path.name, limit)
 
 
 class GracefulStop(TrainerCallback):

@@ -6,8 +6,10 @@
 `model_name_or_path` is a hub id (read from the local Hugging Face cache when offline), a local
 folder, or `demo`. Start adapters (`adapter_name_or_path`): all but the last are merged into
 the base weights, the last one is trained further (LoRA) so the final adapter still loads on
-the plain base; with full/freeze all are merged. Machine checks (CUDA for 4/8-bit, bf16
-support) run before any weight is loaded.
+the plain base; with full/freeze (and for a reward model) all are merged. Machine checks
+(CUDA and bitsandbytes kernels for 4/8-bit and paged optimizers, report_to packages) run
+before any weight is loaded. `head="reward"` loads a sequence-classification model with one
+output (stage rm); QLoRA is 4/8-bit weights from bitsandbytes with LoRA on top.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ def check_machine(cfg: RunConfig) -> None:
             _require_bitsandbytes(f"{key}: {value}")
     if cfg.optim.startswith("paged_"):
         _require_bitsandbytes(f"optim: {cfg.optim}")
+    _require_reporter(cfg.report_to)
     if cfg.flash_attn == "fa2":
         import importlib.util
         if not torch.cuda.is_available() or importlib.util.find_spec("flash_attn") is None:
@@ -62,10 +65,26 @@ def _require_bitsandbytes(what: str) -> None:
                         "CUDA device. Remove the key (train in 16/32 bits with LoRA) or run on "
                         "a GPU machine.")
     try:
-        import bitsandbytes  # noqa: F401
+        from bitsandbytes import cextension
     except Exception as e:  # broken installs raise more than ImportError
         raise UserError(f"{what} needs bitsandbytes, which failed to import ({e}); "
                         "pip install bitsandbytes") from e
+    # Without a native library for this CUDA version bitsandbytes imports fine and fails at
+    # the first quantized matmul; its stand-in library class says so up front.
+    if type(cextension.lib).__name__ == "ErrorHandlerMockBNBNativeLibrary":
+        raise UserError(f"{what}: bitsandbytes found no CUDA kernels for this machine (torch "
+                        f"CUDA {torch.version.cuda}); install a bitsandbytes build for it "
+                        "(`python -m bitsandbytes` shows the details) or remove the key.")
+
+
+def _require_reporter(report_to: str) -> None:
+    import importlib.util
+
+    packages = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
+    needs = packages.get(report_to, ())
+    if needs and not any(importlib.util.find_spec(name) for name in needs):
+        raise UserError(f"report_to: {report_to} needs the {needs[0]} package: pip install "
+                        f"{needs[0]} (or set report_to: none; metrics.jsonl is always written)")
 
 
 def model_path(name: str) -> str:
@@ -94,9 +113,12 @@ def _load_hint(key: str, source: str, error: Exception) -> str:
             f"reachable (`hf download {source}`) and copy the cache, or give a local folder.")
 
 
-def load_base(cfg: RunConfig, path: str, quantization_bit: int | None = None):
-    """A causal LM in the run's dtype, optionally quantized, on the GPU when there is one."""
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+def load_base(cfg: RunConfig, path: str, quantization_bit: int | None = None,
+              head: str = "causal"):
+    """A causal LM (head "causal") or a one-score sequence classifier (head "reward") in the
+    run's dtype, optionally quantized, on the GPU when there is one."""
+    from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification,
+                              BitsAndBytesConfig)
 
     source = model_path(path)
     dtype = compute_dtype(cfg)
@@ -104,14 +126,17 @@ def load_base(cfg: RunConfig, path: str, quantization_bit: int | None = None):
     if ATTENTION[cfg.flash_attn]:
         kwargs["attn_implementation"] = ATTENTION[cfg.flash_attn]
     if quantization_bit is not None:
+        # QLoRA: nf4/fp4 (+ double quantization) storage, matmuls in the run's compute dtype.
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=quantization_bit == 4, load_in_8bit=quantization_bit == 8,
             bnb_4bit_quant_type=cfg.quantization_type,
-            bnb_4bit_use_double_quant=cfg.double_quantization,
-            bnb_4bit_compute_dtype=dtype if dtype != torch.float32 else torch.float16)
+            bnb_4bit_use_double_quant=cfg.double_quantization, bnb_4bit_compute_dtype=dtype)
         kwargs["device_map"] = {"": torch.cuda.current_device()}
+    auto = AutoModelForCausalLM
+    if head == "reward":
+        auto, kwargs["num_labels"] = AutoModelForSequenceClassification, 1
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        model = auto.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as e:
         raise UserError(_load_hint("model_name_or_path", source, e)) from e
     model.config.use_cache = False
@@ -120,11 +145,14 @@ def load_base(cfg: RunConfig, path: str, quantization_bit: int | None = None):
 
 def merge_adapters(model, adapters: list[str], key: str = "adapter_name_or_path"):
     """Load each adapter and fold it into the weights (base + A1 + A2 ...)."""
-    from peft import PeftModel
+    from peft import PeftConfig, PeftModel
 
     for path in adapters:
         _require_adapter(path, key)
-        model = PeftModel.from_pretrained(model, path).merge_and_unload()
+        config = PeftConfig.from_pretrained(path)
+        # No task wrapper: a CAUSAL_LM adapter (e.g. from SFT) also merges into a reward model.
+        config.task_type = None
+        model = PeftModel.from_pretrained(model, path, config=config).merge_and_unload()
         log.info("Merged adapter %s into the base weights.", path)
     return model
 
@@ -135,42 +163,49 @@ def _require_adapter(path: str, key: str) -> None:
                         "give a run's folder or one of its checkpoint-N folders")
 
 
-def lora_config(cfg: RunConfig):
+def lora_config(cfg: RunConfig, task_type: str = "CAUSAL_LM"):
+    """LoRA settings of the run. SEQ_CLS (reward models) also trains and saves the score head."""
     from peft import LoraConfig
 
     target = "all-linear" if cfg.lora_target.strip() == "all" else [
         t.strip() for t in cfg.lora_target.split(",") if t.strip()]
     return LoraConfig(
-        task_type="CAUSAL_LM", r=cfg.lora_rank, lora_alpha=cfg.lora_alpha or 2 * cfg.lora_rank,
+        task_type=task_type, r=cfg.lora_rank, lora_alpha=cfg.lora_alpha or 2 * cfg.lora_rank,
         lora_dropout=cfg.lora_dropout, target_modules=target, use_rslora=cfg.use_rslora,
         use_dora=cfg.use_dora, init_lora_weights="pissa_niter_16" if cfg.pissa_init else True)
 
 
-def load_policy(cfg: RunConfig, tokenizer=None):
+def load_policy(cfg: RunConfig, tokenizer=None, head: str = "causal"):
     """The model to train. LoRA models are PeftModels whose trainable adapter is 'default';
-    when the run continues a start adapter, a frozen copy of it is loaded as 'ref'."""
+    when the run continues a start adapter, a frozen copy of it is loaded as 'ref'. A reward
+    model (head "reward") starts from base + every start adapter merged, with a new score head."""
     check_machine(cfg)
     torch.manual_seed(cfg.seed)
-    model = load_base(cfg, cfg.model_name_or_path, cfg.quantization_bit)
+    model = load_base(cfg, cfg.model_name_or_path, cfg.quantization_bit, head)
     adapters = cfg.adapters
-    if cfg.quantization_bit is not None and len(adapters) > 1:
-        raise UserError("adapter_name_or_path: several adapters cannot be merged into a "
-                        "quantized model; merge them first (`python -m core export`) or give one")
+    merged = adapters if head == "reward" else adapters[:-1]
+    if cfg.quantization_bit is not None and merged:
+        raise UserError("adapter_name_or_path: adapters cannot be merged into a quantized model "
+                        "(a reward model merges every start adapter, other stages all but the "
+                        "last); merge them first with `python -m core export`")
     if cfg.finetuning_type != "lora":
         model = merge_adapters(model, adapters)
         if cfg.finetuning_type == "freeze":
             _freeze(model, cfg.freeze_trainable_layers)
+            if head == "reward":
+                model.score.requires_grad_(True)  # a new head must learn
         return _enable_checkpointing(model, cfg)
     if cfg.quantization_bit is not None:
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=cfg.gradient_checkpointing)
-    model = merge_adapters(model, adapters[:-1])
-    if adapters:
+    model = merge_adapters(model, merged)
+    if adapters and head != "reward":
         model = _continue_adapter(model, adapters[-1], cfg)
     else:
         from peft import get_peft_model
-        model = get_peft_model(model, lora_config(cfg))
+        task = "SEQ_CLS" if head == "reward" else "CAUSAL_LM"
+        model = get_peft_model(model, lora_config(cfg, task))
     if cfg.gradient_checkpointing:
         model.enable_input_require_grads()
     return _enable_checkpointing(model, cfg)
@@ -202,7 +237,8 @@ def _freeze(model, layers: int) -> None:
 
 def _enable_checkpointing(model, cfg: RunConfig):
     if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(
+            activation_checkpointing_kwargs={"use_reentrant": False})
     return model
 
 

@@ -7,10 +7,17 @@ data, then hands over to the stage's method (core/methods/). A finished run reru
 or failed one continues with `resume_from_checkpoint=true`.
 
 Examples:
-  python -m core train examples/dpo_lora.yaml
-  python -m core train examples/dpo_lora.yaml pref_loss=ipo pref_beta=0.5 max_steps=10
-  nohup python -m core train examples/dpo_lora.yaml > dpo.log 2>&1 &
+  python -m core train examples/dpo_demo.yaml
+  python -m core train examples/dpo_demo.yaml pref_loss=ipo pref_beta=0.5 max_steps=10
+  nohup python -m core train examples/dpo_demo.yaml > dpo.log 2>&1 &
+  python -m core train examples/sft_demo.yaml        # then: examples/dpo_from_sft.yaml
+  python -m core train examples/grpo_demo.yaml --reward-func my_rewards:score
   python -m core train --keys          # every config key with its default and help
+
+Stages: sft, dpo (+ ORPO/SimPO via pref_loss), kto, rm (reward model), grpo. Your own GRPO
+reward functions are given here only, never in a YAML (a YAML may come from a form or a
+stranger): --reward-func module:function (or path/to/file.py:function), repeatable; each is
+called as f(prompts, completions, completion_ids, **dataset_columns) -> list of floats.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ import sys
 import time
 import warnings
 from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
 
 from .config import FIELDS, RunConfig, validate
@@ -32,7 +40,8 @@ from .rundir import RunDir
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # stage -> module with train(cfg, rd, data, tokenizer, checkpoint) -> aborted?
-METHODS = {"dpo": "core.methods.pairwise"}
+METHODS = {"sft": "core.methods.sft", "dpo": "core.methods.pairwise", "kto": "core.methods.kto",
+           "rm": "core.methods.rm", "grpo": "core.methods.grpo"}
 
 
 def default_run_name(cfg: RunConfig) -> str:
@@ -96,18 +105,21 @@ def log_to_file(rd: RunDir):
         handler.close()
 
 
-def run(cfg: RunConfig, config_path: str | os.PathLike | None = None) -> RunDir:
+def run(cfg: RunConfig, config_path: str | os.PathLike | None = None, *,
+        reward_funcs: Sequence[str] = ()) -> RunDir:
     """Validate, set up the run directory and train. Returns the RunDir; raises on failure
-    (after recording it in status.json)."""
+    (after recording it in status.json). `reward_funcs`: user GRPO rewards, "module:function"."""
     validate(cfg)
+    if reward_funcs and cfg.stage != "grpo":
+        raise UserError(f"--reward-func is for stage grpo, not {cfg.stage}")
     cfg = resolve_run_dir(cfg, Path(config_path) if config_path else None)
     rd = RunDir(cfg.output_dir)
     with run_lock(rd), log_to_file(rd):
-        _run_locked(cfg, rd)
+        _run_locked(cfg, rd, tuple(reward_funcs))
     return rd
 
 
-def _run_locked(cfg: RunConfig, rd: RunDir) -> None:
+def _run_locked(cfg: RunConfig, rd: RunDir, reward_funcs: tuple[str, ...]) -> None:
     import psutil
 
     from .env import write_env
@@ -123,7 +135,7 @@ def _run_locked(cfg: RunConfig, rd: RunDir) -> None:
     log.info("Run %s: stage=%s model=%s dataset=%s", rd.path, cfg.stage,
              cfg.model_name_or_path, cfg.dataset)
     try:
-        aborted = _train(cfg, rd, write_env, checkpoint)
+        aborted = _train(cfg, rd, write_env, checkpoint, reward_funcs)
     except BaseException as e:
         interrupted = isinstance(e, KeyboardInterrupt)
         rd.update_status(state="aborted" if interrupted else "failed", ended_at=time.time(),
@@ -140,16 +152,19 @@ def _step_of(checkpoint: str | None) -> int:
     return int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0
 
 
-def _train(cfg: RunConfig, rd: RunDir, write_env, checkpoint: str | None) -> bool:
+def _train(cfg: RunConfig, rd: RunDir, write_env, checkpoint: str | None,
+           reward_funcs: tuple[str, ...]) -> bool:
     from .data import load_for_training
     from .data.templates import get_template
     from .models import check_machine, load_tokenizer
 
     if cfg.stage not in METHODS:
         raise UserError(f"stage: {cfg.stage} is not available yet; use one of {', '.join(METHODS)}")
+    import datasets
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # bars garble train.log
+    datasets.disable_progress_bars()  # TRL's trainers map over datasets.Dataset
     # Raised by the Trainer's own internals on every run; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     check_machine(cfg)
@@ -158,13 +173,17 @@ def _train(cfg: RunConfig, rd: RunDir, write_env, checkpoint: str | None) -> boo
     data = load_for_training(cfg, template)
     write_env(rd, cfg, data.fingerprint)
     method = importlib.import_module(METHODS[cfg.stage])
-    return bool(method.train(cfg, rd, data, tokenizer, checkpoint))
+    extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
+    return bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("config", nargs="?", help="YAML config file (e.g. examples/dpo_lora.yaml)")
+    parser.add_argument("config", nargs="?", help="YAML config file (e.g. examples/dpo_demo.yaml)")
     parser.add_argument("overrides", nargs="*", help="key=value pairs that replace YAML values")
     parser.add_argument("--keys", action="store_true", help="list every config key and exit")
+    parser.add_argument("--reward-func", action="append", default=[], metavar="MODULE:FUNCTION",
+                        help="grpo: your own reward function (module:function or "
+                        "file.py:function), repeatable; command line only, never from a YAML")
 
 
 def main(args) -> int:
@@ -175,6 +194,6 @@ def main(args) -> int:
     if not args.config:
         raise UserError("give a config file: python -m core train CONFIG.yaml [key=value ...]")
     cfg = RunConfig.load(args.config, args.overrides)
-    rd = run(cfg, args.config)
+    rd = run(cfg, args.config, reward_funcs=args.reward_func)
     print(f"run finished: {rd.path} ({rd.status().get('state')})")
     return 0

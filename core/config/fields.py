@@ -18,12 +18,15 @@ from typing import Any
 
 STAGES = ("sft", "dpo", "kto", "rm", "grpo")
 PREF_STAGES = ("dpo",)
+REF_STAGES = ("dpo", "kto")  # stages that train against a reference model
+BETA_STAGES = ("dpo", "kto")  # pref_beta is DPO's and KTO's beta
 PAIRWISE_LOSSES = ("sigmoid", "hinge", "ipo", "kto_pair", "robust", "orpo", "simpo")
 REFERENCE_FREE_LOSSES = ("orpo", "simpo")
 TEMPLATES = (None, "qwen", "qwen3", "default")
 SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup",
               "polynomial", "inverse_sqrt")
 OPTIMIZERS = ("adamw_torch", "paged_adamw_32bit", "paged_adamw_8bit", "sgd")
+REWARD_FUNCS = ("answer_match", "format", "length", "reward_model")
 DEMO_MODEL = "demo"
 DEMO_DATASET = "demo_pref_en"
 
@@ -104,6 +107,12 @@ class DataArgs:
     max_samples: int | None = arg(None, "Use at most this many records of each dataset.", min=1)
     val_size: float = arg(0.0, "Held-out share (0-1) or count (>=1) of the training data for "
                           "evaluation.", min=0.0)
+    train_on_prompt: bool = arg(
+        False, "sft: also train on the prompt tokens (system and user turns), not only on every "
+        "assistant turn.", stages=("sft",))
+    packing: bool = arg(
+        False, "sft: pack several conversations into each cutoff_len sequence (no padding; "
+        "attention stays within each conversation).", stages=("sft",))
     max_bad_ratio: float = arg(
         0.0, "Refuse to train when the share of bad records is above this (0: any bad record "
         "stops the run). Bad records under the limit are skipped and listed in train.log.",
@@ -113,8 +122,17 @@ class DataArgs:
 @dataclass
 class PrefArgs:
     pref_beta: float = arg(
-        0.1, "beta: strength of the pull towards the reference (DPO), the odds-ratio weight "
-        "(ORPO) or the reward scale (SimPO).", gt=0.0, max=100.0, stages=PREF_STAGES)
+        0.1, "beta: strength of the pull towards the reference (DPO, KTO), the odds-ratio weight "
+        "(ORPO) or the reward scale (SimPO).", gt=0.0, max=100.0, stages=BETA_STAGES)
+    pref_beta_schedule: str = arg(
+        "constant", "constant: pref_beta throughout; linear: from pref_beta_start to "
+        "pref_beta_end over the run's steps.", choices=("constant", "linear"), stages=PREF_STAGES)
+    pref_beta_start: float | None = arg(
+        None, "linear schedule: beta at the first step. Empty: pref_beta.", gt=0.0, max=100.0,
+        stages=PREF_STAGES, when={"pref_beta_schedule": ("linear",)})
+    pref_beta_end: float | None = arg(
+        None, "linear schedule: beta at the last step (required for linear).", gt=0.0, max=100.0,
+        stages=PREF_STAGES, when={"pref_beta_schedule": ("linear",)})
     pref_loss: str = arg(
         "sigmoid", "Pairwise loss: sigmoid (DPO), hinge (SLiC), ipo, kto_pair, robust, orpo, "
         "simpo.", choices=PAIRWISE_LOSSES, stages=PREF_STAGES)
@@ -128,13 +146,52 @@ class PrefArgs:
     ld_alpha: float | None = arg(
         None, "LD-DPO: weight of answer tokens beyond the shorter answer's length (0-1). Empty: "
         "off.", min=0.0, max=1.0, stages=PREF_STAGES)
+    kto_chosen_weight: float = arg(
+        1.0, "KTO: weight of the desirable examples' loss. Keep chosen_weight x desirable / "
+        "(rejected_weight x undesirable) between 1 and 4/3; the run suggests values.", gt=0.0,
+        max=100.0, stages=("kto",))
+    kto_rejected_weight: float = arg(
+        1.0, "KTO: weight of the undesirable examples' loss.", gt=0.0, max=100.0,
+        stages=("kto",))
     ref_model: str | None = arg(
         None, "Separate reference model. Empty: the policy with its adapter off (LoRA) or a "
-        "frozen copy (full).", stages=PREF_STAGES)
+        "frozen copy (full).", stages=REF_STAGES)
     ref_model_adapters: str | None = arg(
-        None, "Adapters applied to ref_model, comma-separated.", stages=PREF_STAGES)
+        None, "Adapters applied to ref_model, comma-separated.", stages=REF_STAGES)
     ref_model_quantization_bit: int | None = arg(
-        None, "Load ref_model in 4 or 8 bits (CUDA).", choices=(None, 4, 8), stages=PREF_STAGES)
+        None, "Load ref_model in 4 or 8 bits (CUDA).", choices=(None, 4, 8), stages=REF_STAGES)
+    # GRPO (online: the policy samples, the rewards score, no reference unless grpo_beta > 0)
+    reward_funcs: str = arg(
+        "answer_match", "Built-in rewards, comma-separated: answer_match (final answer equals "
+        "the dataset column), format (matches a regex), length (near a target length), "
+        "reward_model (an rm run's score). Your own functions: --reward-func module:function "
+        "on the command line.", stages=("grpo",))
+    reward_weights: str | None = arg(
+        None, "Weights of the rewards, comma-separated, in the order of reward_funcs then the "
+        "--reward-func functions. Empty: 1 each.", stages=("grpo",))
+    reward_answer_column: str = arg(
+        "answer", "answer_match: the dataset column holding the expected answer.",
+        stages=("grpo",))
+    reward_format_regex: str = arg(
+        r"^<think>.*?</think>\s*\S", "format: a completion scores 1 when this regular "
+        "expression matches its start (dot matches newlines).", stages=("grpo",))
+    reward_length_target: int = arg(
+        64, "length: the completion length in tokens that scores 1; the score falls linearly "
+        "to 0 at 0 and at twice the target.", min=1, stages=("grpo",))
+    reward_model: str | None = arg(
+        None, "reward_model: the run directory of an rm run (e.g. saves/rm-demo).",
+        stages=("grpo",))
+    num_generations: int = arg(
+        4, "Completions sampled per prompt (the group). per_device_train_batch_size x "
+        "gradient_accumulation_steps counts completions and must be a multiple of it.", min=2,
+        stages=("grpo",))
+    max_completion_length: int = arg(
+        128, "Most tokens generated per completion.", min=1, stages=("grpo",))
+    grpo_beta: float = arg(
+        0.0, "KL weight towards the reference (0: no reference pass, faster; DeepSeek-R1 used "
+        "0.001).", min=0.0, max=10.0, stages=("grpo",))
+    temperature: float = arg(
+        1.0, "Sampling temperature of the generations.", gt=0.0, max=10.0, stages=("grpo",))
 
 
 @dataclass

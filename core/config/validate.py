@@ -7,8 +7,8 @@ they run before any weight is loaded.
 """
 from __future__ import annotations
 
-from .fields import REFERENCE_FREE_LOSSES
-from .run import FIELDS, ConfigError, RunConfig
+from .fields import REFERENCE_FREE_LOSSES, REWARD_FUNCS
+from .run import FIELDS, ConfigError, RunConfig, split_list
 
 
 def _field_checks(cfg: RunConfig) -> list[tuple[str, str]]:
@@ -64,7 +64,70 @@ def _combination_checks(cfg: RunConfig) -> list[tuple[str, str]]:
     if not cfg.datasets:
         bad("dataset", "no dataset given; name one from dataset_info.json "
             "(`python -m core data list`)")
+    return out + _stage_checks(cfg)
+
+
+def _stage_checks(cfg: RunConfig) -> list[tuple[str, str]]:
+    """Settings that only a particular stage can get wrong."""
+    out = []
+
+    def bad(key: str, message: str) -> None:
+        out.append((key, f"{key}: {message}"))
+
+    if cfg.stage == "dpo" and cfg.pref_beta_schedule == "linear" and cfg.pref_beta_end is None:
+        bad("pref_beta_end", "pref_beta_schedule linear needs the last step's beta; set "
+            "pref_beta_end (e.g. 0.5), or use pref_beta_schedule constant")
+    if cfg.stage == "kto" and cfg.per_device_train_batch_size < 2:
+        bad("per_device_train_batch_size", f"{cfg.per_device_train_batch_size} is too small for "
+            "kto: its KL estimate pairs each prompt with another answer of the same batch; set 2 "
+            "or more")
+    if cfg.stage == "grpo":
+        out += _grpo_checks(cfg)
     return out
+
+
+def _grpo_checks(cfg: RunConfig) -> list[tuple[str, str]]:
+    out = []
+
+    def bad(key: str, message: str) -> None:
+        out.append((key, f"{key}: {message}"))
+
+    names = split_list(cfg.reward_funcs)
+    for name in names:
+        if name not in REWARD_FUNCS:
+            bad("reward_funcs", f"unknown reward {name!r}; use {', '.join(REWARD_FUNCS)} "
+                "(your own functions go on the command line: --reward-func module:function)")
+    if ("reward_model" in names) != bool(cfg.reward_model):
+        bad("reward_model", "reward_funcs lists reward_model but no rm run is given; set "
+            "reward_model: saves/<rm run>" if "reward_model" in names else
+            f"{cfg.reward_model!r} is set but reward_funcs does not list reward_model; add it")
+    if not all(_is_number(w) for w in split_list(cfg.reward_weights)):
+        bad("reward_weights", f"{cfg.reward_weights!r} must be numbers, comma-separated")
+    if cfg.max_completion_length >= cfg.cutoff_len:
+        bad("max_completion_length", f"{cfg.max_completion_length} leaves no room for the prompt "
+            f"within cutoff_len {cfg.cutoff_len}; raise cutoff_len or lower it")
+    batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
+    if batch % cfg.num_generations:
+        bad("num_generations", f"{cfg.num_generations} must divide per_device_train_batch_size "
+            f"x gradient_accumulation_steps ({batch}, the completions of a step); change one "
+            "of them")
+    evaluates = cfg.val_size > 0 or bool(cfg.eval_datasets)
+    if evaluates and cfg.per_device_eval_batch_size % cfg.num_generations:
+        bad("per_device_eval_batch_size", f"{cfg.per_device_eval_batch_size} must be a multiple "
+            f"of num_generations ({cfg.num_generations}) to evaluate grpo")
+    if cfg.grpo_beta > 0 and cfg.finetuning_type != "lora" and cfg.adapters:
+        bad("grpo_beta", f"{cfg.grpo_beta} with finetuning_type {cfg.finetuning_type} and start "
+            "adapters would use the bare base model as the reference; merge the adapters first "
+            "(`python -m core export`), use finetuning_type lora, or set grpo_beta 0")
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def problems(cfg: RunConfig) -> list[tuple[str, str]]:

@@ -1,12 +1,15 @@
-"""What every stage shares: TrainingArguments from a RunConfig, the list dataset, callbacks,
-resume selection and the final save."""
+"""What every stage shares: TrainingArguments (or a TRL config) from a RunConfig, datasets,
+callbacks, resume selection, the training call and the final save. A stage module
+(core/methods/<stage>.py) builds its model and trainer and hands over to `fit`."""
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
 
 from ..callbacks import CheckpointMarker, GracefulStop, RunFiles
 from ..config import RunConfig
@@ -28,8 +31,17 @@ class ListDataset(torch.utils.data.Dataset):
         return self.items[i]
 
 
+def to_dataset(rows: list[dict]):
+    """A datasets.Dataset, which TRL's trainers require (they map over it)."""
+    from datasets import Dataset
+
+    return Dataset.from_list(rows)
+
+
 def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls=None, **extra: Any):
-    """HF TrainingArguments (or a TRL subclass such as KTOConfig) for this run."""
+    """HF TrainingArguments (or a TRL subclass such as KTOConfig) for this run. Every value is
+    set from the config, so TRL's different defaults (bf16 on, gradient checkpointing on,
+    logging every 10 steps) never apply."""
     from transformers import TrainingArguments
 
     dtype = compute_dtype(cfg)
@@ -43,7 +55,8 @@ def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls=None
         warmup_steps=cfg.warmup_steps if cfg.warmup_steps > 0 else cfg.warmup_ratio,
         weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, optim=cfg.optim,
         logging_steps=cfg.logging_steps, logging_first_step=False,
-        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+        # save_total_limit is applied by CheckpointMarker, once the new checkpoint is complete
+        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=None,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=(cfg.eval_steps or cfg.logging_steps) if has_eval else None,
         seed=cfg.seed, data_seed=cfg.seed, bf16=dtype == torch.bfloat16,
@@ -52,6 +65,7 @@ def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls=None
         remove_unused_columns=False, disable_tqdm=True,
         dataloader_num_workers=cfg.dataloader_num_workers,
         use_cpu=not torch.cuda.is_available(), save_only_model=False,
+        activation_checkpointing=False,  # load_policy enables it on the model when asked
     )
     if cfg.lr_scheduler_type == "cosine_with_min_lr":
         kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": cfg.min_lr_ratio}
@@ -70,7 +84,37 @@ def quiet(trainer) -> None:
 def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     stop = GracefulStop(rd)
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
-    return [RunFiles(rd, batch), CheckpointMarker(), stop], stop
+    return [RunFiles(rd, batch), CheckpointMarker(cfg.save_total_limit), stop], stop
+
+
+def describe(model) -> None:
+    from ..models import count_parameters
+
+    trainable, total = count_parameters(model)
+    log.info("Model: %s trainable of %s parameters (%.2f%%).", f"{trainable:,}", f"{total:,}",
+             100 * trainable / max(total, 1))
+
+
+class TokenCount(TrainerCallback):
+    """TRL's trainers count num_tokens from zero in every process; a resumed run continues the
+    count from the checkpoint's log history, so metrics.jsonl reads as one run."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kw):
+        counts = [h["num_tokens"] for h in state.log_history if "num_tokens" in h]
+        if counts and hasattr(self.trainer, "_total_train_tokens"):
+            self.trainer._total_train_tokens = int(counts[-1])
+
+
+def fit(trainer, rd: RunDir, tokenizer, checkpoint: str | None, stop: GracefulStop) -> bool:
+    """Train (from `checkpoint` when resuming), save the final model; True if stopped early."""
+    quiet(trainer)
+    trainer.add_callback(TokenCount(trainer))
+    trainer.train(resume_from_checkpoint=checkpoint)
+    save_final(trainer.model, tokenizer, rd)
+    return stop.requested
 
 
 def pick_checkpoint(cfg: RunConfig, rd: RunDir) -> str | None:
@@ -93,9 +137,18 @@ def pick_checkpoint(cfg: RunConfig, rd: RunDir) -> str | None:
         if not complete:
             raise UserError(f"resume_from_checkpoint: no complete checkpoint in {rd.path}; "
                             "remove the key to start fresh")
-        log.info("Resuming from %s (newest complete checkpoint).", complete[-1].path)
-        return str(complete[-1].path)
+        chosen = complete[-1]
+        log.info("Resuming from %s (newest complete checkpoint).", chosen.path)
+    else:
+        chosen = _named_checkpoint(str(resume))
+        log.info("Resuming from %s.", chosen.path)
+    _clear_after(chosen, checkpoints)
+    return str(chosen.path)
+
+
+def _named_checkpoint(resume: str):
     from ..rundir import CHECKPOINT, inspect_checkpoint
+
     path = Path(resume)
     match = CHECKPOINT.match(path.name)
     if not path.is_dir() or not match:
@@ -104,8 +157,23 @@ def pick_checkpoint(cfg: RunConfig, rd: RunDir) -> str | None:
     if not chosen.complete:
         raise UserError(f"resume_from_checkpoint: {resume} is incomplete ({chosen.problem}); "
                         "pick another or use resume_from_checkpoint=true")
-    log.info("Resuming from %s.", path)
-    return str(path)
+    return chosen
+
+
+def _clear_after(chosen, checkpoints: list) -> None:
+    """The resumed run saves the steps after `chosen` again, into the same folder names.
+    Incomplete leftovers there are removed so no half-written file survives into a new
+    checkpoint; complete ones are never overwritten: that is refused."""
+    later = [c for c in checkpoints if c.step > chosen.step]
+    done = [c.path.name for c in later if c.complete]
+    if done:
+        raise UserError(f"resume_from_checkpoint: {chosen.path.name} is older than "
+                        f"{', '.join(done)}, which training on would overwrite; resume from the "
+                        "newest (resume_from_checkpoint=true), or continue from it in a new "
+                        f"folder: output_dir=NEW resume_from_checkpoint={chosen.path}")
+    for c in later:
+        log.warning("Removing %s (%s): this run saves that step again.", c.path, c.problem)
+        shutil.rmtree(c.path)
 
 
 def save_final(model, tokenizer, rd: RunDir) -> None:

@@ -2,7 +2,11 @@
 
 A batch holds B pairs as 2B right-padded sequences, [chosen_1..B, rejected_1..B]. Only the
 answer tokens (ending with the template's end token) are scored. Reference log-probs come
-precomputed in the features (see reference.py), so a step is one policy forward.
+precomputed in the features (see reference.py), so a step is one policy forward. With
+pref_beta_schedule linear, beta moves from pref_beta_start to pref_beta_end over the steps
+(logged as `beta`).
+
+    python -m core train examples/dpo_demo.yaml
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from ..config import RunConfig
 from .logps import sequence_logps, token_logps
@@ -107,17 +111,27 @@ class PairwiseTrainer(Trainer):
         super().log(logs, start_time)
 
 
+class BetaSchedule(TrainerCallback):
+    """Sets the trainer's beta before each step from the step number alone, so a resumed run
+    continues the schedule exactly: start at the first step, end at the last."""
+
+    def __init__(self, trainer: PairwiseTrainer, start: float, end: float):
+        self.trainer, self.start, self.end = trainer, start, end
+
+    def on_step_begin(self, args, state, control, **kw):
+        share = min(state.global_step / max(state.max_steps - 1, 1), 1.0)
+        self.trainer.beta = self.start + (self.end - self.start) * share
+
+
 def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage dpo into run directory `rd` (from `checkpoint` when resuming); returns True
     if stopped early (aborted). `data` is core.data.TrainingData with tokenized features."""
-    from ..models import count_parameters, load_policy
-    from .common import ListDataset, callbacks, quiet, save_final, training_arguments
+    from ..models import load_policy
+    from .common import ListDataset, callbacks, describe, fit, training_arguments
     from .reference import build_reference, precompute
 
     model = load_policy(cfg, tokenizer)
-    trainable, total = count_parameters(model)
-    log.info("Model: %s trainable of %s parameters (%.2f%%).", f"{trainable:,}", f"{total:,}",
-             100 * trainable / max(total, 1))
+    describe(model)
     collate = PairCollator(tokenizer.pad_token_id)
     train_features, eval_features = data.train_features, data.eval_features
     args = training_arguments(cfg, rd, has_eval=bool(eval_features))
@@ -136,8 +150,8 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
         model=model, args=args, train_dataset=ListDataset(train_features),
         eval_dataset=ListDataset(eval_features) if eval_features else None,
         data_collator=collate, processing_class=tokenizer, callbacks=cbs, run=cfg)
-    quiet(trainer)
-    trainer.train(resume_from_checkpoint=checkpoint)
-    save_final(trainer.model, tokenizer, rd)
-    return stop.requested
+    if cfg.pref_beta_schedule == "linear":
+        trainer.add_callback(BetaSchedule(trainer, cfg.pref_beta_start or cfg.pref_beta,
+                                          cfg.pref_beta_end))
+    return fit(trainer, rd, tokenizer, checkpoint, stop)
 

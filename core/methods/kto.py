@@ -1,0 +1,95 @@
+"""KTO (stage kto) with TRL's KTOTrainer on our tokenized prompt/completion/label rows.
+
+    python -m core train examples/kto_demo.yaml
+    python -m core train examples/kto_demo.yaml kto_chosen_weight=0.8
+
+Unpaired data (LLaMA-Factory's kto_tag column) trains as it is; paired data arrives already
+split into one desirable and one undesirable row per pair (core/data). Desirable losses are
+weighted by kto_chosen_weight and undesirable ones by kto_rejected_weight; when the classes
+are unbalanced the run suggests weights (KTO paper, Eq. 8). The reference is the policy with
+its adapter off (LoRA; base + a start adapter when continuing one), an explicit ref_model, or
+a frozen copy of the initial weights (full/freeze). The KL estimate pairs each prompt with
+another answer of its batch, so batches keep the data order and hold 2 or more rows.
+Logged: loss, kl, rewards/chosen, rewards/rejected, rewards/margins, logps/*, logits/*.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+
+from trl import KTOTrainer
+
+from ..config import RunConfig
+
+log = logging.getLogger(__name__)
+# chosen_weight * n_desirable / (rejected_weight * n_undesirable) should lie in [1, 4/3]
+BALANCE = (1.0, 4 / 3)
+
+
+def balance_warning(n_desirable: int, n_undesirable: int, chosen_weight: float,
+                    rejected_weight: float) -> str | None:
+    """A warning with suggested weights when the weighted class ratio leaves [1, 4/3]."""
+    if not n_desirable or not n_undesirable:
+        which = "desirable (label true)" if not n_desirable else "undesirable (label false)"
+        return f"kto: the training data has no {which} examples; KTO needs both"
+    ratio = chosen_weight * n_desirable / (rejected_weight * n_undesirable)
+    if BALANCE[0] <= ratio <= BALANCE[1]:
+        return None
+    chosen = [rejected_weight * n_undesirable * b / n_desirable for b in BALANCE]
+    rejected = [chosen_weight * n_desirable / (n_undesirable * b) for b in reversed(BALANCE)]
+    return (f"kto: {n_desirable} desirable and {n_undesirable} undesirable examples with "
+            f"kto_chosen_weight {chosen_weight:g} and kto_rejected_weight {rejected_weight:g} "
+            f"give a weighted ratio of {ratio:.2f}, outside [1, 1.33] (KTO paper, Eq. 8); set "
+            f"kto_chosen_weight between {chosen[0]:.2f} and {chosen[1]:.2f}, or "
+            f"kto_rejected_weight between {rejected[0]:.2f} and {rejected[1]:.2f}")
+
+
+class PretokenizedKTOTrainer(KTOTrainer):
+    """KTOTrainer fed our features, so the run's template and cutoff_len apply as in every
+    other stage; only TRL's KL completions are added (each row's answer moves to the next row
+    of its batch, as TRL does)."""
+
+    def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+        if not self.calculate_KL:
+            return dataset
+
+        def rotate(batch: dict) -> dict:
+            answers = batch["completion_ids"]
+            return {"KL_completion_ids": answers[-1:] + answers[:-1]}
+
+        return dataset.map(rotate, batched=True, batch_size=args.per_device_train_batch_size)
+
+
+def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
+    """Train stage kto into `rd`; True if stopped early. See the module docstring."""
+    from trl import KTOConfig
+
+    from ..models import load_policy, load_reference_model
+    from .common import callbacks, describe, fit, to_dataset, training_arguments
+
+    labels = [f["label"] for f in data.train_features]
+    warning = balance_warning(sum(labels), len(labels) - sum(labels), cfg.kto_chosen_weight,
+                              cfg.kto_rejected_weight)
+    if warning:
+        log.warning("%s", warning)
+    model = load_policy(cfg, tokenizer)
+    describe(model)
+    reference = None
+    if cfg.ref_model:
+        reference = load_reference_model(cfg)
+    elif cfg.finetuning_type != "lora":  # TRL would reload the bare base, without start adapters
+        reference = copy.deepcopy(model).eval().requires_grad_(False)
+    evals = data.eval_features
+    args = training_arguments(
+        cfg, rd, bool(evals), KTOConfig, beta=cfg.pref_beta, max_length=cfg.cutoff_len,
+        desirable_weight=cfg.kto_chosen_weight, undesirable_weight=cfg.kto_rejected_weight)
+    cbs, stop = callbacks(rd, cfg)
+    trainer = PretokenizedKTOTrainer(
+        model=model, ref_model=reference, args=args, processing_class=tokenizer, callbacks=cbs,
+        train_dataset=to_dataset(_columns(data.train_features)),
+        eval_dataset=to_dataset(_columns(evals)) if evals else None)
+    return fit(trainer, rd, tokenizer, checkpoint, stop)
+
+
+def _columns(features: list[dict]) -> list[dict]:
+    return [{k: f[k] for k in ("prompt_ids", "completion_ids", "label")} for f in features]

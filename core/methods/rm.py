@@ -1,0 +1,92 @@
+"""Reward modelling (stage rm) with TRL's RewardTrainer on our tokenized pairs.
+
+    python -m core train examples/rm_demo.yaml
+
+The model is the base (+ every start adapter, merged) with a one-output score head reading
+the last token; the loss is -log sigmoid(r_chosen - r_rejected). Logged: loss,
+rewards/accuracies (share of pairs ranked right), rewards/margins (mean r_chosen -
+r_rejected), min_reward, mean_reward, max_reward (and eval_* of them with val_size). The run
+directory holds a SEQ_CLS LoRA adapter whose score head is saved with it (or full weights);
+GRPO (`reward_model: saves/<run>`) and evaluation load it with `load_reward_model`:
+
+    from core.methods.rm import load_reward_model
+    model, tokenizer = load_reward_model("saves/rm-demo")
+    score = model(**tokenizer(text, return_tensors="pt")).logits[0, 0]
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from trl import RewardTrainer
+
+from ..config import RunConfig
+from ..errors import UserError
+
+log = logging.getLogger(__name__)
+# TRL's names -> the names every preference stage logs (DESIGN.md, metrics.jsonl)
+RENAMED = {"accuracy": "rewards/accuracies", "margin": "rewards/margins"}
+
+
+class PairwiseRewardTrainer(RewardTrainer):
+    """RewardTrainer logging accuracy and margin under the preference stages' names."""
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        for stored in self._metrics.values():
+            for old, new in RENAMED.items():
+                if old in stored:
+                    stored[new] = stored.pop(old)
+        super().log(logs, start_time)
+
+
+def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
+    """Train stage rm into `rd`; True if stopped early. See the module docstring."""
+    from trl import RewardConfig
+
+    from ..models import load_policy
+    from .common import callbacks, describe, fit, to_dataset, training_arguments
+
+    model = load_policy(cfg, tokenizer, head="reward")
+    model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
+    describe(model)
+    evals = data.eval_features
+    # cutoff_len already bounds prompt + answer; TRL would drop longer pairs silently.
+    args = training_arguments(cfg, rd, bool(evals), RewardConfig, max_length=None)
+    cbs, stop = callbacks(rd, cfg)
+    trainer = PairwiseRewardTrainer(
+        model=model, args=args, processing_class=tokenizer, callbacks=cbs,
+        train_dataset=to_dataset(_sequences(data.train_features)),
+        eval_dataset=to_dataset(_sequences(evals)) if evals else None)
+    return fit(trainer, rd, tokenizer, checkpoint, stop)
+
+
+def _sequences(features: list[dict]) -> list[dict]:
+    return [{"chosen_ids": f["prompt_ids"] + f["chosen_ids"],
+             "rejected_ids": f["prompt_ids"] + f["rejected_ids"]} for f in features]
+
+
+def load_reward_model(path: str | Path):
+    """(model, tokenizer) of a finished rm run: a plain transformers sequence classifier with
+    one output (LoRA merged into base + the run's start adapters), in eval mode."""
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from ..models import load_base, merge_adapters
+    from ..rundir import RunDir
+
+    rd = RunDir(path)
+    try:
+        cfg = RunConfig.load(rd.config)
+    except UserError as e:
+        raise UserError(f"reward_model: {path} is not a run directory ({e})") from e
+    if cfg.stage != "rm" or not rd.has_final_model():
+        raise UserError(f"reward_model: {path} is not a finished rm run (stage {cfg.stage}, "
+                        f"state {rd.status().get('state')}); train one with stage: rm")
+    if (rd.path / "adapter_config.json").is_file():
+        base = merge_adapters(load_base(cfg, cfg.model_name_or_path, head="reward"), cfg.adapters)
+        model = PeftModel.from_pretrained(base, str(rd.path)).merge_and_unload()
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(str(rd.path))
+    tokenizer = AutoTokenizer.from_pretrained(str(rd.path))
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model.eval(), tokenizer
