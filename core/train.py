@@ -26,7 +26,9 @@ import fcntl
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from datetime import datetime
@@ -114,9 +116,27 @@ def run(cfg: RunConfig, config_path: str | os.PathLike | None = None, *,
         raise UserError(f"--reward-func is for stage grpo, not {cfg.stage}")
     cfg = resolve_run_dir(cfg, Path(config_path) if config_path else None)
     rd = RunDir(cfg.output_dir)
-    with run_lock(rd), log_to_file(rd):
+    with sigterm_interrupts(), run_lock(rd), log_to_file(rd):
         _run_locked(cfg, rd, tuple(reward_funcs))
     return rd
+
+
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """SIGTERM before training starts (imports, loading) ends the run as `aborted` instead of
+    killing it with a stale `running` status; during training GracefulStop takes over."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_locked(cfg: RunConfig, rd: RunDir, reward_funcs: tuple[str, ...]) -> None:
@@ -127,6 +147,7 @@ def _run_locked(cfg: RunConfig, rd: RunDir, reward_funcs: tuple[str, ...]) -> No
 
     checkpoint = pick_checkpoint(cfg, rd)  # refuses before anything is written
     rd.reset_metrics(after_step=_step_of(checkpoint))
+    rd.stop_file.unlink(missing_ok=True)  # a STOP left by an earlier abort must not stop this run
     cfg.save(rd.config)
 
     rd.update_status(state="running", pid=os.getpid(), pid_started_at=psutil.Process().create_time(),

@@ -300,8 +300,11 @@ def test_abort_during_startup_then_resume_fresh(tiny_model, tmp_path):
     m.abort("early")
     info = wait_for(lambda: state_of(m, "early", ("aborted", "failed", "completed")), 30,
                     "the aborted start-up")
-    assert info.state == "aborted" and "before it could save" in info.error
-    assert info.exit_code == -signal.SIGTERM and not RunDir(info.path).checkpoints()
+    assert info.state == "aborted" and not RunDir(info.path).checkpoints()
+    if info.exit_code == -signal.SIGTERM:  # killed during imports, before run() took over
+        assert "before it could save" in info.error
+    else:  # SIGTERM while loading: the trainer itself wrote aborted (KeyboardInterrupt)
+        assert info.exit_code == 130
 
     m.resume("early")
     rd = RunDir(info.path)

@@ -25,7 +25,7 @@ from core.config import FIELDS, RunConfig, field_group, problems, split_list
 from core.config.run import coerce
 
 from .i18n import field_label, t
-from .workspace import PATH_FIELDS, Workspace
+from .workspace import Workspace
 
 # The top bar's fields (shared by every tab); the Train tab shows all the others.
 TOPBAR_KEYS = ("model_name_or_path", "template", "finetuning_type", "adapter_name_or_path",
@@ -107,9 +107,8 @@ DRIVERS = sorted({"stage"} | {k for s in SPECS.values() for k in (s.meta.get("wh
 
 
 def path_kinds() -> dict[str, str]:
-    """Fields holding paths, from the metadata (`path`) or the WebUI's list."""
-    out = {k: f.metadata.get("path") or PATH_FIELDS.get(k) for k, f in FIELDS.items()}
-    return {k: v for k, v in out.items() if v}
+    """Fields holding paths and how each is confined (core.config metadata `path`)."""
+    return {k: f.metadata["path"] for k, f in FIELDS.items() if f.metadata.get("path")}
 
 
 # --- labels and help -----------------------------------------------------------------------

@@ -23,11 +23,6 @@ from core.errors import UserError
 from core.train import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
-# How each path-holding config field is checked. core.config field metadata may name it
-# itself (`path: dir|model|paths|checkpoint`); this covers the fields that do not yet.
-PATH_FIELDS = {"dataset_dir": "dir", "output_dir": "dir", "adapter_name_or_path": "paths",
-               "ref_model_adapters": "paths", "model_name_or_path": "model", "ref_model": "model",
-               "resume_from_checkpoint": "checkpoint", "reward_model": "paths"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

@@ -10,6 +10,9 @@ Field metadata (see `arg`):
   stages   stages the field applies to (None: every stage)
   when     {other_key: allowed values}: the field only matters in that case
   ui       False for fields a form must never show (remote code)
+  path     what a text value names on disk, so forms can confine it: model (a hub id or a
+           model folder), paths (comma-separated adapter or run folders), dir (a folder),
+           checkpoint (true or a checkpoint folder)
 """
 from __future__ import annotations
 
@@ -33,10 +36,10 @@ DEMO_DATASET = "demo_pref_en"
 
 def arg(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
         max: float | None = None, gt: float | None = None, stages: tuple | None = None,
-        when: dict | None = None, ui: bool = True) -> Any:
+        when: dict | None = None, ui: bool = True, path: str | None = None) -> Any:
     """A dataclass field carrying the metadata the validator and the WebUI read."""
     meta = {"help": help, "choices": choices, "min": min, "max": max, "gt": gt,
-            "stages": stages, "when": when, "ui": ui}
+            "stages": stages, "when": when, "ui": ui, "path": path}
     return field(default=default, metadata=meta)
 
 
@@ -44,10 +47,10 @@ def arg(default: Any, help: str, *, choices: tuple | None = None, min: float | N
 class ModelArgs:
     model_name_or_path: str = arg(
         DEMO_MODEL, "Hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct), a local folder, or 'demo' for the "
-        "bundled tiny model.")
+        "bundled tiny model.", path="model")
     adapter_name_or_path: str | None = arg(
         None, "Adapters to start from, comma-separated (e.g. an SFT run's folder). For DPO the "
-        "reference becomes base + these adapters.")
+        "reference becomes base + these adapters.", path="paths")
     template: str | None = arg(
         None, "Chat template. Empty: the tokenizer's own; qwen: ChatML; qwen3: ChatML with "
         "thinking; default: plain User:/Assistant: text.", choices=TEMPLATES)
@@ -101,7 +104,8 @@ class DataArgs:
     dataset: str = arg(DEMO_DATASET, "Dataset names from dataset_info.json, comma-separated.")
     eval_dataset: str | None = arg(None, "Datasets for evaluation, comma-separated.")
     dataset_dir: str = arg("data", "Folder with the data files. Its own dataset_info.json is used "
-                           "when present, so a LLaMA-Factory data/ folder works as it is.")
+                           "when present, so a LLaMA-Factory data/ folder works as it is.",
+                           path="dir")
     cutoff_len: int = arg(2048, "Maximum tokens per sequence (prompt + answer). Longer answers "
                           "are cut; a prompt that leaves no room is a bad record.", min=16)
     max_samples: int | None = arg(None, "Use at most this many records of each dataset.", min=1)
@@ -155,12 +159,18 @@ class PrefArgs:
         stages=("kto",))
     ref_model: str | None = arg(
         None, "Separate reference model. Empty: the policy with its adapter off (LoRA) or a "
-        "frozen copy (full).", stages=REF_STAGES)
+        "frozen copy (full).", stages=REF_STAGES, path="model")
     ref_model_adapters: str | None = arg(
-        None, "Adapters applied to ref_model, comma-separated.", stages=REF_STAGES)
+        None, "Adapters applied to ref_model, comma-separated.", stages=REF_STAGES,
+        path="paths")
     ref_model_quantization_bit: int | None = arg(
         None, "Load ref_model in 4 or 8 bits (CUDA).", choices=(None, 4, 8), stages=REF_STAGES)
-    # GRPO (online: the policy samples, the rewards score, no reference unless grpo_beta > 0)
+
+
+@dataclass
+class GrpoArgs:
+    """GRPO: the policy samples, the rewards score, no reference unless grpo_beta > 0."""
+
     reward_funcs: str = arg(
         "answer_match", "Built-in rewards, comma-separated: answer_match (final answer equals "
         "the dataset column), format (matches a regex), length (near a target length), "
@@ -180,7 +190,7 @@ class PrefArgs:
         "to 0 at 0 and at twice the target.", min=1, stages=("grpo",))
     reward_model: str | None = arg(
         None, "reward_model: the run directory of an rm run (e.g. saves/rm-demo).",
-        stages=("grpo",))
+        stages=("grpo",), path="paths")
     num_generations: int = arg(
         4, "Completions sampled per prompt (the group). per_device_train_batch_size x "
         "gradient_accumulation_steps counts completions and must be a multiple of it.", min=2,
@@ -195,9 +205,7 @@ class PrefArgs:
 
 
 @dataclass
-class TrainArgs:
-    output_dir: str | None = arg(None, "Run directory. Empty: saves/<run_name>.")
-    run_name: str | None = arg(None, "Run name. Empty: <stage>-<dataset>-<date>-<time>.")
+class OptimArgs:
     learning_rate: float = arg(5e-5, "Peak learning rate.", gt=0.0, max=1.0)
     num_train_epochs: float = arg(3.0, "Passes over the data (ignored when max_steps > 0).",
                                   gt=0.0)
@@ -217,23 +225,29 @@ class TrainArgs:
     max_grad_norm: float = arg(1.0, "Clip the gradient norm to this (0: no clipping).", min=0.0)
     optim: str = arg("adamw_torch", "Optimizer. The paged ones need a CUDA GPU.",
                      choices=OPTIMIZERS)
-    logging_steps: int = arg(5, "Write metrics every N optimizer steps.", min=1)
-    save_steps: int = arg(100, "Save a resumable checkpoint every N steps.", min=1)
-    save_total_limit: int | None = arg(None, "Keep at most this many checkpoints.", min=1)
-    eval_steps: int | None = arg(None, "Evaluate every N steps (needs val_size or eval_dataset). "
-                                 "Empty: logging_steps.", min=1)
     seed: int = arg(42, "Random seed for data order, dropout and initialisation.", min=0)
     bf16: bool = arg(False, "Train in bfloat16 (GPU). Falls back to fp32 with a warning where "
                      "unsupported.")
     fp16: bool = arg(False, "Train in float16 with loss scaling (CUDA only).")
     gradient_checkpointing: bool = arg(False, "Recompute activations in the backward pass: "
                                        "less memory, ~30% slower.")
+    dataloader_num_workers: int = arg(0, "Worker processes for data loading.", min=0)
+
+
+@dataclass
+class OutputArgs:
+    output_dir: str | None = arg(None, "Run directory. Empty: saves/<run_name>.", path="dir")
+    run_name: str | None = arg(None, "Run name. Empty: <stage>-<dataset>-<date>-<time>.")
+    logging_steps: int = arg(5, "Write metrics every N optimizer steps.", min=1)
+    save_steps: int = arg(100, "Save a resumable checkpoint every N steps.", min=1)
+    save_total_limit: int | None = arg(None, "Keep at most this many checkpoints.", min=1)
+    eval_steps: int | None = arg(None, "Evaluate every N steps (needs val_size or eval_dataset). "
+                                 "Empty: logging_steps.", min=1)
     report_to: str = arg("none", "Also log to tensorboard or wandb (metrics.jsonl is always "
                          "written).", choices=("none", "tensorboard", "wandb"))
     resume_from_checkpoint: bool | str | None = arg(
         None, "true: continue from the newest complete checkpoint in output_dir; a path: from "
-        "that checkpoint.")
-    dataloader_num_workers: int = arg(0, "Worker processes for data loading.", min=0)
+        "that checkpoint.", path="checkpoint")
 
 
 # LLaMA-Factory keys that a copied YAML may carry and that have no effect here. They are

@@ -19,12 +19,14 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
-from .fields import COMPAT_KEYS, DataArgs, FinetuningArgs, ModelArgs, PrefArgs, TrainArgs
+from .fields import (COMPAT_KEYS, DataArgs, FinetuningArgs, GrpoArgs, ModelArgs, OptimArgs,
+                     OutputArgs, PrefArgs)
 
 log = logging.getLogger(__name__)
 
 GROUPS = {"model": ModelArgs, "finetuning": FinetuningArgs, "data": DataArgs,
-          "preference": PrefArgs, "training": TrainArgs}
+          "preference": PrefArgs, "grpo": GrpoArgs, "optimisation": OptimArgs,
+          "output": OutputArgs}
 
 
 class ConfigError(UserError, ValueError):
@@ -40,9 +42,9 @@ class ConfigError(UserError, ValueError):
 
 
 @dataclass
-class RunConfig(TrainArgs, PrefArgs, DataArgs, FinetuningArgs, ModelArgs):
-    """Every option of a run, flat, in the order ModelArgs, FinetuningArgs, DataArgs, PrefArgs,
-    TrainArgs (dataclass inheritance lists base-class fields first, last base first)."""
+class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningArgs, ModelArgs):
+    """Every option of a run, flat, in the order of GROUPS (dataclass inheritance lists the
+    fields of the last base class first)."""
 
     # --- reading and writing -------------------------------------------------------------
     @classmethod

@@ -113,7 +113,11 @@ def fit(trainer, rd: RunDir, tokenizer, checkpoint: str | None, stop: GracefulSt
     quiet(trainer)
     trainer.add_callback(TokenCount(trainer))
     trainer.train(resume_from_checkpoint=checkpoint)
-    save_final(trainer.model, tokenizer, rd)
+    if stop.requested:  # no final model: the run is resumable from the checkpoint just saved
+        log.info("Stopped early at step %d; resume with resume_from_checkpoint=true.",
+                 trainer.state.global_step)
+    else:
+        save_final(trainer.model, tokenizer, rd)
     return stop.requested
 
 
