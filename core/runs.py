@@ -41,18 +41,14 @@ import psutil
 
 from .config import RunConfig, validate, write_atomic
 from .errors import UserError
+from .procs import children, exit_codes, kill, lock_held, process_matches, reap
 from .rundir import FINAL_STATES, RunDir
 from .train import PROJECT_ROOT, default_run_name, resolve_run_dir
 
 log = logging.getLogger(__name__)
 
 GONE = "process ended unexpectedly (see train.log)"
-PID_TOLERANCE_S = 1.0  # create_time is rounded to clock ticks; a reused pid differs by far more
 MAX_DEPTH = 3          # saves/<model>/<type>/<run>, as LLaMA-Factory users lay them out
-# Processes this Python process launched, shared by every manager in it: poll() reaps them so
-# no zombie lingers (a zombie still "exists" for kill(pid, 0)) and keeps their exit codes.
-_children: dict[int, subprocess.Popen] = {}
-_exit_codes: dict[int, int] = {}
 
 
 @dataclass
@@ -144,7 +140,7 @@ class RunManager:
                 else:  # recorded before the signal, so the trainer's final write keeps it
                     rd.update_status(abort_requested_at=now, abort_grace_s=grace_s,
                                      abort_pid=info.pid)
-                    if _process_matches(info.pid, status.get("pid_started_at")):
+                    if process_matches(info.pid, status.get("pid_started_at")):
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(info.pid, signal.SIGTERM)
                     else:  # alive by its lock only: the trainer also checks STOP each step
@@ -203,7 +199,7 @@ class RunManager:
                 yield
 
     def _poll(self) -> None:
-        _reap()
+        reap()
         infos = []
         for rd in self._run_dirs():
             info, status = self._inspect(rd)
@@ -220,16 +216,16 @@ class RunManager:
         now, grace = time.time(), status.get("abort_grace_s", 30)
         overdue = now - status.get("abort_requested_at", now) >= grace
         if (info.alive and _abort_requested(status) and overdue
-                and _process_matches(info.pid, status.get("pid_started_at"))):
-            _kill(info.pid)  # also when it wrote its end but hangs on the way out
+                and process_matches(info.pid, status.get("pid_started_at"))):
+            kill(info.pid)  # also when it wrote its end but hangs on the way out
             error = f"killed: still running {grace:g} s after the abort request"
             if _end(rd, info.pid, state="aborted", ended_at=now, exit_code=-signal.SIGKILL,
                     error=error):
                 log.warning("Run %s %s.", info.name, error)
                 info.state, info.error, info.stopping = "aborted", error, False
         elif info.state in FINAL_STATES and status.get("state") not in FINAL_STATES:
-            _reap()  # it may have ended after this poll's first reap
-            code = _exit_codes.pop(info.pid, None) if info.pid else None
+            reap()  # it may have ended after this poll's first reap
+            code = exit_codes.pop(info.pid, None) if info.pid else None
             if _end(rd, info.pid, state=info.state, error=info.error, ended_at=now,
                     exit_code=code):
                 info.exit_code = code
@@ -251,7 +247,7 @@ class RunManager:
         except OSError as e:
             rd.update_status(state="failed", ended_at=time.time(), error=f"could not launch: {e}")
             return
-        _children[proc.pid] = proc
+        children[proc.pid] = proc
         try:
             created = psutil.Process(proc.pid).create_time()
         except psutil.Error:  # gone already: poll() reports it
@@ -328,11 +324,11 @@ class RunManager:
         while stack:
             folder, depth = stack.pop()
             try:
-                children = [c for c in folder.iterdir()
-                            if c.is_dir() and not c.name.startswith(".")]
+                subfolders = [c for c in folder.iterdir()
+                              if c.is_dir() and not c.name.startswith(".")]
             except OSError:
                 continue
-            for child in children:
+            for child in subfolders:
                 if (child / "status.json").exists() or (child / "config.yaml").exists():
                     found.append(RunDir(child))
                 elif depth < MAX_DEPTH:
@@ -342,11 +338,11 @@ class RunManager:
     def _inspect(self, rd: RunDir) -> tuple[RunInfo, dict[str, Any]]:
         """RunInfo from status.json and the process table; reads, never writes."""
         status = rd.status()
-        alive = _process_matches(status.get("pid"), status.get("pid_started_at"))
+        alive = process_matches(status.get("pid"), status.get("pid_started_at"))
         if not alive and status.get("state") in ("queued", "running"):
             status = rd.status()  # it may have written its end just before it exited
-            alive = _process_matches(status.get("pid"), status.get("pid_started_at"))
-        if not alive and status.get("state") == "running" and _lock_held(rd):
+            alive = process_matches(status.get("pid"), status.get("pid_started_at"))
+        if not alive and status.get("state") == "running" and lock_held(rd):
             alive = True  # a trainer holds the run's lock, whatever the pid says
         state, error = _derive(rd, status, alive)
         step, total = int(status.get("step") or 0), status.get("total_steps")
@@ -380,35 +376,6 @@ def _abort_requested(status: dict[str, Any]) -> bool:
     return bool(status.get("pid")) and status.get("abort_pid") == status.get("pid")
 
 
-def _process_matches(pid: Any, started_at: Any) -> bool:
-    """The run's process lives: the pid exists, is no zombie, and was created when the status
-    says (a reused pid belongs to someone else)."""
-    if not pid or started_at is None:
-        return False
-    try:
-        proc = psutil.Process(int(pid))
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return abs(proc.create_time() - float(started_at)) <= PID_TOLERANCE_S
-    except (psutil.Error, ValueError, TypeError):
-        return False
-
-
-def _lock_held(rd: RunDir) -> bool:
-    """Whether a trainer holds <run>/.lock; a non-blocking probe, let go of at once."""
-    try:
-        fd = os.open(rd.lock_file, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing drops the lock if we got it
-    return False
-
-
 def _end(rd: RunDir, pid: int | None, **fields: Any) -> bool:
     """Write the end of a run whose process is gone, unless it wrote its own end (or a new
     process took the folder over) since we looked."""
@@ -419,30 +386,6 @@ def _end(rd: RunDir, pid: int | None, **fields: Any) -> bool:
         write_atomic(rd.status_file, json.dumps({**status, **fields, "updated_at": time.time()},
                                                 indent=1))
     return True
-
-
-def _kill(pid: int) -> None:
-    """SIGKILL the run's process group when it leads its own (launched by us or `nohup ... &`
-    from a job-control shell); otherwise only the process and its children."""
-    try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signal.SIGKILL)
-            return
-        proc = psutil.Process(pid)
-        procs = proc.children(recursive=True) + [proc]
-    except (ProcessLookupError, psutil.Error):
-        return
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            p.kill()
-
-
-def _reap() -> None:
-    for pid, proc in list(_children.items()):
-        code = proc.poll()
-        if code is not None:
-            _exit_codes[pid] = code
-            del _children[pid]
 
 
 def _startup_error(rd: RunDir) -> str:
