@@ -1,6 +1,7 @@
 """The real page in Debian's headless Chromium (Playwright, never `playwright install`):
 pick the demo dataset and see it as chat, start a short DPO run on the demo model and watch it
-complete with its loss chart, reload and find it again, restart the server mid-run and see the
+complete with its loss chart, reload and find it again, compare it with its base in Chat (two
+streamed answers side by side), evaluate and export it, restart the server mid-run and see the
 run live, abort and resume it, switch to 中文. Screenshots go to test-artifacts/.
 
 Run: pytest -q tests/test_webui_browser.py   (skipped when /usr/bin/chromium is missing)
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+
+from core.runs import RunManager
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -198,6 +201,93 @@ def test_data_train_runs_in_the_browser(server, page):
     run_row(page, name).filter(has_text="completed").wait_for()
     page.locator("#chart-loss .js-plotly-plot .scatterlayer .trace").first.wait_for()
     shot(page, "4-after-reload")
+
+
+def tuned_run(server, demo_home: str) -> str:
+    """A finished LoRA run on the demo model made without training (a lightly perturbed
+    adapter): chat answers that do not hang on what a few DPO steps did to the quick demo
+    model (it may end its answers at once)."""
+    out = server.saves / "demo-tuned"
+    if out.exists():
+        return out.name
+    from conftest import make_adapter, make_run
+
+    from core import demo
+    from core.config import RunConfig
+    home = os.environ.get("PREFSTUDIO_HOME", "")
+    os.environ["PREFSTUDIO_HOME"] = demo_home or home  # the server's demo model
+    try:
+        base = demo.demo_model_path()
+    finally:
+        os.environ["PREFSTUDIO_HOME"] = home
+    make_run(base, out, make_adapter(base, server.saves.parent / "lora", scale=0.02))
+    RunConfig.load(out / "config.yaml").replace(model_name_or_path="demo").save(out / "config.yaml")
+    return out.name
+
+
+def test_chat_compares_base_and_tuned_in_the_browser(server, page, demo_home):
+    name = tuned_run(server, demo_home)
+    page.goto(server.url)
+    open_tab(page, "runs")
+    run_row(page, name).click()
+    page.locator("#run-to-chat:enabled").click()  # Compare in chat: base on A, the run on B
+    page.locator("#tab-chat").wait_for(state="visible")
+    page.locator("#chat-head-a").filter(has_text="base (demo)").wait_for()
+    page.locator("#chat-head-b").filter(has_text=name).wait_for()
+    page.evaluate("""() => {  // every text a pane shows while the answers stream in
+        window.seen = {a: new Set(), b: new Set()};
+        for (const side of ['a', 'b']) {
+            new MutationObserver(() => {
+                const bot = document.querySelectorAll(`#chat-${side} [data-testid=bot]`);
+                if (bot.length) window.seen[side].add(bot[bot.length - 1].innerText);
+            }).observe(document.querySelector(`#chat-${side}`),
+                       {subtree: true, childList: true, characterData: true});
+        }
+    }""")
+    page.locator("#chat-input textarea").fill("Which day follows Sunday?")
+    page.locator("#chat-send").click()
+    page.locator("#chat-status").filter(has_text="Loaded demo").wait_for(timeout=RUN_S * 1000)
+    answers = [page.locator(f"#chat-{side} [data-testid=bot]").last.inner_text() for side in "ab"]
+    assert all(a.strip() for a in answers), answers
+    seen = page.evaluate("() => [window.seen.a.size, window.seen.b.size]")
+    assert sum(seen) >= 3, seen  # partial answers were shown before the whole ones
+    a, b = (page.locator(f"#chat-{side}").bounding_box() for side in "ab")
+    assert b["x"] >= a["x"] + a["width"] - 1 and abs(a["y"] - b["y"]) < 2  # side by side
+    assert abs(a["width"] - b["width"]) < 2 and abs(a["height"] - b["height"]) < 2
+    shot(page, "10-chat-compare")
+
+
+def test_evaluate_and_export_in_the_browser(server, page, demo_home):
+    tuned_run(server, demo_home)
+    done = [i for i in RunManager(server.saves).list() if i.state == "completed"]
+    name = done[0].name  # the newest finished run: the Train run of the first test, if it ran
+    page.goto(server.url)
+    open_tab(page, "evaluate")
+    page.locator("#eval-runs").filter(has_text=name).wait_for()  # picked for us
+    for key, value in (("max-samples", 8), ("samples", 2), ("max-new-tokens", 16)):
+        set_box(page, f"#eval-{key}", value)
+    page.locator("#eval-run").click()
+    page.locator("#eval-status .ps-ok").wait_for(timeout=RUN_S * 1000)
+    rows = page.locator("#eval-table .virtual-row")
+    assert rows.count() == 2
+    assert "base" in rows.first.inner_text() and name in rows.last.inner_text()
+    page.locator("#eval-chart .js-plotly-plot .barlayer .trace").first.wait_for()
+    assert page.locator("#eval-samples-view .ps-generated").count() == 4
+    shot(page, "11-evaluate")
+
+    open_tab(page, "export")
+    page.locator("#export-out textarea, #export-out input").first.wait_for()
+    page.locator("#export-run").click()
+    page.locator("#export-status .ps-ok").wait_for(timeout=RUN_S * 1000)
+    assert (server.saves / "exports" / name / "config.json").is_file()
+    assert "from_pretrained" in page.locator("#export-snippet").inner_text()
+    shot(page, "12-export")
+
+
+def set_box(page, selector: str, value) -> None:
+    box = page.locator(f"{selector} input, {selector} textarea").first
+    box.fill(str(value))
+    box.press("Tab")
 
 
 def test_run_survives_a_server_restart_then_abort_and_resume(server, page):

@@ -257,7 +257,8 @@ def test_runs_table_view_and_actions(ws):
     v = runs_tab.view(manager, ["a"], "en")
     assert "ps-state-completed" in v.progress and "1:00" in v.progress and "line 2" in v.log
     assert "run_name: a" in v.config and v.actions == {"abort": False, "resume": False,
-                                                      "delete": True, "load": True}
+                                                      "delete": True, "load": True,
+                                                      "chat": False}  # no model in it
     assert len(v.figures["loss"].data) == 2 and v.figures["eval"].data[0].name == "eval_loss"
     both = runs_tab.view(manager, ["a", "b"], "en")
     assert len(both.figures["loss"].data) == 4 and runs_tab.actions(manager.get("b"))["resume"]
@@ -303,7 +304,7 @@ def test_app_builds_with_the_registered_tabs(ws):
 
     from webui import tabs
     from webui.app import build_app
-    assert [name for name, _ in tabs.available()] == ["data", "train", "runs"]
+    assert [name for name, _ in tabs.available()] == list(tabs.TABS)
     app = build_app(ws, RunManager(ws.saves_dir, max_concurrent=0))
     assert isinstance(app, gr.Blocks)
 

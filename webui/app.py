@@ -60,11 +60,17 @@ def _topbar(ctx: Ctx) -> None:
 
 
 def build_app(ws: Workspace | None = None, runs: RunManager | None = None) -> gr.Blocks:
+    # transformers' first import is not thread-safe: two handlers importing it at once (the
+    # Data tab's tokenizer and a chat's model on page load) fail with "cannot import name
+    # AutoTokenizer". Import it here, once, before any handler thread runs.
+    import transformers  # noqa: F401
     ws = ws or Workspace()
     runs = runs or RunManager(ws.saves_dir)
     cfg, options = initial_config(ws), ws.pick_lists(runs)
     with gr.Blocks(title="PrefStudio", analytics_enabled=False, fill_width=True) as app:
-        ctx = Ctx(ws, runs, focus_run=gr.State(None), registry=gr.State(0))
+        shown = tabs.available()
+        ctx = Ctx(ws, runs, focus_run=gr.State(None), registry=gr.State(0),
+                  chat_run=gr.State(None) if "chat" in dict(shown) else None)
         ctx.app = app
         ctx.fields = {key: forms.widget(spec, getattr(cfg, key), DEFAULT, options, render=False,
                                         visible=cfg.relevant(key))
@@ -74,8 +80,9 @@ def build_app(ws: Workspace | None = None, runs: RunManager | None = None) -> gr
         _header(ctx)
         _topbar(ctx)
         with gr.Tabs(elem_id="tabs") as ctx.tabs:
-            for name, module in tabs.available():
+            for name, module in shown:
                 with gr.Tab(t(f"tab_{name}"), id=name, elem_id=f"tab-{name}") as tab:
+                    ctx.tab = tab
                     module.build(ctx)
                 ctx.relabel(tab, f"tab_{name}")
         ctx.wire_language()

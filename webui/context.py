@@ -4,6 +4,8 @@
     ctx.lang                         # the language dropdown (an input of most handlers)
     ctx.relabel(button, "start")     # re-labelled when the language changes
     ctx.focus_run / ctx.registry     # gr.State that Train/Data set and Runs/Train listen to
+    ctx.chat_run                     # gr.State Runs sets ("Compare in chat"), Chat listens to
+    ctx.tab                          # the gr.Tab being built (for its select event)
     ctx.shared["train_status"]       # components a tab offers to the tabs built after it
 """
 from __future__ import annotations
@@ -30,6 +32,8 @@ class Ctx:
     groups: dict[str, Any] = field(default_factory=dict)  # group -> gr.Accordion (Train)
     focus_run: Any = None  # gr.State: name of a run to show in Runs
     registry: Any = None  # gr.State: bumped when a dataset is registered
+    chat_run: Any = None  # gr.State: [run folder, nonce] to compare in Chat (None: no Chat tab)
+    tab: Any = None  # the gr.Tab whose build(ctx) is running
     shared: dict[str, Any] = field(default_factory=dict)  # components other tabs write to
     labels: list[tuple[Any, Callable[[str], dict]]] = field(default_factory=list)
 

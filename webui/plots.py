@@ -176,3 +176,44 @@ def length_histogram(lengths: dict[str, list[int]], cutoff_len: int | None, lang
         fig.add_vline(x=cutoff_len, line_dash="dot", line_color="#888",
                       annotation_text=f"cutoff_len {cutoff_len}", annotation_position="top left")
     return fig
+
+
+# --- evaluation ----------------------------------------------------------------------------
+# Metrics on comparable scales for the bar chart (perplexity and the raw losses would dwarf them).
+EVAL_BARS = ("preference_accuracy", "likelihood_accuracy", "reward_margin", "loss_margin",
+             "kendall_tau", "win_rate")
+
+
+def metric_label(key: str, lang: str, fallback: str | None = None) -> str:
+    from .i18n import TEXT
+    return t(f"metric_{key}", lang) if f"metric_{key}" in TEXT else (fallback or key)
+
+
+def evaluation_figure(results: dict[str, dict[str, Any]], lang: str = "en") -> go.Figure:
+    """Grouped bars: one group per metric, one bar per model (base first, in grey)."""
+    keys = [k for k in EVAL_BARS if any(_finite(r.get(k)) for r in results.values())]
+    title = t("eval_chart", lang)
+    if not keys:
+        return _figure(title, t("eval_nothing", lang))
+    fig = _figure(title)
+    labels = [metric_label(k, lang) for k in keys]
+    shown = [v for r in results.values() for v in (r.get(k) for k in keys) if _finite(v)]
+    for i, (name, row) in enumerate(results.items()):
+        values = [row.get(k) if _finite(row.get(k)) else None for k in keys]
+        color = "#9ca3af" if name == "base" else PALETTE[(i - ("base" in results)) % len(PALETTE)]
+        fig.add_trace(go.Bar(x=labels, y=values, name=name, marker_color=color,
+                             text=[f"{v:.3f}" if v is not None else "" for v in values],
+                             textposition="outside", cliponaxis=False))
+    fig.update_layout(barmode="group", hovermode="closest", height=HEIGHT + 60,
+                      margin=dict(l=52, r=12, t=40, b=60), bargap=0.25)
+    fig.update_xaxes(title_text=None)
+    # room for the value labels outside the bars, below negative ones too
+    low, high = min(0.0, *shown), max(0.0, *shown)
+    pad = 0.18 * ((high - low) or 1.0)
+    fig.update_yaxes(range=[low - (pad if low < 0 else 0), high + pad])
+    fig.add_hline(y=0, line_color="rgba(128,128,128,0.6)", line_width=1)
+    return fig
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -151,3 +151,34 @@ def log_html(title: str, text: str) -> str:
     view without any script)."""
     return (f'<div class="ps-log-title">{_esc(title)}</div><div class="ps-logbox">'
             f'<pre>{_esc(text)}</pre></div>')
+
+
+def samples_html(results: dict[str, dict[str, Any]], lang: str) -> str:
+    """Each evaluation prompt once: what every model generated, then the dataset's chosen and
+    rejected answers side by side."""
+    per_model = {name: r.get("generation_samples") or [] for name, r in results.items()}
+    count = max((len(s) for s in per_model.values()), default=0)
+    if not count:
+        return ""
+    cards = []
+    for i in range(count):
+        first = next(s[i] for s in per_model.values() if len(s) > i)
+        answers = "".join(_generated(s[i].get("generated"), name, lang)
+                          for name, s in per_model.items() if len(s) > i)
+        pair = "".join(
+            bubble({"role": "assistant", "content": first.get(key, "")}, lang, f"ps-{key}",
+                   f' <span class="ps-badge ps-{key}-badge">{"✓" if key == "chosen" else "✗"} '
+                   f'{t(key, lang)}</span>') for key in ("chosen", "rejected"))
+        prompt = bubble({"role": "user", "content": first.get("prompt", "")}, lang)
+        cards.append(f'<div class="ps-row">{prompt}<div class="ps-answers">{answers}</div>'
+                     f'<div class="ps-pair">{pair}</div></div>')
+    return f'<div class="ps-chat">{"".join(cards)}</div>'
+
+
+def _generated(text: str | None, model: str, lang: str) -> str:
+    """One model's answer, labelled with the model; an empty one says so."""
+    badge = f' <span class="ps-badge">{_esc(model)}</span>'
+    if text:
+        return bubble({"role": "assistant", "content": text}, lang, "ps-generated", badge)
+    return bubble({"role": "assistant", "content": t("eval_empty_answer", lang)}, lang,
+                  "ps-generated ps-empty-answer", badge)

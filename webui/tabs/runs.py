@@ -8,6 +8,7 @@ on a browser being open. Plain handlers: table(), view(), act(), load_config().
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -19,7 +20,7 @@ from core.errors import UserError
 from core.rundir import RunDir
 from core.runs import RunInfo, RunManager
 
-from .. import forms, plots
+from .. import forms, plots, runlists
 from ..i18n import t
 from ..render import age, log_html, message_html, progress_html, state_text
 from .train import filled
@@ -53,10 +54,11 @@ class View:
 
 def actions(info: RunInfo | None) -> dict[str, bool]:
     if info is None:
-        return {"abort": False, "resume": False, "delete": False, "load": False}
+        return {"abort": False, "resume": False, "delete": False, "load": False, "chat": False}
     return {"abort": info.state in ("queued", "running") and not info.stopping,
             "resume": not info.alive and info.state in ("aborted", "failed"),
-            "delete": not info.alive, "load": (info.path / "config.yaml").is_file()}
+            "delete": not info.alive, "load": (info.path / "config.yaml").is_file(),
+            "chat": runlists.usable(info) and runlists.stage(info) != runlists.REWARD_STAGE}
 
 
 def view(runs: RunManager, names: list[str], lang: str) -> View:
@@ -143,6 +145,10 @@ def _layout(ctx) -> SimpleNamespace:
             ui.cancel = ctx.relabel(gr.Button(t("cancel"), visible=False), "cancel", "value")
             ui.buttons["load"] = ctx.relabel(gr.Button(t("to_train"), interactive=False,
                                                        elem_id="run-to-train"), "to_train", "value")
+            if ctx.chat_run is not None:  # the Chat tab is there
+                ui.buttons["chat"] = ctx.relabel(gr.Button(t("compare_in_chat"), interactive=False,
+                                                           elem_id="run-to-chat"),
+                                                 "compare_in_chat", "value")
         ui.message = gr.HTML(elem_id="runs-message")
         ui.charts = {}
         for pair in (CHARTS[0:2], CHARTS[2:4], CHARTS[4:6]):
@@ -263,3 +269,11 @@ def _wire_actions(ctx, ui, then_refresh) -> None:
 
     ui.buttons["load"].click(to_train, [ui.picked, ctx.lang],
                              [ui.message, ctx.tabs] + train + [ctx.fields[k] for k in keys])
+    if "chat" in ui.buttons:  # base on A, this run on B, and over to Chat
+        def to_chat(names):
+            name = first(names)
+            if not name:
+                return gr.update(), gr.update()
+            return [ctx.ws.shown(ctx.runs.get(name).path), time.time()], gr.update(selected="chat")
+
+        ui.buttons["chat"].click(to_chat, ui.picked, [ctx.chat_run, ctx.tabs])

@@ -1,0 +1,237 @@
+"""Chat, Evaluate and Export tab handlers as plain functions (no browser), on the tiny model
+with a LoRA run made without training (conftest.make_adapter / make_run).
+
+Run: pytest -q tests/test_webui_chat.py
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import make_adapter, make_run
+
+from core.chat import GenConfig
+from core.errors import UserError
+from core.runs import RunManager
+from webui import runlists
+from webui.tabs import chat, chat_engine, chat_settings
+from webui.tabs import evaluate as eval_tab
+from webui.tabs import export as export_tab
+from webui.tabs import runs as runs_tab
+from webui.workspace import Workspace
+
+GREEDY = {"temperature": 0, "max_new_tokens": 6}
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Workspace:
+    return Workspace(saves_dir=tmp_path_factory.mktemp("webui-chat") / "saves")
+
+
+@pytest.fixture(scope="module")
+def manager(ws) -> RunManager:
+    return RunManager(ws.saves_dir, max_concurrent=0)
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_model, tmp_path_factory):
+    return make_adapter(tiny_model, tmp_path_factory.mktemp("adapter") / "lora")
+
+
+@pytest.fixture(scope="module")
+def tuned(tiny_model, adapter, ws) -> str:
+    """A finished LoRA run in the workspace's saves/, as the pickers offer it."""
+    return ws.shown(make_run(tiny_model, ws.saves_dir / "tuned", adapter, cutoff_len=256))
+
+
+@pytest.fixture
+def holder():
+    h = chat_engine.Holder()
+    yield h
+    chat_engine.unload(h)
+
+
+@pytest.fixture
+def loads(monkeypatch) -> list:
+    """Every AutoModelForCausalLM.from_pretrained call (base weights being read)."""
+    from transformers import AutoModelForCausalLM
+
+    calls, real = [], AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    return calls
+
+
+# --- chat ----------------------------------------------------------------------------------
+def test_pickers_default_to_base_and_the_latest_finished_run(ws, manager, tiny_model, tuned):
+    choices = chat.side_choices(ws, manager, "demo", False, "en")
+    assert choices == [("base (demo)", "base"), ("tuned", tuned)]
+    assert chat.defaults(ws, manager) == ("base", tuned)
+    assert chat.pane_label(tuned, "demo", "en") == "tuned"
+    assert chat.pane_label("base", "demo", "zh") == "基座（demo）"
+    assert chat.pane_label(f"{tuned}/checkpoint-5", "demo", "en") == "tuned · checkpoint-5"
+    assert ">B<" in chat.pane_head("B", tuned, "demo", "en")
+    empty = RunManager(ws.saves_dir / "none", max_concurrent=0)
+    assert chat.defaults(ws, empty) == ("base", None)  # single-model chat
+    assert chat_engine.Request("demo", a="base", b=None).sides == {"A": "base"}
+
+
+def test_picks_resolve_and_stay_confined(ws, tiny_model, tuned):
+    run = chat_engine.target(ws, tuned)
+    assert (run.kind, run.name, run.base) == ("adapter", "tuned", str(tiny_model))
+    assert chat_engine.target(ws, str(tiny_model)).kind == "model"  # a model folder, anywhere
+    assert chat_engine.target(ws, "Qwen/Qwen2.5-0.5B-Instruct").kind == "model"
+    for bad in ("/etc", "../../etc/passwd", ""):
+        with pytest.raises(UserError):
+            chat_engine.target(ws, bad)
+
+
+def test_send_streams_both_sides_from_one_base_load(ws, tiny_model, tuned, holder, loads):
+    req = chat_engine.Request(str(tiny_model), a="base", b=tuned)
+    updates = list(chat.send(holder, ws, req, "What is the capital of France?", GREEDY,
+                             chat.empty(), "en"))
+    history, status = updates[-1]
+    assert len(loads) == 1  # A = base and B = tuned share one copy of the weights
+    for side in ("A", "B"):
+        assert [m["role"] for m in history[side]] == ["user", "assistant"]
+        assert history[side][1]["content"]
+    assert history["A"][1]["content"] != history["B"][1]["content"]  # the adapter is on for B only
+    streamed_b = [h["B"][-1]["content"] for h, _ in updates if len(h["B"]) == 2 and
+                  h["B"][-1]["role"] == "assistant"]
+    assert len(streamed_b) > 2 and streamed_b[-1] == history["B"][1]["content"]  # it streamed
+    assert "ps-info" in status and "tuned" in status and str(tiny_model) in status
+    # a second turn continues both conversations; nothing is loaded again
+    history, _ = list(chat.send(holder, ws, req, "And of Spain?", GREEDY, history, "en"))[-1]
+    assert len(history["A"]) == len(history["B"]) == 4 and len(loads) == 1
+
+
+def test_same_seed_gives_both_sides_the_same_sampling(ws, tiny_model, holder):
+    req = chat_engine.Request(str(tiny_model), a="base", b=str(tiny_model))
+    settings = {"temperature": 1.0, "seed": "7", "max_new_tokens": 8}
+    history, _ = list(chat.send(holder, ws, req, "Hi", settings, chat.empty(), "en"))[-1]
+    assert history["A"][1]["content"] == history["B"][1]["content"]
+
+
+def test_stop_ends_the_turn_on_both_sides(ws, tiny_model, tuned, holder):
+    req = chat_engine.Request(str(tiny_model), a="base", b=tuned)
+    updates = chat.send(holder, ws, req, "Hi", {"max_new_tokens": 200, "temperature": 1.0},
+                        chat.empty(), "en")
+    for history, status in updates:
+        if "answering" in status and history["A"][-1]["content"]:
+            chat_engine.stop(holder)  # what the Stop button does, mid-answer of A
+            break
+    history, status = list(updates)[-1]
+    assert "Stopped" in status and len(history["A"]) == len(history["B"]) == 2
+    assert history["B"] == [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}]
+    assert chat.shown(history["B"], "en")[1]["content"] == "*(no answer)*"
+
+
+def test_single_model_chat_and_problems(ws, tiny_model, adapter, tuned, holder):
+    req = chat_engine.Request(str(tiny_model), a=tuned, b="base", compare=False)
+    history, status = list(chat.send(holder, ws, req, "Hi", GREEDY, chat.empty(), "en"))[-1]
+    assert len(history["A"]) == 2 and history["B"] == []
+    before = {"A": history["A"], "B": []}
+    for text, settings in (("", GREEDY), ("Hi", {"top_p": 0}), ("Hi", {"top_k": "x"})):
+        out = list(chat.send(holder, ws, req, text, settings, before, "en"))
+        assert len(out) == 1 and out[0][0] is None and "ps-error" in out[0][1]  # unchanged
+    for pick, reason in (("/etc", "not a model folder"), (str(adapter), "outside")):
+        bad = chat_engine.Request(str(tiny_model), a=pick, b=None)  # adapters only from saves/
+        history, status = list(chat.send(holder, ws, bad, "Hi", GREEDY, before, "en"))[-1]
+        assert history == before and "ps-error" in status and reason in status
+
+
+def test_a_run_on_another_base_decides_the_base(ws, tiny_model, tiny_qwen3, tuned, holder):
+    note = chat_engine.prepare(holder, ws, chat_engine.Request("demo", a="base", b=tuned), "en")
+    assert holder.key[0] == str(tiny_model) and "tuned was trained on" in note
+    assert "Adapters on it: tuned" in chat_engine.status_text(holder, "en")
+    other = chat_engine.Request(str(tiny_qwen3), a="base", b=tuned, compare=False)
+    assert "Reloaded: the base is now" in chat_engine.prepare(holder, ws, other, "en")
+    assert holder.key[0] == str(tiny_qwen3) and holder.adapters == {}
+    chat_engine.unload(holder)
+    assert "Nothing loaded" in chat_engine.status_text(holder, "en")
+
+
+def test_swap_and_clear():
+    history = {"A": [{"role": "user", "content": "a"}], "B": []}
+    swapped = ("saves/x", "base", {"A": [], "B": history["A"]})
+    assert chat.swap("base", "saves/x", history) == swapped
+    assert chat.empty() == {"A": [], "B": []}
+
+
+def test_generation_settings_come_from_genconfig():
+    assert chat_settings.gen_config({}) == GenConfig()
+    gen = chat_settings.gen_config({"seed": "", "enable_thinking": "off", "max_new_tokens": 3.0,
+                                    "system": "Be brief."})
+    assert gen.seed is None and gen.enable_thinking is False and gen.max_new_tokens == 3
+    assert chat_settings.kind("seed") == "optnumber"
+    assert chat_settings.kind("enable_thinking") == "switch"
+    assert "Default: 0.7" in chat_settings.info("temperature", "en")
+    with pytest.raises(UserError, match="top_k"):
+        chat_settings.gen_config({"top_k": "x"})
+    with pytest.raises(UserError, match="max_new_tokens"):
+        chat_settings.gen_config({"max_new_tokens": 0})
+
+
+def test_runs_tab_offers_compare_in_chat_for_finished_runs(manager, tuned):
+    assert runs_tab.actions(manager.get("tuned"))["chat"]
+    assert not runs_tab.actions(None)["chat"]
+
+
+def test_reward_runs_are_judges_not_chat_models(ws, manager, tiny_model, adapter, tuned):
+    judge = make_run(tiny_model, ws.saves_dir / "judge", adapter, stage="rm")
+    try:
+        assert runlists.judges(ws, manager) == [("judge", ws.shown(judge))]
+        assert [value for _, value in runlists.model_choices(ws, manager)] == [tuned]
+        assert not runs_tab.actions(manager.get("judge"))["chat"]
+    finally:
+        shutil.rmtree(judge)
+
+
+# --- evaluate ------------------------------------------------------------------------------
+def test_evaluate_shows_a_table_a_chart_and_samples(ws, manager, tuned):
+    names, first = eval_tab.datasets(ws, "data")
+    assert first == "demo_pref_en_test" and "demo_sft" not in names
+    assert "eval" in eval_tab.saved(ws, [tuned], "en").status.lower()  # nothing saved yet
+    views = list(eval_tab.run(ws, [tuned], first, "data", "4", None, 1, 4, "en"))
+    view = views[-1]
+    assert "ps-ok" in view.status
+    assert view.table["headers"][:2] == ["Model", "Preference accuracy"]
+    assert [row[0] for row in view.table["data"]] == ["base", "tuned"]
+    assert view.table["data"][0][1] == 0.5  # the base against itself
+    assert [tr.name for tr in view.figure.data] == ["base", "tuned"]
+    assert view.samples.count("ps-generated") == 2 and "ps-chosen" in view.samples
+    record = json.loads((ws.absolute(tuned) / "evaluation_results.json").read_text())
+    assert record["dataset"] == first
+    again = eval_tab.saved(ws, [tuned], "zh")  # shown again without re-running
+    assert again.table["data"] == view.table["data"]
+    assert again.table["headers"][1] == "偏好准确率"
+
+
+def test_evaluate_refuses_bad_picks(ws, tuned):
+    for picked, dataset, pairs in (([], "demo_pref_en_test", ""), ([tuned], None, ""),
+                                   (["/etc"], "demo_pref_en_test", ""),
+                                   ([tuned], "demo_pref_en_test", "0")):
+        (view,) = eval_tab.run(ws, picked, dataset, "data", pairs, None, 1, 4, "en")
+        assert "ps-error" in view.status and view.table is None
+
+
+# --- export --------------------------------------------------------------------------------
+def test_export_writes_a_model_and_stays_in_saves(ws, tuned):
+    from transformers import AutoModelForCausalLM
+
+    out = export_tab.default_out(ws, tuned)
+    assert out.endswith("exports/tuned")
+    assert export_tab.options()["dtype"] == "auto" and "bfloat16" in export_tab.options()["dtypes"]
+    status, code = list(export_tab.run(ws, tuned, out, "float32", "2GB", "en"))[-1]
+    assert "ps-ok" in status and out in code and "from_pretrained" in code
+    scope: dict = {}
+    exec(code, scope)  # the snippet the tab shows loads the export and answers
+    assert isinstance(scope["model"], AutoModelForCausalLM.from_pretrained(out).__class__)
+    assert export_tab.default_out(ws, tuned).endswith("exports/tuned-2")  # taken: the next
+    status, _ = list(export_tab.run(ws, tuned, out, "auto", "2GB", "en"))[-1]
+    assert "not empty" in status  # never overwritten
+    for source, target in ((tuned, "/tmp/prefstudio-export"), ("/etc", ""), (None, "")):
+        (status, code), = export_tab.run(ws, source, target, "auto", "2GB", "en")
+        assert "ps-error" in status and code == ""
+

@@ -1,0 +1,311 @@
+"""Chat tab: model A and model B side by side (base vs the latest finished run by default), one
+input that sends the same message to both, streamed answers, the same settings and seed on both
+sides; Swap, Clear, Stop, and single-model chat with the B pane hidden.
+
+The server holds one core.chat.ChatEngine (chat_engine.HOLDER): A = base and B = tuned share
+one base load, and a run trained on another base reloads it (the status says so). Models load
+lazily, on the first message or with Load. Plain handlers, tested without a browser:
+side_choices(), defaults(), pane_label(), send(), swap() here; target(), prepare(),
+status_text(), unload(), stop() in chat_engine.py.
+"""
+from __future__ import annotations
+
+import html
+import itertools
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Iterator
+
+import gradio as gr
+
+from core.chat import SIDES, ChatSession
+from core.config.run import coerce
+from core.errors import UserError
+from core.rundir import CHECKPOINT
+from core.runs import RunManager
+
+from .. import forms, runlists
+from ..i18n import DEFAULT, t
+from ..render import message_html
+from ..workspace import Workspace
+from . import chat_settings
+from .chat_engine import BASE, HOLDER, Holder, Request, prepare, status_text, stop, unload
+from .chat_settings import gen_config
+
+log = logging.getLogger(__name__)
+History = dict[str, list[dict]]
+
+
+# --- pickers -------------------------------------------------------------------------------
+def side_choices(ws: Workspace, runs: RunManager, model: str, checkpoints: bool,
+                 lang: str) -> list[tuple[str, str]]:
+    """"base (top bar model)", then every finished run (and its checkpoints)."""
+    return [(t("chat_base_choice", lang, model=model or "?"), BASE)] + runlists.model_choices(
+        ws, runs, checkpoints)
+
+
+def defaults(ws: Workspace, runs: RunManager) -> tuple[str, str | None]:
+    """(A, B): base and the latest finished run; B is None when there is none (single chat)."""
+    latest = runlists.model_choices(ws, runs)[:1]
+    return BASE, (latest[0][1] if latest else None)
+
+
+def pane_label(value: str | None, model: str, lang: str) -> str:
+    """What a pane shows as its model: "base (demo)", "my-run", "my-run · checkpoint-20"."""
+    if not value:
+        return "–"
+    if value == BASE:
+        return t("chat_base_choice", lang, model=model or "?")
+    path = Path(value)
+    shown = f"{path.parent.name} · {path.name}" if CHECKPOINT.match(path.name) else path.name
+    return shown or value
+
+
+def pane_head(side: str, value: str | None, model: str, lang: str) -> str:
+    """The bar above a pane: the side's letter and its model."""
+    name = html.escape(pane_label(value, model, lang))
+    return (f'<div class="ps-pane-head"><span class="ps-side ps-side-{side.lower()}">{side}</span>'
+            f'<span class="ps-pane-model">{name}</span></div>')
+
+
+# --- chatting ------------------------------------------------------------------------------
+def empty() -> History:
+    return {side: [] for side in SIDES}
+
+
+def shown(messages: list[dict], lang: str) -> list[dict]:
+    """A pane's messages as shown: an answer that ended empty says so (the history keeps "")."""
+    return [{**m, "content": t("chat_empty_answer", lang)}
+            if m.get("role") == "assistant" and not str(m.get("content") or "").strip() else m
+            for m in messages]
+
+
+def swap(a: str | None, b: str | None, history: History) -> tuple[str | None, str | None, History]:
+    """Sides exchange their picks and their conversations."""
+    history = history or empty()
+    return b, a, {"A": history.get("B", []), "B": history.get("A", [])}
+
+
+def send(holder: Holder, ws: Workspace, req: Request, text: str, gen: dict[str, Any],
+         history: History, lang: str) -> Iterator[tuple[History | None, str]]:
+    """Stream the answers to `text`: yields (history, status) as tokens arrive, A then B. On a
+    problem the turn is dropped and the status says why (history None: nothing changed)."""
+    before = {side: list((history or {}).get(side) or []) for side in SIDES}
+    text = (text or "").strip()
+    try:
+        if not text:
+            raise UserError(t("chat_empty_message", lang))
+        settings = gen_config(gen)
+    except UserError as e:
+        yield None, message_html(str(e), "error")
+        return
+    sides = tuple(req.sides)
+    question = [{"role": "user", "content": text}]
+    asked = {s: before[s] + (question if s in sides else []) for s in SIDES}
+    yield asked, message_html(t("chat_loading", lang, model=req.model), "info")
+    holder.stopping.clear()
+    try:
+        note = prepare(holder, ws, req, lang)
+        session = ChatSession(holder.engine, sides)
+        session.history = {s: list(before[s]) for s in SIDES}
+        yield from _stream(holder, session, text, settings, lang)
+    except Exception as e:  # a load or generation failure is shown, not raised into the page
+        if not isinstance(e, UserError):
+            log.exception("Chat failed")
+        yield before, message_html(str(e) or type(e).__name__, "error")
+        return
+    done = ""
+    if holder.stopping.is_set():  # a side stopped before its turn still shows the question
+        done = t("chat_stopped", lang)
+        for s in sides:
+            if len(session.history[s]) == len(before[s]):
+                session.history[s] = asked[s] + [{"role": "assistant", "content": ""}]
+    yield session.history, status_text(holder, lang, " ".join(x for x in (note, done) if x))
+
+
+def _stream(holder: Holder, session: ChatSession, text: str, settings, lang: str):
+    stream = session.send(text, settings)
+    try:
+        for side, _ in stream:
+            if holder.stopping.is_set():
+                break
+            yield session.history, message_html(t("chat_answering", lang, side=side), "info")
+    finally:
+        stream.close()  # stops the engine's generation thread at once
+
+
+# --- the tab -------------------------------------------------------------------------------
+def _layout(ctx) -> SimpleNamespace:
+    ui, lang = SimpleNamespace(), DEFAULT
+    with gr.Row(equal_height=False, elem_id="chat-pickers"):
+        ui.a = ctx.relabel(gr.Dropdown([], value=BASE, allow_custom_value=True, scale=5,
+                                       label=t("chat_model_a"), info=t("chat_pick_info"),
+                                       elem_id="chat-pick-a"), "chat_model_a")
+        ui.swap = ctx.relabel(gr.Button(t("chat_swap"), size="sm", scale=0, min_width=100,
+                                        elem_id="chat-swap"), "chat_swap", "value")
+        ui.b = ctx.relabel(gr.Dropdown([], value=None, allow_custom_value=True, scale=5,
+                                       label=t("chat_model_b"), info=t("chat_pick_info"),
+                                       elem_id="chat-pick-b"), "chat_model_b")
+    with gr.Row(equal_height=False, elem_id="chat-options"):
+        ui.compare = ctx.relabel(gr.Checkbox(True, label=t("chat_compare"), scale=0, min_width=260,
+                                             container=False, elem_id="chat-compare"),
+                                 "chat_compare")
+        ui.checkpoints = ctx.relabel(gr.Checkbox(False, label=t("chat_checkpoints"), scale=0,
+                                                 min_width=200, container=False,
+                                                 elem_id="chat-checkpoints"), "chat_checkpoints")
+        ui.status = gr.HTML(status_text(HOLDER, lang), elem_id="chat-status")
+        ui.load = ctx.relabel(gr.Button(t("chat_load"), size="sm", scale=0, min_width=80,
+                                        elem_id="chat-load"), "chat_load", "value")
+        ui.unload = ctx.relabel(gr.Button(t("chat_unload"), size="sm", scale=0, min_width=80,
+                                          elem_id="chat-unload"), "chat_unload", "value")
+    ui.note = gr.HTML(visible=False, elem_id="chat-note")
+    ui.heads, ui.panes, ui.columns = {}, {}, {}
+    with gr.Row(equal_height=True, elem_id="chat-panes"):
+        for side in SIDES:
+            with gr.Column(min_width=320, elem_classes=["ps-pane"]) as ui.columns[side]:
+                ui.heads[side] = gr.HTML(pane_head(side, None, "", lang),
+                                         elem_id=f"chat-head-{side.lower()}")
+                ui.panes[side] = gr.Chatbot(show_label=False, height=430, buttons=["copy"],
+                                            feedback_options=None, elem_id=f"chat-{side.lower()}")
+    _compose(ctx, ui, lang)
+    for box in (ui.a, ui.b):
+        ctx.on_lang(box, lambda lang: {"info": t("chat_pick_info", lang)})
+    ui.history = gr.State(empty())
+    return ui
+
+
+def _compose(ctx, ui, lang: str) -> None:
+    """The input with Send, Stop and Clear, and the generation settings under it."""
+    with gr.Row(equal_height=True, elem_id="chat-compose"):
+        ui.text = ctx.relabel(gr.Textbox(show_label=False, lines=1, max_lines=8, scale=6,
+                                         placeholder=t("chat_placeholder"), elem_id="chat-input"),
+                              "chat_placeholder", "placeholder")
+        with gr.Column(scale=1, min_width=180):
+            ui.send = ctx.relabel(gr.Button(t("chat_send"), variant="primary",
+                                            elem_id="chat-send"), "chat_send", "value")
+            with gr.Row():
+                ui.stop = ctx.relabel(gr.Button(t("chat_stop"), variant="stop", size="sm",
+                                                min_width=60, elem_id="chat-stop"),
+                                      "chat_stop", "value")
+                ui.clear = ctx.relabel(gr.Button(t("chat_clear"), size="sm", min_width=60,
+                                                 elem_id="chat-clear"), "chat_clear", "value")
+    with gr.Accordion(t("chat_settings"), open=False, elem_id="chat-settings") as acc:
+        ui.gen = chat_settings.widgets(lang)  # numbers in a row, then the texts and switches
+    ctx.relabel(acc, "chat_settings")
+    for name, box in ui.gen.items():
+        ctx.on_lang(box, lambda lang, name=name: chat_settings.relabel(name, lang))
+
+
+def _request(model, template, quant, a, b, compare) -> Request:
+    try:
+        bits = coerce("quantization_bit", forms.from_widget(forms.SPECS["quantization_bit"], quant))
+    except (ValueError, KeyError):
+        bits = None
+    return Request(model or "", template or None, bits, a, b, bool(compare))
+
+
+def _pickers(ctx, lang, model, checkpoints, a, b, compare) -> list:
+    """Choices, values, heads and visibility of the pickers and panes for these values (an
+    empty B gets the latest finished run when comparing)."""
+    choices = side_choices(ctx.ws, ctx.runs, model, checkpoints, lang)
+    b = b or (defaults(ctx.ws, ctx.runs)[1] if compare else None)
+    note = t("chat_no_runs", lang) if len(choices) == 1 else ""
+    return [gr.update(choices=choices, value=a),
+            gr.update(choices=choices, value=b, visible=bool(compare)),
+            gr.update(visible=bool(compare)), compare,
+            gr.update(value=message_html(note, "info"), visible=bool(note)),
+            pane_head("A", a, model, lang), pane_head("B", b, model, lang),
+            gr.update(visible=bool(compare))]
+
+
+def build(ctx) -> None:
+    ui = _layout(ctx)
+    model, template, quant = (ctx.fields[k] for k in ("model_name_or_path", "template",
+                                                      "quantization_bit"))
+    top = [model, template, quant]
+    picked = [ui.a, ui.b, ui.compare]
+    panes = [ui.panes["A"], ui.panes["B"]]
+    shown = [ui.a, ui.b, ui.swap, ui.compare, ui.note, ui.heads["A"], ui.heads["B"],
+             ui.columns["B"]]
+    gen = list(ui.gen.values())
+
+    def on_page(lang, model, checkpoints):
+        a, b = defaults(ctx.ws, ctx.runs)
+        return _pickers(ctx, lang, model, checkpoints, a, b, b is not None) + [
+            status_text(HOLDER, lang)]
+
+    def refresh(lang, model, checkpoints, a, b, compare):
+        return _pickers(ctx, lang, model, checkpoints, a, b, compare)
+
+    def compare_run(request, lang, model, checkpoints):
+        value = request[0] if request else None
+        return _pickers(ctx, lang, model, checkpoints, BASE, value, True) + [[], [], empty()]
+
+    def choices(lang, model, checkpoints):  # runs finished meanwhile; the picks stay
+        update = gr.update(choices=side_choices(ctx.ws, ctx.runs, model, checkpoints, lang))
+        return update, update
+
+    state = [ctx.lang, model, ui.checkpoints]
+    ctx.app.load(on_page, state, shown + [ui.status], show_progress="hidden")
+    ctx.lang.change(lambda lang: status_text(HOLDER, lang), ctx.lang, ui.status,
+                    show_progress="hidden")
+    if ctx.tab is not None:
+        ctx.tab.select(choices, state, [ui.a, ui.b], show_progress="hidden")
+    for event in (ui.checkpoints.change, ui.compare.input, ctx.lang.change, model.change):
+        event(refresh, state + picked, shown, show_progress="hidden")
+    for side, box in (("A", ui.a), ("B", ui.b)):
+        box.change(lambda lang, m, v, side=side: pane_head(side, v, m, lang),
+                   [ctx.lang, model, box], ui.heads[side], show_progress="hidden")
+    if ctx.chat_run is not None:
+        ctx.chat_run.change(compare_run, [ctx.chat_run] + state, shown + panes + [ui.history],
+                            show_progress="hidden")
+    _wire_chat(ctx, ui, top + picked, gen, panes)
+
+
+def _wire_chat(ctx, ui, request_inputs: list, gen: list, panes: list) -> None:
+    names = list(ui.gen)
+
+    def on_send(lang, *args):
+        req = _request(*args[:6])
+        history, text, values = args[6], args[7], dict(zip(names, args[8:]))
+        updates = send(HOLDER, ctx.ws, req, text, values, history, lang)
+        last, prev = None, next(updates)
+        for item in itertools.chain(updates, [None]):  # one behind: the last is final
+            (hist, status), final = prev, item is None
+            panes = ([gr.skip()] * 3 if hist is None else
+                     [shown(hist[s], lang) if final else hist[s] for s in SIDES] + [hist])
+            yield (*panes, gr.skip() if status == last else status,
+                   text if "ps-error" in status else "")  # a failed message stays to retry
+            last, prev = status, item
+
+    def on_load(lang, *args):
+        req = _request(*args)
+        yield message_html(t("chat_loading", lang, model=req.model), "info")
+        try:
+            yield status_text(HOLDER, lang, prepare(HOLDER, ctx.ws, req, lang))
+        except Exception as e:  # shown beside the button, never raised into the page
+            if not isinstance(e, UserError):
+                log.exception("Chat load failed")
+            yield message_html(str(e) or type(e).__name__, "error")
+
+    def on_unload(lang):
+        unload(HOLDER)
+        return message_html(t("chat_unloaded", lang), "ok")
+
+    def on_swap(lang, a, b, history):
+        a, b, history = swap(a, b, history)
+        return a, b, history, shown(history["A"], lang), shown(history["B"], lang)
+
+    # One chat at a time on the one engine; Stop bypasses the queue to reach it mid-answer.
+    one = dict(concurrency_id="chat", concurrency_limit=1, show_progress="hidden")
+    send_inputs = [ctx.lang] + request_inputs + [ui.history, ui.text] + gen
+    send_outputs = panes + [ui.history, ui.status, ui.text]
+    ui.send.click(on_send, send_inputs, send_outputs, **one)
+    ui.text.submit(on_send, send_inputs, send_outputs, **one)
+    ui.load.click(on_load, [ctx.lang] + request_inputs, ui.status, **one)
+    ui.unload.click(on_unload, ctx.lang, ui.status, **one)
+    ui.stop.click(lambda: stop(HOLDER), None, None, queue=False)
+    ui.clear.click(lambda: ([], [], empty()), None, panes + [ui.history], show_progress="hidden")
+    ui.swap.click(on_swap, [ctx.lang, ui.a, ui.b, ui.history], [ui.a, ui.b, ui.history] + panes,
+                  show_progress="hidden")
