@@ -1,13 +1,16 @@
-"""The bundled demo model: a tiny Qwen2-architecture model with a Qwen-style tokenizer.
+"""The bundled demo model: a small Qwen2-architecture model that speaks the demo data's English.
 
-    python -m core demo            # build it (once) and print where it is
-    python -m core demo --rebuild
+    python -m core demo                                  # where it is
+    python -m core demo --rebuild --out assets/demo-model  # train it again from the recipe
 
-Nothing is downloaded: the tokenizer is a byte-level BPE trained on this project's demo data
-with Qwen's special tokens (<|endoftext|>, <|im_start|>, <|im_end|>) and a ChatML template, and
-the model is built from a seeded config. It lives under $PREFSTUDIO_HOME (default
-~/.cache/prefstudio) in a folder named after a hash of its recipe, so a changed recipe builds
-a new one. `model_name_or_path: demo` in a config means this model.
+Nothing is downloaded. The tokenizer is a byte-level BPE trained on this project's demo data
+with Qwen's special tokens (<|endoftext|>, <|im_start|>, <|im_end|>) and a ChatML template; the
+model is a seeded Qwen2 config (2.1M parameters) pre-trained on `demo_sft` for a fixed number
+of steps, so it answers the demo prompts in recognisable text, often curtly, and DPO on
+`demo_pref_en` (examples/dpo_demo.yaml) visibly moves it to the friendly chosen style. The
+trained model ships in assets/demo-model (8.6 MB), since training it takes several minutes on
+2 CPU cores; without it, the first use builds one under $PREFSTUDIO_HOME (default
+~/.cache/prefstudio). `model_name_or_path: demo` in a config means this model.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-RECIPE_VERSION = 1
+SHIPPED = PROJECT_ROOT / "assets" / "demo-model"
+RECIPE_VERSION = 2
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 EXTRA_TOKENS = ["<think>", "</think>"]
 # Qwen2's pre-tokenizer split: digits one by one, words with their leading space.
@@ -38,8 +42,9 @@ CHAT_TEMPLATE = (
     "{%- if enable_thinking is defined and enable_thinking is false %}"
     "{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}"
 )
+PRETRAIN_STEPS = 2000
 MODEL_SIZES = {  # name -> Qwen2Config kwargs
-    "demo": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4,
+    "demo": dict(hidden_size=192, intermediate_size=512, num_hidden_layers=4,
                  num_attention_heads=4, num_key_value_heads=2),
     "tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                  num_attention_heads=4, num_key_value_heads=2),
@@ -105,12 +110,60 @@ def build_model(tokenizer, size: str = "demo", seed: int = 0, arch: str = "qwen2
 
 
 def save_pretrained(out: Path, size: str = "demo", arch: str = "qwen2", seed: int = 0,
-                    texts: list[str] | None = None) -> Path:
-    """Build tokenizer + model and save both to `out` (a Hugging Face model folder)."""
+                    texts: list[str] | None = None, pretrain_steps: int = 0) -> Path:
+    """Build tokenizer + model (pre-trained on demo_sft when pretrain_steps > 0) and save both
+    to `out` (a Hugging Face model folder)."""
     tokenizer = build_tokenizer(corpus_texts() if texts is None else texts)
     model = build_model(tokenizer, size=size, seed=seed, arch=arch)
+    if pretrain_steps:
+        pretrain(model, tokenizer, pretrain_steps, seed=seed)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    return out
+
+
+def pretrain(model, tokenizer, steps: int, batch: int = 32, lr: float = 2e-3, seed: int = 0) -> None:
+    """Language-model training on the demo SFT conversations (every token), with batches of
+    similar length (little padding), warmup and a cosine decay. Deterministic for a seed."""
+    import math
+    import random
+
+    import torch
+
+    from .data import load_rows
+    from .data.templates import encode_conversation, get_template
+
+    template = get_template(None, tokenizer)
+    rows = load_rows("demo_sft", PROJECT_ROOT / "data", "sft").rows
+    seqs = sorted((encode_conversation(template, r["messages"], train_on_prompt=True)[0]
+                   for r in rows), key=len)
+    rng = random.Random(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    warmup = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warmup, 0.1 + 0.45 * (
+        1 + math.cos(math.pi * min(1.0, s / steps)))))
+    model.train()
+    for step in range(steps):
+        start = rng.randrange(0, len(seqs) - batch + 1)
+        ids = _pad(seqs[start:start + batch], tokenizer.pad_token_id)
+        labels = ids.masked_fill(ids == -1, -100)
+        ids = ids.clamp(min=0)
+        loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step(), sched.step(), opt.zero_grad()
+        if step % 100 == 0 or step == steps - 1:
+            log.info("demo pre-training step %d/%d loss %.3f", step + 1, steps, loss.item())
+    model.eval()
+
+
+def _pad(seqs: list[list[int]], pad_id: int):
+    """Right-pad with -1 (marks padding for the labels; replaced by pad_id afterwards)."""
+    import torch
+
+    out = torch.full((len(seqs), max(map(len, seqs))), -1, dtype=torch.long)
+    for i, seq in enumerate(seqs):
+        out[i, :len(seq)] = torch.tensor(seq)
     return out
 
 
@@ -119,15 +172,19 @@ def home() -> Path:
 
 
 def _recipe_hash() -> str:
-    h = hashlib.sha256(f"v{RECIPE_VERSION}{MODEL_SIZES['demo']}".encode())
+    h = hashlib.sha256(f"v{RECIPE_VERSION}{MODEL_SIZES['demo']}{PRETRAIN_STEPS}".encode())
     for text in corpus_texts():
         h.update(text.encode())
     return h.hexdigest()[:12]
 
 
-def demo_model_path(rebuild: bool = False) -> Path:
-    """The demo model's folder, built on first use (atomically, safe with parallel callers)."""
-    target = home() / f"demo-model-{_recipe_hash()}"
+def demo_model_path(rebuild: bool = False, out: Path | None = None,
+                    steps: int | None = None) -> Path:
+    """The demo model's folder: the shipped one, else one built on first use (atomically and
+    safe with parallel callers). `rebuild` trains a new one into `out` (default: the cache)."""
+    if not rebuild and (SHIPPED / "config.json").exists():
+        return SHIPPED
+    target = Path(out) if out else home() / f"demo-model-{_recipe_hash()}"
     if (target / "config.json").exists() and not rebuild:
         return target
     import filelock
@@ -136,10 +193,10 @@ def demo_model_path(rebuild: bool = False) -> Path:
     with filelock.FileLock(str(target) + ".lock"):
         if (target / "config.json").exists() and not rebuild:
             return target
-        log.info("Building the demo model in %s (once)...", target)
+        log.info("Building the demo model in %s (once, several minutes)...", target)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
         try:
-            save_pretrained(tmp)
+            save_pretrained(tmp, pretrain_steps=steps or PRETRAIN_STEPS)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(tmp, target)
@@ -154,9 +211,11 @@ def resolve_model_path(name: str) -> str:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--rebuild", action="store_true", help="build again even if present")
+    parser.add_argument("--rebuild", action="store_true", help="train it again from the recipe")
+    parser.add_argument("--out", help="folder for --rebuild (default: under $PREFSTUDIO_HOME)")
+    parser.add_argument("--steps", type=int, help=f"pre-training steps (default {PRETRAIN_STEPS})")
 
 
 def main(args) -> int:
-    print(demo_model_path(rebuild=args.rebuild))
+    print(demo_model_path(rebuild=args.rebuild, out=args.out, steps=args.steps))
     return 0
