@@ -344,6 +344,12 @@ class RunManager:
             alive = process_matches(status.get("pid"), status.get("pid_started_at"))
         if not alive and status.get("state") == "running" and lock_held(rd):
             alive = True  # a trainer holds the run's lock, whatever the pid says
+        if alive and status.get("state") in FINAL_STATES:
+            # Still exiting (holds memory) only while it holds the lock or is our child that
+            # has not been reaped; a process that trained in-process (a notebook, pytest) and
+            # lives on is not the run any more.
+            alive = lock_held(rd) or (status.get("pid") in children
+                                      and children[status["pid"]].poll() is None)
         state, error = _derive(rd, status, alive)
         step, total = int(status.get("step") or 0), status.get("total_steps")
         begun = status.get("started_at") or status.get("queued_at")

@@ -48,6 +48,18 @@ def tokenizer(tiny_model):
     return AutoTokenizer.from_pretrained(tiny_model)
 
 
+@pytest.fixture(scope="session")
+def demo_dpo_run(tmp_path_factory) -> Path:
+    """The README's demo: examples/dpo_demo.yaml on the shipped demo model, trained once."""
+    from core.config import RunConfig
+    from core.train import run
+
+    out = tmp_path_factory.mktemp("demo-dpo") / "demo-dpo"
+    cfg = RunConfig.load(ROOT / "examples" / "dpo_demo.yaml",
+                         [f"output_dir={out}", f"dataset_dir={ROOT / 'data'}"])
+    return run(cfg).path
+
+
 def tiny_config(model: Path, out: Path, **overrides):
     """A RunConfig for a quick CPU run on the demo data (3 steps, log every step)."""
     from core.config import RunConfig

@@ -44,19 +44,13 @@ def test_demo_model_speaks_the_demo_data(demo):
     assert "woof" in dog.lower() and "mice" in mouse.lower() and hello.strip()
 
 
-def test_demo_dpo_moves_answers_to_the_chosen_style(demo, tmp_path):
+def test_demo_dpo_moves_answers_to_the_chosen_style(demo, demo_dpo_run):
     from peft import PeftModel
-
-    from core.config import RunConfig
-    from core.train import run
 
     path, base, tokenizer = demo
     test = json.loads((ROOT / "data" / "demo_pref_en_test.json").read_text())
     prompts = [r["instruction"] for r in test if not r["input"]][:10]
-    cfg = RunConfig.load(ROOT / "examples" / "dpo_demo.yaml",
-                         [f"output_dir={tmp_path / 'dpo'}", f"dataset_dir={ROOT / 'data'}"])
-    rd = run(cfg)
-    tuned = PeftModel.from_pretrained(base, rd.path).eval()
+    tuned = PeftModel.from_pretrained(base, demo_dpo_run).eval()
     with tuned.disable_adapter():
         before = answers(tuned, tokenizer, prompts)
     after = answers(tuned, tokenizer, prompts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -203,30 +204,17 @@ def test_data_train_runs_in_the_browser(server, page):
     shot(page, "4-after-reload")
 
 
-def tuned_run(server, demo_home: str) -> str:
-    """A finished LoRA run on the demo model made without training (a lightly perturbed
-    adapter): chat answers that do not hang on what a few DPO steps did to the quick demo
-    model (it may end its answers at once)."""
-    out = server.saves / "demo-tuned"
-    if out.exists():
-        return out.name
-    from conftest import make_adapter, make_run
-
-    from core import demo
-    from core.config import RunConfig
-    home = os.environ.get("PREFSTUDIO_HOME", "")
-    os.environ["PREFSTUDIO_HOME"] = demo_home or home  # the server's demo model
-    try:
-        base = demo.demo_model_path()
-    finally:
-        os.environ["PREFSTUDIO_HOME"] = home
-    make_run(base, out, make_adapter(base, server.saves.parent / "lora", scale=0.02))
-    RunConfig.load(out / "config.yaml").replace(model_name_or_path="demo").save(out / "config.yaml")
+def tuned_run(server, demo_dpo_run) -> str:
+    """The README's demo DPO run (trained once per test session), copied into the server's
+    saves folder like any finished run."""
+    out = server.saves / demo_dpo_run.name
+    if not out.exists():
+        shutil.copytree(demo_dpo_run, out)
     return out.name
 
 
-def test_chat_compares_base_and_tuned_in_the_browser(server, page, demo_home):
-    name = tuned_run(server, demo_home)
+def test_chat_compares_base_and_tuned_in_the_browser(server, page, demo_dpo_run):
+    name = tuned_run(server, demo_dpo_run)
     page.goto(server.url)
     open_tab(page, "runs")
     run_row(page, name).click()
@@ -244,7 +232,7 @@ def test_chat_compares_base_and_tuned_in_the_browser(server, page, demo_home):
                        {subtree: true, childList: true, characterData: true});
         }
     }""")
-    page.locator("#chat-input textarea").fill("Which day follows Sunday?")
+    page.locator("#chat-input textarea").fill("What sound does a dog make?")
     page.locator("#chat-send").click()
     page.locator("#chat-status").filter(has_text="Loaded demo").wait_for(timeout=RUN_S * 1000)
     answers = [page.locator(f"#chat-{side} [data-testid=bot]").last.inner_text() for side in "ab"]
@@ -257,8 +245,8 @@ def test_chat_compares_base_and_tuned_in_the_browser(server, page, demo_home):
     shot(page, "10-chat-compare")
 
 
-def test_evaluate_and_export_in_the_browser(server, page, demo_home):
-    tuned_run(server, demo_home)
+def test_evaluate_and_export_in_the_browser(server, page, demo_dpo_run):
+    tuned_run(server, demo_dpo_run)
     done = [i for i in RunManager(server.saves).list() if i.state == "completed"]
     name = done[0].name  # the newest finished run: the Train run of the first test, if it ran
     page.goto(server.url)
