@@ -60,6 +60,29 @@ def demo_dpo_run(tmp_path_factory) -> Path:
     return run(cfg).path
 
 
+@pytest.fixture(scope="session")
+def adapter(tiny_model, tmp_path_factory) -> Path:
+    """A perturbed LoRA adapter on the tiny model (answers differ from the base's)."""
+    return make_adapter(tiny_model, tmp_path_factory.mktemp("adapter") / "lora")
+
+
+@pytest.fixture(scope="session")
+def run(tiny_model, adapter, tmp_path_factory) -> Path:
+    """A finished run folder holding that adapter."""
+    return make_run(tiny_model, tmp_path_factory.mktemp("runs") / "tuned", adapter)
+
+
+@pytest.fixture
+def loads(monkeypatch) -> list:
+    """Every AutoModelForCausalLM.from_pretrained call (the base weights being read)."""
+    from transformers import AutoModelForCausalLM
+
+    calls, real = [], AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    return calls
+
+
 def tiny_config(model: Path, out: Path, **overrides):
     """A RunConfig for a quick CPU run on the demo data (3 steps, log every step)."""
     from core.config import RunConfig

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import weakref
-from pathlib import Path
 
 import pytest
 
@@ -24,27 +23,6 @@ GREEDY = dict(temperature=0, max_new_tokens=12)
 
 
 # --- fixtures ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def adapter(tiny_model, tmp_path_factory) -> Path:
-    return make_adapter(tiny_model, tmp_path_factory.mktemp("adapter") / "lora")
-
-
-@pytest.fixture(scope="module")
-def run(tiny_model, adapter, tmp_path_factory) -> Path:
-    return make_run(tiny_model, tmp_path_factory.mktemp("runs") / "tuned", adapter)
-
-
-@pytest.fixture
-def loads(monkeypatch) -> list:
-    """Every AutoModelForCausalLM.from_pretrained call (the base weights being read)."""
-    from transformers import AutoModelForCausalLM
-
-    calls, real = [], AutoModelForCausalLM.from_pretrained
-    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained",
-                        lambda *a, **k: calls.append(a) or real(*a, **k))
-    return calls
-
-
 @pytest.fixture(scope="module")
 def engine(tiny_model, adapter):
     from core.chat import ChatEngine

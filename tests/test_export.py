@@ -15,16 +15,6 @@ from conftest import greedy_ids, make_adapter, make_run
 PROMPTS = ["What is the capital of France?", "Name three colours.", "Hi"]
 
 
-@pytest.fixture(scope="module")
-def adapter(tiny_model, tmp_path_factory) -> Path:
-    return make_adapter(tiny_model, tmp_path_factory.mktemp("adapter") / "lora")
-
-
-@pytest.fixture(scope="module")
-def run(tiny_model, adapter, tmp_path_factory) -> Path:
-    return make_run(tiny_model, tmp_path_factory.mktemp("runs") / "tuned", adapter)
-
-
 def prompt_texts(tokenizer) -> list[str]:
     from core.data.templates import get_template
 

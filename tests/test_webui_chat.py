@@ -9,7 +9,7 @@ import json
 import shutil
 
 import pytest
-from conftest import make_adapter, make_run
+from conftest import make_run
 
 from core.chat import GenConfig
 from core.errors import UserError
@@ -35,11 +35,6 @@ def manager(ws) -> RunManager:
 
 
 @pytest.fixture(scope="module")
-def adapter(tiny_model, tmp_path_factory):
-    return make_adapter(tiny_model, tmp_path_factory.mktemp("adapter") / "lora")
-
-
-@pytest.fixture(scope="module")
 def tuned(tiny_model, adapter, ws) -> str:
     """A finished LoRA run in the workspace's saves/, as the pickers offer it."""
     return ws.shown(make_run(tiny_model, ws.saves_dir / "tuned", adapter, cutoff_len=256))
@@ -50,17 +45,6 @@ def holder():
     h = chat_engine.Holder()
     yield h
     chat_engine.unload(h)
-
-
-@pytest.fixture
-def loads(monkeypatch) -> list:
-    """Every AutoModelForCausalLM.from_pretrained call (base weights being read)."""
-    from transformers import AutoModelForCausalLM
-
-    calls, real = [], AutoModelForCausalLM.from_pretrained
-    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained",
-                        lambda *a, **k: calls.append(a) or real(*a, **k))
-    return calls
 
 
 # --- chat ----------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from typing import Any
 import gradio as gr
 
 from core.chat import GenConfig
-from core.errors import UserError
 
 from ..i18n import TEXT, t
+from ..numbers import parse_number
 
 FIELDS = {f.name: f for f in dataclasses.fields(GenConfig)}
 HINTS = typing.get_type_hints(GenConfig)
@@ -112,19 +112,7 @@ def _value(name: str, raw: Any) -> Any:
     if k == "switch":
         return SWITCH.get(raw)
     if k in ("number", "optnumber"):
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            if k == "optnumber":
-                return None
-            raise UserError(f"{name}: a number is required")
-        try:
-            number = float(str(raw).strip())
-        except ValueError:
-            raise UserError(f"{name}: {raw!r} is not a number") from None
-        if int in types:
-            if not number.is_integer():
-                raise UserError(f"{name}: {raw!r} is not a whole number")
-            return int(number)
-        return number
+        return parse_number(name, raw, integer=int in types, optional=k == "optnumber")
     return "" if raw is None else str(raw)
 
 

@@ -24,6 +24,7 @@ from core.evaluate_run import evaluate
 
 from .. import plots, runlists
 from ..i18n import t
+from ..numbers import parse_number
 from ..render import duration, message_html, samples_html
 from ..workspace import Workspace
 from ..worker import Job
@@ -127,17 +128,7 @@ def run(ws: Workspace, picked: list[str], dataset: str | None, dataset_dir: str,
 
 
 def _count(key: str, value: Any, optional: bool = False) -> int | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if optional:
-            return None
-        raise UserError(f"{key}: a number is required")
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        raise UserError(f"{key}: {value!r} is not a whole number") from None
-    if not number.is_integer() or number < 1:
-        raise UserError(f"{key}: {value!r} must be a whole number of at least 1")
-    return int(number)
+    return parse_number(key, value, integer=True, optional=optional, minimum=1)
 
 
 # --- the tab -------------------------------------------------------------------------------
