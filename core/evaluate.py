@@ -138,8 +138,8 @@ def render_table(results: dict[str, dict]) -> str:
     lines = [f"{'model':<{width}}" + "".join(f"{label:>15}" for _, label in TABLE)]
     for name in names:
         row = results[name]
-        cells = [(f"{row[k]:.4f}" if isinstance(row.get(k), float) else str(row.get(k, "-")))
-                 for k, _ in TABLE]
+        cells = [f"{row[k]:.4f}" if isinstance(row.get(k), float) else
+                 "-" if row.get(k) is None else str(row[k]) for k, _ in TABLE]
         lines.append(f"{name:<{width}}" + "".join(f"{c:>15}" for c in cells))
     return "\n".join(lines)
 
