@@ -32,7 +32,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,39 +40,14 @@ import psutil
 
 from .config import RunConfig, validate, write_atomic
 from .errors import UserError
-from .procs import children, exit_codes, kill, lock_held, process_matches, reap
+from .procs import children, exit_codes, kill, process_matches, reap
+from .runinfo import RunInfo, abort_requested, inspect_run
 from .rundir import FINAL_STATES, RunDir
 from .train import PROJECT_ROOT, default_run_name, resolve_run_dir
 
 log = logging.getLogger(__name__)
 
-GONE = "process ended unexpectedly (see train.log)"
 MAX_DEPTH = 3          # saves/<model>/<type>/<run>, as LLaMA-Factory users lay them out
-
-
-@dataclass
-class RunInfo:
-    """One run as the UI shows it. `state` is one of rundir.STATES, or "created" for a folder
-    holding only config.yaml. A `running` status whose process is gone reads `failed`."""
-    name: str
-    path: Path
-    state: str
-    stage: str | None = None
-    model: str | None = None
-    dataset: str | None = None
-    step: int = 0
-    total_steps: int | None = None
-    progress: float = 0.0
-    eta_s: float | None = None
-    queued_at: float | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
-    age_s: float | None = None
-    error: str | None = None
-    exit_code: int | None = None
-    pid: int | None = None
-    alive: bool = False
-    stopping: bool = False  # abort requested, process still going
 
 
 class RunManager:
@@ -134,7 +108,7 @@ class RunManager:
             if info.state == "queued" and not info.alive:
                 rd.update_status(state="aborted", ended_at=now, error=None)
             elif info.alive and info.state not in FINAL_STATES:
-                if _abort_requested(status):
+                if abort_requested(status):
                     grace_s = min(grace_s, status.get("abort_grace_s", grace_s))
                     rd.update_status(abort_grace_s=grace_s)
                 else:  # recorded before the signal, so the trainer's final write keeps it
@@ -215,7 +189,7 @@ class RunManager:
         """Write down what the trainer could not: its death, or the kill after an abort."""
         now, grace = time.time(), status.get("abort_grace_s", 30)
         overdue = now - status.get("abort_requested_at", now) >= grace
-        if (info.alive and _abort_requested(status) and overdue
+        if (info.alive and abort_requested(status) and overdue
                 and process_matches(info.pid, status.get("pid_started_at"))):
             kill(info.pid)  # also when it wrote its end but hangs on the way out
             error = f"killed: still running {grace:g} s after the abort request"
@@ -336,50 +310,7 @@ class RunManager:
         return found
 
     def _inspect(self, rd: RunDir) -> tuple[RunInfo, dict[str, Any]]:
-        """RunInfo from status.json and the process table; reads, never writes."""
-        status = rd.status()
-        alive = process_matches(status.get("pid"), status.get("pid_started_at"))
-        if not alive and status.get("state") in ("queued", "running"):
-            status = rd.status()  # it may have written its end just before it exited
-            alive = process_matches(status.get("pid"), status.get("pid_started_at"))
-        if not alive and status.get("state") == "running" and lock_held(rd):
-            alive = True  # a trainer holds the run's lock, whatever the pid says
-        if alive and status.get("state") in FINAL_STATES:
-            # Still exiting (holds memory) only while it holds the lock or is our child that
-            # has not been reaped; a process that trained in-process (a notebook, pytest) and
-            # lives on is not the run any more.
-            alive = lock_held(rd) or (status.get("pid") in children
-                                      and children[status["pid"]].poll() is None)
-        state, error = _derive(rd, status, alive)
-        step, total = int(status.get("step") or 0), status.get("total_steps")
-        begun = status.get("started_at") or status.get("queued_at")
-        path = rd.path.resolve()
-        inside = path.is_relative_to(self.saves_dir)
-        return RunInfo(
-            name=str(path.relative_to(self.saves_dir)) if inside else path.name, path=path,
-            state=state, stage=status.get("stage"), model=status.get("model"),
-            dataset=status.get("dataset"), step=step, total_steps=total,
-            progress=1.0 if state == "completed" else min(step / total, 1.0) if total else 0.0,
-            eta_s=status.get("eta_s") if alive else None, queued_at=status.get("queued_at"),
-            started_at=status.get("started_at"), ended_at=status.get("ended_at"),
-            age_s=time.time() - begun if begun else None, error=error,
-            exit_code=status.get("exit_code"), pid=status.get("pid"), alive=alive,
-            stopping=alive and _abort_requested(status) and state not in FINAL_STATES), status
-
-
-def _derive(rd: RunDir, status: dict[str, Any], alive: bool) -> tuple[str, str | None]:
-    """State and error, where a dead process left a `running` (or launched `queued`) status."""
-    state, error = status.get("state") or "created", status.get("error")
-    if alive or not (state == "running" or (state == "queued" and status.get("pid"))):
-        return state, error
-    if _abort_requested(status):
-        return "aborted", "stopped by the abort request before it could save (see train.log)"
-    return ("failed", GONE) if state == "running" else ("failed", _startup_error(rd))
-
-
-def _abort_requested(status: dict[str, Any]) -> bool:
-    """An abort of this process (not of an earlier run in the same folder)."""
-    return bool(status.get("pid")) and status.get("abort_pid") == status.get("pid")
+        return inspect_run(rd, self.saves_dir)
 
 
 def _end(rd: RunDir, pid: int | None, **fields: Any) -> bool:
@@ -392,11 +323,3 @@ def _end(rd: RunDir, pid: int | None, **fields: Any) -> bool:
         write_atomic(rd.status_file, json.dumps({**status, **fields, "updated_at": time.time()},
                                                 indent=1))
     return True
-
-
-def _startup_error(rd: RunDir) -> str:
-    """The CLI's one-line `error: ...` when the process ended before training began."""
-    for line in reversed(rd.log_tail(30).splitlines()):
-        if line.startswith("error: "):
-            return f"ended before training started: {line[len('error: '):]}"
-    return "ended before training started (see train.log)"

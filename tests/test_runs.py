@@ -17,7 +17,8 @@ from conftest import ROOT, tiny_config
 from core.config import ConfigError
 from core.errors import UserError
 from core.rundir import RunDir
-from core.runs import GONE, RunManager
+from core.runinfo import GONE
+from core.runs import RunManager
 
 
 def wait_for(check, timeout=120.0, what="condition", interval=0.2):

@@ -1,0 +1,93 @@
+"""RunInfo: what the UI shows of a run, read from its status.json and the process table.
+Reading never writes; RunManager.poll() persists what a dead process could not."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .procs import children, lock_held, process_matches
+from .rundir import FINAL_STATES, RunDir
+
+GONE = "process ended unexpectedly (see train.log)"
+
+
+@dataclass
+class RunInfo:
+    """One run as the UI shows it. `state` is one of rundir.STATES, or "created" for a folder
+    holding only config.yaml. A `running` status whose process is gone reads `failed`."""
+    name: str
+    path: Path
+    state: str
+    stage: str | None = None
+    model: str | None = None
+    dataset: str | None = None
+    step: int = 0
+    total_steps: int | None = None
+    progress: float = 0.0
+    eta_s: float | None = None
+    queued_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    age_s: float | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    pid: int | None = None
+    alive: bool = False
+    stopping: bool = False  # abort requested, process still going
+
+
+def inspect_run(rd: RunDir, saves_dir: Path) -> tuple[RunInfo, dict[str, Any]]:
+    """RunInfo from status.json and the process table; reads, never writes."""
+    status = rd.status()
+    alive = process_matches(status.get("pid"), status.get("pid_started_at"))
+    if not alive and status.get("state") in ("queued", "running"):
+        status = rd.status()  # it may have written its end just before it exited
+        alive = process_matches(status.get("pid"), status.get("pid_started_at"))
+    if not alive and status.get("state") == "running" and lock_held(rd):
+        alive = True  # a trainer holds the run's lock, whatever the pid says
+    if alive and status.get("state") in FINAL_STATES:
+        # Still exiting (holds memory) only while it holds the lock or is our child that
+        # has not been reaped; a process that trained in-process (a notebook, pytest) and
+        # lives on is not the run any more.
+        alive = lock_held(rd) or (status.get("pid") in children
+                                  and children[status["pid"]].poll() is None)
+    state, error = derive(rd, status, alive)
+    step, total = int(status.get("step") or 0), status.get("total_steps")
+    begun = status.get("started_at") or status.get("queued_at")
+    path = rd.path.resolve()
+    inside = path.is_relative_to(saves_dir)
+    return RunInfo(
+        name=str(path.relative_to(saves_dir)) if inside else path.name, path=path,
+        state=state, stage=status.get("stage"), model=status.get("model"),
+        dataset=status.get("dataset"), step=step, total_steps=total,
+        progress=1.0 if state == "completed" else min(step / total, 1.0) if total else 0.0,
+        eta_s=status.get("eta_s") if alive else None, queued_at=status.get("queued_at"),
+        started_at=status.get("started_at"), ended_at=status.get("ended_at"),
+        age_s=time.time() - begun if begun else None, error=error,
+        exit_code=status.get("exit_code"), pid=status.get("pid"), alive=alive,
+        stopping=alive and abort_requested(status) and state not in FINAL_STATES), status
+
+
+def derive(rd: RunDir, status: dict[str, Any], alive: bool) -> tuple[str, str | None]:
+    """State and error, where a dead process left a `running` (or launched `queued`) status."""
+    state, error = status.get("state") or "created", status.get("error")
+    if alive or not (state == "running" or (state == "queued" and status.get("pid"))):
+        return state, error
+    if abort_requested(status):
+        return "aborted", "stopped by the abort request before it could save (see train.log)"
+    return ("failed", GONE) if state == "running" else ("failed", startup_error(rd))
+
+
+def abort_requested(status: dict[str, Any]) -> bool:
+    """An abort of this process (not of an earlier run in the same folder)."""
+    return bool(status.get("pid")) and status.get("abort_pid") == status.get("pid")
+
+
+def startup_error(rd: RunDir) -> str:
+    """The CLI's one-line `error: ...` when the process ended before training began."""
+    for line in reversed(rd.log_tail(30).splitlines()):
+        if line.startswith("error: "):
+            return f"ended before training started: {line[len('error: '):]}"
+    return "ended before training started (see train.log)"
