@@ -28,8 +28,10 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("httpx", "urllib3", "filelock", "datasets", "bitsandbytes"):
+    for noisy in ("httpx", "urllib3", "filelock", "datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # bitsandbytes warns on every import on CPU-only machines about kernels we never use there.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:

@@ -31,8 +31,8 @@ import sys
 import threading
 import time
 import warnings
-from datetime import datetime
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from .config import FIELDS, RunConfig, validate
@@ -179,8 +179,6 @@ def _train(cfg: RunConfig, rd: RunDir, write_env, checkpoint: str | None,
     from .data.templates import get_template
     from .models import check_machine, load_tokenizer
 
-    if cfg.stage not in METHODS:
-        raise UserError(f"stage: {cfg.stage} is not available yet; use one of {', '.join(METHODS)}")
     import datasets
     import transformers
 
