@@ -62,7 +62,7 @@ def bench_dpo(args) -> None:
     from .config import RunConfig
     from .data import load_for_training
     from .data.templates import get_template
-    from .methods.logps import sequence_logps, token_logps
+    from .methods.logps import batch_logps
     from .methods.pairwise import PairCollator
     from .methods.reference import Reference
     from .models import load_policy, load_tokenizer
@@ -84,7 +84,7 @@ def bench_dpo(args) -> None:
     start = time.perf_counter()
     with torch.no_grad(), Reference(model).active() as ref:
         for b in batches:
-            token_logps(ref, *(b[k].to(device) for k in ("input_ids", "attention_mask", "completion_mask")))
+            batch_logps(ref, b, device)
     ref_s = time.perf_counter() - start
     _emit("reference_pass", pairs=len(features), seconds=round(ref_s, 3),
           pairs_per_s=round(len(features) / ref_s, 2))
@@ -92,9 +92,7 @@ def bench_dpo(args) -> None:
     model.train()
     start = time.perf_counter()
     for b in batches:
-        per_token, mask = token_logps(model, *(b[k].to(device) for k in
-                                               ("input_ids", "attention_mask", "completion_mask")))
-        sums, _ = sequence_logps(per_token, mask)
+        sums, _ = batch_logps(model, b, device)
         sums.sum().backward()
         opt.step()
         opt.zero_grad()

@@ -33,16 +33,13 @@ def pair_scores(model, features: list[dict], collate, batch_size: int = 4) -> di
     """Summed log-probs and token counts of the chosen and rejected answers, per pair."""
     import torch
 
-    from .methods.logps import sequence_logps, token_logps
+    from .methods.logps import batch_logps
 
     out: dict[str, list[float]] = {"chosen": [], "rejected": [], "n_chosen": [], "n_rejected": []}
     device = next(model.parameters()).device
     with torch.no_grad():
         for start in range(0, len(features), batch_size):
-            batch = collate(features[start:start + batch_size])
-            per_token, mask = token_logps(model, *(batch[k].to(device) for k in
-                                                   ("input_ids", "attention_mask", "completion_mask")))
-            sums, counts = sequence_logps(per_token, mask)
+            sums, counts = batch_logps(model, collate(features[start:start + batch_size]), device)
             c, r = sums.float().cpu().chunk(2)
             nc, nr = counts.float().cpu().chunk(2)
             for key, values in (("chosen", c), ("rejected", r), ("n_chosen", nc), ("n_rejected", nr)):

@@ -117,17 +117,11 @@ def _attach(base, lora: list[dict]):
     return model.eval()
 
 
-class _adapters_off:
-    """Run the shared PeftModel as its base (or pass a plain model through)."""
+def _adapters_off(model):
+    """Run the shared PeftModel as its base (a plain model passes through)."""
+    import contextlib
 
-    def __init__(self, model):
-        self.ctx = model.disable_adapter() if hasattr(model, "peft_config") else None
-
-    def __enter__(self):
-        return self.ctx.__enter__() if self.ctx else None
-
-    def __exit__(self, *exc):
-        return self.ctx.__exit__(*exc) if self.ctx else False
+    return model.disable_adapter() if hasattr(model, "peft_config") else contextlib.nullcontext()
 
 
 def _score(model, scores: dict, ref: dict, beta: float, ctx: dict) -> dict[str, Any]:
@@ -148,7 +142,7 @@ def ranked_scores(model, ctx: dict) -> list[list[float]]:
     import torch
 
     from .data.templates import encode
-    from .methods.logps import sequence_logps, token_logps
+    from .methods.logps import batch_logps
     from .methods.pairwise import PairCollator
 
     out = []
@@ -159,9 +153,8 @@ def ranked_scores(model, ctx: dict) -> list[list[float]]:
         batch = collate([{"prompt_ids": prompt_ids, "chosen_ids": a, "rejected_ids": a}
                          for a in answers])
         with torch.no_grad():
-            per_token, mask = token_logps(model, *(batch[k].to(device) for k in
-                                                   ("input_ids", "attention_mask", "completion_mask")))
-        out.append(sequence_logps(per_token, mask)[0][:len(answers)].tolist())
+            sums, _ = batch_logps(model, batch, device)
+        out.append(sums[:len(answers)].tolist())
     return out
 
 

@@ -83,9 +83,9 @@ def _target_dtype(base: str, dtype: str):
         return getattr(torch, dtype)
     from transformers import AutoConfig
 
-    from .models import model_path
+    from .demo import resolve_model_path
 
-    saved = getattr(AutoConfig.from_pretrained(model_path(base)), "dtype", None)
+    saved = getattr(AutoConfig.from_pretrained(resolve_model_path(base)), "dtype", None)
     if isinstance(saved, str):
         saved = getattr(torch, saved, None)
     return saved if isinstance(saved, torch.dtype) else torch.float32

@@ -87,14 +87,10 @@ def _require_reporter(report_to: str) -> None:
                         f"{needs[0]} (or set report_to: none; metrics.jsonl is always written)")
 
 
-def model_path(name: str) -> str:
-    return resolve_model_path(name)
-
-
 def load_tokenizer(cfg: RunConfig, path: str | None = None):
     from transformers import AutoTokenizer
 
-    source = model_path(path or cfg.model_name_or_path)
+    source = resolve_model_path(path or cfg.model_name_or_path)
     try:
         tok = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError) as e:
@@ -120,7 +116,7 @@ def load_base(cfg: RunConfig, path: str, quantization_bit: int | None = None,
     from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification,
                               BitsAndBytesConfig)
 
-    source = model_path(path)
+    source = resolve_model_path(path)
     dtype = compute_dtype(cfg)
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": cfg.trust_remote_code}
     if ATTENTION[cfg.flash_attn]:

@@ -31,6 +31,13 @@ def token_logps(model, input_ids: Tensor, attention_mask: Tensor,
     return torch.stack(rows) * mask.float(), mask.float()
 
 
+def batch_logps(model, batch: dict, device, ld_alpha: float | None = None) -> tuple[Tensor, Tensor]:
+    """(summed log-prob, token count) of every sequence of a PairCollator batch."""
+    per_token, mask = token_logps(model, *(batch[k].to(device) for k in
+                                           ("input_ids", "attention_mask", "completion_mask")))
+    return sequence_logps(per_token, mask, ld_alpha)
+
+
 def sequence_logps(per_token: Tensor, mask: Tensor, ld_alpha: float | None = None,
                    pairs: int | None = None) -> tuple[Tensor, Tensor]:
     """(summed log-prob, token count) per sequence. With LD-DPO's ld_alpha the tokens beyond the

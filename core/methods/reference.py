@@ -20,7 +20,7 @@ import torch
 
 from ..config import RunConfig
 from ..demo import home
-from .logps import sequence_logps, token_logps
+from .logps import batch_logps
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,8 @@ def _compute(reference: Reference, features, collate, batch_size, device, ld_alp
         was_training = model.training
         model.eval()
         for start in range(0, len(features), batch_size):
-            batch = collate(features[start:start + batch_size])
-            ids, attn, comp = (batch[k].to(device) for k in
-                               ("input_ids", "attention_mask", "completion_mask"))
-            per_token, mask = token_logps(model, ids, attn, comp)
-            sums, _ = sequence_logps(per_token, mask, ld_alpha)
+            sums, _ = batch_logps(model, collate(features[start:start + batch_size]), device,
+                                  ld_alpha)
             c, r = sums.float().cpu().chunk(2)
             chosen.append(c)
             rejected.append(r)
