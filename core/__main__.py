@@ -14,13 +14,13 @@ import sys
 
 # name -> (module, one-line help). A module is imported only when its command runs.
 COMMANDS = {
-    "train": ("core.train", "train from a YAML config: train CONFIG.yaml [key=value ...]"),
-    "data": ("core.data.cli", "list, check, add and convert datasets"),
-    "chat": ("core.chat_cli", "chat with a model, or compare base and tuned side by side"),
-    "eval": ("core.evaluate", "preference accuracy, reward margin and samples for runs"),
-    "export": ("core.export", "merge a LoRA adapter and save a standalone model"),
-    "bench": ("core.bench", "timing benchmarks"),
-    "demo": ("core.demo", "build or locate the bundled demo model"),
+    "train": ("core.cli.train", "train from a YAML config: train CONFIG.yaml [key=value ...]"),
+    "data": ("core.cli.data", "list, check, add and convert datasets"),
+    "chat": ("core.cli.chat", "chat with a model, or compare base and tuned side by side"),
+    "eval": ("core.cli.eval", "preference accuracy, reward margin and samples for runs"),
+    "export": ("core.cli.export", "merge a LoRA adapter and save a standalone model"),
+    "bench": ("core.cli.bench", "timing benchmarks"),
+    "demo": ("core.cli.demo", "build or locate the bundled demo model"),
 }
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # one clear line; the traceback with -v
-        from .errors import UserError
+        from core.errors import UserError
         if isinstance(e, UserError):
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -32,13 +32,13 @@ def prefstudio_home(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide Qwen2 model with the demo tokenizer."""
-    from core.demo import save_pretrained
+    from core.models.demo import save_pretrained
     return save_pretrained(tmp_path_factory.mktemp("tiny-qwen2"), size="tiny")
 
 
 @pytest.fixture(scope="session")
 def tiny_qwen3(tmp_path_factory) -> Path:
-    from core.demo import save_pretrained
+    from core.models.demo import save_pretrained
     return save_pretrained(tmp_path_factory.mktemp("tiny-qwen3"), size="tiny", arch="qwen3")
 
 
@@ -52,7 +52,7 @@ def tokenizer(tiny_model):
 def demo_dpo_run(tmp_path_factory) -> Path:
     """The README's demo: examples/dpo_demo.yaml on the shipped demo model, trained once."""
     from core.config import RunConfig
-    from core.train import run
+    from core.training.run import run
 
     out = tmp_path_factory.mktemp("demo-dpo") / "demo-dpo"
     cfg = RunConfig.load(ROOT / "examples" / "dpo_demo.yaml",
@@ -117,7 +117,7 @@ def make_run(base: Path, out: Path, adapter: Path | None = None, **config) -> Pa
     from transformers import AutoTokenizer
 
     from core.config import RunConfig
-    from core.rundir import RunDir
+    from core.runs.rundir import RunDir
 
     out.mkdir(parents=True)
     RunConfig(model_name_or_path=str(base), output_dir=str(out), **config).save(out / "config.yaml")

@@ -15,7 +15,6 @@ import threading
 import weakref
 
 import pytest
-
 from conftest import ROOT, greedy_ids, make_adapter, make_run
 
 HI = [{"role": "user", "content": "What is the capital of France?"}]
@@ -25,7 +24,7 @@ GREEDY = dict(temperature=0, max_new_tokens=12)
 # --- fixtures ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def engine(tiny_model, adapter):
-    from core.chat import ChatEngine
+    from core.chat.engine import ChatEngine
 
     e = ChatEngine()
     e.load_base(str(tiny_model))
@@ -35,13 +34,13 @@ def engine(tiny_model, adapter):
 
 
 def gen(**kw):
-    from core.chat import GenConfig
+    from core.chat.engine import GenConfig
     return GenConfig(**kw)
 
 
 # --- engine --------------------------------------------------------------------------------
 def test_base_and_adapter_share_one_load(tiny_model, adapter, loads):
-    from core.chat import ChatEngine
+    from core.chat.engine import ChatEngine
 
     e = ChatEngine()
     e.load_base(str(tiny_model))
@@ -117,7 +116,7 @@ def test_swap(engine):
 
 
 def test_session_keeps_history_per_side(engine):
-    from core.chat import ChatSession
+    from core.chat.engine import ChatSession
 
     engine.set_side("A", "base")
     engine.set_side("B", "tuned")
@@ -138,7 +137,7 @@ def test_session_keeps_history_per_side(engine):
 def test_model_path_side_loads_a_second_model_only_then(tiny_model, adapter, loads, tmp_path):
     import shutil
 
-    from core.chat import ChatEngine
+    from core.chat.engine import ChatEngine
 
     other = shutil.copytree(tiny_model, tmp_path / "other")
     e = ChatEngine()
@@ -158,7 +157,7 @@ def test_model_path_side_loads_a_second_model_only_then(tiny_model, adapter, loa
 def test_unload_frees_the_weights(tiny_model, adapter):
     import gc
 
-    from core.chat import ChatEngine
+    from core.chat.engine import ChatEngine
 
     e = ChatEngine()
     e.load_base(str(tiny_model))
@@ -189,8 +188,8 @@ def test_bad_settings_are_user_errors(engine):
 # --- runs ----------------------------------------------------------------------------------
 def test_run_model_spec(tiny_model, adapter, run, tmp_path):
     from core.errors import UserError
-    from core.runspec import run_model_spec
-    from core.rundir import mark_complete
+    from core.models.spec import run_model_spec
+    from core.runs.rundir import mark_complete
 
     assert run_model_spec(run) == (str(tiny_model), (), str(run), None, True)
     assert run_model_spec(adapter).base == str(tiny_model)  # from adapter_config.json
@@ -220,7 +219,7 @@ def test_stacked_run_gets_its_own_base(tiny_model, adapter, tmp_path, loads):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.chat import ChatEngine
+    from core.chat.engine import ChatEngine
     from core.data.templates import get_template
 
     a1 = make_adapter(tiny_model, tmp_path / "a1", seed=1)
@@ -258,11 +257,11 @@ def test_cli_compare_prints_two_labelled_answers(run, loads, capsys):
 
 
 def test_cli_interactive_loop(tiny_model, adapter, monkeypatch, capsys):
-    import core.chat_cli
+    import core.cli.chat
     from core.__main__ import main
 
-    turns, real = [], core.chat_cli._print_turn
-    monkeypatch.setattr(core.chat_cli, "_print_turn", lambda session, text, g: (
+    turns, real = [], core.cli.chat._print_turn
+    monkeypatch.setattr(core.cli.chat, "_print_turn", lambda session, text, g: (
         turns.append((text, len(session.history["A"]))), real(session, text, g)))
     monkeypatch.setattr(sys, "stdin", io.StringIO("hi\nmore\n/clear\nhello\n/exit\nnever\n"))
     assert main(["chat", "--model", str(tiny_model), "--adapter", str(adapter),
@@ -285,7 +284,7 @@ def test_cli_subprocess(run):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "[A: base]" in done.stdout and "[B: tuned]" in done.stdout
-    quick = subprocess.run([sys.executable, "-c", "import core.chat, core.export, sys; "
+    quick = subprocess.run([sys.executable, "-c", "import core.chat.engine, core.models.export, core.cli.chat, sys; "
                             "print(sorted({'torch', 'transformers', 'peft'} & set(sys.modules)))"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert quick.stdout.strip() == "[]"  # --help stays fast

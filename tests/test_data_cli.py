@@ -213,7 +213,7 @@ def test_check_with_model_folder_and_demo_missing(tmp_path, capsys, monkeypatch)
     report = json.loads(capsys.readouterr().out)
     assert report["token_stats"]["prompt"]["max"] > 0
     assert run("check", "d", "--dataset_dir", tmp_path, "--template", "qwen") == 2
-    monkeypatch.setitem(sys.modules, "core.demo", None)  # as if core.demo did not exist
+    monkeypatch.setitem(sys.modules, "core.models.demo", None)  # as if it did not exist
     assert run("check", "d", "--dataset_dir", tmp_path, "--model", "demo") == 2
     assert "demo model is not available" in capsys.readouterr().err
 

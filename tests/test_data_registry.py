@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.data import list_datasets, load_rows
-from core.data import registry
+from core.data import list_datasets, load_rows, registry
 from core.data.registry import add_entry, get_entry, registry_path
 from core.errors import UserError
 

@@ -5,7 +5,6 @@ import json
 
 import pytest
 import torch
-
 from conftest import ROOT
 
 OPENERS = ("Great question!", "Good question!", "Happy to help!")
@@ -29,7 +28,7 @@ def answers(model, tokenizer, prompts, n=24):
 def demo():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.demo import SHIPPED, demo_model_path
+    from core.models.demo import SHIPPED, demo_model_path
 
     path = demo_model_path()
     assert path == SHIPPED  # shipped: nothing to build or download on a fresh machine

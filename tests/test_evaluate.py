@@ -4,9 +4,9 @@ import json
 import math
 
 import pytest
-
 from conftest import ROOT, tiny_config
-from core.evaluate import kendall_tau, preference_metrics
+
+from core.evaluate.metrics import kendall_tau, preference_metrics
 
 KEYS = ("preference_accuracy", "preference_correct", "preference_total", "avg_chosen_loss",
         "avg_rejected_loss", "loss_margin", "perplexity", "reward_margin", "generation_samples",
@@ -49,8 +49,8 @@ def test_ranked_answers_from_alpaca_output_list(tmp_path):
 
 
 def test_tuned_run_beats_base_on_held_out_split(tiny_model, tmp_path):
-    from core.evaluate_run import evaluate
-    from core.train import run
+    from core.evaluate.flow import evaluate
+    from core.training.run import run
 
     rd = run(tiny_config(tiny_model, tmp_path / "dpo", max_samples=64, max_steps=16,
                          per_device_train_batch_size=4, learning_rate=2e-3, logging_steps=4))
@@ -69,8 +69,9 @@ def test_tuned_run_beats_base_on_held_out_split(tiny_model, tmp_path):
 
 
 def test_eval_cli_prints_table(tiny_model, tmp_path, capsys):
-    from core.__main__ import main
     from conftest import make_adapter, make_run
+
+    from core.__main__ import main
 
     run = make_run(tiny_model, tmp_path / "r", make_adapter(tiny_model, tmp_path / "a"))
     assert main(["eval", "--run", str(run), "--dataset", "demo_pref_en_test", "--dataset_dir",
@@ -83,8 +84,9 @@ def test_eval_cli_prints_table(tiny_model, tmp_path, capsys):
 
 def test_reward_model_judges_win_rate(tiny_model, tmp_path):
     from conftest import make_adapter, make_run
-    from core.evaluate_run import evaluate
-    from core.train import run
+
+    from core.evaluate.flow import evaluate
+    from core.training.run import run
 
     judge = run(tiny_config(tiny_model, tmp_path / "rm", stage="rm", max_steps=2))
     tuned = make_run(tiny_model, tmp_path / "tuned", make_adapter(tiny_model, tmp_path / "a"))

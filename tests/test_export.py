@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import greedy_ids, make_adapter, make_run
 
 PROMPTS = ["What is the capital of France?", "Name three colours.", "Hi"]
@@ -26,7 +25,7 @@ def test_merged_export_matches_base_plus_adapter(tiny_model, adapter, run, tmp_p
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.export import export
+    from core.models.export import export
 
     out = export(run, tmp_path / "merged")
     merged = AutoModelForCausalLM.from_pretrained(out)
@@ -49,7 +48,7 @@ def test_stacked_run_merges_start_adapters_first(tiny_model, adapter, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.export import export
+    from core.models.export import export
 
     a1 = make_adapter(tiny_model, tmp_path / "a1", seed=1)
     stacked = make_run(tiny_model, tmp_path / "stacked", adapter,
@@ -66,7 +65,7 @@ def test_stacked_run_merges_start_adapters_first(tiny_model, adapter, tmp_path):
 
 def test_refuses_non_empty_out_dir(run, tmp_path):
     from core.errors import UserError
-    from core.export import export
+    from core.models.export import export
 
     out = tmp_path / "taken"
     out.mkdir()
@@ -82,7 +81,7 @@ def test_refuses_non_empty_out_dir(run, tmp_path):
 def test_failed_export_leaves_nothing(run, tmp_path, monkeypatch):
     from transformers import PreTrainedModel
 
-    from core.export import export
+    from core.models.export import export
 
     def broken(self, path, **kwargs):
         (Path(path) / "model.safetensors").write_bytes(b"half")
@@ -101,7 +100,7 @@ def test_dtype_option(run, tmp_path, dtype, expected):
     from safetensors import safe_open
     from transformers import AutoModelForCausalLM
 
-    from core.export import export
+    from core.models.export import export
 
     out = export(run, tmp_path / "out", dtype=dtype)
     with safe_open(out / "model.safetensors", "pt") as f:
@@ -112,7 +111,7 @@ def test_dtype_option(run, tmp_path, dtype, expected):
 def test_shards(run, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from core.export import export
+    from core.models.export import export
 
     out = export(run, tmp_path / "out", max_shard_size="100KB")
     index = json.loads((out / "model.safetensors.index.json").read_text())
@@ -123,7 +122,7 @@ def test_shards(run, tmp_path):
 def test_full_finetuning_run_is_resaved(tiny_model, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from core.export import export
+    from core.models.export import export
 
     full = make_run(tiny_model, tmp_path / "full", finetuning_type="full")
     out = export(full, tmp_path / "out", dtype="bfloat16")
@@ -141,7 +140,7 @@ def test_exported_tokenizer_chats_like_training(tiny_model, adapter, tmp_path, t
     from transformers import AutoTokenizer
 
     from core.data.templates import get_template
-    from core.export import export
+    from core.models.export import export
 
     run = make_run(tiny_model, tmp_path / "run", adapter, template=template,
                    enable_thinking=thinking)
@@ -162,7 +161,7 @@ def test_tokenizer_without_template_gets_default(tiny_model):
     from transformers import AutoTokenizer
 
     from core.data.templates import get_template
-    from core.export import set_chat_template
+    from core.models.export import set_chat_template
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     tok.chat_template = None
@@ -175,12 +174,12 @@ def test_tokenizer_without_template_gets_default(tiny_model):
 
 def test_real_run_exports_and_chats(tiny_model, tmp_path):
     """The layout training really leaves (final adapter, checkpoints) works for both."""
+    from conftest import tiny_config
     from transformers import AutoModelForCausalLM
 
-    from conftest import tiny_config
-    from core.chat import ChatEngine, GenConfig
-    from core.export import export, run_model_spec
-    from core.train import run
+    from core.chat.engine import ChatEngine, GenConfig
+    from core.models.export import export, run_model_spec
+    from core.training.run import run
 
     rd = run(tiny_config(tiny_model, tmp_path / "run", max_steps=2, save_steps=1))
     assert run_model_spec(rd.path).adapter == str(rd.path)

@@ -4,12 +4,12 @@ adapters (all but the last merged, the last continued with a frozen 'ref' copy) 
 reward-model head."""
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from core.errors import UserError
-from core.models import load_base, load_policy
-from core.rundir import RunDir
-from core.train import run
+from core.models.loading import load_base, load_policy
+from core.runs.rundir import RunDir
+from core.training.run import run
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA refusal")
 
@@ -57,7 +57,7 @@ def test_qlora_loading_settings(tiny_model, tmp_path, monkeypatch):
     """The GPU path's BitsAndBytesConfig, checked without a GPU by capturing from_pretrained."""
     import transformers
 
-    import core.models
+    import core.models.loading
 
     seen = {}
 
@@ -68,7 +68,7 @@ def test_qlora_loading_settings(tiny_model, tmp_path, monkeypatch):
     original = transformers.AutoModelForCausalLM.from_pretrained
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", capture)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
-    monkeypatch.setattr(core.models, "compute_dtype", lambda cfg: torch.bfloat16)
+    monkeypatch.setattr(core.models.loading, "compute_dtype", lambda cfg: torch.bfloat16)
     load_base(tiny_config(tiny_model, tmp_path, quantization_bit=4, bf16=True), str(tiny_model), 4)
     q = seen["quantization_config"]
     assert q.load_in_4bit and not q.load_in_8bit and q.bnb_4bit_quant_type == "nf4"
@@ -91,7 +91,7 @@ def _adapter(tiny_model, path, seed: int) -> str:
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from core.models import lora_config
+    from core.models.loading import lora_config
 
     torch.manual_seed(seed)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),

@@ -11,13 +11,13 @@ import time
 
 import pytest
 import torch
+from conftest import ROOT, tiny_config
 from safetensors.torch import load_file
 
-from conftest import ROOT, tiny_config
-from core.callbacks import GracefulStop
 from core.errors import UserError
-from core.rundir import MARKER, RunDir
-from core.train import run
+from core.methods.callbacks import GracefulStop
+from core.runs.rundir import MARKER, RunDir
+from core.training.run import run
 
 TIMING = {"elapsed_s", "eta_s", "samples_per_s", "train_runtime", "train_samples_per_second",
           "train_steps_per_second", "eval_runtime", "eval_samples_per_second",
@@ -83,11 +83,11 @@ def test_resume_matches_a_straight_run(stage, tiny_model, tmp_path, monkeypatch,
 KILLED = """
 import sys, time
 from pathlib import Path
-import core.callbacks
+import core.methods.callbacks
 from core.config import RunConfig
-from core.train import run
+from core.training.run import run
 
-mark = core.callbacks.mark_complete
+mark = core.methods.callbacks.mark_complete
 
 def slow(folder, step):  # checkpoint-3 is written, its marker never is: SIGKILL arrives
     if step == 3:
@@ -95,7 +95,7 @@ def slow(folder, step):  # checkpoint-3 is written, its marker never is: SIGKILL
         time.sleep(300)
     mark(folder, step)
 
-core.callbacks.mark_complete = slow
+core.methods.callbacks.mark_complete = slow
 run(RunConfig.load(sys.argv[1]))
 """
 

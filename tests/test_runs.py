@@ -12,13 +12,13 @@ import time
 
 import psutil
 import pytest
-
 from conftest import ROOT, tiny_config
+
 from core.config import ConfigError
 from core.errors import UserError
-from core.rundir import RunDir
-from core.runinfo import GONE
-from core.runs import RunManager
+from core.runs.info import GONE
+from core.runs.manager import RunManager
+from core.runs.rundir import RunDir
 
 
 def wait_for(check, timeout=120.0, what="condition", interval=0.2):

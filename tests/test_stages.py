@@ -12,12 +12,12 @@ import sys
 import pytest
 import torch
 import yaml
-
 from conftest import ROOT
+
 from core.config import RunConfig
 from core.errors import UserError
-from core.rundir import RunDir
-from core.train import run
+from core.runs.rundir import RunDir
+from core.training.run import run
 
 FAST = dict(max_samples=16, cutoff_len=128, max_steps=2, logging_steps=1, save_steps=2,
             eval_steps=2, val_size=4, warmup_ratio=0.0, gradient_accumulation_steps=1)
@@ -112,7 +112,7 @@ def test_reward_model_trains_and_loads(rm_run, tiny_model):
     with torch.no_grad():
         ours, theirs = model(**batch).logits, plain(**batch).logits
     assert ours.shape == (2, 1) and torch.allclose(ours, theirs, atol=1e-5)
-    from core.rewards import model_score
+    from core.methods.rewards import model_score
 
     score = model_score(str(rm_run.path), "cpu")  # GRPO's reward_model: padded batches
     prompts = [[{"role": "user", "content": "Capital of France?"}],
@@ -199,7 +199,7 @@ def test_kto_splits_pairs_into_desirable_and_undesirable(tiny_model, tmp_path, t
 
 
 def test_grpo_builtin_rewards():
-    from core.rewards import answer_match, format_match, length_near
+    from core.methods.rewards import answer_match, format_match, length_near
 
     completions = ["<think>7 plus 8</think> The answer is 15.", "It is \\boxed{15}", "sixteen"]
     assert answer_match("answer")(completions, answer=["15", "15", "15"]) == [1.0, 1.0, 0.0]
@@ -221,7 +221,7 @@ def test_dpo_from_sft_uses_base_plus_sft_as_reference(tiny_model, tmp_path, toke
     from core.methods.logps import sequence_logps, token_logps
     from core.methods.pairwise import PairCollator
     from core.methods.reference import build_reference, precompute
-    from core.models import load_policy
+    from core.models.loading import load_policy
 
     sft = run(example("sft_demo", tiny_model, tmp_path / "sft", learning_rate=0.05, val_size=0))
     cfg = example("dpo_from_sft", tiny_model, tmp_path / "dpo", adapter_name_or_path=str(sft.path),

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import ROOT, SHARED_DATA, tiny_config
+
 from core.config import PAIRWISE_LOSSES, RunConfig
 from core.errors import UserError
-from core.rundir import RunDir
-from core.train import run
+from core.runs.rundir import RunDir
+from core.training.run import run
 
 RUN_FILES = ("config.yaml", "status.json", "metrics.jsonl", "train.log", "env.json",
              "adapter_config.json", "adapter_model.safetensors", "tokenizer.json")

@@ -2,7 +2,6 @@
 reference that differs from the policy, one batch. Loss and rewards must agree within 1e-5."""
 import pytest
 import torch
-
 from conftest import tiny_config
 
 ROWS = [
@@ -52,7 +51,7 @@ def our_metrics(tiny_model, tokenizer, tmp_path):
     from core.methods.common import training_arguments
     from core.methods.pairwise import PairCollator, PairwiseTrainer
     from core.methods.reference import Reference, precompute
-    from core.rundir import RunDir
+    from core.runs.rundir import RunDir
 
     cfg = tiny_config(tiny_model, tmp_path / "ours", pref_beta=0.1, cutoff_len=1024)
     features, problems = tokenize_pairwise(conversational_rows(), get_template(None, tokenizer), 1024)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from core.runs import RunManager
+from core.runs.manager import RunManager
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -76,7 +76,7 @@ def demo_home(tmp_path_factory) -> str:
     """PREFSTUDIO_HOME for the server. With the shipped demo model, the test env's; without
     it, a home of its own holding a quick build (few pre-training steps), so the page does not
     wait minutes for the model and no other test gets the quick one for the real one."""
-    from core import demo
+    from core.models import demo
     home = os.environ.get("PREFSTUDIO_HOME", "")
     if (demo.SHIPPED / "config.json").exists():
         return home
@@ -101,7 +101,7 @@ def server(tmp_path_factory, demo_home):
     srv.start()
     yield srv
     srv.stop()
-    from core.runs import RunManager
+    from core.runs.manager import RunManager
     manager = RunManager(srv.saves)
     for info in manager.list():  # no training process outlives the test
         if info.alive:

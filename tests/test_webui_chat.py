@@ -11,9 +11,9 @@ import shutil
 import pytest
 from conftest import make_run
 
-from core.chat import GenConfig
+from core.chat.engine import GenConfig
 from core.errors import UserError
-from core.runs import RunManager
+from core.runs.manager import RunManager
 from webui import runlists
 from webui.tabs import chat, chat_engine, chat_settings
 from webui.tabs import evaluate as eval_tab

@@ -14,8 +14,8 @@ from conftest import ROOT
 
 from core.config import FIELDS, RunConfig
 from core.errors import UserError
-from core.rundir import RunDir
-from core.runs import RunManager
+from core.runs.manager import RunManager
+from core.runs.rundir import RunDir
 from webui import forms, i18n, plots
 from webui.tabs import data as data_tab
 from webui.tabs import data_upload
@@ -47,7 +47,7 @@ def form(ws: Workspace, **changes) -> dict:
 
 # --- boundaries ----------------------------------------------------------------------------
 def test_import_core_does_not_import_gradio():
-    code = "import sys, core, core.train, core.data, core.runs; assert 'gradio' not in sys.modules"
+    code = "import sys, core, core.training.run, core.data, core.runs; assert 'gradio' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 

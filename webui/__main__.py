@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     logging.getLogger("gradio").setLevel(logging.WARNING)
 
-    from core.runs import RunManager
+    from core.runs.manager import RunManager
 
     from .app import CSS, build_app, start_poller
     from .workspace import Workspace

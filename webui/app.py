@@ -17,7 +17,7 @@ from pathlib import Path
 import gradio as gr
 
 from core.config import ConfigError, RunConfig
-from core.runs import RunManager
+from core.runs.manager import RunManager
 
 from . import forms, tabs
 from .context import Ctx

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from core.runs import RunManager
+from core.runs.manager import RunManager
 
 from .i18n import t
 from .workspace import Workspace

@@ -1,4 +1,4 @@
-"""Plotly figures from metrics.jsonl records (core.rundir.RunDir.metrics()).
+"""Plotly figures from metrics.jsonl records (core.runs.RunDir.metrics()).
 
     figs = run_figures({"run-a": records_a, "run-b": records_b}, "en")
     figs["loss"]        # loss per step with an EMA-smoothed line; several runs overlay

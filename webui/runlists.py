@@ -13,8 +13,8 @@ from pathlib import Path
 
 from core.config import ConfigError, RunConfig
 from core.errors import UserError
-from core.rundir import RunDir
-from core.runs import RunInfo, RunManager
+from core.runs.manager import RunInfo, RunManager
+from core.runs.rundir import RunDir
 
 from .workspace import Workspace
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
-from core.train import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -125,7 +125,7 @@ class Workspace:
         with self._lock:
             if model not in self._tokenizers:
                 from core.config import RunConfig
-                from core.models import load_tokenizer
+                from core.models.loading import load_tokenizer
 
                 self._tokenizers[model] = load_tokenizer(RunConfig(model_name_or_path=model))
             return self._tokenizers[model]

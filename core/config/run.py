@@ -9,7 +9,6 @@ import dataclasses
 import difflib
 import logging
 import os
-import tempfile
 import types
 import typing
 from dataclasses import dataclass
@@ -18,9 +17,19 @@ from typing import Any
 
 import yaml
 
-from ..errors import UserError
-from .fields import (COMPAT_KEYS, DataArgs, FinetuningArgs, GrpoArgs, ModelArgs, OptimArgs,
-                     OutputArgs, PrefArgs)
+from core.errors import UserError
+from core.paths import write_atomic
+
+from .fields import (
+    COMPAT_KEYS,
+    DataArgs,
+    FinetuningArgs,
+    GrpoArgs,
+    ModelArgs,
+    OptimArgs,
+    OutputArgs,
+    PrefArgs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -203,17 +212,3 @@ def _type_names(types_: tuple) -> str:
     names = {bool: "true/false", int: "a whole number", float: "a number", str: "text",
              type(None): "empty"}
     return " or ".join(names.get(t, getattr(t, "__name__", str(t))) for t in types_)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -7,8 +7,14 @@ rows, checks, and the data of a training run. Command line: `python -m core data
 Heavy libraries (pyarrow, pandas, datasets, transformers) are imported only where used.
 """
 from .checks import CheckReport, check_dataset
-from .dataset import (DatasetInfo, DatasetRows, Registration, list_datasets, load_rows,
-                      register_file)
+from .dataset import (
+                      DatasetInfo,
+                      DatasetRows,
+                      Registration,
+                      list_datasets,
+                      load_rows,
+                      register_file,
+)
 from .formats import STAGES
 from .records import Problem
 from .registry import add_entry, get_entry, registry_path

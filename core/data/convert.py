@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from core.errors import UserError
+
 from .dataset import file_name_for
 from .detect import detect_entry
 from .formats import convert
@@ -87,7 +88,7 @@ def convert_file(src: str | Path, to: str, out: str | Path, where: list[str] | N
                output_entry(file_name_for(paths[s], dataset_dir), to, splits[s])
                for s in splits} if register else {}
     _refuse_overwrite(list(paths.values()), list(entries), dataset_dir, force)
-    from ..config import write_atomic
+    from core.paths import write_atomic
     for s, written in splits.items():
         write_atomic(paths[s], json.dumps(written, indent=2, ensure_ascii=False) + "\n")
         result.written[s], result.files[s] = len(written), display(paths[s])

@@ -10,12 +10,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from core.errors import UserError
+
 from .formats import convert, suited_stages
 from .loading import load_records, peek, read_path
 from .records import Problem, Row
-from .registry import (add_entry, get_entry, make_entry, read_registry, registry_path,
-                       resolve_dir, write_target)
+from .registry import (
+    add_entry,
+    get_entry,
+    make_entry,
+    read_registry,
+    registry_path,
+    resolve_dir,
+    write_target,
+)
 
 
 @dataclass
@@ -117,6 +125,12 @@ def list_datasets(dataset_dir: str | Path | None = "data") -> list[DatasetInfo]:
         except (UserError, OSError, ValueError) as e:
             out.append(DatasetInfo(name, formatting, ranking, [], None, file, str(e)))
     return out
+
+
+def default_stage(name: str, dataset_dir: str | Path | None = "data") -> str:
+    """The first stage a registered dataset suits (what `data check` checks by default)."""
+    entry = get_entry(name, dataset_dir)
+    return suited_stages(entry, peek(entry)[1])[0]
 
 
 def _shown(entry: Any) -> str:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UserError
+from core.errors import UserError
+
 from .registry import DEFAULT_TAGS
 
 CONVERSATION_KEYS = ("conversations", "messages", "conversation", "dialog", "prompt")

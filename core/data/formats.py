@@ -20,10 +20,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UserError
+from core.errors import UserError
+
 from .conversations import parse_conversation
-from .records import (Problem, RecordError, Row, Sample, assistant, column, label, text,
-                      user)
+from .records import (
+    Problem,
+    RecordError,
+    Row,
+    Sample,
+    assistant,
+    column,
+    label,
+    text,
+    user,
+)
 from .registry import IGNORED_COLUMN_KEYS, Entry
 
 STAGES = ("sft", "dpo", "kto", "rm", "grpo")

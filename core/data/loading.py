@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from core.errors import UserError
+
 from .registry import REGISTRY, Entry, display
 
 EXTENSIONS = (".json", ".jsonl", ".parquet", ".csv")

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from core.errors import UserError
+from core.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = "dataset_info.json"
 FORMATS = ("alpaca", "sharegpt", "openai")
 COLUMN_KEYS = ("prompt", "query", "response", "history", "messages", "system", "tools",
@@ -214,7 +214,7 @@ def add_entry(name: str, raw: dict[str, Any], dataset_dir: str | Path | None = "
               force: bool = False) -> Path:
     """Register `name` atomically; returns the registry path. Other entries keep their bytes
     and order; an existing name is replaced only with force."""
-    from ..config import write_atomic
+    from core.paths import write_atomic
 
     name = name.strip()
     if not name or "," in name:

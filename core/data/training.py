@@ -13,7 +13,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UserError
+from core.errors import UserError
+
 from .dataset import DatasetRows, load_rows, tokenize_checked
 from .loading import fingerprint
 from .records import Problem, Row

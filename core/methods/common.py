@@ -4,18 +4,16 @@ callbacks, resume selection, the training call and the final save. A stage modul
 from __future__ import annotations
 
 import logging
-import shutil
-from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import TrainerCallback
 
-from ..callbacks import CheckpointMarker, GracefulStop, RunFiles
-from ..config import RunConfig
-from ..errors import UserError
-from ..models import compute_dtype
-from ..rundir import RunDir
+from core.config import RunConfig
+from core.models.loading import compute_dtype
+from core.runs.rundir import RunDir
+
+from .callbacks import CheckpointMarker, GracefulStop, RunFiles
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +86,7 @@ def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
 
 
 def describe(model) -> None:
-    from ..models import count_parameters
+    from core.models.loading import count_parameters
 
     trainable, total = count_parameters(model)
     log.info("Model: %s trainable of %s parameters (%.2f%%).", f"{trainable:,}", f"{total:,}",
@@ -119,65 +117,6 @@ def fit(trainer, rd: RunDir, tokenizer, checkpoint: str | None, stop: GracefulSt
     else:
         save_final(trainer.model, tokenizer, rd)
     return stop.requested
-
-
-def pick_checkpoint(cfg: RunConfig, rd: RunDir) -> str | None:
-    """The checkpoint to resume from, or None for a fresh start. Incomplete ones are reported
-    and skipped; a fresh start over existing checkpoints is refused (nothing is overwritten)."""
-    checkpoints = rd.checkpoints()
-    for c in checkpoints:
-        if not c.complete:
-            log.warning("Skipping %s: %s.", c.path, c.problem)
-    resume = cfg.resume_from_checkpoint
-    if resume in (None, False):
-        if checkpoints or rd.has_final_model():
-            held = ", ".join(c.path.name for c in checkpoints) or "a final model"
-            raise UserError(
-                f"output_dir: {rd.path} already holds a run ({held}). To continue it, add "
-                f"resume_from_checkpoint=true; to start over, choose a new output_dir.")
-        return None
-    if resume is True:
-        complete = [c for c in checkpoints if c.complete]
-        if not complete:
-            raise UserError(f"resume_from_checkpoint: no complete checkpoint in {rd.path}; "
-                            "remove the key to start fresh")
-        chosen = complete[-1]
-        log.info("Resuming from %s (newest complete checkpoint).", chosen.path)
-    else:
-        chosen = _named_checkpoint(str(resume))
-        log.info("Resuming from %s.", chosen.path)
-    _clear_after(chosen, checkpoints)
-    return str(chosen.path)
-
-
-def _named_checkpoint(resume: str):
-    from ..rundir import CHECKPOINT, inspect_checkpoint
-
-    path = Path(resume)
-    match = CHECKPOINT.match(path.name)
-    if not path.is_dir() or not match:
-        raise UserError(f"resume_from_checkpoint: {resume} is not a checkpoint-N folder")
-    chosen = inspect_checkpoint(path, int(match.group(1)))
-    if not chosen.complete:
-        raise UserError(f"resume_from_checkpoint: {resume} is incomplete ({chosen.problem}); "
-                        "pick another or use resume_from_checkpoint=true")
-    return chosen
-
-
-def _clear_after(chosen, checkpoints: list) -> None:
-    """The resumed run saves the steps after `chosen` again, into the same folder names.
-    Incomplete leftovers there are removed so no half-written file survives into a new
-    checkpoint; complete ones are never overwritten: that is refused."""
-    later = [c for c in checkpoints if c.step > chosen.step]
-    done = [c.path.name for c in later if c.complete]
-    if done:
-        raise UserError(f"resume_from_checkpoint: {chosen.path.name} is older than "
-                        f"{', '.join(done)}, which training on would overwrite; resume from the "
-                        "newest (resume_from_checkpoint=true), or continue from it in a new "
-                        f"folder: output_dir=NEW resume_from_checkpoint={chosen.path}")
-    for c in later:
-        log.warning("Removing %s (%s): this run saves that step again.", c.path, c.problem)
-        shutil.rmtree(c.path)
 
 
 def save_final(model, tokenizer, rd: RunDir) -> None:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 
-from ..config import RunConfig, split_list
-from ..errors import UserError
+from core.config import RunConfig, split_list
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,11 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None,
     specs from the command line. Rewards and prompts are checked before any weight loads."""
     from trl import GRPOConfig, GRPOTrainer
 
-    from ..data.templates import get_template
-    from ..models import load_policy
-    from ..rewards import builtin_rewards, load_user_reward
+    from core.data.templates import get_template
+    from core.models.loading import load_policy
+
     from .common import callbacks, describe, fit, to_dataset, training_arguments
+    from .rewards import builtin_rewards, load_user_reward
 
     user = [load_user_reward(spec) for spec in user_rewards]
     _check_columns(cfg, data.train)

@@ -19,7 +19,7 @@ import logging
 
 from trl import KTOTrainer
 
-from ..config import RunConfig
+from core.config import RunConfig
 
 log = logging.getLogger(__name__)
 # chosen_weight * n_desirable / (rejected_weight * n_undesirable) should lie in [1, 4/3]
@@ -64,7 +64,8 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage kto into `rd`; True if stopped early. See the module docstring."""
     from trl import KTOConfig
 
-    from ..models import load_policy, load_reference_model
+    from core.models.loading import load_policy, load_reference_model
+
     from .common import callbacks, describe, fit, to_dataset, training_arguments
 
     labels = [f["label"] for f in data.train_features]

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from transformers import Trainer, TrainerCallback
 
-from ..config import RunConfig
+from core.config import RunConfig
+
 from .logps import sequence_logps, token_logps
 from .losses import LOSSES, preference_loss
 
@@ -126,7 +127,8 @@ class BetaSchedule(TrainerCallback):
 def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage dpo into run directory `rd` (from `checkpoint` when resuming); returns True
     if stopped early (aborted). `data` is core.data.TrainingData with tokenized features."""
-    from ..models import load_policy
+    from core.models.loading import load_policy
+
     from .common import ListDataset, callbacks, describe, fit, training_arguments
     from .reference import build_reference, precompute
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig
-from ..demo import home
+from core.config import RunConfig
+from core.paths import home
+
 from .logps import batch_logps
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class Reference:
 
 def build_reference(cfg: RunConfig, policy) -> tuple[Reference, str]:
     """The reference for this run and a string that identifies it for the cache key."""
-    from ..models import load_reference_model
+    from core.models.loading import load_reference_model
 
     if cfg.ref_model:
         ident = f"model={cfg.ref_model}|adapters={cfg.ref_model_adapters}|bits={cfg.ref_model_quantization_bit}"
@@ -65,7 +66,7 @@ def build_reference(cfg: RunConfig, policy) -> tuple[Reference, str]:
 
 def _fingerprint(path: str) -> str:
     """Names, sizes and mtimes of a local folder's weight files (cheap, catches retraining)."""
-    from ..demo import resolve_model_path
+    from core.models.loading import resolve_model_path
 
     folder = Path(resolve_model_path(path))
     if not folder.is_dir():

@@ -9,7 +9,7 @@ r_rejected), min_reward, mean_reward, max_reward (and eval_* of them with val_si
 directory holds a SEQ_CLS LoRA adapter whose score head is saved with it (or full weights);
 GRPO (`reward_model: saves/<run>`) and evaluation load it with `load_reward_model`:
 
-    from core.methods.rm import load_reward_model
+    from .rm import load_reward_model
     model, tokenizer = load_reward_model("saves/rm-demo")
     score = model(**tokenizer(text, return_tensors="pt")).logits[0, 0]
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from trl import RewardTrainer
 
-from ..config import RunConfig
-from ..errors import UserError
+from core.config import RunConfig
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 # TRL's names -> the names every preference stage logs (DESIGN.md, metrics.jsonl)
@@ -43,7 +43,8 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage rm into `rd`; True if stopped early. See the module docstring."""
     from trl import RewardConfig
 
-    from ..models import load_policy
+    from core.models.loading import load_policy
+
     from .common import callbacks, describe, fit, to_dataset, training_arguments
 
     model = load_policy(cfg, tokenizer, head="reward")
@@ -71,8 +72,8 @@ def load_reward_model(path: str | Path):
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ..models import load_base, merge_adapters
-    from ..rundir import RunDir
+    from core.models.loading import load_base, merge_adapters
+    from core.runs.rundir import RunDir
 
     rd = RunDir(path)
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from ..config import RunConfig
+from core.config import RunConfig
 
 log = logging.getLogger(__name__)
 IGNORE = -100  # label of a token outside the loss
@@ -31,7 +31,8 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage sft into `rd`; True if stopped early. See the module docstring."""
     from trl import SFTConfig, SFTTrainer
 
-    from ..models import load_policy
+    from core.models.loading import load_policy
+
     from .common import callbacks, describe, fit, to_dataset, training_arguments
 
     model = load_policy(cfg, tokenizer)

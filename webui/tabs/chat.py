@@ -19,18 +19,27 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from core.chat import SIDES, ChatSession
+from core.chat.engine import SIDES, ChatSession
 from core.config.run import coerce
 from core.errors import UserError
-from core.rundir import CHECKPOINT
-from core.runs import RunManager
+from core.runs.manager import RunManager
+from core.runs.rundir import CHECKPOINT
 
 from .. import forms, runlists
 from ..i18n import DEFAULT, t
 from ..render import message_html
 from ..workspace import Workspace
 from . import chat_settings
-from .chat_engine import BASE, HOLDER, Holder, Request, prepare, status_text, stop, unload
+from .chat_engine import (
+    BASE,
+    HOLDER,
+    Holder,
+    Request,
+    prepare,
+    status_text,
+    stop,
+    unload,
+)
 from .chat_settings import gen_config
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.chat import ChatEngine
+from core.chat.engine import ChatEngine
 from core.errors import UserError
-from core.runspec import run_folder, run_model_spec
+from core.models.spec import run_folder, run_model_spec
 
 from .. import runlists
 from ..i18n import t

@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from core.chat import GenConfig
+from core.chat.engine import GenConfig
 
 from ..i18n import TEXT, t
 from ..numbers import parse_number

@@ -18,7 +18,13 @@ import gradio as gr
 
 from core.data import register_file
 from core.data.loading import read_path
-from core.data.registry import COLUMN_KEYS, DEFAULT_COLUMNS, DEFAULT_TAGS, FORMATS, TAG_KEYS
+from core.data.registry import (
+    COLUMN_KEYS,
+    DEFAULT_COLUMNS,
+    DEFAULT_TAGS,
+    FORMATS,
+    TAG_KEYS,
+)
 from core.errors import UserError
 
 from ..i18n import t

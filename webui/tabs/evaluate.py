@@ -1,4 +1,4 @@
-"""Evaluate tab: finished runs and their base on a held-out pairwise set (core.evaluate_run),
+"""Evaluate tab: finished runs and their base on a held-out pairwise set (core.evaluate.flow),
 as a comparison table, a grouped bar chart and generation samples; an `rm` run as judge adds
 each model's win rate against the base on the same prompts.
 
@@ -19,15 +19,15 @@ import gradio as gr
 
 from core.data import list_datasets
 from core.errors import UserError
-from core.evaluate import RESULTS, TABLE
-from core.evaluate_run import evaluate
+from core.evaluate.flow import evaluate
+from core.evaluate.metrics import RESULTS, TABLE
 
 from .. import plots, runlists
 from ..i18n import t
 from ..numbers import parse_number
 from ..render import duration, message_html, samples_html
-from ..workspace import Workspace
 from ..worker import Job
+from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
 PREFERRED = "demo_pref_en_test"  # the demo's held-out split, picked when registered
@@ -61,7 +61,7 @@ def datasets(ws: Workspace, dataset_dir: str) -> tuple[list[str], str | None]:
 
 
 def results_view(results: dict[str, dict], lang: str, status: str = "") -> View:
-    """The table, the chart and the samples for core.evaluate_run.evaluate's results."""
+    """The table, the chart and the samples for core.evaluate.flow.evaluate's results."""
     columns = [(k, label) for k, label in TABLE + EXTRA
                if any(r.get(k) is not None for r in results.values())]
     headers = [t("col_model", lang)] + [plots.metric_label(k, lang, label) for k, label in columns]

@@ -1,6 +1,6 @@
 """Export tab: merge a finished run's LoRA adapter (or a checkpoint's) into its base and save a
-standalone model with its tokenizer and chat template (core.export), into saves/exports/<run>
-by default; dtype and shard size as core.export offers them.
+standalone model with its tokenizer and chat template (core.models.export), into saves/exports/<run>
+by default; dtype and shard size as core.models.export offers them.
 
 The merge runs in a thread while the handler reports the time spent; the result is the folder
 and the lines that load it with plain transformers. Plain handlers: options(), default_out(),
@@ -16,14 +16,14 @@ from typing import Any, Iterator
 import gradio as gr
 
 from core.errors import UserError
-from core.export import DTYPES, export
-from core.rundir import CHECKPOINT
+from core.models.export import DTYPES, export
+from core.runs.rundir import CHECKPOINT
 
 from .. import runlists
 from ..i18n import t
 from ..render import duration, message_html
-from ..workspace import Workspace
 from ..worker import Job
+from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
 SIGNATURE = inspect.signature(export).parameters

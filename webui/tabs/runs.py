@@ -17,8 +17,8 @@ import gradio as gr
 
 from core.config import ConfigError, RunConfig
 from core.errors import UserError
-from core.rundir import RunDir
-from core.runs import RunInfo, RunManager
+from core.runs.manager import RunInfo, RunManager
+from core.runs.rundir import RunDir
 
 from .. import forms, plots, runlists
 from ..i18n import t

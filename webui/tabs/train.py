@@ -15,8 +15,8 @@ import gradio as gr
 
 from core.config import GROUPS, ConfigError, RunConfig
 from core.errors import UserError
-from core.runs import RunManager
-from core.train import default_run_name
+from core.runs.manager import RunManager
+from core.runs.placement import place
 
 from .. import forms
 from ..i18n import group_title, t
@@ -30,18 +30,12 @@ SHOW_FIRST_PROBLEM = ("() => document.querySelector('.ps-invalid')"
 
 
 # --- plain handlers --------------------------------------------------------------------------
-def run_dir(ws: Workspace, cfg: RunConfig) -> Path:
-    """Where the run will live: output_dir, else saves/<run_name or the default name>."""
-    if cfg.output_dir:
-        return ws.absolute(cfg.output_dir)
-    return ws.saves_dir / (cfg.run_name or default_run_name(cfg))
-
-
 def placed(ws: Workspace, cfg: RunConfig) -> tuple[RunConfig, str]:
-    """The config as it will be saved (output_dir and run_name filled) and its folder as shown."""
-    folder = run_dir(ws, cfg)
-    shown = ws.shown(folder)
-    return cfg.replace(output_dir=shown, run_name=cfg.run_name or folder.name), shown
+    """The config as it will be saved (output_dir and run_name filled, as core places it) and
+    its folder as the UI shows paths."""
+    cfg = place(cfg, ws.saves_dir, root=ws.root)
+    shown = ws.shown(Path(cfg.output_dir))
+    return cfg.replace(output_dir=shown), shown
 
 
 def command(folder: str) -> str:

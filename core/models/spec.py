@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import UserError
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -40,7 +40,7 @@ def run_model_spec(path: str | os.PathLike, base: str | None = None) -> ModelSpe
     """What `path` (a run folder, one of its checkpoint-N folders, a bare adapter folder or a
     model folder) stands for. A run without a final model yet uses its newest complete
     checkpoint. `base` replaces the base model (e.g. a local copy of the hub id)."""
-    from .rundir import RunDir
+    from core.runs.rundir import RunDir
 
     path = Path(path)
     if not path.is_dir():
@@ -54,7 +54,7 @@ def run_model_spec(path: str | os.PathLike, base: str | None = None) -> ModelSpe
             return ModelSpec(str(path), (), None, None, True)
         raise UserError(f"{path} holds no adapter (adapter_config.json), no model weights and no "
                         "config.yaml")
-    from .config import RunConfig
+    from core.config import RunConfig
 
     cfg = RunConfig.load(run / "config.yaml")
     weights = path if path != run else _final_or_checkpoint(RunDir(run))
@@ -84,7 +84,7 @@ def _final_or_checkpoint(rd) -> Path:
 
 
 def _check_complete(folder: Path) -> None:
-    from .rundir import CHECKPOINT, inspect_checkpoint
+    from core.runs.rundir import CHECKPOINT, inspect_checkpoint
 
     match = CHECKPOINT.match(folder.name)
     if match:

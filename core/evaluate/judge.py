@@ -12,10 +12,10 @@ def reward_scores(judge: str, prompts: list[list[dict]], answers: list[str]) -> 
     """The reward model's score of each (prompt, answer), rendered with the rm run's template."""
     import torch
 
-    from .config import RunConfig
-    from .data.templates import encode, get_template
-    from .methods.rm import load_reward_model
-    from .rundir import RunDir
+    from core.config import RunConfig
+    from core.data.templates import encode, get_template
+    from core.methods.rm import load_reward_model
+    from core.runs.rundir import RunDir
 
     model, tokenizer = load_reward_model(judge)
     cfg = RunConfig.load(RunDir(judge).config)

@@ -17,8 +17,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import UserError
-from .runspec import ModelSpec, run_model_spec
+from core.errors import UserError
+
+from .spec import ModelSpec, run_model_spec
 
 log = logging.getLogger(__name__)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -51,8 +52,9 @@ def export(run_or_adapter: str | os.PathLike, out_dir: str | os.PathLike, dtype:
 def _write(spec: ModelSpec, tmp: Path, dtype: str, max_shard_size: str, source: str) -> None:
     import torch
 
-    from .config import RunConfig
-    from .models import load_base, load_tokenizer, merge_adapters
+    from core.config import RunConfig
+
+    from .loading import load_base, load_tokenizer, merge_adapters
 
     cfg = RunConfig(model_name_or_path=spec.base)  # fp32 on CPU: merge at full precision
     model = merge_adapters(load_base(cfg, spec.base), list(spec.merged))
@@ -83,7 +85,7 @@ def _target_dtype(base: str, dtype: str):
         return getattr(torch, dtype)
     from transformers import AutoConfig
 
-    from .demo import resolve_model_path
+    from .loading import resolve_model_path
 
     saved = getattr(AutoConfig.from_pretrained(resolve_model_path(base)), "dtype", None)
     if isinstance(saved, str):
@@ -124,7 +126,7 @@ def set_chat_template(tokenizer, template: str | None, enable_thinking: bool = T
 def _agrees(tokenizer, template: str | None, thinking: bool, default: bool = False) -> bool:
     """Whether the tokenizer's Jinja gives the same prompts as our template (with `default`,
     without passing enable_thinking, as a user of the export would)."""
-    from .data.templates import get_template
+    from core.data.templates import get_template
 
     ours = get_template(template, tokenizer, thinking)
     extra = {} if default else {"enable_thinking": thinking}
@@ -137,7 +139,7 @@ def _agrees(tokenizer, template: str | None, thinking: bool, default: bool = Fal
 
 def template_jinja(name: str, eos: str) -> str:
     """Jinja equal to core.data.templates' `name` for prompts (tested on probes)."""
-    from .data.templates import EMPTY_THINK, QWEN_DEFAULT_SYSTEM
+    from core.data.templates import EMPTY_THINK, QWEN_DEFAULT_SYSTEM
 
     if name == "default":
         return ("{%- set labels = {'system': 'System', 'user': 'User', 'assistant': 'Assistant', "
@@ -164,33 +166,3 @@ def template_jinja(name: str, eos: str) -> str:
             "'\\n' + content + '<|im_end|>\\n' }}{%- endif %}{%- endfor %}"
             "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}" + think +
             "{%- endif %}")
-
-
-# --- command line ----------------------------------------------------------------------
-def quiet_libraries() -> None:
-    """Command-line runs: no progress bars or library deprecation chatter between answers."""
-    import warnings
-
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--run", required=True, help="run folder, checkpoint-N or adapter folder")
-    parser.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
-    parser.add_argument("--dtype", default="auto", choices=DTYPES,
-                        help="weights dtype; auto keeps the base model's")
-    parser.add_argument("--max-shard-size", default="2GB", help="largest weights file (e.g. 5GB)")
-    parser.add_argument("--base", help="use this base model instead of the run's "
-                        "model_name_or_path (e.g. a local copy)")
-
-
-def main(args) -> int:
-    quiet_libraries()
-    out = export(args.run, args.out, dtype=args.dtype, max_shard_size=args.max_shard_size,
-                 base=args.base)
-    print(f"exported to {out}")
-    return 0

@@ -38,12 +38,14 @@ from typing import Any
 
 import psutil
 
-from .config import RunConfig, validate, write_atomic
-from .errors import UserError
+from core.config import RunConfig, validate
+from core.errors import UserError
+from core.paths import PROJECT_ROOT, write_atomic
+
+from .info import RunInfo, abort_requested, inspect_run
+from .placement import check_free, place
 from .procs import children, exit_codes, kill, process_matches, reap
-from .runinfo import RunInfo, abort_requested, inspect_run
 from .rundir import FINAL_STATES, RunDir
-from .train import PROJECT_ROOT, default_run_name, resolve_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -241,17 +243,10 @@ class RunManager:
             write_atomic(rd.status_file, json.dumps(status, indent=1))
 
     def _place(self, cfg: RunConfig) -> RunConfig:
-        """output_dir as training will resolve it, under saves_dir by default."""
-        if cfg.output_dir:
-            path = Path(cfg.output_dir)
-            path = path if path.is_absolute() else PROJECT_ROOT / path  # the trainer's cwd
-        else:
-            name = cfg.run_name or default_run_name(cfg)
-            path, n = self.saves_dir / name, 2
-            while not cfg.run_name and path.exists():  # two starts within the same second
-                path, n = self.saves_dir / f"{name}-{n}", n + 1
-        cfg = resolve_run_dir(cfg.replace(output_dir=str(path.resolve())), None)
-        self._dir(cfg.output_dir)  # refuses a folder outside saves_dir
+        """output_dir as training will resolve it (the trainer runs in the project root),
+        under saves_dir by default; a folder outside saves_dir is refused."""
+        cfg = place(cfg, self.saves_dir, root=PROJECT_ROOT)
+        self._dir(cfg.output_dir)
         return cfg
 
     def _check_free(self, rd: RunDir, cfg: RunConfig) -> None:
@@ -261,13 +256,7 @@ class RunManager:
         if info.alive or info.state == "queued":
             raise UserError(f"output_dir: {rd.path} is {info.state} already; abort it or "
                             "choose a new output_dir")
-        resume = cfg.resume_from_checkpoint
-        if resume in (None, False) and rd.holds_run():
-            raise UserError(f"output_dir: {rd.path} already holds a run ({info.state}); resume "
-                            "it (resume_from_checkpoint=true), or choose a new output_dir")
-        if resume is True and not any(c.complete for c in rd.checkpoints()):
-            raise UserError(f"resume_from_checkpoint: no complete checkpoint in {rd.path}; "
-                            "remove the key to start fresh")
+        check_free(rd, cfg)
 
     @staticmethod
     def _resume_args(rd: RunDir, info: RunInfo) -> list[str]:

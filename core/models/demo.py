@@ -22,9 +22,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from core.paths import PROJECT_ROOT, home
+
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = PROJECT_ROOT / "assets" / "demo-model"
 RECIPE_VERSION = 2
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -130,8 +131,8 @@ def pretrain(model, tokenizer, steps: int, batch: int = 32, lr: float = 2e-3, se
 
     import torch
 
-    from .data import load_rows
-    from .data.templates import encode_conversation, get_template
+    from core.data import load_rows
+    from core.data.templates import encode_conversation, get_template
 
     template = get_template(None, tokenizer)
     rows = load_rows("demo_sft", PROJECT_ROOT / "data", "sft").rows
@@ -167,10 +168,6 @@ def _pad(seqs: list[list[int]], pad_id: int):
     return out
 
 
-def home() -> Path:
-    return Path(os.environ.get("PREFSTUDIO_HOME", Path.home() / ".cache" / "prefstudio"))
-
-
 def _recipe_hash() -> str:
     h = hashlib.sha256(f"v{RECIPE_VERSION}{MODEL_SIZES['demo']}{PRETRAIN_STEPS}".encode())
     for text in corpus_texts():
@@ -203,19 +200,3 @@ def demo_model_path(rebuild: bool = False, out: Path | None = None,
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def resolve_model_path(name: str) -> str:
-    """'demo' -> the built demo model's folder; anything else unchanged."""
-    return str(demo_model_path()) if name == "demo" else name
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--rebuild", action="store_true", help="train it again from the recipe")
-    parser.add_argument("--out", help="folder for --rebuild (default: under $PREFSTUDIO_HOME)")
-    parser.add_argument("--steps", type=int, help=f"pre-training steps (default {PRETRAIN_STEPS})")
-
-
-def main(args) -> int:
-    print(demo_model_path(rebuild=args.rebuild, out=args.out, steps=args.steps))
-    return 0

@@ -8,7 +8,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from .config import RunConfig, write_atomic
+from core.config import RunConfig
+from core.paths import write_atomic
 
 PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "tokenizers",
             "bitsandbytes")

@@ -31,8 +31,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import RunConfig, split_list
-from .errors import UserError
+from core.config import RunConfig, split_list
+from core.errors import UserError
 
 Reward = Callable[..., list[float]]
 BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
@@ -90,9 +90,10 @@ def model_score(path: str, device: Any) -> Reward:
     bare decoded text, without the end-of-turn tokens the model saw in training)."""
     import torch
 
-    from .data.templates import encode, get_template
-    from .methods.rm import load_reward_model
-    from .rundir import RunDir
+    from core.data.templates import encode, get_template
+    from core.runs.rundir import RunDir
+
+    from .rm import load_reward_model
 
     model, tokenizer = load_reward_model(path)
     model.to(device)

@@ -20,12 +20,20 @@ from typing import Any
 
 import torch
 
-from .config import RunConfig
-from .demo import resolve_model_path
-from .errors import UserError
+from core.config import DEMO_MODEL, RunConfig
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 ATTENTION = {"auto": None, "disabled": "eager", "sdpa": "sdpa", "fa2": "flash_attention_2"}
+
+
+def resolve_model_path(name: str) -> str:
+    """'demo' -> the bundled demo model's folder; anything else (hub id, folder) unchanged."""
+    if name != DEMO_MODEL:
+        return name
+    from .demo import demo_model_path
+
+    return str(demo_model_path())
 
 
 def compute_dtype(cfg: RunConfig) -> torch.dtype:
@@ -113,8 +121,11 @@ def load_base(cfg: RunConfig, path: str, quantization_bit: int | None = None,
               head: str = "causal"):
     """A causal LM (head "causal") or a one-score sequence classifier (head "reward") in the
     run's dtype, optionally quantized, on the GPU when there is one."""
-    from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification,
-                              BitsAndBytesConfig)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForSequenceClassification,
+        BitsAndBytesConfig,
+    )
 
     source = resolve_model_path(path)
     dtype = compute_dtype(cfg)
@@ -242,7 +253,7 @@ def load_reference_model(cfg: RunConfig):
     """The separate reference model named by ref_model (+ adapters, + quantization), frozen."""
     model = load_base(cfg, cfg.ref_model, cfg.ref_model_quantization_bit)
     if cfg.ref_model_adapters:
-        from .config import split_list
+        from core.config import split_list
         model = merge_adapters(model, split_list(cfg.ref_model_adapters), "ref_model_adapters")
     model.eval().requires_grad_(False)
     return model

@@ -16,7 +16,7 @@ import argparse
 import json
 from typing import Any
 
-from ..errors import UserError
+from core.errors import UserError
 
 RAW = argparse.RawDescriptionHelpFormatter
 LIST_HELP = """List the registered datasets: format, stages they suit, record count, file.
@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--allow_bad", "--allow-bad", action="store_true",
                    help="register even when some records cannot be converted")
 
-    from . import convert
+    from core.data import convert
     p = sub.add_parser("convert", help="convert a preference file to LLaMA-Factory JSON",
                        description=convert.__doc__, formatter_class=RAW)
     _convert_arguments(p)
@@ -119,7 +119,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from . import list_datasets, registry_path
+    from core.data import list_datasets, registry_path
 
     infos = list_datasets(args.dataset_dir)
     if args.json:
@@ -143,7 +143,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from . import check_dataset
+    from core.data import check_dataset
+    from core.data.dataset import default_stage
 
     stage = args.stage or default_stage(args.name, args.dataset_dir)
     if args.template and not args.model:
@@ -164,23 +165,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def default_stage(name: str, dataset_dir: str) -> str:
-    from .formats import suited_stages
-    from .loading import peek
-    from .registry import get_entry
-
-    entry = get_entry(name, dataset_dir)
-    return suited_stages(entry, peek(entry)[1])[0]
-
-
 def load_tokenizer(model: str) -> Any:
-    """A tokenizer from a local folder, a hub id, or 'demo' (core.demo's tiny model)."""
+    """A tokenizer from a local folder, a hub id, or 'demo' (the bundled demo model)."""
     if model == "demo":
         try:
-            from core.demo import demo_model_path
+            from core.models.demo import demo_model_path
         except ImportError:
-            raise UserError("the demo model is not available (core.demo is missing); pass "
-                            "--model with a local model folder") from None
+            raise UserError("the demo model is not available (core.models.demo is missing); "
+                            "pass --model with a local model folder") from None
         model = str(demo_model_path())
     from transformers import AutoTokenizer
     try:
@@ -191,7 +183,7 @@ def load_tokenizer(model: str) -> Any:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from .dataset import register_file
+    from core.data.dataset import register_file
 
     result = register_file(args.name, args.file, args.dataset_dir, args.formatting, args.ranking,
                            _pairs(args.columns, "--columns"), _pairs(args.tags, "--tags"),
@@ -224,7 +216,7 @@ def _pairs(text: str | None, flag: str) -> dict[str, str] | None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import convert_file
+    from core.data.convert import convert_file
 
     result = convert_file(args.src, args.to, args.out, where=args.where, limit=args.limit,
                           val_ratio=args.val_ratio, seed=args.seed, name=args.name,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import write_atomic
+from core.paths import write_atomic
 
 STATES = ("queued", "running", "completed", "failed", "aborted")
 FINAL_STATES = ("completed", "failed", "aborted")

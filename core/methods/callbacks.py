@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from .rundir import RunDir, mark_complete
+from core.runs.rundir import RunDir, mark_complete
 
 log = logging.getLogger(__name__)
 DROP = {"total_flos"}

@@ -11,10 +11,18 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, write_atomic
-from .evaluate import (RESULTS, kendall_tau, pair_scores, preference_metrics, require_pairs,
-                       training_summary)
-from .runspec import run_folder, run_model_spec
+from core.config import RunConfig
+from core.models.spec import run_folder, run_model_spec
+from core.paths import write_atomic
+
+from .metrics import (
+    RESULTS,
+    kendall_tau,
+    pair_scores,
+    preference_metrics,
+    require_pairs,
+    training_summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +32,7 @@ def evaluate(runs: list[str], dataset: str, dataset_dir: str = "data", max_sampl
              win_prompts: int = 16, write: bool = True) -> dict[str, dict[str, Any]]:
     """Results per model name ("base" first, then each run by folder name); written to each
     run's evaluation_results.json when `write`."""
-    from .data import load_rows
+    from core.data import load_rows
 
     members = [_member(r) for r in runs]
     rows = load_rows(dataset, dataset_dir, "dpo", max_samples).rows
@@ -34,7 +42,7 @@ def evaluate(runs: list[str], dataset: str, dataset_dir: str = "data", max_sampl
     for group in _groups(members):
         _evaluate_group(group, rows, samples, max_new_tokens, results, win_rows)
     if judge:
-        from .evaluate_judge import win_rates
+        from .judge import win_rates
         win_rates(judge, win_rows, results)
     if write:
         for m in members:
@@ -48,7 +56,7 @@ def evaluate(runs: list[str], dataset: str, dataset_dir: str = "data", max_sampl
 def _member(run: str) -> dict[str, Any]:
     folder = run_folder(run)
     if folder is None:
-        from .errors import UserError
+        from core.errors import UserError
         raise UserError(f"--run: {run} is not a run folder (no config.yaml)")
     cfg = RunConfig.load(folder / "config.yaml")
     spec = run_model_spec(run)
@@ -69,10 +77,10 @@ def _evaluate_group(group: list[dict], rows: list[dict], samples: int, max_new_t
                     results: dict, win_rows: list[dict]) -> None:
     import torch
 
-    from .data.templates import get_template
-    from .data.tokenize import tokenize_pairwise
-    from .methods.pairwise import PairCollator
-    from .models import load_base, load_tokenizer, merge_adapters
+    from core.data.templates import get_template
+    from core.data.tokenize import tokenize_pairwise
+    from core.methods.pairwise import PairCollator
+    from core.models.loading import load_base, load_tokenizer, merge_adapters
 
     first = group[0]
     cfg = first["cfg"].replace(bf16=False, fp16=False, quantization_bit=None)
@@ -141,9 +149,9 @@ def ranked_scores(model, ctx: dict) -> list[list[float]]:
     """Summed log-probs of every answer of the rows that rank more than two (best first)."""
     import torch
 
-    from .data.templates import encode
-    from .methods.logps import batch_logps
-    from .methods.pairwise import PairCollator
+    from core.data.templates import encode
+    from core.methods.logps import batch_logps
+    from core.methods.pairwise import PairCollator
 
     out = []
     device = next(model.parameters()).device

@@ -6,15 +6,17 @@
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from .chat import GEN_FLAGS, SIDES, ChatEngine, ChatSession, GenConfig
-from .errors import UserError
-from .runspec import run_model_spec
+from core.chat.engine import GEN_FLAGS, SIDES, ChatEngine, ChatSession, GenConfig
+from core.cli import quiet_libraries
+from core.errors import UserError
+from core.models.spec import run_model_spec
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="base model: hub id, folder or 'demo' (default: the "
                         "run's or adapter's base)")
     which = parser.add_mutually_exclusive_group()
@@ -35,9 +37,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
 
 
-def main(args) -> int:
-    from .export import quiet_libraries
-
+def main(args: argparse.Namespace) -> int:
     quiet_libraries()
     engine = ChatEngine(dtype=args.dtype)
     tuned = _load_from_args(engine, args)

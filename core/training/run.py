@@ -1,23 +1,11 @@
-"""Train from a YAML config:  python -m core train CONFIG.yaml [key=value ...]
+"""The one training flow for the CLI, the WebUI and nohup runs: run(cfg).
 
-The one training flow for the CLI, the WebUI and nohup runs. It resolves the run directory,
-takes its lock, writes config.yaml, status.json, env.json and train.log, loads and checks the
-data, then hands over to the stage's method (core/methods/). A finished run reruns with
-`python -m core train saves/X/config.yaml` (into a new folder, saves/X-rerun-N); an aborted
-or failed one continues with `resume_from_checkpoint=true`.
+It places the run (core.runs.placement), takes the folder's lock, writes config.yaml,
+status.json, env.json and train.log, loads and checks the data, then hands over to the
+stage's method (core/methods/). The command line is core/cli/train.py.
 
-Examples:
-  python -m core train examples/dpo_demo.yaml
-  python -m core train examples/dpo_demo.yaml pref_loss=ipo pref_beta=0.5 max_steps=10
-  nohup python -m core train examples/dpo_demo.yaml > dpo.log 2>&1 &
-  python -m core train examples/sft_demo.yaml        # then: examples/dpo_from_sft.yaml
-  python -m core train examples/grpo_demo.yaml --reward-func my_rewards:score
-  python -m core train --keys          # every config key with its default and help
-
-Stages: sft, dpo (+ ORPO/SimPO via pref_loss), kto, rm (reward model), grpo. Your own GRPO
-reward functions are given here only, never in a YAML (a YAML may come from a form or a
-stranger): --reward-func module:function (or path/to/file.py:function), repeatable; each is
-called as f(prompts, completions, completion_ids, **dataset_columns) -> list of floats.
+    from core.training.run import run
+    rd = run(RunConfig.load("examples/dpo_demo.yaml"))   # RunDir of the finished run
 """
 from __future__ import annotations
 
@@ -32,42 +20,17 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
-from .config import FIELDS, RunConfig, validate
-from .errors import UserError
-from .rundir import RunDir
+from core.config import RunConfig, validate
+from core.errors import UserError
+from core.runs.placement import pick_checkpoint, place
+from core.runs.rundir import RunDir
 
 log = logging.getLogger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # stage -> module with train(cfg, rd, data, tokenizer, checkpoint) -> aborted?
 METHODS = {"sft": "core.methods.sft", "dpo": "core.methods.pairwise", "kto": "core.methods.kto",
            "rm": "core.methods.rm", "grpo": "core.methods.grpo"}
-
-
-def default_run_name(cfg: RunConfig) -> str:
-    dataset = cfg.datasets[0] if cfg.datasets else "data"
-    return f"{cfg.stage}-{dataset}-{datetime.now():%Y%m%d-%H%M%S}"
-
-
-def resolve_run_dir(cfg: RunConfig, config_path: Path | None) -> RunConfig:
-    """Fill output_dir/run_name; a rerun of a finished run's own config.yaml goes to a new
-    sibling folder so nothing in the old run is overwritten."""
-    if not cfg.run_name:
-        cfg = cfg.replace(run_name=Path(cfg.output_dir).name if cfg.output_dir else default_run_name(cfg))
-    if not cfg.output_dir:
-        cfg = cfg.replace(output_dir=str(PROJECT_ROOT / "saves" / cfg.run_name))
-    rd = RunDir(cfg.output_dir)
-    is_own_config = config_path is not None and config_path.resolve() == rd.config.resolve()
-    if is_own_config and cfg.resume_from_checkpoint in (None, False) and rd.holds_run():
-        n = 1
-        while Path(f"{cfg.output_dir}-rerun-{n}").exists():
-            n += 1
-        new = f"{cfg.output_dir}-rerun-{n}"
-        log.info("%s already holds a run; rerunning its config into %s.", cfg.output_dir, new)
-        cfg = cfg.replace(output_dir=new, run_name=Path(new).name)
-    return cfg
 
 
 @contextlib.contextmanager
@@ -114,7 +77,7 @@ def run(cfg: RunConfig, config_path: str | os.PathLike | None = None, *,
     validate(cfg)
     if reward_funcs and cfg.stage != "grpo":
         raise UserError(f"--reward-func is for stage grpo, not {cfg.stage}")
-    cfg = resolve_run_dir(cfg, Path(config_path) if config_path else None)
+    cfg = place(cfg, config_path=config_path)
     rd = RunDir(cfg.output_dir)
     with sigterm_interrupts(), run_lock(rd), log_to_file(rd):
         _run_locked(cfg, rd, tuple(reward_funcs))
@@ -142,9 +105,6 @@ def sigterm_interrupts():
 def _run_locked(cfg: RunConfig, rd: RunDir, reward_funcs: tuple[str, ...]) -> None:
     import psutil
 
-    from .env import write_env
-    from .methods.common import pick_checkpoint
-
     checkpoint = pick_checkpoint(cfg, rd)  # refuses before anything is written
     rd.reset_metrics(after_step=_step_of(checkpoint))
     rd.stop_file.unlink(missing_ok=True)  # a STOP left by an earlier abort must not stop this run
@@ -156,7 +116,7 @@ def _run_locked(cfg: RunConfig, rd: RunDir, reward_funcs: tuple[str, ...]) -> No
     log.info("Run %s: stage=%s model=%s dataset=%s", rd.path, cfg.stage,
              cfg.model_name_or_path, cfg.dataset)
     try:
-        aborted = _train(cfg, rd, write_env, checkpoint, reward_funcs)
+        aborted = _train(cfg, rd, checkpoint, reward_funcs)
     except BaseException as e:
         interrupted = isinstance(e, KeyboardInterrupt)
         rd.update_status(state="aborted" if interrupted else "failed", ended_at=time.time(),
@@ -173,14 +133,16 @@ def _step_of(checkpoint: str | None) -> int:
     return int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0
 
 
-def _train(cfg: RunConfig, rd: RunDir, write_env, checkpoint: str | None,
+def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
            reward_funcs: tuple[str, ...]) -> bool:
-    from .data import load_for_training
-    from .data.templates import get_template
-    from .models import check_machine, load_tokenizer
-
     import datasets
     import transformers
+
+    from core.data import load_for_training
+    from core.data.templates import get_template
+    from core.models.loading import check_machine, load_tokenizer
+
+    from .env import write_env
 
     transformers.utils.logging.disable_progress_bar()  # bars garble train.log
     datasets.disable_progress_bars()  # TRL's trainers map over datasets.Dataset
@@ -194,25 +156,3 @@ def _train(cfg: RunConfig, rd: RunDir, write_env, checkpoint: str | None,
     method = importlib.import_module(METHODS[cfg.stage])
     extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
     return bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("config", nargs="?", help="YAML config file (e.g. examples/dpo_demo.yaml)")
-    parser.add_argument("overrides", nargs="*", help="key=value pairs that replace YAML values")
-    parser.add_argument("--keys", action="store_true", help="list every config key and exit")
-    parser.add_argument("--reward-func", action="append", default=[], metavar="MODULE:FUNCTION",
-                        help="grpo: your own reward function (module:function or "
-                        "file.py:function), repeatable; command line only, never from a YAML")
-
-
-def main(args) -> int:
-    if args.keys:
-        for name, f in FIELDS.items():
-            print(f"{name} (default {f.default!r}): {f.metadata['help']}")
-        return 0
-    if not args.config:
-        raise UserError("give a config file: python -m core train CONFIG.yaml [key=value ...]")
-    cfg = RunConfig.load(args.config, args.overrides)
-    rd = run(cfg, args.config, reward_funcs=args.reward_func)
-    print(f"run finished: {rd.path} ({rd.status().get('state')})")
-    return 0

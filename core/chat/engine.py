@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import UserError
-from .runspec import ModelSpec, run_folder, run_model_spec
+from core.errors import UserError
+from core.models.spec import ModelSpec, run_folder, run_model_spec
 
 log = logging.getLogger(__name__)
 SIDES = ("A", "B")
@@ -137,8 +137,8 @@ class ChatEngine:
         return name
 
     def _load(self, key: tuple, model: str, merged: list[str], quantization_bit: int | None) -> None:
-        from .config import RunConfig
-        from .models import load_base, load_tokenizer, merge_adapters
+        from core.config import RunConfig
+        from core.models.loading import load_base, load_tokenizer, merge_adapters
 
         cfg = RunConfig(model_name_or_path=model, **_dtype_flags(self.dtype))
         tokenizer = load_tokenizer(cfg, model)
@@ -242,7 +242,7 @@ class ChatEngine:
             raise failure[0]
 
     def _encode(self, tokenizer, entry: _Entry, messages: list[dict], gen: GenConfig):
-        from .data.templates import get_template
+        from core.data.templates import get_template
 
         thinking = entry.enable_thinking if gen.enable_thinking is None else gen.enable_thinking
         template = get_template(entry.template, tokenizer, thinking)

@@ -1,0 +1,50 @@
+"""Train from a YAML config:  python -m core train CONFIG.yaml [key=value ...]
+
+The one training flow for the CLI, the WebUI and nohup runs. It resolves the run directory,
+takes its lock, writes config.yaml, status.json, env.json and train.log, loads and checks the
+data, then hands over to the stage's method (core/methods/). A finished run reruns with
+`python -m core train saves/X/config.yaml` (into a new folder, saves/X-rerun-N); an aborted
+or failed one continues with `resume_from_checkpoint=true`.
+
+Examples:
+  python -m core train examples/dpo_demo.yaml
+  python -m core train examples/dpo_demo.yaml pref_loss=ipo pref_beta=0.5 max_steps=10
+  nohup python -m core train examples/dpo_demo.yaml > dpo.log 2>&1 &
+  python -m core train examples/sft_demo.yaml        # then: examples/dpo_from_sft.yaml
+  python -m core train examples/grpo_demo.yaml --reward-func my_rewards:score
+  python -m core train --keys          # every config key with its default and help
+
+Stages: sft, dpo (+ ORPO/SimPO via pref_loss), kto, rm (reward model), grpo. Your own GRPO
+reward functions are given here only, never in a YAML (a YAML may come from a form or a
+stranger): --reward-func module:function (or path/to/file.py:function), repeatable; each is
+called as f(prompts, completions, completion_ids, **dataset_columns) -> list of floats.
+"""
+from __future__ import annotations
+
+import argparse
+
+from core.config import FIELDS, RunConfig
+from core.errors import UserError
+from core.training.run import run
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", help="YAML config file (e.g. examples/dpo_demo.yaml)")
+    parser.add_argument("overrides", nargs="*", help="key=value pairs that replace YAML values")
+    parser.add_argument("--keys", action="store_true", help="list every config key and exit")
+    parser.add_argument("--reward-func", action="append", default=[], metavar="MODULE:FUNCTION",
+                        help="grpo: your own reward function (module:function or "
+                        "file.py:function), repeatable; command line only, never from a YAML")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.keys:
+        for name, f in FIELDS.items():
+            print(f"{name} (default {f.default!r}): {f.metadata['help']}")
+        return 0
+    if not args.config:
+        raise UserError("give a config file: python -m core train CONFIG.yaml [key=value ...]")
+    cfg = RunConfig.load(args.config, args.overrides)
+    rd = run(cfg, args.config, reward_funcs=args.reward_func)
+    print(f"run finished: {rd.path} ({rd.status().get('state')})")
+    return 0
