@@ -7,7 +7,8 @@ import torch
 from conftest import tiny_config
 
 from core.errors import UserError
-from core.models.loading import load_base, load_policy
+from core.models.loading import LoadOptions, load_model
+from core.models.policy import load_policy
 from core.runs.rundir import RunDir
 from core.training.run import run
 
@@ -68,8 +69,9 @@ def test_qlora_loading_settings(tiny_model, tmp_path, monkeypatch):
     original = transformers.AutoModelForCausalLM.from_pretrained
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", capture)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
-    monkeypatch.setattr(core.models.loading, "compute_dtype", lambda cfg: torch.bfloat16)
-    load_base(tiny_config(tiny_model, tmp_path, quantization_bit=4, bf16=True), str(tiny_model), 4)
+    monkeypatch.setattr(core.models.loading, "resolve_dtype", lambda name: torch.bfloat16)
+    cfg = tiny_config(tiny_model, tmp_path, quantization_bit=4, bf16=True)
+    load_model(LoadOptions.of_run(cfg))
     q = seen["quantization_config"]
     assert q.load_in_4bit and not q.load_in_8bit and q.bnb_4bit_quant_type == "nf4"
     assert q.bnb_4bit_use_double_quant and q.bnb_4bit_compute_dtype == torch.bfloat16
@@ -91,7 +93,7 @@ def _adapter(tiny_model, path, seed: int) -> str:
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from core.models.loading import lora_config
+    from core.models.policy import lora_config
 
     torch.manual_seed(seed)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),

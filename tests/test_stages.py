@@ -221,7 +221,7 @@ def test_dpo_from_sft_uses_base_plus_sft_as_reference(tiny_model, tmp_path, toke
     from core.methods.logps import sequence_logps, token_logps
     from core.methods.pairwise import PairCollator
     from core.methods.reference import build_reference, precompute
-    from core.models.loading import load_policy
+    from core.models.policy import load_policy
 
     sft = run(example("sft_demo", tiny_model, tmp_path / "sft", learning_rate=0.05, val_size=0))
     cfg = example("dpo_from_sft", tiny_model, tmp_path / "dpo", adapter_name_or_path=str(sft.path),

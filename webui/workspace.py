@@ -124,8 +124,7 @@ class Workspace:
         """The model's tokenizer, loaded once per model ('demo' builds the demo model once)."""
         with self._lock:
             if model not in self._tokenizers:
-                from core.config import RunConfig
-                from core.models.loading import load_tokenizer
+                from core.models.loading import LoadOptions, load_tokenizer
 
-                self._tokenizers[model] = load_tokenizer(RunConfig(model_name_or_path=model))
+                self._tokenizers[model] = load_tokenizer(LoadOptions(model))
             return self._tokenizers[model]

@@ -17,13 +17,14 @@ def bench_dpo(args: argparse.Namespace) -> None:
     from core.methods.logps import batch_logps
     from core.methods.pairwise import PairCollator
     from core.methods.reference import Reference
-    from core.models.loading import load_policy, load_tokenizer
+    from core.models.loading import LoadOptions, load_tokenizer
+    from core.models.policy import load_policy
 
     name, dataset_dir = dataset_source(args)
     cfg = RunConfig(model_name_or_path=args.model, dataset=name,
                     dataset_dir=dataset_dir,
                     cutoff_len=args.cutoff_len, max_samples=args.steps * args.batch)
-    tokenizer = load_tokenizer(cfg)
+    tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
     start = time.perf_counter()
     data = load_for_training(cfg, get_template(cfg.template, tokenizer))
     features = data.train_features

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from core.errors import UserError
+from core.models.loading import DTYPES
 from core.models.spec import ModelSpec, run_folder, run_model_spec
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class ChatEngine:
     """One base model, adapters switched on and off, streaming generation for sides A and B."""
 
     def __init__(self, dtype: str = "auto", device: str | None = None):
+        if dtype not in DTYPES:
+            raise UserError(f"dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
         self.dtype, self.device = dtype, device
         self.sides: dict[str, str] = {"A": "base", "B": "base"}
         self._backbones: dict[tuple, _Backbone] = {}
@@ -137,16 +140,16 @@ class ChatEngine:
         return name
 
     def _load(self, key: tuple, model: str, merged: list[str], quantization_bit: int | None) -> None:
-        from core.config import RunConfig
-        from core.models.loading import load_base, load_tokenizer, merge_adapters
+        from core.models.loading import LoadOptions, load_model, load_tokenizer
 
-        cfg = RunConfig(model_name_or_path=model, **_dtype_flags(self.dtype))
-        tokenizer = load_tokenizer(cfg, model)
-        weights = merge_adapters(load_base(cfg, model, quantization_bit), merged)
+        opts = LoadOptions(model, adapters=tuple(merged), dtype=self.dtype,
+                           quantization_bit=quantization_bit)
+        tokenizer = load_tokenizer(opts)
+        weights = load_model(opts)
         if quantization_bit is None:
             import torch
             weights.to(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        weights.config.use_cache = True  # load_base turns it off for training
+        weights.config.use_cache = True  # load_model turns it off for training
         weights.eval()
         self._backbones[key] = _Backbone(weights, tokenizer, set())
 
@@ -357,18 +360,6 @@ def _end_ids(tokenizer, model, template: str | None) -> list[int]:
     configured = getattr(model.generation_config, "eos_token_id", None)
     ids.update(configured if isinstance(configured, list) else [configured])
     return sorted(i for i in ids if i is not None)
-
-
-def _dtype_flags(dtype: str) -> dict[str, bool]:
-    import torch
-
-    if dtype not in ("auto", "float32", "bfloat16", "float16"):
-        raise UserError(f"dtype: {dtype!r} is not one of auto, float32, bfloat16, float16")
-    cuda = torch.cuda.is_available()
-    if dtype == "auto":
-        dtype = ("bfloat16" if cuda and torch.cuda.is_bf16_supported() else
-                 "float16" if cuda else "float32")
-    return {"bf16": dtype == "bfloat16", "fp16": dtype == "float16"}
 
 
 def _canonical(path: str) -> str:

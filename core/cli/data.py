@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from core.errors import UserError
 
@@ -149,7 +148,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     stage = args.stage or default_stage(args.name, args.dataset_dir)
     if args.template and not args.model:
         raise UserError("--template needs --model (the tokenizer to render it with)")
-    tokenizer = load_tokenizer(args.model) if args.model else None
+    tokenizer = None
+    if args.model:
+        from core.models.loading import LoadOptions, load_tokenizer
+        tokenizer = load_tokenizer(LoadOptions(args.model, key="--model"))
     report = check_dataset(args.name, args.dataset_dir, stage, tokenizer=tokenizer,
                            template=args.template, cutoff_len=args.cutoff_len,
                            max_samples=args.max_samples)
@@ -163,23 +165,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         if ok and not report.ok:
             print(f"the run would skip {report.bad} bad records (max_bad_ratio {args.max_bad_ratio})")
     return 0 if ok else 1
-
-
-def load_tokenizer(model: str) -> Any:
-    """A tokenizer from a local folder, a hub id, or 'demo' (the bundled demo model)."""
-    if model == "demo":
-        try:
-            from core.models.demo import demo_model_path
-        except ImportError:
-            raise UserError("the demo model is not available (core.models.demo is missing); "
-                            "pass --model with a local model folder") from None
-        model = str(demo_model_path())
-    from transformers import AutoTokenizer
-    try:
-        return AutoTokenizer.from_pretrained(model)
-    except Exception as e:  # noqa: BLE001 - offline hub, missing folder: one clear line
-        raise UserError(f"cannot load a tokenizer from {model!r}: {type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}") from None
 
 
 def cmd_add(args: argparse.Namespace) -> int:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 
 from core.cli import quiet_libraries
-from core.models.export import DTYPES, export
+from core.models.export import export
+from core.models.loading import DTYPES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -80,13 +80,16 @@ def _evaluate_group(group: list[dict], rows: list[dict], samples: int, max_new_t
     from core.data.templates import get_template
     from core.data.tokenize import tokenize_pairwise
     from core.methods.pairwise import PairCollator
-    from core.models.loading import load_base, load_tokenizer, merge_adapters
+    from core.models.loading import LoadOptions, load_model, load_tokenizer
 
     first = group[0]
-    cfg = first["cfg"].replace(bf16=False, fp16=False, quantization_bit=None)
-    tokenizer = load_tokenizer(cfg)
-    base = merge_adapters(load_base(cfg, cfg.model_name_or_path), list(first["spec"].merged))
-    base.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    cfg = first["cfg"]
+    opts = LoadOptions.of_run(cfg, adapters=tuple(first["spec"].merged))  # the run's dtype
+    tokenizer = load_tokenizer(opts)
+    base = load_model(opts)
+    if opts.quantization_bit is None:  # a quantized model is placed on its GPU when loaded
+        base.to("cuda" if torch.cuda.is_available() else "cpu")
+    base.eval()
     template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
     features, problems = tokenize_pairwise(rows, template, cfg.cutoff_len)
     if problems:
@@ -109,7 +112,8 @@ def _evaluate_group(group: list[dict], rows: list[dict], samples: int, max_new_t
             model.set_adapter(m["name"])
             results[m["name"]] = _score(model, pair_scores(model, features, collate), ref, beta, ctx)
         else:  # full weights: a model of its own
-            own = load_base(cfg, m["spec"].base).to(base.device).eval()
+            own = load_model(opts.replace(model=m["spec"].base, adapters=(),
+                                          quantization_bit=None)).to(base.device).eval()
             results[m["name"]] = _score(own, pair_scores(own, features, collate), ref, beta, ctx)
             del own
 

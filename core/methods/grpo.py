@@ -30,7 +30,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None,
     from trl import GRPOConfig, GRPOTrainer
 
     from core.data.templates import get_template
-    from core.models.loading import load_policy
+    from core.models.policy import load_policy
 
     from .common import callbacks, describe, fit, to_dataset, training_arguments
     from .rewards import builtin_rewards, load_user_reward

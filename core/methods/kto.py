@@ -64,7 +64,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage kto into `rd`; True if stopped early. See the module docstring."""
     from trl import KTOConfig
 
-    from core.models.loading import load_policy, load_reference_model
+    from core.models.policy import load_policy, load_reference_model
 
     from .common import callbacks, describe, fit, to_dataset, training_arguments
 

@@ -127,7 +127,7 @@ class BetaSchedule(TrainerCallback):
 def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage dpo into run directory `rd` (from `checkpoint` when resuming); returns True
     if stopped early (aborted). `data` is core.data.TrainingData with tokenized features."""
-    from core.models.loading import load_policy
+    from core.models.policy import load_policy
 
     from .common import ListDataset, callbacks, describe, fit, training_arguments
     from .reference import build_reference, precompute

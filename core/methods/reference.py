@@ -51,7 +51,7 @@ class Reference:
 
 def build_reference(cfg: RunConfig, policy) -> tuple[Reference, str]:
     """The reference for this run and a string that identifies it for the cache key."""
-    from core.models.loading import load_reference_model
+    from core.models.policy import load_reference_model
 
     if cfg.ref_model:
         ident = f"model={cfg.ref_model}|adapters={cfg.ref_model_adapters}|bits={cfg.ref_model_quantization_bit}"

@@ -43,7 +43,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage rm into `rd`; True if stopped early. See the module docstring."""
     from trl import RewardConfig
 
-    from core.models.loading import load_policy
+    from core.models.policy import load_policy
 
     from .common import callbacks, describe, fit, to_dataset, training_arguments
 
@@ -72,7 +72,7 @@ def load_reward_model(path: str | Path):
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from core.models.loading import load_base, merge_adapters
+    from core.models.loading import LoadOptions, load_model
     from core.runs.rundir import RunDir
 
     rd = RunDir(path)
@@ -84,7 +84,7 @@ def load_reward_model(path: str | Path):
         raise UserError(f"reward_model: {path} is not a finished rm run (stage {cfg.stage}, "
                         f"state {rd.status().get('state')}); train one with stage: rm")
     if (rd.path / "adapter_config.json").is_file():
-        base = merge_adapters(load_base(cfg, cfg.model_name_or_path, head="reward"), cfg.adapters)
+        base = load_model(LoadOptions.of_run(cfg, adapters=tuple(cfg.adapters)), head="reward")
         model = PeftModel.from_pretrained(base, str(rd.path)).merge_and_unload()
     else:
         model = AutoModelForSequenceClassification.from_pretrained(str(rd.path))

@@ -31,7 +31,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage sft into `rd`; True if stopped early. See the module docstring."""
     from trl import SFTConfig, SFTTrainer
 
-    from core.models.loading import load_policy
+    from core.models.policy import load_policy
 
     from .common import callbacks, describe, fit, to_dataset, training_arguments
 

@@ -19,16 +19,17 @@ from pathlib import Path
 
 from core.errors import UserError
 
+from .loading import DTYPES, LoadOptions, load_model, load_tokenizer
 from .spec import ModelSpec, run_model_spec
 
 log = logging.getLogger(__name__)
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 # --- export ------------------------------------------------------------------------------
 def export(run_or_adapter: str | os.PathLike, out_dir: str | os.PathLike, dtype: str = "auto",
            max_shard_size: str = "2GB", base: str | None = None) -> Path:
-    """Merge and save; returns the output folder. dtype "auto" keeps the base model's dtype."""
+    """Merge and save; returns the output folder. dtype: one of DTYPES, where "auto" keeps the
+    base model's saved dtype."""
     out = Path(out_dir)
     if dtype not in DTYPES:
         raise UserError(f"dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
@@ -52,21 +53,18 @@ def export(run_or_adapter: str | os.PathLike, out_dir: str | os.PathLike, dtype:
 def _write(spec: ModelSpec, tmp: Path, dtype: str, max_shard_size: str, source: str) -> None:
     import torch
 
-    from core.config import RunConfig
-
-    from .loading import load_base, load_tokenizer, merge_adapters
-
-    cfg = RunConfig(model_name_or_path=spec.base)  # fp32 on CPU: merge at full precision
-    model = merge_adapters(load_base(cfg, spec.base), list(spec.merged))
+    # Merged at full precision, then cast to the target dtype.
+    opts = LoadOptions(spec.base, adapters=spec.merged, dtype="float32")
+    model = load_model(opts)
     if spec.adapter:
         from peft import PeftModel
         model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
     target = _target_dtype(spec.base, dtype)
     model.to(target)
-    model.config.use_cache = True  # load_base turns it off for training
+    model.config.use_cache = True  # load_model turns it off for training
     model.save_pretrained(tmp, max_shard_size=max_shard_size)
     has_tokenizer = spec.adapter and (Path(spec.adapter) / "tokenizer_config.json").is_file()
-    tokenizer = load_tokenizer(cfg, spec.adapter if has_tokenizer else spec.base)
+    tokenizer = load_tokenizer(opts.replace(model=spec.adapter) if has_tokenizer else opts)
     set_chat_template(tokenizer, spec.template, spec.enable_thinking)
     tokenizer.save_pretrained(tmp)
     info = {"source": source, "base": spec.base, "merged_adapters": list(spec.merged),

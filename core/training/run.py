@@ -140,7 +140,7 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
 
     from core.data import load_for_training
     from core.data.templates import get_template
-    from core.models.loading import check_machine, load_tokenizer
+    from core.models.loading import LoadOptions, check_machine, load_tokenizer
 
     from .env import write_env
 
@@ -149,7 +149,7 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     # Raised by the Trainer's own internals on every run; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     check_machine(cfg)
-    tokenizer = load_tokenizer(cfg)
+    tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
     template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
     data = load_for_training(cfg, template)
     write_env(rd, cfg, data.fingerprint)

@@ -16,7 +16,8 @@ from typing import Any, Iterator
 import gradio as gr
 
 from core.errors import UserError
-from core.models.export import DTYPES, export
+from core.models.export import export
+from core.models.loading import DTYPES
 from core.runs.rundir import CHECKPOINT
 
 from .. import runlists
