@@ -223,13 +223,13 @@ class ChatEngine:
         if entry is None:
             raise UserError(f"side {side}: {name!r} is not loaded; known: {', '.join(self._entries)}")
         backbone = self._backbones[entry.key]
-        ids = self._encode(backbone.tokenizer, entry, messages, gen)
+        template, ids = self._encode(backbone.tokenizer, entry, messages, gen)
         streamer = TextIteratorStreamer(backbone.tokenizer, skip_prompt=True,
                                         skip_special_tokens=True)
         stop, failure = threading.Event(), []
         self._running.add(stop)
         worker = threading.Thread(target=self._generate, daemon=True,
-                                  args=(entry, ids, gen, streamer, stop, failure))
+                                  args=(entry, template, ids, gen, streamer, stop, failure))
         worker.start()
         text = ""
         try:
@@ -245,15 +245,17 @@ class ChatEngine:
             raise failure[0]
 
     def _encode(self, tokenizer, entry: _Entry, messages: list[dict], gen: GenConfig):
+        """(the side's template, the prompt's ids)."""
         from core.data.templates import get_template
 
         thinking = entry.enable_thinking if gen.enable_thinking is None else gen.enable_thinking
         template = get_template(entry.template, tokenizer, thinking)
         system = [{"role": "system", "content": gen.system}] if gen.system else []
         text = template.prompt_text(system + list(messages))
-        return tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        return template, tokenizer(text, return_tensors="pt", add_special_tokens=False)
 
-    def _generate(self, entry: _Entry, ids, gen: GenConfig, streamer, stop, failure) -> None:
+    def _generate(self, entry: _Entry, template, ids, gen: GenConfig, streamer, stop,
+                  failure) -> None:
         import contextlib
 
         import torch
@@ -281,7 +283,7 @@ class ChatEngine:
                     torch.manual_seed(gen.seed)  # seeds every CUDA device too
                 with context, torch.inference_mode():
                     model.generate(**ids.to(model.device), **gen.generate_kwargs(),
-                                   eos_token_id=_end_ids(tok, model, entry.template),
+                                   eos_token_id=template.stop_token_ids(model.generation_config),
                                    pad_token_id=tok.pad_token_id, streamer=streamer,
                                    stopping_criteria=StoppingCriteriaList([Stop()]))
         except Exception as e:  # re-raised in the caller's thread
@@ -348,18 +350,6 @@ def _attach(model, path: str, name: str, existing: set[str]):
         return PeftModel.from_pretrained(model, path, adapter_name=name)
     model.load_adapter(path, adapter_name=name)
     return model
-
-
-def _end_ids(tokenizer, model, template: str | None) -> list[int]:
-    """Stop on the template's end-of-turn token, the tokenizer's eos and the model's eos ids."""
-    ids = {tokenizer.eos_token_id}
-    if template != "default":
-        end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(end, int) and end != tokenizer.unk_token_id:
-            ids.add(end)
-    configured = getattr(model.generation_config, "eos_token_id", None)
-    ids.update(configured if isinstance(configured, list) else [configured])
-    return sorted(i for i in ids if i is not None)
 
 
 def _canonical(path: str) -> str:

@@ -175,8 +175,7 @@ def generation_samples(model, ctx: dict, rows: list[dict]) -> list[dict[str, str
     import torch
 
     tok, out = ctx["tokenizer"], []
-    stop = [i for i in {tok.eos_token_id, tok.pad_token_id,
-                        tok.convert_tokens_to_ids("<|im_end|>")} if isinstance(i, int) and i >= 0]
+    stop = ctx["template"].stop_token_ids(model.generation_config)
     for row in rows:
         text = ctx["template"].prompt_text(row["prompt"])
         ids = tok(text, return_tensors="pt", add_special_tokens=False).to(next(model.parameters()).device)
