@@ -15,7 +15,7 @@ import threading
 import weakref
 
 import pytest
-from conftest import ROOT, greedy_ids, make_adapter, make_run
+from conftest import ROOT, checkpointed, greedy_ids, make_adapter, make_run
 
 HI = [{"role": "user", "content": "What is the capital of France?"}]
 GREEDY = dict(temperature=0, max_new_tokens=12)
@@ -189,7 +189,6 @@ def test_bad_settings_are_user_errors(engine):
 def test_run_model_spec(tiny_model, adapter, run, tmp_path):
     from core.errors import UserError
     from core.models.spec import run_model_spec
-    from core.runs.rundir import mark_complete
 
     assert run_model_spec(run) == (str(tiny_model), (), str(run), None, True)
     assert run_model_spec(adapter).base == str(tiny_model)  # from adapter_config.json
@@ -199,19 +198,32 @@ def test_run_model_spec(tiny_model, adapter, run, tmp_path):
     assert run_model_spec(stacked) == (str(tiny_model), ("a1",), str(stacked), "qwen3", False)
     full = make_run(tiny_model, tmp_path / "full", finetuning_type="full")
     assert run_model_spec(full) == (str(full), (), None, None, True)
-    # No final model yet: the newest complete checkpoint.
-    early = tmp_path / "early"
-    make_run(tiny_model, early, adapter)
-    for f in ("adapter_model.safetensors", "adapter_config.json"):
-        for step in (2, 4, 6):
-            (early / f"checkpoint-{step}").mkdir(exist_ok=True)
-            (early / f"checkpoint-{step}" / f).write_bytes((early / f).read_bytes())
-        (early / f).unlink()
-    mark_complete(early / "checkpoint-2", 2)
-    mark_complete(early / "checkpoint-4", 4)  # checkpoint-6 is being written
+    # No final model yet: the newest complete checkpoint (checkpoint-6 is being written).
+    early = checkpointed(tiny_model, adapter, tmp_path / "early", (2, 4, 6), complete=(2, 4))
     assert run_model_spec(early).adapter == str(early / "checkpoint-4")
     with pytest.raises(UserError, match="incomplete"):
         run_model_spec(early / "checkpoint-6")
+
+
+def test_which_runs_offer_a_model(tiny_model, adapter, run, tmp_path):
+    """A completed run loads its final model; any run that is not running loads its newest
+    complete checkpoint; a running or queued one, or one with nothing complete, offers none."""
+    from core.models.spec import run_model_folder
+    from core.runs.info import RunInfo
+
+    def folder(path, state, alive=False):
+        return run_model_folder(RunInfo(path.name, path, state, alive=alive))
+
+    assert folder(run, "completed") == run
+    early = checkpointed(tiny_model, adapter, tmp_path / "early")  # checkpoint-6 half-written
+    for state in ("aborted", "failed", "completed"):  # completed: the final save went missing
+        assert folder(early, state) == early / "checkpoint-4"
+    assert folder(early, "running", alive=True) is None
+    assert folder(early, "queued") is None
+    assert folder(early, "aborted", alive=True) is None  # still exiting
+    nothing = checkpointed(tiny_model, adapter, tmp_path / "nothing", complete=())
+    assert folder(nothing, "aborted") is None
+    assert folder(run, "failed") is None  # a failed run's final model may be half-written
 
 
 def test_stacked_run_gets_its_own_base(tiny_model, adapter, tmp_path, loads):

@@ -6,10 +6,12 @@ Run: pytest -q tests/test_webui_chat.py
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 
 import pytest
-from conftest import make_run
+from conftest import checkpointed, make_run
 
 from core.chat.engine import GenConfig
 from core.errors import UserError
@@ -170,6 +172,32 @@ def test_reward_runs_are_judges_not_chat_models(ws, manager, tiny_model, adapter
         assert not runs_tab.actions(manager.get("judge"))["chat"]
     finally:
         shutil.rmtree(judge)
+
+
+def test_runs_without_a_final_model_offer_their_newest_checkpoint(ws, manager, tiny_model,
+                                                                  adapter, tuned):
+    import psutil
+
+    early = checkpointed(tiny_model, adapter, ws.saves_dir / "early", state="aborted",
+                         started_at=time.time())
+    busy = checkpointed(tiny_model, adapter, ws.saves_dir / "busy", state="running",
+                        pid=os.getpid(), pid_started_at=psutil.Process().create_time(),
+                        started_at=time.time())
+    try:
+        newest = ws.shown(early / "checkpoint-4")  # checkpoint-6 is incomplete
+        assert runlists.model_choices(ws, manager) == [("early · checkpoint-4", newest),
+                                                       ("tuned", tuned)]
+        listed = runlists.model_choices(ws, manager, True)
+        assert ("early · checkpoint-2", ws.shown(early / "checkpoint-2")) in listed
+        assert [value for _, value in listed].count(newest) == 1
+        assert not any("busy" in value for _, value in listed)  # still training
+        assert runs_tab.actions(manager.get("early"))["chat"]
+        assert not runs_tab.actions(manager.get("busy"))["chat"]
+        assert chat.defaults(ws, manager) == ("base", newest)
+        assert chat.pane_label(newest, "demo", "en") == "early · checkpoint-4"
+    finally:
+        shutil.rmtree(early)
+        shutil.rmtree(busy)
 
 
 # --- evaluate ------------------------------------------------------------------------------
