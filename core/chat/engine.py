@@ -1,5 +1,6 @@
 """ChatEngine: one base model, adapters switched on and off, streaming; base vs tuned side by side.
-The command line (`python -m core chat`) is in chat_cli.py.
+The command line (`python -m core chat`) is core/cli/chat.py; what a side's pick stands for is
+sides.py, and host.py keeps one engine loaded for a server's picks.
 
     engine = ChatEngine()
     engine.add_adapter("tuned", "saves/demo-dpo")     # loads the run's base once
@@ -18,17 +19,17 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
+from core.chat.sides import canonical, side_of
 from core.errors import UserError
 from core.models.loading import DTYPES
-from core.models.spec import ModelSpec, run_folder, run_model_spec
+from core.models.spec import run_folder, run_model_spec
 
 log = logging.getLogger(__name__)
 SIDES = ("A", "B")
 GEN_FLAGS = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed")
-__all__ = ["ChatEngine", "ChatSession", "GenConfig", "ModelSpec", "run_model_spec"]
+__all__ = ["ChatEngine", "ChatSession", "GenConfig"]
 
 
 @dataclass
@@ -104,7 +105,7 @@ class ChatEngine:
     def load_base(self, model: str, template: str | None = None, enable_thinking: bool = True,
                   quantization_bit: int | None = None) -> None:
         """Load the shared base (once; a different model replaces it) and name it "base"."""
-        key = (_canonical(model), ())
+        key = (canonical(model), ())
         if self._main != key:
             if self._main is not None:
                 self.unload()
@@ -123,7 +124,7 @@ class ChatEngine:
         if self._main is None:
             self.load_base(spec.base, spec.template, spec.enable_thinking)
         self.remove(name)
-        key = (_canonical(spec.base), tuple(_canonical(p) for p in spec.merged))
+        key = (canonical(spec.base), tuple(canonical(p) for p in spec.merged))
         if key not in self._backbones:
             log.info("Loading %s + merged %s for adapter %s.", spec.base, list(spec.merged), name)
             self._load(key, spec.base, list(spec.merged), None)
@@ -182,19 +183,14 @@ class ChatEngine:
     def _resolve(self, spec: str) -> None:
         if spec == "base":
             raise UserError("no base model loaded: call load_base (or --model) first")
-        path = Path(spec)
-        if (path / "adapter_config.json").is_file() or (path / "config.yaml").is_file():
-            target = run_model_spec(spec)
-            if target.adapter is not None:
-                self.add_adapter(spec, spec)
-                return
-            spec_path, template, thinking = target.base, target.template, target.enable_thinking
-        else:
-            spec_path, template, thinking = spec, None, True
-        key = (_canonical(spec_path), ())
+        side = side_of(spec)
+        if side.kind == "adapter":
+            self.add_adapter(spec, spec)
+            return
+        key = (canonical(side.base), ())
         if key not in self._backbones:
-            self._load(key, spec_path, [], None)
-        self._entries[spec] = _Entry(key, None, template, thinking)
+            self._load(key, side.base, [], None)
+        self._entries[spec] = _Entry(key, None, side.template, side.thinking)
 
     def _is_model_side(self, name: str) -> bool:
         entry = self._entries.get(name)
@@ -350,11 +346,6 @@ def _attach(model, path: str, name: str, existing: set[str]):
         return PeftModel.from_pretrained(model, path, adapter_name=name)
     model.load_adapter(path, adapter_name=name)
     return model
-
-
-def _canonical(path: str) -> str:
-    p = Path(path)
-    return str(p.resolve()) if p.exists() else path
 
 
 def _check_side(side: str) -> None:
