@@ -100,7 +100,7 @@ def test_stage_trains_from_example(stage, name, extra, tiny_model, tmp_path):
 def test_reward_model_trains_and_loads(rm_run, tiny_model):
     from transformers import AutoTokenizer
 
-    from core.methods.rm import load_reward_model
+    from core.methods.reward_model import load_reward_model
 
     assert_complete(rm_run)
     assert set(STAGE_KEYS["rm"]) <= metric_keys(rm_run)
@@ -121,6 +121,27 @@ def test_reward_model_trains_and_loads(rm_run, tiny_model):
     together = score(completions=answers, prompt_messages=prompts)
     alone = [score(completions=[a], prompt_messages=[p])[0] for a, p in zip(answers, prompts)]
     assert together == pytest.approx(alone, abs=1e-5) and together[0] != together[1]
+
+
+def test_reward_scorer_batches_score_as_one_at_a_time(rm_run, tiny_model):
+    """Right-padded batches (of 2 here, so the last is short) give the scores of unpadded
+    single sequences; the pair is rendered in the run's template, ending its turn."""
+    from core.methods.reward_model import RewardScorer
+
+    scorer = RewardScorer(rm_run.path, batch_size=2)
+    prompts = [[{"role": "user", "content": "Capital of France?"}],
+               [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}],
+               [{"role": "user", "content": "Name a colour."}]]
+    answers = ["Paris is the capital of France, of course.", "4", "Blue, or maybe green."]
+    batched = scorer.score(prompts, answers)
+    alone = [scorer.score([p], [a])[0] for p, a in zip(prompts, answers)]
+    assert batched == pytest.approx(alone, abs=1e-5) and len(set(batched)) == 3
+    ids = scorer.ids(prompts[0], answers[0])
+    assert scorer.tokenizer.decode(ids).endswith("of course.<|im_end|>\n")
+    plain = load_final(rm_run, tiny_model, head="reward")  # plain peft, no padding at all
+    with torch.no_grad():
+        assert plain(input_ids=torch.tensor([ids])).logits[0, 0].item() == pytest.approx(
+            batched[0], abs=1e-5)
 
 
 def test_grpo_through_cli_with_reward_model_and_user_function(rm_run, tiny_model, tmp_path):

@@ -14,7 +14,7 @@ def bench_dpo(args: argparse.Namespace) -> None:
     from core.config import RunConfig
     from core.data import load_for_training
     from core.data.templates import get_template
-    from core.methods.logps import batch_logps
+    from core.methods.logps import batch_logps, score_pairs
     from core.methods.pairwise import PairCollator
     from core.methods.reference import Reference
     from core.models.loading import LoadOptions, load_tokenizer
@@ -36,9 +36,8 @@ def bench_dpo(args: argparse.Namespace) -> None:
     batches = [collate(features[i:i + args.batch]) for i in range(0, len(features), args.batch)]
     scored = sum(int(b["completion_mask"].sum()) for b in batches)
     start = time.perf_counter()
-    with torch.no_grad(), Reference(model).active() as ref:
-        for b in batches:
-            batch_logps(ref, b, device)
+    with Reference(model).active() as ref:
+        score_pairs(ref, features, collate, args.batch, device)
     ref_s = time.perf_counter() - start
     emit("reference_pass", pairs=len(features), seconds=round(ref_s, 3),
           pairs_per_s=round(len(features) / ref_s, 2))

@@ -22,6 +22,7 @@ import json
 
 from core.evaluate.flow import evaluate
 from core.evaluate.metrics import TABLE
+from core.models.loading import DTYPES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,13 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge", help="an rm run: score base and run answers for a win rate")
     parser.add_argument("--win_prompts", "--win-prompts", type=int, default=16,
                         help="prompts generated for the judged win rate")
+    parser.add_argument("--dtype", choices=DTYPES,
+                        help="load every model (and the judge) in this dtype instead of the "
+                             "run's own (its bf16/fp16 flags); quantized runs stay quantized")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
 def main(args: argparse.Namespace) -> int:
     results = evaluate(args.run, args.dataset, args.dataset_dir, max_samples=args.max_samples,
                        samples=args.samples, max_new_tokens=args.max_new_tokens,
-                       judge=args.judge, win_prompts=args.win_prompts)
+                       judge=args.judge, win_prompts=args.win_prompts, dtype=args.dtype)
     if args.json:
         print(json.dumps(results, indent=1))
     else:
@@ -50,6 +54,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def render_table(results: dict[str, dict]) -> str:
+    """The comparison table: one row per model, metrics.TABLE's numbers as columns."""
     names = list(results)
     width = max(12, *(len(n) for n in names))
     lines = [f"{'model':<{width}}" + "".join(f"{label:>15}" for _, label in TABLE)]

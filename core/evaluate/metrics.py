@@ -20,24 +20,6 @@ TABLE = (("preference_accuracy", "pref acc"), ("reward_margin", "reward margin")
          ("likelihood_accuracy", "lik acc"), ("kendall_tau", "tau"), ("win_rate", "win rate"))
 
 
-def pair_scores(model, features: list[dict], collate, batch_size: int = 4) -> dict[str, list[float]]:
-    """Summed log-probs and token counts of the chosen and rejected answers, per pair."""
-    import torch
-
-    from core.methods.logps import batch_logps
-
-    out: dict[str, list[float]] = {"chosen": [], "rejected": [], "n_chosen": [], "n_rejected": []}
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        for start in range(0, len(features), batch_size):
-            sums, counts = batch_logps(model, collate(features[start:start + batch_size]), device)
-            c, r = sums.float().cpu().chunk(2)
-            nc, nr = counts.float().cpu().chunk(2)
-            for key, values in (("chosen", c), ("rejected", r), ("n_chosen", nc), ("n_rejected", nr)):
-                out[key] += values.tolist()
-    return out
-
-
 def preference_metrics(scores: dict, ref: dict, beta: float) -> dict[str, Any]:
     """The numbers of the module docstring from a model's and its reference's pair scores."""
     n = len(scores["chosen"])
@@ -70,7 +52,19 @@ def kendall_tau(scores: list[float], label_order: list[int]) -> float:
     return concordant / pairs if pairs else 0.0
 
 
+def ranked_tau(scores: list[list[float]], ref: list[list[float]]) -> float | None:
+    """Mean Kendall's tau over the ranked rows between the implicit rewards of their answers
+    (model minus reference log-prob, answers best first) and the label order; None without
+    ranked rows."""
+    if not scores:
+        return None
+    taus = [kendall_tau([a - b for a, b in zip(mine, base)], list(range(len(mine))))
+            for mine, base in zip(scores, ref)]
+    return sum(taus) / len(taus)
+
+
 def training_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's loss curve ends, best eval loss, steps, state and training time."""
     from core.runs.rundir import RunDir
 
     rd = RunDir(run_dir)
@@ -88,6 +82,7 @@ def training_summary(run_dir: Path) -> dict[str, Any]:
 
 
 def require_pairs(stage_rows: list, dataset: str) -> None:
+    """Refuse a dataset that gives no pairs, pointing at the data check."""
     if not stage_rows:
         raise UserError(f"dataset: {dataset} has no usable pairs; check it with "
                         f"`python -m core data check {dataset}`")

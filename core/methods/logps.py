@@ -2,7 +2,8 @@
 
 Only the logits from the first scored position onwards are computed (`logits_to_keep`), and
 the log-softmax is taken one row at a time in fp32, so a 150k-token vocabulary does not
-materialise a [batch, length, vocab] fp32 tensor.
+materialise a [batch, length, vocab] fp32 tensor. `score_pairs` is the one no-grad loop over a
+list of pairs (reference pass, evaluation, bench).
 """
 from __future__ import annotations
 
@@ -51,3 +52,31 @@ def sequence_logps(per_token: Tensor, mask: Tensor, ld_alpha: float | None = Non
     shared = torch.minimum(chosen_len, rejected_len).repeat(2).unsqueeze(1)
     weight = torch.where(position <= shared, 1.0, ld_alpha) * mask
     return (per_token * weight).sum(dim=1), counts
+
+
+@torch.no_grad()
+def score_pairs(model, features: list[dict], collate, batch_size: int, device,
+                ld_alpha: float | None = None) -> dict[str, Tensor]:
+    """Summed log-probs and token counts of every pair's answers, without gradients.
+
+    `features` hold prompt_ids, chosen_ids and rejected_ids; `collate` (a PairCollator) pads
+    `batch_size` of them at a time. Returns float32 CPU tensors of len(features) under
+    "chosen", "rejected" (summed log-probs, LD-DPO weighted with ld_alpha) and "n_chosen",
+    "n_rejected" (answer tokens). Dropout is off while scoring; the model's mode is restored.
+    The reference pass, evaluation and the bench all score pairs here.
+    """
+    keys = ("chosen", "rejected", "n_chosen", "n_rejected")
+    parts: dict[str, list[Tensor]] = {k: [torch.zeros(0)] for k in keys}
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(features), batch_size):
+            sums, counts = batch_logps(model, collate(features[start:start + batch_size]), device,
+                                       ld_alpha)
+            chosen, rejected = sums.float().cpu().chunk(2)
+            n_chosen, n_rejected = counts.float().cpu().chunk(2)
+            for key, value in zip(keys, (chosen, rejected, n_chosen, n_rejected)):
+                parts[key].append(value)
+    finally:
+        model.train(was_training)
+    return {k: torch.cat(v) for k, v in parts.items()}

@@ -15,13 +15,14 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from core.config import RunConfig
 from core.paths import home
 
-from .logps import batch_logps
+from .logps import score_pairs
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,11 @@ log = logging.getLogger(__name__)
 class Reference:
     """A context manager that yields the model to run for reference log-probs."""
 
-    def __init__(self, policy, model=None):
+    def __init__(self, policy, model=None) -> None:
         self.policy, self.model = policy, model
 
     @contextlib.contextmanager
-    def active(self):
+    def active(self) -> Iterator:
         if self.model is not None:
             yield self.model
             return
@@ -106,19 +107,10 @@ def precompute(reference: Reference, features: list[dict], collate, batch_size: 
         f["ref_rejected_logps"] = float(values["rejected"][i])
 
 
-@torch.no_grad()
-def _compute(reference: Reference, features, collate, batch_size, device, ld_alpha) -> dict:
-    chosen, rejected = [], []
+def _compute(reference: Reference, features: list[dict], collate, batch_size: int,
+             device: torch.device, ld_alpha: float | None) -> dict[str, torch.Tensor]:
     log.info("Reference log-probs: computing for %d pairs (once; cached for later runs)...",
              len(features))
     with reference.active() as model:
-        was_training = model.training
-        model.eval()
-        for start in range(0, len(features), batch_size):
-            sums, _ = batch_logps(model, collate(features[start:start + batch_size]), device,
-                                  ld_alpha)
-            c, r = sums.float().cpu().chunk(2)
-            chosen.append(c)
-            rejected.append(r)
-        model.train(was_training)
-    return {"chosen": torch.cat(chosen).contiguous(), "rejected": torch.cat(rejected).contiguous()}
+        scores = score_pairs(model, features, collate, batch_size, device, ld_alpha)
+    return {"chosen": scores["chosen"].contiguous(), "rejected": scores["rejected"].contiguous()}

@@ -86,33 +86,13 @@ def length_near(target: int) -> Reward:
 
 def model_score(path: str, device: Any) -> Reward:
     """The score of an rm run's model for prompt + completion, rendered with that run's
-    template and cutoff_len exactly as it was trained (TRL's own model path would score the
-    bare decoded text, without the end-of-turn tokens the model saw in training)."""
-    import torch
+    template and cutoff_len as it was trained (reward_model.RewardScorer)."""
+    from .reward_model import RewardScorer
 
-    from core.data.templates import encode, get_template
-    from core.runs.rundir import RunDir
+    scorer = RewardScorer(path, device)
 
-    from .rm import load_reward_model
-
-    model, tokenizer = load_reward_model(path)
-    model.to(device)
-    rm = RunConfig.load(RunDir(path).config)
-    template = get_template(rm.template, tokenizer, rm.enable_thinking)
-
-    @torch.no_grad()
     def reward_model(completions, prompt_messages, **_) -> list[float]:
-        seqs = []
-        for messages, completion in zip(prompt_messages, completions):
-            prompt_ids, (answer_ids,) = encode(
-                template, messages, [{"role": "assistant", "content": text_of(completion)}])
-            seqs.append((prompt_ids + answer_ids)[-rm.cutoff_len:])
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, seq in enumerate(seqs):
-            ids[i, :len(seq)], mask[i, :len(seq)] = torch.tensor(seq), 1
-        return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, 0].tolist()
+        return scorer.score(prompt_messages, [text_of(c) for c in completions])
     return reward_model
 
 

@@ -7,21 +7,16 @@ the last token; the loss is -log sigmoid(r_chosen - r_rejected). Logged: loss,
 rewards/accuracies (share of pairs ranked right), rewards/margins (mean r_chosen -
 r_rejected), min_reward, mean_reward, max_reward (and eval_* of them with val_size). The run
 directory holds a SEQ_CLS LoRA adapter whose score head is saved with it (or full weights);
-GRPO (`reward_model: saves/<run>`) and evaluation load it with `load_reward_model`:
-
-    from .rm import load_reward_model
-    model, tokenizer = load_reward_model("saves/rm-demo")
-    score = model(**tokenizer(text, return_tensors="pt")).logits[0, 0]
+GRPO (`reward_model: saves/<run>`) and the evaluation judge score with it through
+reward_model.py (RewardScorer), which does not import TRL.
 """
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from trl import RewardTrainer
 
 from core.config import RunConfig
-from core.errors import UserError
 
 log = logging.getLogger(__name__)
 # TRL's names -> the names every preference stage logs (DESIGN.md, metrics.jsonl)
@@ -64,30 +59,3 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
 def _sequences(features: list[dict]) -> list[dict]:
     return [{"chosen_ids": f["prompt_ids"] + f["chosen_ids"],
              "rejected_ids": f["prompt_ids"] + f["rejected_ids"]} for f in features]
-
-
-def load_reward_model(path: str | Path):
-    """(model, tokenizer) of a finished rm run: a plain transformers sequence classifier with
-    one output (LoRA merged into base + the run's start adapters), in eval mode."""
-    from peft import PeftModel
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from core.models.loading import LoadOptions, load_model
-    from core.runs.rundir import RunDir
-
-    rd = RunDir(path)
-    try:
-        cfg = RunConfig.load(rd.config)
-    except UserError as e:
-        raise UserError(f"reward_model: {path} is not a run directory ({e})") from e
-    if cfg.stage != "rm" or not rd.has_final_model():
-        raise UserError(f"reward_model: {path} is not a finished rm run (stage {cfg.stage}, "
-                        f"state {rd.status().get('state')}); train one with stage: rm")
-    if (rd.path / "adapter_config.json").is_file():
-        base = load_model(LoadOptions.of_run(cfg, adapters=tuple(cfg.adapters)), head="reward")
-        model = PeftModel.from_pretrained(base, str(rd.path)).merge_and_unload()
-    else:
-        model = AutoModelForSequenceClassification.from_pretrained(str(rd.path))
-    tokenizer = AutoTokenizer.from_pretrained(str(rd.path))
-    model.config.pad_token_id = tokenizer.pad_token_id
-    return model.eval(), tokenizer

@@ -194,7 +194,7 @@ def build(ctx) -> None:
     outputs = [ui["status"], ui["table"], ui["figure"], ui["samples_html"], ui["results"]]
     dataset_dir = ctx.fields["dataset_dir"]
 
-    def lists(lang, folder, picked, dataset, judge, first=False):
+    def lists(lang, folder, picked, dataset, judge, first=False) -> list:
         """Fresh pick lists (runs finish, datasets get registered) and the picked runs' last
         results."""
         runs = runlists.model_choices(ctx.ws, ctx.runs)
@@ -217,7 +217,8 @@ def build(ctx) -> None:
     ui["runs"].input(lambda lang, picked: _shown(saved(ctx.ws, picked, lang), clear=True),
                      [ctx.lang, ui["runs"]], outputs, show_progress="hidden")
 
-    def on_run(lang, folder, picked, dataset, judge, max_samples, samples, max_new_tokens):
+    def on_run(lang, folder, picked, dataset, judge, max_samples, samples,
+               max_new_tokens) -> Iterator[list]:
         for view in run(ctx.ws, picked, dataset, folder, max_samples, judge, samples,
                         max_new_tokens, lang):
             yield _shown(view)
