@@ -21,7 +21,6 @@ from core.errors import UserError
 from core.models.spec import run_folder, run_model_spec
 
 BASE = "base"
-KINDS = ("base", "adapter", "model")
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class Side:
     `template` and `thinking` the model it runs on and how it renders a chat (None: the
     tokenizer's own template)."""
 
-    kind: str  # one of KINDS
+    kind: str  # base | adapter | model
     value: str
     name: str
     base: str | None = None
