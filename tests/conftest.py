@@ -130,6 +130,25 @@ def make_run(base: Path, out: Path, adapter: Path | None = None, **config) -> Pa
     return out
 
 
+def checkpointed(base: Path, adapter: Path, out: Path, steps=(2, 4, 6), complete=(2, 4),
+                 **status) -> Path:
+    """A run without a final model (make_run's adapter moved into checkpoint-N folders, those
+    in `complete` marked complete); `status` fields are written into status.json."""
+    from core.runs.rundir import RunDir, mark_complete
+
+    make_run(base, out, adapter)
+    for f in ("adapter_model.safetensors", "adapter_config.json"):
+        for step in steps:
+            (out / f"checkpoint-{step}").mkdir(exist_ok=True)
+            (out / f"checkpoint-{step}" / f).write_bytes((out / f).read_bytes())
+        (out / f).unlink()
+    for step in complete:
+        mark_complete(out / f"checkpoint-{step}", step)
+    if status:
+        RunDir(out).update_status(**status)
+    return out
+
+
 def greedy_ids(model, tokenizer, prompt_text: str, n: int = 20) -> list[int]:
     ids = tokenizer(prompt_text, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():

@@ -54,6 +54,28 @@ def test_unknown_template_lists_choices(tokenizer):
         get_template("llama3", tokenizer)
 
 
+def test_stop_token_ids_per_template(tokenizer):
+    """Generation stops at the template's end of turn (<|im_end|> for ChatML, the eos for
+    `default`), the eos and pad, and the eos ids the model's generation_config names."""
+    from transformers import GenerationConfig
+
+    im_end, text_end = (tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>"))
+    # a base model's tokenizer: its eos (and pad) is <|endoftext|>, not ChatML's end of turn
+    plain = tokenizer.__class__.from_pretrained(tokenizer.name_or_path, eos_token="<|endoftext|>")
+    assert plain.eos_token_id == plain.pad_token_id == text_end != im_end
+    for name in ("qwen", "qwen3", None):  # None: the tokenizer's own (ChatML) template
+        assert get_template(name, plain).stop_token_ids() == sorted({im_end, text_end})
+    assert get_template("default", plain).stop_token_ids() == [text_end]
+    plain.chat_template = None  # no template of its own: `default`
+    assert get_template(None, plain).stop_token_ids() == [text_end]
+    configured = GenerationConfig(eos_token_id=[7, text_end])
+    assert get_template("default", plain).stop_token_ids(configured) == sorted({7, text_end})
+    assert get_template("qwen", plain).stop_token_ids(GenerationConfig(eos_token_id=9)) == \
+        sorted({9, im_end, text_end})
+    # an instruct tokenizer's eos is <|im_end|> itself: `default` stops there too
+    assert get_template("default", tokenizer).stop_token_ids() == sorted({im_end, text_end})
+
+
 def test_pad_equal_to_end_token_keeps_end_scored(tokenizer):
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     tpl = get_template("qwen", tokenizer)

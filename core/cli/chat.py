@@ -12,7 +12,9 @@ from pathlib import Path
 
 from core.chat.engine import GEN_FLAGS, SIDES, ChatEngine, ChatSession, GenConfig
 from core.cli import quiet_libraries
+from core.config.fields import TEMPLATES
 from core.errors import UserError
+from core.models.loading import DTYPES
 from core.models.spec import run_model_spec
 
 
@@ -27,14 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "'base' (the same base with the adapter off) or another model/adapter")
     parser.add_argument("--prompt", help="answer this and exit (default: interactive)")
     parser.add_argument("--system", default="", help="system prompt")
-    parser.add_argument("--template", choices=["qwen", "qwen3", "default"],
+    parser.add_argument("--template", choices=[n for n in TEMPLATES if n],
                         help="chat template for --model/--adapter (runs use their own)")
     parser.add_argument("--no-thinking", action="store_true", help="Qwen3: answer without thinking")
     for name in GEN_FLAGS:  # defaults from GenConfig, the one place they live
         default = GenConfig.__dataclass_fields__[name].default
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
                             help="0 = greedy" if name == "temperature" else None)
-    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    parser.add_argument("--dtype", default="auto", choices=DTYPES,
+                        help="weights dtype; auto: the best this machine runs")
 
 
 def main(args: argparse.Namespace) -> int:

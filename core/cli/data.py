@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from core.config.fields import STAGES, TEMPLATES
 from core.errors import UserError
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -57,11 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        description=CHECK_HELP, formatter_class=RAW)
     p.add_argument("name", metavar="NAME", help="dataset name in dataset_info.json")
     _dir(p)
-    p.add_argument("--stage", choices=("sft", "dpo", "kto", "rm", "grpo"),
+    p.add_argument("--stage", choices=STAGES,
                    help="stage to check for (default: the first one the dataset suits)")
     p.add_argument("--model", help="tokenizer for token statistics: a local folder, a hub id "
                    "(online), or 'demo'")
-    p.add_argument("--template", choices=("qwen", "qwen3", "default"),
+    p.add_argument("--template", choices=[n for n in TEMPLATES if n],
                    help="chat template (default: the tokenizer's own)")
     p.add_argument("--cutoff_len", "--cutoff-len", type=int, default=2048, help="default 2048")
     p.add_argument("--max_samples", "--max-samples", type=int, help="check the first N records")

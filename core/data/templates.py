@@ -17,10 +17,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from core.config.fields import TEMPLATES
+
 Message = dict[str, Any]
 QWEN_DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 THINK_BLOCK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
 EMPTY_THINK = "<think>\n\n</think>\n\n"
+IM_END = "<|im_end|>"  # ChatML's end of turn
 
 
 @dataclass
@@ -66,6 +69,21 @@ class ChatTemplate:
                 content = EMPTY_THINK + content
         return content + "<|im_end|>\n"
 
+    def stop_token_ids(self, generation_config: Any = None) -> list[int]:
+        """The ids that end an answer in generate(), for chat and evaluation alike: the
+        template's end of turn (<|im_end|> for ChatML; `default` ends answers with the eos),
+        the tokenizer's eos and pad (Qwen pads with <|endoftext|>, its end of text), and the
+        eos ids the model's generation_config names."""
+        tok = self.tokenizer
+        ids = {tok.eos_token_id, tok.pad_token_id}
+        if self.name != "default":
+            end = tok.convert_tokens_to_ids(IM_END)  # the unk id (or None) when it is unknown
+            if end != tok.unk_token_id:
+                ids.add(end)
+        configured = getattr(generation_config, "eos_token_id", None)
+        ids.update(configured if isinstance(configured, list) else [configured])
+        return sorted(i for i in ids if isinstance(i, int) and i >= 0)
+
     def render(self, prompt: list[Message], answer: Message) -> tuple[str, str]:
         """(prompt text, answer text); the full text of a prompt+answer may differ slightly from
         their concatenation for tokenizer templates, so use encode() for token ids."""
@@ -77,9 +95,10 @@ def get_template(name: str | None, tokenizer: Any, enable_thinking: bool = True)
     when the tokenizer has none)."""
     if name is None and not getattr(tokenizer, "chat_template", None):
         name = "default"
-    if name not in (None, "qwen", "qwen3", "default"):
-        raise ValueError(f"template: unknown template {name!r}; use qwen, qwen3, default, or leave "
-                         "it empty for the tokenizer's own")
+    if name not in TEMPLATES:
+        named = ", ".join(n for n in TEMPLATES if n)
+        raise ValueError(f"template: unknown template {name!r}; use {named}, or leave it empty "
+                         "for the tokenizer's own")
     return ChatTemplate(name, tokenizer, enable_thinking)
 
 

@@ -261,8 +261,7 @@ def generate(model: Any, es: EvalSet, rows: list[dict], max_new_tokens: int) -> 
     import torch
 
     tok, out = es.tokenizer, []
-    stop = [i for i in {tok.eos_token_id, tok.pad_token_id,
-                        tok.convert_tokens_to_ids("<|im_end|>")} if isinstance(i, int) and i >= 0]
+    stop = es.template.stop_token_ids(model.generation_config)
     device = next(model.parameters()).device
     for row in rows:
         ids = tok(es.template.prompt_text(row["prompt"]), return_tensors="pt",

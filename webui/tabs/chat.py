@@ -2,11 +2,11 @@
 input that sends the same message to both, streamed answers, the same settings and seed on both
 sides; Swap, Clear, Stop, and single-model chat with the B pane hidden.
 
-The server holds one core.chat.ChatEngine (chat_engine.HOLDER): A = base and B = tuned share
-one base load, and a run trained on another base reloads it (the status says so). Models load
-lazily, on the first message or with Load. Plain handlers, tested without a browser:
-side_choices(), defaults(), pane_label(), send(), swap() here; target(), prepare(),
-status_text(), unload(), stop() in chat_engine.py.
+The app holds one core.chat.host.ChatHost (ctx.chat): A = base and B = tuned share one base
+load, and a run trained on another base reloads it (core decides; the status says so). Models
+load lazily, on the first message or with Load. Plain handlers, tested without a browser:
+side_choices(), defaults(), pane_label(), send(), swap() here; confine(), prepare(), status(),
+load(), unload() in chat_engine.py.
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from typing import Any, Iterator
 import gradio as gr
 
 from core.chat.engine import SIDES, ChatSession
+from core.chat.host import ChatHost
+from core.chat.sides import BASE, Picks
 from core.config.run import coerce
 from core.errors import UserError
 from core.runs.manager import RunManager
@@ -27,19 +29,11 @@ from core.runs.rundir import CHECKPOINT
 
 from .. import forms, runlists
 from ..i18n import DEFAULT, t
+from ..context import MODELS
 from ..render import message_html
 from ..workspace import Workspace
 from . import chat_settings
-from .chat_engine import (
-    BASE,
-    HOLDER,
-    Holder,
-    Request,
-    prepare,
-    status_text,
-    stop,
-    unload,
-)
+from .chat_engine import Status, load, prepare, status, unload
 from .chat_settings import gen_config
 
 log = logging.getLogger(__name__)
@@ -96,10 +90,11 @@ def swap(a: str | None, b: str | None, history: History) -> tuple[str | None, st
     return b, a, {"A": history.get("B", []), "B": history.get("A", [])}
 
 
-def send(holder: Holder, ws: Workspace, req: Request, text: str, gen: dict[str, Any],
-         history: History, lang: str) -> Iterator[tuple[History | None, str]]:
+def send(host: ChatHost, ws: Workspace, picks: Picks, text: str, gen: dict[str, Any],
+         history: History, lang: str) -> Iterator[tuple[History | None, Status]]:
     """Stream the answers to `text`: yields (history, status) as tokens arrive, A then B. On a
-    problem the turn is dropped and the status says why (history None: nothing changed)."""
+    problem the turn is dropped and the status says why (failed; history None: nothing
+    changed, the typed message stays to retry)."""
     before = {side: list((history or {}).get(side) or []) for side in SIDES}
     text = (text or "").strip()
     try:
@@ -107,39 +102,40 @@ def send(holder: Holder, ws: Workspace, req: Request, text: str, gen: dict[str, 
             raise UserError(t("chat_empty_message", lang))
         settings = gen_config(gen)
     except UserError as e:
-        yield None, message_html(str(e), "error")
+        yield None, Status(str(e), "error")
         return
-    sides = tuple(req.sides)
+    sides = tuple(picks.sides)
     question = [{"role": "user", "content": text}]
     asked = {s: before[s] + (question if s in sides else []) for s in SIDES}
-    yield asked, message_html(t("chat_loading", lang, model=req.model), "info")
-    holder.stopping.clear()
+    yield asked, Status(t("chat_loading", lang, model=picks.model))
+    host.stopping.clear()
     try:
-        note = prepare(holder, ws, req, lang)
-        session = ChatSession(holder.engine, sides)
+        note = prepare(host, ws, picks, lang)
+        session = ChatSession(host.engine, sides)
         session.history = {s: list(before[s]) for s in SIDES}
-        yield from _stream(holder, session, text, settings, lang)
+        yield from _stream(host, session, text, settings, lang)
     except Exception as e:  # a load or generation failure is shown, not raised into the page
         if not isinstance(e, UserError):
             log.exception("Chat failed")
-        yield before, message_html(str(e) or type(e).__name__, "error")
+        yield before, Status(str(e) or type(e).__name__, "error")
         return
     done = ""
-    if holder.stopping.is_set():  # a side stopped before its turn still shows the question
+    if host.stopping.is_set():  # a side stopped before its turn still shows the question
         done = t("chat_stopped", lang)
         for s in sides:
             if len(session.history[s]) == len(before[s]):
                 session.history[s] = asked[s] + [{"role": "assistant", "content": ""}]
-    yield session.history, status_text(holder, lang, " ".join(x for x in (note, done) if x))
+    yield session.history, status(host, lang, " ".join(x for x in (note, done) if x))
 
 
-def _stream(holder: Holder, session: ChatSession, text: str, settings, lang: str):
+def _stream(host: ChatHost, session: ChatSession, text: str, settings,
+            lang: str) -> Iterator[tuple[History, Status]]:
     stream = session.send(text, settings)
     try:
         for side, _ in stream:
-            if holder.stopping.is_set():
+            if host.stopping.is_set():
                 break
-            yield session.history, message_html(t("chat_answering", lang, side=side), "info")
+            yield session.history, Status(t("chat_answering", lang, side=side))
     finally:
         stream.close()  # stops the engine's generation thread at once
 
@@ -163,7 +159,7 @@ def _layout(ctx) -> SimpleNamespace:
         ui.checkpoints = ctx.relabel(gr.Checkbox(False, label=t("chat_checkpoints"), scale=0,
                                                  min_width=200, container=False,
                                                  elem_id="chat-checkpoints"), "chat_checkpoints")
-        ui.status = gr.HTML(status_text(HOLDER, lang), elem_id="chat-status")
+        ui.status = gr.HTML(status(ctx.chat, lang).html(), elem_id="chat-status")
         ui.load = ctx.relabel(gr.Button(t("chat_load"), size="sm", scale=0, min_width=80,
                                         elem_id="chat-load"), "chat_load", "value")
         ui.unload = ctx.relabel(gr.Button(t("chat_unload"), size="sm", scale=0, min_width=80,
@@ -206,12 +202,12 @@ def _compose(ctx, ui, lang: str) -> None:
         ctx.on_lang(box, lambda lang, name=name: chat_settings.relabel(name, lang))
 
 
-def _request(model, template, quant, a, b, compare) -> Request:
+def _picks(model, template, quant, a, b, compare) -> Picks:
     try:
         bits = coerce("quantization_bit", forms.from_widget(forms.SPECS["quantization_bit"], quant))
     except (ValueError, KeyError):
         bits = None
-    return Request(model or "", template or None, bits, a, b, bool(compare))
+    return Picks(model or "", template or None, bits, a, b, bool(compare))
 
 
 def _pickers(ctx, lang, model, checkpoints, a, b, compare) -> list:
@@ -239,25 +235,25 @@ def build(ctx) -> None:
              ui.columns["B"]]
     gen = list(ui.gen.values())
 
-    def on_page(lang, model, checkpoints):
+    def on_page(lang, model, checkpoints) -> list:
         a, b = defaults(ctx.ws, ctx.runs)
         return _pickers(ctx, lang, model, checkpoints, a, b, b is not None) + [
-            status_text(HOLDER, lang)]
+            status(ctx.chat, lang).html()]
 
-    def refresh(lang, model, checkpoints, a, b, compare):
+    def refresh(lang, model, checkpoints, a, b, compare) -> list:
         return _pickers(ctx, lang, model, checkpoints, a, b, compare)
 
-    def compare_run(request, lang, model, checkpoints):
+    def compare_run(request, lang, model, checkpoints) -> list:
         value = request[0] if request else None
         return _pickers(ctx, lang, model, checkpoints, BASE, value, True) + [[], [], empty()]
 
-    def choices(lang, model, checkpoints):  # runs finished meanwhile; the picks stay
+    def choices(lang, model, checkpoints) -> tuple:  # runs finished meanwhile; picks stay
         update = gr.update(choices=side_choices(ctx.ws, ctx.runs, model, checkpoints, lang))
         return update, update
 
     state = [ctx.lang, model, ui.checkpoints]
     ctx.app.load(on_page, state, shown + [ui.status], show_progress="hidden")
-    ctx.lang.change(lambda lang: status_text(HOLDER, lang), ctx.lang, ui.status,
+    ctx.lang.change(lambda lang: status(ctx.chat, lang).html(), ctx.lang, ui.status,
                     show_progress="hidden")
     if ctx.tab is not None:
         ctx.tab.select(choices, state, [ui.a, ui.b], show_progress="hidden")
@@ -273,48 +269,43 @@ def build(ctx) -> None:
 
 
 def _wire_chat(ctx, ui, request_inputs: list, gen: list, panes: list) -> None:
-    names = list(ui.gen)
+    names, host = list(ui.gen), ctx.chat
 
-    def on_send(lang, *args):
-        req = _request(*args[:6])
+    def on_send(lang, *args) -> Iterator[tuple]:
+        picks = _picks(*args[:6])
         history, text, values = args[6], args[7], dict(zip(names, args[8:]))
-        updates = send(HOLDER, ctx.ws, req, text, values, history, lang)
+        updates = send(host, ctx.ws, picks, text, values, history, lang)
         last, prev = None, next(updates)
         for item in itertools.chain(updates, [None]):  # one behind: the last is final
-            (hist, status), final = prev, item is None
+            (hist, state), final = prev, item is None
             panes = ([gr.skip()] * 3 if hist is None else
                      [shown(hist[s], lang) if final else hist[s] for s in SIDES] + [hist])
-            yield (*panes, gr.skip() if status == last else status,
-                   text if "ps-error" in status else "")  # a failed message stays to retry
-            last, prev = status, item
+            yield (*panes, gr.skip() if state == last else state.html(),
+                   text if state.failed else "")  # a failed message stays to retry
+            last, prev = state, item
 
-    def on_load(lang, *args):
-        req = _request(*args)
-        yield message_html(t("chat_loading", lang, model=req.model), "info")
-        try:
-            yield status_text(HOLDER, lang, prepare(HOLDER, ctx.ws, req, lang))
-        except Exception as e:  # shown beside the button, never raised into the page
-            if not isinstance(e, UserError):
-                log.exception("Chat load failed")
-            yield message_html(str(e) or type(e).__name__, "error")
+    def on_load(lang, *args) -> Iterator[str]:
+        picks = _picks(*args)
+        yield Status(t("chat_loading", lang, model=picks.model)).html()
+        yield load(host, ctx.ws, picks, lang).html()
 
-    def on_unload(lang):
-        unload(HOLDER)
-        return message_html(t("chat_unloaded", lang), "ok")
+    def on_unload(lang) -> str:
+        return unload(host, lang).html()
 
-    def on_swap(lang, a, b, history):
+    def on_swap(lang, a, b, history) -> tuple:
         a, b, history = swap(a, b, history)
         return a, b, history, shown(history["A"], lang), shown(history["B"], lang)
 
-    # One chat at a time on the one engine; Stop bypasses the queue to reach it mid-answer.
-    one = dict(concurrency_id="chat", concurrency_limit=1, show_progress="hidden")
+    # One model load at a time in the whole app (chat, evaluation, export share the queue);
+    # Stop bypasses the queue to reach a running answer.
+    one = dict(**MODELS, show_progress="hidden")
     send_inputs = [ctx.lang] + request_inputs + [ui.history, ui.text] + gen
     send_outputs = panes + [ui.history, ui.status, ui.text]
     ui.send.click(on_send, send_inputs, send_outputs, **one)
     ui.text.submit(on_send, send_inputs, send_outputs, **one)
     ui.load.click(on_load, [ctx.lang] + request_inputs, ui.status, **one)
     ui.unload.click(on_unload, ctx.lang, ui.status, **one)
-    ui.stop.click(lambda: stop(HOLDER), None, None, queue=False)
+    ui.stop.click(host.stop, None, None, queue=False)
     ui.clear.click(lambda: ([], [], empty()), None, panes + [ui.history], show_progress="hidden")
     ui.swap.click(on_swap, [ctx.lang, ui.a, ui.b, ui.history], [ui.a, ui.b, ui.history] + panes,
                   show_progress="hidden")

@@ -23,6 +23,7 @@ from core.evaluate.flow import evaluate
 from core.evaluate.metrics import RESULTS, TABLE
 
 from .. import plots, runlists
+from ..context import MODELS
 from ..i18n import t
 from ..numbers import parse_number
 from ..render import duration, message_html, samples_html
@@ -223,4 +224,4 @@ def build(ctx) -> None:
             yield _shown(view)
 
     ui["run"].click(on_run, inputs + [ui["max_samples"], ui["samples"], ui["max_new_tokens"]],
-                    outputs, concurrency_id="models", concurrency_limit=1, show_progress="hidden")
+                    outputs, **MODELS, show_progress="hidden")
