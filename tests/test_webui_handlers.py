@@ -14,6 +14,7 @@ from conftest import ROOT
 
 from core.config import FIELDS, RunConfig
 from core.errors import UserError
+from core.runs.info import ACTIONS, refusal
 from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
 from webui import forms, i18n, plots
@@ -262,6 +263,11 @@ def test_runs_table_view_and_actions(ws):
     assert len(v.figures["loss"].data) == 2 and v.figures["eval"].data[0].name == "eval_loss"
     both = runs_tab.view(manager, ["a", "b"], "en")
     assert len(both.figures["loss"].data) == 4 and runs_tab.actions(manager.get("b"))["resume"]
+    for name in ("a", "b"):  # the buttons follow the rule RunManager enforces
+        info = manager.get(name)
+        assert {k: v for k, v in runs_tab.actions(info).items() if k != "chat"} == {
+            action: refusal(info, action) is None for action in ACTIONS}
+    assert runs_tab.act(manager, "resume", "a", "en") == (False, refusal(manager.get("a"), "resume"))
     values, message = runs_tab.load_config(manager, "a", "en")
     assert values["output_dir"] == "" and values["run_name"] == "" and "cleared" in message
     assert runs_tab.act(manager, "delete", "a", "en") == (True, "Deleted a.")
