@@ -141,6 +141,21 @@ def test_preview_shows_yaml_and_command_and_writes_nothing(ws):
     assert found and found[0][0] == "pref_beta"
 
 
+def test_preview_includes_the_dry_run(ws):
+    """Once the form is valid, Preview lists core.training.preflight's findings: the data
+    tokenized with the model's tokenizer, the output folder; it writes nothing."""
+    text, _, found = train_tab.preview(ws, form(ws, cutoff_len=16))
+    assert text and [k for k, _ in found] == ["dataset"] and "no room for the answer" in found[0][1]
+    fake_run(ws, "done")
+    before = sorted(p.name for p in ws.saves_dir.rglob("*"))
+    _, _, found = train_tab.preview(ws, form(ws, output_dir=str(ws.saves_dir / "done")))
+    assert [k for k, _ in found] == ["output_dir"] and "already holds a run" in found[0][1]
+    _, _, found = train_tab.preview(ws, form(ws, output_dir=str(ws.saves_dir / "done"),
+                                             resume_from_checkpoint=True))
+    assert found[0][0] == "resume_from_checkpoint" and "no complete checkpoint" in found[0][1]
+    assert sorted(p.name for p in ws.saves_dir.rglob("*")) == before
+
+
 def test_save_then_load_yaml(ws):
     written, found = train_tab.save_yaml(ws, form(ws, run_name="saved", pref_beta=0.3), "")
     assert found == [] and Path(written) == ws.saves_dir / "saved" / "config.yaml"

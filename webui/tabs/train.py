@@ -2,7 +2,8 @@
 Save YAML, Load YAML, Start, Abort in a side panel that stays in view.
 
 The handlers below are plain functions of form values (key -> widget value), tested without a
-browser: preview(), save_yaml(), load_yaml(), start(), abort().
+browser: preview() (the YAML, the command and the dry run of core.training.preflight),
+save_yaml(), load_yaml(), start(), abort().
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from core.config import GROUPS, ConfigError, RunConfig
 from core.errors import UserError
 from core.runs.info import refusal
 from core.runs.manager import RunManager
+from core.training.preflight import key_of, preflight
 
 from .. import forms
 from ..i18n import group_title, t
@@ -29,9 +31,23 @@ SHOW_FIRST_PROBLEM = ("() => document.querySelector('.ps-invalid')"
 
 # --- plain handlers --------------------------------------------------------------------------
 def preview(ws: Workspace, values: dict[str, Any]) -> tuple[str | None, str | None, Problems]:
-    """(YAML, command, problems) for the form; writes nothing. (None, None, problems) when a
-    value does not parse."""
-    return config_preview(ws, values)
+    """(YAML, command, problems) for the form; writes nothing. Once the form itself is valid,
+    the problems are the dry run's (core.training.preflight): machine, output folder and the
+    data tokenized with the model's (cached) tokenizer. (None, None, problems) when a value
+    does not parse."""
+    text, cmd, found = config_preview(ws, values)
+    if text is not None and not found:
+        cfg, _ = forms.build_config(values, ws)
+        found = dry_run(ws, cfg)
+    return text, cmd, found
+
+
+def dry_run(ws: Workspace, cfg: RunConfig) -> Problems:
+    """The preflight's errors and warnings as (key, message), placed as Start places runs."""
+    findings = preflight(cfg, saves_dir=ws.saves_dir, root=ws.root,
+                         tokenizer=lambda c: ws.tokenizer(c.model_name_or_path))
+    return [(f.key, f.message if f.severity == "error" else f"{f.message} ({f.severity})")
+            for f in findings if f.severity != "info"]
 
 
 def save_yaml(ws: Workspace, values: dict[str, Any], path: str | None) -> tuple[str | None, Problems]:
@@ -78,11 +94,6 @@ def abort(runs: RunManager, name: str | None) -> str | None:
         return None
     runs.abort(name)
     return name
-
-
-def key_of(message: str) -> str:
-    head = message.split(":", 1)[0].strip()
-    return head if head in forms.SPECS else ""
 
 
 def yaml_files(ws: Workspace) -> list[str]:
