@@ -77,8 +77,15 @@ def _caught(check: Callable[[], Any], default: str) -> list[Finding]:
     try:
         check()
     except UserError as e:
-        return [Finding(key_of(str(e), default), str(e))]
+        return [_failure(e, default)]
     return []
+
+
+def _failure(error: Exception, default: str) -> Finding:
+    """A refusal (UserError) as it reads, anything unforeseen with its type, as training's
+    command line would print it."""
+    text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+    return Finding(key_of(text, default), text)
 
 
 def _machine(cfg: RunConfig) -> list[Finding]:
@@ -119,21 +126,20 @@ def _data(cfg: RunConfig, tokenizer: Callable[[RunConfig], Any] | None,
 
     try:
         tok = tokenizer(cfg) if tokenizer else load_tokenizer(LoadOptions.of_run(cfg))
-    except UserError as e:
-        return [Finding(key_of(str(e), "model_name_or_path"), str(e))]
+    except Exception as e:  # noqa: BLE001 - training would fail the same way: say how
+        return [_failure(e, "model_name_or_path")]
     check = getattr(importlib.import_module(METHODS[cfg.stage]), "check_data", None)
     try:
         template = get_template(cfg.template, tok, cfg.enable_thinking)
         data = load_for_training(cfg, template)
         if check is not None:
             check(cfg, data, tok, user_rewards)
-    except UserError as e:
-        return [Finding(key_of(str(e), "dataset"), str(e))]
-    problems_ = [p for p in data.problems if p.is_error] + [p for p in data.problems
-                                                             if not p.is_error]
-    found = [Finding("dataset", str(p), "warning") for p in problems_[:LISTED]]
-    if len(problems_) > LISTED:
-        found.append(Finding("dataset", f"... and {len(problems_) - LISTED} more problems "
+    except Exception as e:  # noqa: BLE001 - as above
+        return [_failure(e, "dataset")]
+    ordered = sorted(data.problems, key=lambda p: not p.is_error)  # skipped records first
+    found = [Finding("dataset", str(p), "warning") for p in ordered[:LISTED]]
+    if len(ordered) > LISTED:
+        found.append(Finding("dataset", f"... and {len(ordered) - LISTED} more problems "
                              f"(python -m core data check {cfg.datasets[0]} --stage {cfg.stage})",
                              "warning"))
     if data.bad:
