@@ -14,6 +14,7 @@ from conftest import ROOT
 
 from core.config import FIELDS, RunConfig
 from core.errors import UserError
+from core.runs.info import ACTIONS, refusal
 from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
 from webui import forms, i18n, plots
@@ -140,6 +141,21 @@ def test_preview_shows_yaml_and_command_and_writes_nothing(ws):
     assert found and found[0][0] == "pref_beta"
 
 
+def test_preview_includes_the_dry_run(ws):
+    """Once the form is valid, Preview lists core.training.preflight's findings: the data
+    tokenized with the model's tokenizer, the output folder; it writes nothing."""
+    text, _, found = train_tab.preview(ws, form(ws, cutoff_len=16))
+    assert text and [k for k, _ in found] == ["dataset"] and "no room for the answer" in found[0][1]
+    fake_run(ws, "done")
+    before = sorted(p.name for p in ws.saves_dir.rglob("*"))
+    _, _, found = train_tab.preview(ws, form(ws, output_dir=str(ws.saves_dir / "done")))
+    assert [k for k, _ in found] == ["output_dir"] and "already holds a run" in found[0][1]
+    _, _, found = train_tab.preview(ws, form(ws, output_dir=str(ws.saves_dir / "done"),
+                                             resume_from_checkpoint=True))
+    assert found[0][0] == "resume_from_checkpoint" and "no complete checkpoint" in found[0][1]
+    assert sorted(p.name for p in ws.saves_dir.rglob("*")) == before
+
+
 def test_save_then_load_yaml(ws):
     written, found = train_tab.save_yaml(ws, form(ws, run_name="saved", pref_beta=0.3), "")
     assert found == [] and Path(written) == ws.saves_dir / "saved" / "config.yaml"
@@ -262,6 +278,11 @@ def test_runs_table_view_and_actions(ws):
     assert len(v.figures["loss"].data) == 2 and v.figures["eval"].data[0].name == "eval_loss"
     both = runs_tab.view(manager, ["a", "b"], "en")
     assert len(both.figures["loss"].data) == 4 and runs_tab.actions(manager.get("b"))["resume"]
+    for name in ("a", "b"):  # the buttons follow the rule RunManager enforces
+        info = manager.get(name)
+        assert {k: v for k, v in runs_tab.actions(info).items() if k != "chat"} == {
+            action: refusal(info, action) is None for action in ACTIONS}
+    assert runs_tab.act(manager, "resume", "a", "en") == (False, refusal(manager.get("a"), "resume"))
     values, message = runs_tab.load_config(manager, "a", "en")
     assert values["output_dir"] == "" and values["run_name"] == "" and "cleared" in message
     assert runs_tab.act(manager, "delete", "a", "en") == (True, "Deleted a.")

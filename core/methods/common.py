@@ -11,6 +11,7 @@ from transformers import TrainerCallback
 
 from core.config import RunConfig
 from core.models.loading import compute_dtype
+from core.runs.placement import resume_settings
 from core.runs.rundir import RunDir
 
 from .callbacks import CheckpointMarker, GracefulStop, RunFiles
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class ListDataset(torch.utils.data.Dataset):
-    def __init__(self, items: list[dict]):
+    def __init__(self, items: list[dict]) -> None:
         self.items = items
 
     def __len__(self) -> int:
@@ -29,14 +30,15 @@ class ListDataset(torch.utils.data.Dataset):
         return self.items[i]
 
 
-def to_dataset(rows: list[dict]):
+def to_dataset(rows: list[dict]) -> Any:
     """A datasets.Dataset, which TRL's trainers require (they map over it)."""
     from datasets import Dataset
 
     return Dataset.from_list(rows)
 
 
-def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls=None, **extra: Any):
+def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls: Any = None,
+                       **extra: Any) -> Any:
     """HF TrainingArguments (or a TRL subclass such as KTOConfig) for this run. Every value is
     set from the config, so TRL's different defaults (bf16 on, gradient checkpointing on,
     logging every 10 steps) never apply."""
@@ -82,7 +84,8 @@ def quiet(trainer) -> None:
 def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     stop = GracefulStop(rd)
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
-    return [RunFiles(rd, batch), CheckpointMarker(cfg.save_total_limit), stop], stop
+    marker = CheckpointMarker(cfg.save_total_limit, resume_settings(cfg))
+    return [RunFiles(rd, batch), marker, stop], stop
 
 
 def describe(model) -> None:
@@ -97,10 +100,10 @@ class TokenCount(TrainerCallback):
     """TRL's trainers count num_tokens from zero in every process; a resumed run continues the
     count from the checkpoint's log history, so metrics.jsonl reads as one run."""
 
-    def __init__(self, trainer):
+    def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
 
-    def on_train_begin(self, args, state, control, **kw):
+    def on_train_begin(self, args, state, control, **kw) -> None:
         counts = [h["num_tokens"] for h in state.log_history if "num_tokens" in h]
         if counts and hasattr(self.trainer, "_total_train_tokens"):
             self.trainer._total_train_tokens = int(counts[-1])

@@ -29,25 +29,17 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None,
     specs from the command line. Rewards and prompts are checked before any weight loads."""
     from trl import GRPOConfig, GRPOTrainer
 
-    from core.data.templates import get_template
     from core.models.policy import load_policy
 
     from .common import callbacks, describe, fit, to_dataset, training_arguments
     from .rewards import builtin_rewards, load_user_reward
 
     user = [load_user_reward(spec) for spec in user_rewards]
-    _check_columns(cfg, data.train)
-    count = len(split_list(cfg.reward_funcs)) + len(user)
-    if not count:
-        raise UserError("reward_funcs: grpo needs at least one reward; list built-ins (e.g. "
-                        "answer_match) or pass --reward-func module:function")
-    template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
-    train_rows = prompt_rows(data.train, template, tokenizer, cfg)
-    eval_rows = prompt_rows(data.eval, template, tokenizer, cfg) if data.eval else []
+    train_rows, eval_rows, weights = check_data(cfg, data, tokenizer, len(user))
     args = training_arguments(
         cfg, rd, bool(eval_rows), GRPOConfig, num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length, beta=cfg.grpo_beta,
-        temperature=cfg.temperature, reward_weights=_weights(cfg, count), log_completions=False)
+        temperature=cfg.temperature, reward_weights=weights, log_completions=False)
     rewards = builtin_rewards(cfg, args.device) + user
     model = load_policy(cfg, tokenizer)
     describe(model)
@@ -57,6 +49,25 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None,
         eval_dataset=to_dataset(eval_rows) if eval_rows else None, processing_class=tokenizer,
         callbacks=cbs)
     return fit(trainer, rd, tokenizer, checkpoint, stop)
+
+
+def check_data(cfg: RunConfig, data, tokenizer,
+               user_rewards: int = 0) -> tuple[list[dict], list[dict], list[float] | None]:
+    """What train() refuses on the loaded data before any weight loads (the dry run of
+    core.training.preflight asks too): a column answer_match needs, no reward at all, weights
+    that do not match the rewards, no prompt that fits. `user_rewards`: how many --reward-func
+    functions come on top of reward_funcs. Returns the prompt rows (train, eval) and weights."""
+    from core.data.templates import get_template
+
+    _check_columns(cfg, data.train)
+    count = len(split_list(cfg.reward_funcs)) + user_rewards
+    if not count:
+        raise UserError("reward_funcs: grpo needs at least one reward; list built-ins (e.g. "
+                        "answer_match) or pass --reward-func module:function")
+    template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
+    train_rows = prompt_rows(data.train, template, tokenizer, cfg)
+    eval_rows = prompt_rows(data.eval, template, tokenizer, cfg) if data.eval else []
+    return train_rows, eval_rows, _weights(cfg, count)
 
 
 def prompt_rows(rows: list[dict], template, tokenizer, cfg: RunConfig) -> list[dict]:
