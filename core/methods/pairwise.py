@@ -23,8 +23,6 @@ from .logps import sequence_logps, token_logps
 from .losses import LOSSES, preference_loss
 
 log = logging.getLogger(__name__)
-METRIC_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
-               "logps/chosen", "logps/rejected")
 
 
 @dataclass
