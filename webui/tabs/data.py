@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from core.config import FIELDS
 from core.data import check_dataset, list_datasets, load_rows
 from core.errors import UserError
 
@@ -63,7 +64,7 @@ def check(ws: Workspace, name: str, dataset_dir: str, stage: str, model: str | N
             tokenizer = ws.tokenizer(model)
         except Exception as e:  # offline hub id not in the cache, broken folder, ...
             note = t("no_tokens", lang, error=str(e).splitlines()[0])
-    cutoff = int(cutoff_len or 2048)
+    cutoff = int(cutoff_len or FIELDS["cutoff_len"].default)
     report = check_dataset(name, folder, stage, tokenizer=tokenizer, template=template or None,
                            cutoff_len=cutoff, enable_thinking=bool(enable_thinking))
     return report_html(report.to_dict(), lang, note), plots.length_histogram(report.lengths, cutoff, lang)
