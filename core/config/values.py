@@ -32,7 +32,7 @@ def convert(key: str, value: Any, allowed: tuple[type, ...]) -> Any:
     expected. Text is read as the types allow: "" / "none" / "null" is None, "true"/"off" a
     bool, "8" or "8.0" a whole number, "1e-5" a number."""
     blank = isinstance(value, str) and value.strip().lower() in ("", "none", "null")
-    if value is None or (blank and NONE in allowed):
+    if value is None or (blank and (NONE in allowed or str not in allowed)):
         if NONE in allowed:
             return None
         raise ValueError(f"{key}: a value is required (expected {type_names(allowed)})")
