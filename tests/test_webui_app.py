@@ -86,3 +86,10 @@ def test_train_tab_holds_every_form_field_but_the_top_bar(page):
     assert {"start", "train-abort", "preview", "save-yaml", "load-yaml"} <= ids
     (topbar,) = [c for c in descendants(page) if c.elem_id == "topbar"]
     assert controls(topbar) == [f"field-{k}" for k in forms.TOPBAR_KEYS]
+
+
+def test_upload_takes_the_file_types_core_reads(page):
+    from core.data.loading import EXTENSIONS
+
+    (upload,) = [c for c in descendants(tabs_of(page)["data"]) if c.elem_id == "upload-file"]
+    assert upload.file_types == list(EXTENSIONS)
