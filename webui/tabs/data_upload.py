@@ -163,7 +163,7 @@ def _unchanged(first: list, n: int) -> list:
     return first + [gr.update()] * (n - len(first))
 
 
-def build(ctx):
+def build(ctx) -> tuple[Any, Any]:
     """The accordion; returns (the Register event, a State holding the registered name) for
     the Data tab to chain its table refresh on."""
     ui = _layout(ctx)
