@@ -3,7 +3,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.config import FIELDS, ConfigError, RunConfig, problems, validate
+from core.config import (
+    FIELDS,
+    LOSS_TRAITS,
+    PAIRWISE_LOSSES,
+    ConfigError,
+    RunConfig,
+    convert,
+    parse_number,
+    problems,
+    type_members,
+    validate,
+)
+from core.errors import UserError
 
 LLAMAFACTORY_DPO = """\
 stage: dpo
@@ -136,3 +148,37 @@ def test_defaults_are_valid_and_relevance():
 def test_every_field_has_help():
     for name, f in FIELDS.items():
         assert f.metadata["help"].strip(), name
+
+
+@pytest.mark.parametrize("loss", PAIRWISE_LOSSES)
+def test_loss_traits_drive_validation_and_uses_reference(loss):
+    traits = LOSS_TRAITS[loss]
+    extra = {"dpo_label_smoothing": 0.1} if loss == "robust" else {}
+    assert RunConfig(pref_loss=loss, **extra).uses_reference is traits.reference
+    found = dict(problems(RunConfig(pref_loss=loss, ld_alpha=0.5, ref_model="m", **extra)))
+    assert ("ld_alpha" in found) is traits.average, found
+    assert ("ref_model" in found) is (not traits.reference), found
+    if traits.average:
+        assert "sigmoid, hinge, kto_pair, robust" in found["ld_alpha"]
+    assert RunConfig(stage="sft", pref_loss=loss).uses_reference is False
+
+
+def test_values_from_text_and_forms():
+    assert type_members(int | None) == (int, type(None)) and type_members("float") == (float,)
+    assert type_members("bool | str | None") == (bool, str, type(None))
+    assert convert("k", "8.0", (int,)) == 8 and convert("k", "1e-5", (float,)) == 1e-5
+    assert convert("k", " off ", (bool,)) is False and convert("k", "null", (int, type(None))) is None
+    assert convert("k", 3.0, (int,)) == 3 and convert("k", 2, (float,)) == 2.0
+    for value, allowed, message in (("8.5", (int,), "k: '8.5' is not a whole number"),
+                                    ("x", (float,), "k: 'x' is not a number"),
+                                    (None, (int,), "k: a value is required"),
+                                    (True, (int,), "k: True is not a whole number")):
+        with pytest.raises(ValueError, match=message):
+            convert("k", value, allowed)
+    assert parse_number("n", "", optional=True) is None and parse_number("n", "7", integer=True) == 7
+    with pytest.raises(UserError, match="n: a value is required"):
+        parse_number("n", " ")
+    with pytest.raises(UserError, match="n: '0' must be at least 1"):
+        parse_number("n", "0", integer=True, minimum=1)
+    with pytest.raises(UserError, match="n: 'many' is not a whole number"):
+        parse_number("n", "many", integer=True)

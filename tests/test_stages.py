@@ -11,16 +11,13 @@ import sys
 
 import pytest
 import torch
-import yaml
-from conftest import ROOT
+from conftest import ROOT, example
 
 from core.config import RunConfig
 from core.errors import UserError
 from core.runs.rundir import RunDir
 from core.training.run import run
 
-FAST = dict(max_samples=16, cutoff_len=128, max_steps=2, logging_steps=1, save_steps=2,
-            eval_steps=2, val_size=4, warmup_ratio=0.0, gradient_accumulation_steps=1)
 STAGE_KEYS = {
     "sft": ("loss", "mean_token_accuracy", "eval_loss", "eval_mean_token_accuracy"),
     "kto": ("loss", "kl", "rewards/chosen", "logps/chosen", "eval_loss", "eval_kl"),
@@ -31,15 +28,6 @@ STAGE_KEYS = {
 }
 GRPO_FAST = dict(num_generations=2, max_completion_length=8, per_device_train_batch_size=2,
                  per_device_eval_batch_size=2, val_size=2)
-
-
-def example(name: str, model, out, **overrides) -> RunConfig:
-    """An examples/ YAML on the tiny model, shortened for a test."""
-    values = yaml.safe_load((ROOT / "examples" / f"{name}.yaml").read_text())
-    values.update(model_name_or_path=str(model), output_dir=str(out),
-                  dataset_dir=str(ROOT / "data"), **FAST)
-    values.update(overrides)
-    return RunConfig.from_dict(values)
 
 
 def metric_keys(rd: RunDir) -> set:
@@ -64,11 +52,6 @@ def load_final(rd: RunDir, model, head: str = "causal"):
     auto = AutoModelForSequenceClassification if head == "reward" else AutoModelForCausalLM
     kwargs = {"num_labels": 1} if head == "reward" else {}
     return PeftModel.from_pretrained(auto.from_pretrained(model, **kwargs), rd.path).eval()
-
-
-@pytest.fixture(scope="module")
-def rm_run(tiny_model, tmp_path_factory) -> RunDir:
-    return run(example("rm_demo", tiny_model, tmp_path_factory.mktemp("rm") / "run"))
 
 
 @pytest.mark.parametrize("stage, name, extra", [

@@ -64,6 +64,22 @@ def test_every_form_field_comes_from_the_config_metadata():
     assert "≥ 1" in help_text and "≤ 1024" in help_text
 
 
+def test_pick_lists_come_from_the_metadata():
+    from core.config import MODEL_SUGGESTIONS
+
+    kinds = {k: s.kind for k, s in forms.SPECS.items() if s.kind in ("model", "datasets",
+                                                                     "adapters")}
+    assert kinds == {"model_name_or_path": "model", "ref_model": "model", "dataset": "datasets",
+                     "eval_dataset": "datasets", "adapter_name_or_path": "adapters",
+                     "ref_model_adapters": "adapters"}
+    for key, kind in kinds.items():
+        meta = FIELDS[key].metadata
+        assert (meta["suggest"] if kind == "model" else meta["pick"]) in (MODEL_SUGGESTIONS, kind)
+    assert forms.suggestions(forms.SPECS["model_name_or_path"], "en") == list(MODEL_SUGGESTIONS)
+    assert forms.suggestions(forms.SPECS["ref_model"], "zh")[0] == ("（空）", "")
+    assert not hasattr(forms, "MODEL_SUGGESTIONS") and not hasattr(forms, "WIDGET_HINTS")
+
+
 def test_form_values_round_trip_to_the_same_config(ws):
     cfg = RunConfig(dataset="demo_pref_en,demo_sft", dataset_dir=str(ws.data_dir), pref_beta=0.25,
                     lora_alpha=32, max_samples=100, learning_rate=2e-4, bf16=True,
@@ -203,6 +219,15 @@ def test_check_report_and_token_histogram(ws, tiny_model):
     html, fig = data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", "no-such/model-x",
                                None, 256, True, "en")
     assert "OK" in html and "tokenizer" in html and not fig.data
+
+
+def test_check_without_cutoff_uses_the_config_default(ws, monkeypatch):
+    seen = {}
+    real = data_tab.check_dataset
+    monkeypatch.setattr(data_tab, "check_dataset",
+                        lambda *a, **k: seen.update(k) or real(*a, **k))
+    data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", None, None, None, True, "en")
+    assert seen["cutoff_len"] == FIELDS["cutoff_len"].default
 
 
 def test_register_detects_first_then_saves(ws, tmp_path):

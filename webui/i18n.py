@@ -88,8 +88,6 @@ TEXT: dict[str, dict[str, str]] = {
                        "zh": "未注册：{n} 条记录有错误。请修正列映射，或勾选“即使有坏记录也注册”。"},
     "need_file": {"en": "Upload a file first.", "zh": "请先上传文件。"},
     "need_name": {"en": "Give the dataset a name.", "zh": "请填写数据集名称。"},
-    "file_exists": {"en": "{path} exists already; choose another file name.",
-                    "zh": "{path} 已存在，请换一个文件名。"},
     # --- train tab -------------------------------------------------------------------------
     "group_model": {"en": "Model loading", "zh": "模型加载"},
     "group_finetuning": {"en": "Stage and LoRA", "zh": "阶段与 LoRA"},

@@ -9,7 +9,7 @@ import html
 import time
 from typing import Any
 
-from .i18n import state_label, t
+from .i18n import TEXT, state_label, t
 
 
 def _esc(value: Any) -> str:
@@ -69,7 +69,7 @@ def report_html(report: dict[str, Any], lang: str, note: str | None = None) -> s
     if stats:
         cols = ("min", "mean", "p50", "p95", "max")
         head = "".join(f"<th>{c}</th>" for c in cols)
-        body = "".join(f"<tr><td>{_esc(t(n, lang))}</td>" + "".join(
+        body = "".join(f"<tr><td>{_esc(t(n, lang) if n in TEXT else n)}</td>" + "".join(
             f"<td>{s[c]:.0f}</td>" for c in cols) + "</tr>" for n, s in stats.items())
         out.append(f'<table class="ps-stats"><tr><th>tokens</th>{head}</tr>{body}</table>')
     out += [f'<div class="ps-note">{_esc(n)}</div>' for n in report.get("notes", [])]

@@ -13,18 +13,21 @@ Field metadata (see `arg`):
   path     what a text value names on disk, so forms can confine it: model (a hub id or a
            model folder), paths (comma-separated adapter or run folders), dir (a folder),
            checkpoint (true or a checkpoint folder)
+  suggest  values a form offers in a pick list; any other may be typed (model ids)
+  pick     a form's multi-select over what the workspace holds: datasets (registered in
+           dataset_info.json) or adapters (finished runs' adapters), comma-joined
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from .losses import PAIRWISE_LOSSES
+
 STAGES = ("sft", "dpo", "kto", "rm", "grpo")
 PREF_STAGES = ("dpo",)
 REF_STAGES = ("dpo", "kto")  # stages that train against a reference model
 BETA_STAGES = ("dpo", "kto")  # pref_beta is DPO's and KTO's beta
-PAIRWISE_LOSSES = ("sigmoid", "hinge", "ipo", "kto_pair", "robust", "orpo", "simpo")
-REFERENCE_FREE_LOSSES = ("orpo", "simpo")
 TEMPLATES = (None, "qwen", "qwen3", "default")
 SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup",
               "polynomial", "inverse_sqrt")
@@ -32,14 +35,23 @@ OPTIMIZERS = ("adamw_torch", "paged_adamw_32bit", "paged_adamw_8bit", "sgd")
 REWARD_FUNCS = ("answer_match", "format", "length", "reward_model")
 DEMO_MODEL = "demo"
 DEMO_DATASET = "demo_pref_en"
+# Offered for the model fields; any hub id or local model folder may be typed instead.
+MODEL_SUGGESTIONS = (DEMO_MODEL, "Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct",
+                     "Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen3-0.6B", "Qwen/Qwen3-1.7B",
+                     "Qwen/Qwen3-8B")
+PICKS = ("datasets", "adapters")
 
 
 def arg(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
         max: float | None = None, gt: float | None = None, stages: tuple | None = None,
-        when: dict | None = None, ui: bool = True, path: str | None = None) -> Any:
+        when: dict | None = None, ui: bool = True, path: str | None = None,
+        suggest: tuple | None = None, pick: str | None = None) -> Any:
     """A dataclass field carrying the metadata the validator and the WebUI read."""
+    if pick not in (None, *PICKS):
+        raise ValueError(f"pick={pick!r}: use one of {PICKS}")
     meta = {"help": help, "choices": choices, "min": min, "max": max, "gt": gt,
-            "stages": stages, "when": when, "ui": ui, "path": path}
+            "stages": stages, "when": when, "ui": ui, "path": path, "suggest": suggest,
+            "pick": pick}
     return field(default=default, metadata=meta)
 
 
@@ -47,10 +59,10 @@ def arg(default: Any, help: str, *, choices: tuple | None = None, min: float | N
 class ModelArgs:
     model_name_or_path: str = arg(
         DEMO_MODEL, "Hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct), a local folder, or 'demo' for the "
-        "bundled tiny model.", path="model")
+        "bundled tiny model.", path="model", suggest=MODEL_SUGGESTIONS)
     adapter_name_or_path: str | None = arg(
         None, "Adapters to start from, comma-separated (e.g. an SFT run's folder). For DPO the "
-        "reference becomes base + these adapters.", path="paths")
+        "reference becomes base + these adapters.", path="paths", pick="adapters")
     template: str | None = arg(
         None, "Chat template. Empty: the tokenizer's own; qwen: ChatML; qwen3: ChatML with "
         "thinking; default: plain User:/Assistant: text.", choices=TEMPLATES)
@@ -101,8 +113,10 @@ class FinetuningArgs:
 
 @dataclass
 class DataArgs:
-    dataset: str = arg(DEMO_DATASET, "Dataset names from dataset_info.json, comma-separated.")
-    eval_dataset: str | None = arg(None, "Datasets for evaluation, comma-separated.")
+    dataset: str = arg(DEMO_DATASET, "Dataset names from dataset_info.json, comma-separated.",
+                       pick="datasets")
+    eval_dataset: str | None = arg(None, "Datasets for evaluation, comma-separated.",
+                                   pick="datasets")
     dataset_dir: str = arg("data", "Folder with the data files. Its own dataset_info.json is used "
                            "when present, so a LLaMA-Factory data/ folder works as it is.",
                            path="dir")
@@ -159,10 +173,10 @@ class PrefArgs:
         stages=("kto",))
     ref_model: str | None = arg(
         None, "Separate reference model. Empty: the policy with its adapter off (LoRA) or a "
-        "frozen copy (full).", stages=REF_STAGES, path="model")
+        "frozen copy (full).", stages=REF_STAGES, path="model", suggest=MODEL_SUGGESTIONS)
     ref_model_adapters: str | None = arg(
         None, "Adapters applied to ref_model, comma-separated.", stages=REF_STAGES,
-        path="paths")
+        path="paths", pick="adapters")
     ref_model_quantization_bit: int | None = arg(
         None, "Load ref_model in 4 or 8 bits (CUDA).", choices=(None, 4, 8), stages=REF_STAGES)
 

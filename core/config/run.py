@@ -9,8 +9,6 @@ import dataclasses
 import difflib
 import logging
 import os
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,8 @@ from .fields import (
     OutputArgs,
     PrefArgs,
 )
+from .losses import needs_reference
+from .values import convert, type_members
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,7 @@ class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningA
 
     @property
     def uses_reference(self) -> bool:
-        from .fields import REFERENCE_FREE_LOSSES
-        return self.stage == "dpo" and self.pref_loss not in REFERENCE_FREE_LOSSES
+        return self.stage == "dpo" and needs_reference(self.pref_loss)
 
     def relevant(self, key: str) -> bool:
         """Whether a field matters for this config's stage, loss, finetuning type, ..."""
@@ -166,49 +165,6 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _allowed_types(tp: Any) -> tuple[type, ...]:
-    if isinstance(tp, str):  # `from __future__ import annotations` keeps them as strings
-        tp = eval(tp, {"typing": typing})  # noqa: S307 - only our own annotations
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        return tuple(t for t in typing.get_args(tp))
-    return (tp,)
-
-
 def coerce(key: str, value: Any) -> Any:
     """Convert a YAML or command-line value to the field's type, or explain what is expected."""
-    types_ = _allowed_types(FIELDS[key].type)
-    blank = isinstance(value, str) and value.strip().lower() in ("", "none", "null")
-    if value is None or (blank and type(None) in types_):
-        if type(None) in types_:
-            return None
-        raise ValueError(f"{key}: a value is required (expected {_type_names(types_)})")
-    if isinstance(value, bool):
-        if bool in types_:
-            return value
-    elif isinstance(value, str):
-        text = value.strip()
-        if bool in types_ and text.lower() in ("true", "false", "yes", "no", "on", "off"):
-            return text.lower() in ("true", "yes", "on")
-        for tp in (int, float):
-            if tp in types_:
-                try:
-                    return tp(text)
-                except ValueError:
-                    pass
-        if str in types_:
-            return value
-    elif isinstance(value, int) and int in types_:
-        return value
-    elif isinstance(value, (int, float)) and float in types_:
-        return float(value)
-    elif isinstance(value, float) and int in types_ and value.is_integer():
-        return int(value)
-    elif str in types_ and isinstance(value, (int, float)):
-        return str(value)
-    raise ValueError(f"{key}: {value!r} is not {_type_names(types_)}")
-
-
-def _type_names(types_: tuple) -> str:
-    names = {bool: "true/false", int: "a whole number", float: "a number", str: "text",
-             type(None): "empty"}
-    return " or ".join(names.get(t, getattr(t, "__name__", str(t))) for t in types_)
+    return convert(key, value, type_members(FIELDS[key].type))

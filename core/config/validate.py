@@ -7,7 +7,8 @@ they run before any weight is loaded.
 """
 from __future__ import annotations
 
-from .fields import REFERENCE_FREE_LOSSES, REWARD_FUNCS
+from .fields import REWARD_FUNCS
+from .losses import LOSS_TRAITS, SUMMED_LOSSES, needs_reference
 from .run import FIELDS, ConfigError, RunConfig, split_list
 
 
@@ -40,14 +41,16 @@ def _combination_checks(cfg: RunConfig) -> list[tuple[str, str]]:
     if cfg.pref_loss == "robust" and cfg.dpo_label_smoothing == 0 and cfg.stage == "dpo":
         bad("dpo_label_smoothing", "pref_loss robust needs a label-noise rate; set "
             "dpo_label_smoothing between 0 and 0.5 (e.g. 0.1), or use pref_loss sigmoid")
-    if cfg.stage == "dpo" and cfg.pref_loss in REFERENCE_FREE_LOSSES:
+    if cfg.stage == "dpo" and not needs_reference(cfg.pref_loss):
         for key in ("ref_model", "ref_model_adapters", "ref_model_quantization_bit"):
             if getattr(cfg, key) is not None:
                 bad(key, f"{getattr(cfg, key)!r} is set but pref_loss {cfg.pref_loss} uses no "
                     "reference model; remove it or pick a loss with a reference (sigmoid, ...)")
-    if cfg.ld_alpha is not None and cfg.pref_loss in ("ipo", "orpo", "simpo"):
-        bad("ld_alpha", f"{cfg.ld_alpha} applies to losses on summed log-probs (sigmoid, hinge, "
-            f"kto_pair, robust); {cfg.pref_loss} averages per token, so remove ld_alpha")
+    traits = LOSS_TRAITS.get(cfg.pref_loss)
+    if cfg.ld_alpha is not None and traits is not None and traits.average:
+        bad("ld_alpha", f"{cfg.ld_alpha} applies to losses on summed log-probs "
+            f"({', '.join(SUMMED_LOSSES)}); {cfg.pref_loss} averages per token, so remove "
+            "ld_alpha")
     if cfg.ref_model is None:
         for key in ("ref_model_adapters", "ref_model_quantization_bit"):
             if getattr(cfg, key) is not None:

@@ -14,6 +14,7 @@ from .dataset import (
                       list_datasets,
                       load_rows,
                       register_file,
+                      register_upload,
 )
 from .formats import STAGES
 from .records import Problem
@@ -22,4 +23,5 @@ from .training import TrainingData, load_for_training
 
 __all__ = ["STAGES", "CheckReport", "DatasetInfo", "DatasetRows", "Problem", "Registration",
            "TrainingData", "add_entry", "check_dataset", "get_entry", "list_datasets",
-           "load_for_training", "load_rows", "register_file", "registry_path"]
+           "load_for_training", "load_rows", "register_file", "register_upload",
+           "registry_path"]

@@ -3,9 +3,11 @@
     ds = load_rows("demo_pref_en", "data", "dpo")   # ds.rows, ds.sources, ds.problems
     for info in list_datasets("data"): print(info.name, info.stages, info.records)
     register_file("mine", "data/mine.json", "data")  # detect, validate, write the entry
+    register_upload("/tmp/up.json", "mine", "data/mine.json", "data")  # copy, then register
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +177,35 @@ def register_file(name: str, path: str | Path, dataset_dir: str | Path | None = 
     if not dry_run and out.rows and (allow_bad or not result.errors):
         result.registry = add_entry(name, raw, dataset_dir, force=force)
     return result
+
+
+def register_upload(src: str | Path, name: str, save_as: str | Path,
+                    dataset_dir: str | Path | None = "data", formatting: str | None = None,
+                    ranking: bool | None = None, columns: dict[str, str | None] | None = None,
+                    tags: dict[str, str] | None = None,
+                    allow_bad: bool = False) -> Registration:
+    """Copy an uploaded file to `save_as` inside the data folder and register it as `name`.
+    The copy stays only when it registers: bad records (without allow_bad), a name already
+    taken or any other failure remove it again, so the folder and the registry are as before.
+    `save_as` must be inside dataset_dir (where dataset_info.json finds its files) and new."""
+    folder = resolve_dir(dataset_dir)
+    target = Path(save_as).expanduser().resolve()
+    if not target.is_relative_to(folder.resolve()):
+        raise UserError(f"save_as: {save_as} must be inside {folder}/, where dataset_info.json "
+                        "finds its files")
+    if target.exists():
+        raise UserError(f"save_as: {target} exists already; choose another file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, target)
+    try:
+        reg = register_file(name, target, folder, formatting=formatting, ranking=ranking,
+                            columns=columns, tags=tags, allow_bad=allow_bad)
+    except BaseException:  # also an interrupt: never leave an unregistered copy behind
+        target.unlink(missing_ok=True)
+        raise
+    if reg.registry is None:
+        target.unlink(missing_ok=True)
+    return reg
 
 
 def file_name_for(path: Path, dataset_dir: str | Path | None) -> str:

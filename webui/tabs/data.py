@@ -10,9 +10,11 @@ import logging
 import math
 from functools import partial
 from types import SimpleNamespace
+from typing import Any
 
 import gradio as gr
 
+from core.config import FIELDS
 from core.data import check_dataset, list_datasets, load_rows
 from core.errors import UserError
 
@@ -52,7 +54,8 @@ def preview_rows(ws: Workspace, name: str, dataset_dir: str, stage: str, page: i
 
 
 def check(ws: Workspace, name: str, dataset_dir: str, stage: str, model: str | None,
-          template: str | None, cutoff_len: int | None, enable_thinking: bool, lang: str):
+          template: str | None, cutoff_len: int | None, enable_thinking: bool,
+          lang: str) -> tuple[str, Any]:
     """(report HTML, token-length figure). Without a model (or when its tokenizer cannot load)
     the report has no token statistics and says why."""
     folder = ws.confine(dataset_dir or "data", "dataset_dir")
@@ -63,7 +66,7 @@ def check(ws: Workspace, name: str, dataset_dir: str, stage: str, model: str | N
             tokenizer = ws.tokenizer(model)
         except Exception as e:  # offline hub id not in the cache, broken folder, ...
             note = t("no_tokens", lang, error=str(e).splitlines()[0])
-    cutoff = int(cutoff_len or 2048)
+    cutoff = int(cutoff_len or FIELDS["cutoff_len"].default)
     report = check_dataset(name, folder, stage, tokenizer=tokenizer, template=template or None,
                            cutoff_len=cutoff, enable_thinking=bool(enable_thinking))
     return report_html(report.to_dict(), lang, note), plots.length_histogram(report.lengths, cutoff, lang)
@@ -100,7 +103,7 @@ def _layout(ctx) -> SimpleNamespace:
     return ui
 
 
-def on_table(ws: Workspace, dataset_dir: str, lang: str):
+def on_table(ws: Workspace, dataset_dir: str, lang: str) -> tuple:
     try:
         value, found = registry_table(ws, dataset_dir, lang)
     except UserError as e:
@@ -108,17 +111,17 @@ def on_table(ws: Workspace, dataset_dir: str, lang: str):
     return value, found, gr.update(choices=[i.name for i in found]), gr.update()
 
 
-def on_pick(evt: gr.SelectData):
+def on_pick(evt: gr.SelectData) -> Any:
     row = evt.row_value or []
     return row[0] if row else gr.update()
 
 
-def on_name(picked: str, found: list, train_stage: str):
+def on_name(picked: str, found: list, train_stage: str) -> tuple[dict, dict]:
     stages, chosen = stages_for(found, picked, train_stage)
     return gr.update(choices=stages, value=chosen), gr.update(value=1)
 
 
-def on_preview(ws: Workspace, picked, dataset_dir, chosen_stage, number, lang):
+def on_preview(ws: Workspace, picked, dataset_dir, chosen_stage, number, lang) -> tuple[str, Any]:
     if not picked or not chosen_stage:
         return f'<div class="ps-note">{t("pick_dataset", lang)}</div>', gr.update()
     try:
@@ -130,7 +133,7 @@ def on_preview(ws: Workspace, picked, dataset_dir, chosen_stage, number, lang):
 
 
 def on_check(ws: Workspace, picked, dataset_dir, chosen_stage, model, template, cutoff, thinking,
-             lang):
+             lang) -> tuple[str, Any]:
     if not picked or not chosen_stage:
         return "", gr.update(visible=False)
     try:
@@ -141,7 +144,7 @@ def on_check(ws: Workspace, picked, dataset_dir, chosen_stage, model, template, 
     return html, gr.update(value=fig, visible=bool(fig.data))
 
 
-def first_pick(found: list, wanted: list | None):
+def first_pick(found: list, wanted: list | None) -> str | None:
     """On page load: the Train form's first dataset, else the first registered one."""
     names = [i.name for i in found]
     wanted = [w for w in (wanted or []) if w in names]

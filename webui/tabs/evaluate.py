@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from core.config import parse_number
 from core.data import list_datasets
 from core.errors import UserError
 from core.evaluate.flow import evaluate
@@ -25,7 +26,6 @@ from core.evaluate.metrics import RESULTS, TABLE
 from .. import plots, runlists
 from ..context import MODELS
 from ..i18n import t
-from ..numbers import parse_number
 from ..render import duration, message_html, samples_html
 from ..worker import Job
 from ..workspace import Workspace

@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from core.config import ConfigError, RunConfig
+from core.config import RunConfig
 from core.errors import UserError
 from core.runs.info import ACTIONS, RunInfo, refusal
 from core.runs.manager import RunManager
@@ -104,7 +104,7 @@ def load_config(runs: RunManager, name: str | None, lang: str) -> tuple[dict | N
         return None, t("pick_run", lang)
     try:
         cfg = RunConfig.load(runs.get(name).path / "config.yaml")
-    except (UserError, ConfigError) as e:
+    except UserError as e:  # ConfigError is one
         return None, str(e)
     cfg = cfg.replace(output_dir=None, run_name=None, resume_from_checkpoint=None)
     return forms.config_values(cfg), t("cleared_output", lang, name=name)

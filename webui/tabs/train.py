@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from core.config import GROUPS, ConfigError, RunConfig
+from core.config import GROUPS, RunConfig
 from core.errors import UserError
 from core.runs.info import refusal
 from core.runs.manager import RunManager
@@ -71,7 +71,7 @@ def load_yaml(ws: Workspace, path: str) -> tuple[dict[str, Any] | None, str]:
     """Form values from a YAML file in saves/, data/ or examples/; (None, error) on failure."""
     try:
         cfg = RunConfig.load(ws.confine(path, "yaml_path", readonly=True))
-    except (UserError, ConfigError) as e:
+    except UserError as e:  # ConfigError is one
         return None, str(e)
     note = " trust_remote_code is never set from the WebUI." if cfg.trust_remote_code else ""
     return forms.config_values(cfg), note
