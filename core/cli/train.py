@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.config import FIELDS, RunConfig
+from core.config import FIELDS, RunConfig, llamafactory
 from core.errors import UserError
 from core.training.run import run
 
@@ -31,7 +31,8 @@ from core.training.run import run
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="YAML config file (e.g. examples/dpo_demo.yaml)")
     parser.add_argument("overrides", nargs="*", help="key=value pairs that replace YAML values")
-    parser.add_argument("--keys", action="store_true", help="list every config key and exit")
+    parser.add_argument("--keys", action="store_true", help="list every config key (default, "
+                        "help, and how each LLaMA-Factory key is treated) and exit")
     parser.add_argument("--reward-func", action="append", default=[], metavar="MODULE:FUNCTION",
                         help="grpo: your own reward function (module:function or "
                         "file.py:function), repeatable; command line only, never from a YAML")
@@ -39,8 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.keys:
-        for name, f in FIELDS.items():
-            print(f"{name} (default {f.default!r}): {f.metadata['help']}")
+        print_keys()
         return 0
     if not args.config:
         raise UserError("give a config file: python -m core train CONFIG.yaml [key=value ...]")
@@ -48,3 +48,17 @@ def main(args: argparse.Namespace) -> int:
     rd = run(cfg, args.config, reward_funcs=args.reward_func)
     print(f"run finished: {rd.path} ({rd.status().get('state')})")
     return 0
+
+
+def print_keys() -> None:
+    """Every field with its default and help, marked [LLaMA-Factory] when it is one of its
+    keys; then LLaMA-Factory's other keys with their treatment (docs/llamafactory.md)."""
+    for name, f in FIELDS.items():
+        lf = llamafactory.treatment(name)
+        mark = f"  [LLaMA-Factory: {lf.kind}{': ' + lf.note if lf.note else ''}]" if lf else ""
+        print(f"{name} (default {f.default!r}): {f.metadata['help']}{mark}")
+    print("\nLLaMA-Factory keys that are not fields here:")
+    for name in llamafactory.lf_keys():
+        if name not in FIELDS:
+            lf = llamafactory.treatment(name)
+            print(f"{name} [LLaMA-Factory: {lf.kind}]: {lf.note}")

@@ -7,7 +7,10 @@ they run before any weight is loaded.
 """
 from __future__ import annotations
 
+import json
+
 from .fields import REFERENCE_FREE_LOSSES, REWARD_FUNCS
+from .llamafactory import value_hint
 from .run import FIELDS, ConfigError, RunConfig, split_list
 
 
@@ -16,8 +19,11 @@ def _field_checks(cfg: RunConfig) -> list[tuple[str, str]]:
     for key, f in FIELDS.items():
         meta, value = f.metadata, getattr(cfg, key)
         if meta["choices"] is not None and value not in meta["choices"]:
-            shown = ", ".join("empty" if c is None else str(c) for c in meta["choices"])
-            out.append((key, f"{key}: {value!r} is not one of: {shown}"))
+            none = "null" if "empty" in meta["choices"] else "empty"  # template has an `empty`
+            shown = ", ".join(none if c is None else str(c) for c in meta["choices"])
+            hint = value_hint(key, value)
+            out.append((key, f"{key}: {value!r} is not one of: {shown}"
+                        + (f" ({hint})" if hint else "")))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if meta["min"] is not None and value < meta["min"]:
                 out.append((key, f"{key}: {value} is below the minimum {meta['min']}"))
@@ -57,6 +63,14 @@ def _combination_checks(cfg: RunConfig) -> list[tuple[str, str]]:
             f"use finetuning_type lora (QLoRA) instead of {cfg.finetuning_type}")
     if cfg.bf16 and cfg.fp16:
         bad("fp16", "bf16 and fp16 are both true; keep one")
+    if cfg.pure_bf16 and cfg.fp16:
+        bad("fp16", "pure_bf16 and fp16 are both true; keep one")
+    if cfg.save_only_model and cfg.resume_from_checkpoint not in (None, False):
+        bad("save_only_model", "true saves no optimizer or schedule state, which resuming "
+            "needs; set it to false to resume")
+    if cfg.lr_scheduler_kwargs is not None and not _is_json_object(cfg.lr_scheduler_kwargs):
+        bad("lr_scheduler_kwargs", f"{cfg.lr_scheduler_kwargs!r} is not a JSON object; write "
+            'e.g. {"min_lr": 1e-6} (or a YAML mapping)')
     if cfg.use_dora and cfg.pissa_init:
         bad("pissa_init", "PiSSA initialisation does not combine with DoRA; turn one off")
     if cfg.val_size >= 1 and not float(cfg.val_size).is_integer():
@@ -120,6 +134,13 @@ def _grpo_checks(cfg: RunConfig) -> list[tuple[str, str]]:
             "adapters would use the bare base model as the reference; merge the adapters first "
             "(`python -m core export`), use finetuning_type lora, or set grpo_beta 0")
     return out
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def _is_number(text: str) -> bool:
