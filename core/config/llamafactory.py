@@ -13,7 +13,7 @@ transformers' Seq2SeqTrainingArguments) has one treatment:
 Keys that are neither ours nor LLaMA-Factory's stay "unknown key" errors (core.config.run).
 The table of docs/llamafactory.md is generated from this one (a test checks they agree):
 
-    python -m core.config.llamafactory        # rewrites the table part of docs/llamafactory.md
+    python scripts/llamafactory_doc.py        # rewrites the table part of docs/llamafactory.md
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from .llamafactory_table import (
 
 log = logging.getLogger(__name__)
 DOC = "docs/llamafactory.md"
-TABLE_MARK = "<!-- The table below is generated: python -m core.config.llamafactory -->"
+TABLE_MARK = "<!-- The table below is generated: python scripts/llamafactory_doc.py -->"
 
 
 def treatment(key: str) -> Treatment | None:
@@ -116,7 +116,3 @@ def write_doc(root: Path) -> Path:
     head = doc.read_text(encoding="utf-8").split(TABLE_MARK)[0] if doc.exists() else ""
     doc.write_text(head + TABLE_MARK + "\n\n" + markdown(), encoding="utf-8")
     return doc
-
-
-if __name__ == "__main__":
-    print(f"wrote {write_doc(Path(__file__).resolve().parents[2])}")

@@ -62,16 +62,17 @@ class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningA
         keys are honoured, logged as having no effect, or refused (core.config.llamafactory)."""
         if not isinstance(data, dict):
             raise ConfigError([f"expected a mapping of key: value, got {type(data).__name__}"], source)
-        problems, raw_values = [], {}
+        problems, raw_values, implied = [], {}, {}
         for key, raw in data.items():
             if key in FIELDS:
                 raw_values[key] = llamafactory.translate(key, raw)
             elif key in llamafactory.TABLE:
                 sets, problem = llamafactory.handle(key, raw)
                 problems += [problem] if problem else []
-                raw_values.update({k: v for k, v in sets.items() if k not in data})
+                implied.update(sets)
             else:
                 problems.append(unknown_key_message(key))
+        raw_values.update(implied)  # neat_packing: true means packing, as in LLaMA-Factory
         values = {}
         for key, raw in raw_values.items():
             try:

@@ -91,10 +91,11 @@ def _stage_checks(cfg: RunConfig) -> list[tuple[str, str]]:
     if cfg.stage == "dpo" and cfg.pref_beta_schedule == "linear" and cfg.pref_beta_end is None:
         bad("pref_beta_end", "pref_beta_schedule linear needs the last step's beta; set "
             "pref_beta_end (e.g. 0.5), or use pref_beta_schedule constant")
-    if cfg.stage == "kto" and cfg.per_device_train_batch_size < 2:
+    if cfg.stage == "kto" and cfg.per_device_train_batch_size < 2 and \
+            cfg.gradient_accumulation_steps % 2:  # even: kto trains 2 x half (kto_batches)
         bad("per_device_train_batch_size", f"{cfg.per_device_train_batch_size} is too small for "
             "kto: its KL estimate pairs each prompt with another answer of the same batch; set 2 "
-            "or more")
+            "or more (or an even gradient_accumulation_steps)")
     if cfg.stage == "grpo":
         out += _grpo_checks(cfg)
     return out
