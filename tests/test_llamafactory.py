@@ -158,6 +158,7 @@ def test_llamafactory_spellings():
     (dict(save_only_model=True, resume_from_checkpoint=True), "which resuming needs"),
     (dict(lr_scheduler_kwargs="min_lr=1"), "not a JSON object"),
     (dict(pure_bf16=True, fp16=True), "keep one"),
+    (dict(adam_beta2=1.0), "must be below 1"),
     (dict(stage="kto", per_device_train_batch_size=1, gradient_accumulation_steps=3),
      "an even gradient_accumulation_steps"),
 ])

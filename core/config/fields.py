@@ -235,8 +235,9 @@ class OptimArgs:
     max_grad_norm: float = arg(1.0, "Clip the gradient norm to this (0: no clipping).", min=0.0)
     optim: str = arg("adamw_torch", "Optimizer (transformers' names). The 8-bit, paged and lion "
                      "ones need a CUDA GPU with bitsandbytes.", choices=OPTIMIZERS)
-    adam_beta1: float = arg(0.9, "Adam beta1 (momentum).", min=0.0, max=0.999999)
-    adam_beta2: float = arg(0.999, "Adam beta2 (second-moment decay).", min=0.0, max=0.999999)
+    # No max: a bounded float becomes a 0.01-step slider in the form, which would round 0.999.
+    adam_beta1: float = arg(0.9, "Adam beta1 (momentum), below 1.", min=0.0)
+    adam_beta2: float = arg(0.999, "Adam beta2 (second-moment decay), below 1.", min=0.0)
     adam_epsilon: float = arg(1e-8, "Adam epsilon.", gt=0.0)
     lr_scheduler_kwargs: str | None = arg(
         None, "Extra schedule arguments as JSON (a YAML mapping works too), e.g. "

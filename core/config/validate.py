@@ -63,14 +63,6 @@ def _combination_checks(cfg: RunConfig) -> list[tuple[str, str]]:
             f"use finetuning_type lora (QLoRA) instead of {cfg.finetuning_type}")
     if cfg.bf16 and cfg.fp16:
         bad("fp16", "bf16 and fp16 are both true; keep one")
-    if cfg.pure_bf16 and cfg.fp16:
-        bad("fp16", "pure_bf16 and fp16 are both true; keep one")
-    if cfg.save_only_model and cfg.resume_from_checkpoint not in (None, False):
-        bad("save_only_model", "true saves no optimizer or schedule state, which resuming "
-            "needs; set it to false to resume")
-    if cfg.lr_scheduler_kwargs is not None and not _is_json_object(cfg.lr_scheduler_kwargs):
-        bad("lr_scheduler_kwargs", f"{cfg.lr_scheduler_kwargs!r} is not a JSON object; write "
-            'e.g. {"min_lr": 1e-6} (or a YAML mapping)')
     if cfg.use_dora and cfg.pissa_init:
         bad("pissa_init", "PiSSA initialisation does not combine with DoRA; turn one off")
     if cfg.val_size >= 1 and not float(cfg.val_size).is_integer():
@@ -78,7 +70,28 @@ def _combination_checks(cfg: RunConfig) -> list[tuple[str, str]]:
     if not cfg.datasets:
         bad("dataset", "no dataset given; name one from dataset_info.json "
             "(`python -m core data list`)")
-    return out + _stage_checks(cfg)
+    return out + _optimiser_checks(cfg) + _stage_checks(cfg)
+
+
+def _optimiser_checks(cfg: RunConfig) -> list[tuple[str, str]]:
+    """Precision, optimizer, schedule and checkpoint settings that do not go together."""
+    out = []
+
+    def bad(key: str, message: str) -> None:
+        out.append((key, f"{key}: {message}"))
+
+    if cfg.pure_bf16 and cfg.fp16:
+        bad("fp16", "pure_bf16 and fp16 are both true; keep one")
+    if cfg.save_only_model and cfg.resume_from_checkpoint not in (None, False):
+        bad("save_only_model", "true saves no optimizer or schedule state, which resuming "
+            "needs; set it to false to resume")
+    for key in ("adam_beta1", "adam_beta2"):
+        if getattr(cfg, key) >= 1:
+            bad(key, f"{getattr(cfg, key)} must be below 1 (e.g. 0.9 and 0.999)")
+    if cfg.lr_scheduler_kwargs is not None and not _is_json_object(cfg.lr_scheduler_kwargs):
+        bad("lr_scheduler_kwargs", f"{cfg.lr_scheduler_kwargs!r} is not a JSON object; write "
+            'e.g. {"min_lr": 1e-6} (or a YAML mapping)')
+    return out
 
 
 def _stage_checks(cfg: RunConfig) -> list[tuple[str, str]]:
