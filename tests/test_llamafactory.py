@@ -89,12 +89,13 @@ def test_doc_is_the_table():
 # --- treatments -----------------------------------------------------------------------------
 def test_ignored_keys_log_one_line(caplog):
     with caplog.at_level(logging.INFO, logger="core.config.llamafactory"):
-        cfg = RunConfig.from_dict({"do_train": True, "plot_loss": True, "lora_rank": 4,
+        cfg = RunConfig.from_dict({"do_train": True, "overwrite_cache": True, "lora_rank": 4,
                                    "preprocessing_num_workers": 16})
     assert cfg.lora_rank == 4
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3 and all("has no effect here" in line for line in lines)
-    assert any("plot_loss=True" in line and "metrics.jsonl" in line for line in lines)
+    assert any("overwrite_cache=True" in line and "rebuilt for every run" in line
+               for line in lines)
 
 
 @pytest.mark.parametrize("key, off", [
@@ -181,7 +182,7 @@ def test_keys_cli_marks_llamafactory_keys(capsys):
     assert "pref_beta_schedule" in out and "[LLaMA-Factory" not in next(
         x for x in out.splitlines() if x.startswith("pref_beta_schedule "))
     assert "\ndeepspeed [LLaMA-Factory: refused]: DeepSpeed needs CUDA GPUs" in out
-    assert "\nplot_loss [LLaMA-Factory: ignored]: " in out
+    assert "\noverwrite_cache [LLaMA-Factory: ignored]: " in out
     for key in committed_keys():
         assert f"\n{key} " in "\n" + out, key
 
@@ -249,19 +250,38 @@ def test_pure_bf16_loads_bf16_weights_without_autocast(tmp_path):
         assert args.bf16 is True
 
 
-def test_save_strategy_epoch_and_save_only_model(tiny_model, tmp_path):
-    """Checkpoints at each epoch's end, holding the weights but no optimizer state."""
+def test_save_strategy_epoch_save_only_model_plot_loss(tiny_model, tmp_path):
+    """Checkpoints at each epoch's end, holding the weights but no optimizer state; the loss
+    curves drawn at the end."""
     from core.training.run import run
 
     cfg = tiny_config(tiny_model, tmp_path / "run", max_steps=-1, num_train_epochs=2,
                       max_samples=4, save_strategy="epoch", save_only_model=True, stage="sft",
                       dataset="demo_sft", gradient_accumulation_steps=1,
-                      per_device_train_batch_size=2)
+                      per_device_train_batch_size=2, plot_loss=True)
     rd = run(cfg)
     names = sorted(c.path.name for c in rd.checkpoints() if c.complete)
     assert names == ["checkpoint-2", "checkpoint-4"]
     ck = rd.path / "checkpoint-2"
     assert (ck / "adapter_model.safetensors").is_file() and not (ck / "optimizer.pt").exists()
+    svg = (rd.path / "training_loss.svg").read_text(encoding="utf-8")
+    losses = [r["loss"] for r in rd.metrics() if "loss" in r]
+    assert len(losses) == 4 and svg.startswith("<svg") and svg.count("<polyline") == 2
+    assert f"{max(losses):.4g}" in svg and f"{min(losses):.4g}" in svg
+
+
+def test_loss_plot_smooths_and_skips_runs_without_losses(tmp_path):
+    from core.runs.rundir import RunDir
+    from core.training.plot import smooth, write_loss_plot
+
+    assert smooth([1.0, 0.0]) == [1.0, 0.9]
+    rd = RunDir(tmp_path)
+    assert write_loss_plot(rd) is None and not (tmp_path / "training_loss.svg").exists()
+    for step, loss in [(1, 2.0), (2, 1.0)]:
+        rd.append_metrics({"step": step, "loss": loss})
+    rd.append_metrics({"step": 2, "eval_loss": 1.5})
+    svg = write_loss_plot(rd).read_text(encoding="utf-8")
+    assert svg.count("<polyline") == 3 and "eval_loss" in svg
 
 
 def test_overwrite_output_dir_never_deletes(tmp_path):

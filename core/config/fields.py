@@ -273,6 +273,8 @@ class OutputArgs:
                              "eval_steps steps, every epoch, or no.", choices=STRATEGIES)
     eval_steps: int | None = arg(None, "Evaluate every N steps (needs val_size or eval_dataset). "
                                  "Empty: logging_steps.", min=1, when={"eval_strategy": ("steps",)})
+    plot_loss: bool = arg(False, "At the end, also draw the loss curves (loss, smoothed, "
+                          "eval_loss) into training_loss.svg in the run folder.")
     report_to: str = arg("none", "Also log to tensorboard, wandb, swanlab or mlflow (its package "
                          "must be installed; metrics.jsonl is always written).", choices=REPORTERS)
     resume_from_checkpoint: bool | str | None = arg(

@@ -42,7 +42,8 @@ per_device_train_batch_size per_device_eval_batch_size gradient_accumulation_ste
 lr_scheduler_type lr_scheduler_kwargs warmup_ratio warmup_steps weight_decay max_grad_norm optim
 adam_beta1 adam_beta2 adam_epsilon seed bf16 fp16 gradient_checkpointing dataloader_num_workers
 ddp_timeout output_dir run_name logging_steps save_strategy save_steps save_only_model
-save_total_limit eval_strategy eval_steps report_to resume_from_checkpoint overwrite_output_dir
+save_total_limit eval_strategy eval_steps plot_loss report_to resume_from_checkpoint
+overwrite_output_dir
 """.split()
 
 # Notes for honoured keys whose meaning here needs a word more than the field's help.
@@ -63,6 +64,8 @@ HONOURED_NOTES = {
                      "eval_dataset; LLaMA-Factory's default is no",
     "report_to": "one of none, tensorboard, wandb, swanlab, mlflow (a list of one is accepted)",
     "lr_scheduler_kwargs": "a YAML mapping or a JSON string",
+    "plot_loss": "writes training_loss.svg (LLaMA-Factory writes training_loss.png with "
+                 "matplotlib); the WebUI's Runs tab draws the same curves live",
     "flash_attn": "auto, disabled, sdpa or fa2",
     "gradient_checkpointing": "off unless set; LLaMA-Factory turns it on unless "
                               "disable_gradient_checkpointing: true",
@@ -232,8 +235,6 @@ TABLE: dict[str, Treatment] = {
     "disable_shuffling": _refused("training data is always shuffled (by seed)"),
     "early_stopping_steps": _refused("early stopping is not supported; set max_steps or "
                                      "num_train_epochs"),
-    "plot_loss": _ignored("the curves are in metrics.jsonl and the WebUI's Runs tab; no PNG is "
-                          "written"),
     "include_effective_tokens_per_second": _ignored("metrics.jsonl logs samples_per_s"),
     # --- GeneratingArguments (temperature: honoured) --------------------------------------
     **_each("do_sample top_p top_k num_beams max_length max_new_tokens repetition_penalty "
