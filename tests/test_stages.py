@@ -274,7 +274,9 @@ def test_examples_are_valid(path):
 
 
 @pytest.mark.parametrize("overrides, key, text", [
-    ({"stage": "kto", "per_device_train_batch_size": 1}, "per_device_train_batch_size", "KL"),
+    # 1 x an even accumulation trains as 2 x half (core.methods.kto.kto_batches); odd: refused
+    ({"stage": "kto", "per_device_train_batch_size": 1, "gradient_accumulation_steps": 3},
+     "per_device_train_batch_size", "KL"),
     ({"stage": "grpo", "num_generations": 3, "per_device_train_batch_size": 2,
       "gradient_accumulation_steps": 2}, "num_generations", "must divide"),
     ({"stage": "grpo", "val_size": 0.1, "per_device_eval_batch_size": 1},

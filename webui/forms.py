@@ -20,7 +20,15 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from core.config import FIELDS, RunConfig, coerce, field_group, problems, split_list, type_members
+from core.config import (
+    FIELDS,
+    RunConfig,
+    coerce,
+    field_group,
+    problems,
+    split_list,
+    type_members,
+)
 
 from .i18n import field_label, t
 from .workspace import Workspace

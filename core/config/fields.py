@@ -28,10 +28,18 @@ STAGES = ("sft", "dpo", "kto", "rm", "grpo")
 PREF_STAGES = ("dpo",)
 REF_STAGES = ("dpo", "kto")  # stages that train against a reference model
 BETA_STAGES = ("dpo", "kto")  # pref_beta is DPO's and KTO's beta
-TEMPLATES = (None, "qwen", "qwen3", "default")
+# LLaMA-Factory's names for Qwen text models (core/data/templates.py renders them as it does);
+# None: the tokenizer's own chat template.
+TEMPLATES = (None, "qwen", "qwen3", "qwen3_nothink", "default", "empty")
 SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup",
               "polynomial", "inverse_sqrt")
-OPTIMIZERS = ("adamw_torch", "paged_adamw_32bit", "paged_adamw_8bit", "sgd")
+# transformers' optimizer names; the bitsandbytes ones need a CUDA GPU (core.models.loading).
+BNB_OPTIMIZERS = ("adamw_8bit", "adamw_bnb_8bit", "paged_adamw_32bit", "paged_adamw_8bit",
+                  "lion_8bit", "lion_32bit", "paged_lion_8bit", "paged_lion_32bit")
+OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop",
+              *BNB_OPTIMIZERS)
+STRATEGIES = ("no", "steps", "epoch")
+REPORTERS = ("none", "tensorboard", "wandb", "swanlab", "mlflow")
 REWARD_FUNCS = ("answer_match", "format", "length", "reward_model")
 DEMO_MODEL = "demo"
 DEMO_DATASET = "demo_pref_en"
@@ -64,8 +72,10 @@ class ModelArgs:
         None, "Adapters to start from, comma-separated (e.g. an SFT run's folder). For DPO the "
         "reference becomes base + these adapters.", path="paths", pick="adapters")
     template: str | None = arg(
-        None, "Chat template. Empty: the tokenizer's own; qwen: ChatML; qwen3: ChatML with "
-        "thinking; default: plain User:/Assistant: text.", choices=TEMPLATES)
+        None, "Chat template, as LLaMA-Factory renders it. Empty: the tokenizer's own; qwen: "
+        "ChatML with Qwen's default system prompt (Qwen2/2.5); qwen3: ChatML with <think> "
+        "blocks; qwen3_nothink: plain ChatML (Qwen3 Instruct-2507); default: Human:/Assistant: "
+        "lines ending with the eos; empty: the texts alone, no end token.", choices=TEMPLATES)
     enable_thinking: bool = arg(
         True, "Qwen3 only: let the model think (<think>...</think>) before answering.",
         when={"template": ("qwen3",)})
@@ -237,15 +247,26 @@ class OptimArgs:
     warmup_steps: int = arg(0, "Warmup steps (overrides warmup_ratio when > 0).", min=0)
     weight_decay: float = arg(0.0, "AdamW weight decay.", min=0.0)
     max_grad_norm: float = arg(1.0, "Clip the gradient norm to this (0: no clipping).", min=0.0)
-    optim: str = arg("adamw_torch", "Optimizer. The paged ones need a CUDA GPU.",
-                     choices=OPTIMIZERS)
+    optim: str = arg("adamw_torch", "Optimizer (transformers' names). The 8-bit, paged and lion "
+                     "ones need a CUDA GPU with bitsandbytes.", choices=OPTIMIZERS)
+    # No max: a bounded float becomes a 0.01-step slider in the form, which would round 0.999.
+    adam_beta1: float = arg(0.9, "Adam beta1 (momentum), below 1.", min=0.0)
+    adam_beta2: float = arg(0.999, "Adam beta2 (second-moment decay), below 1.", min=0.0)
+    adam_epsilon: float = arg(1e-8, "Adam epsilon.", gt=0.0)
+    lr_scheduler_kwargs: str | None = arg(
+        None, "Extra schedule arguments as JSON (a YAML mapping works too), e.g. "
+        '{"min_lr": 1e-6} for cosine_with_min_lr or {"num_cycles": 2}. They win over min_lr_ratio.')
     seed: int = arg(42, "Random seed for data order, dropout and initialisation.", min=0)
     bf16: bool = arg(False, "Train in bfloat16 (GPU). Falls back to fp32 with a warning where "
                      "unsupported.")
+    pure_bf16: bool = arg(False, "Keep the weights in bfloat16 and train without mixed "
+                          "precision (less memory than bf16, which keeps fp32 master weights).")
     fp16: bool = arg(False, "Train in float16 with loss scaling (CUDA only).")
     gradient_checkpointing: bool = arg(False, "Recompute activations in the backward pass: "
                                        "less memory, ~30% slower.")
     dataloader_num_workers: int = arg(0, "Worker processes for data loading.", min=0)
+    ddp_timeout: int = arg(1800, "Seconds a multi-process (torchrun) run waits for its other "
+                           "processes before failing.", min=1, ui=False)
 
 
 @dataclass
@@ -253,24 +274,28 @@ class OutputArgs:
     output_dir: str | None = arg(None, "Run directory. Empty: saves/<run_name>.", path="dir")
     run_name: str | None = arg(None, "Run name. Empty: <stage>-<dataset>-<date>-<time>.")
     logging_steps: int = arg(5, "Write metrics every N optimizer steps.", min=1)
-    save_steps: int = arg(100, "Save a resumable checkpoint every N steps.", min=1)
+    save_strategy: str = arg("steps", "When to save a checkpoint: every save_steps steps, every "
+                             "epoch, or no (only the final model; an abort still saves one).",
+                             choices=STRATEGIES)
+    save_steps: int = arg(100, "Save a resumable checkpoint every N steps.", min=1,
+                          when={"save_strategy": ("steps",)})
+    save_only_model: bool = arg(
+        False, "Checkpoints hold only the weights, not the optimizer and schedule: smaller, but "
+        "a run cannot resume from them.")
     save_total_limit: int | None = arg(None, "Keep at most this many checkpoints.", min=1)
+    eval_strategy: str = arg("steps", "When to evaluate, given val_size or eval_dataset: every "
+                             "eval_steps steps, every epoch, or no.", choices=STRATEGIES)
     eval_steps: int | None = arg(None, "Evaluate every N steps (needs val_size or eval_dataset). "
-                                 "Empty: logging_steps.", min=1)
-    report_to: str = arg("none", "Also log to tensorboard or wandb (metrics.jsonl is always "
-                         "written).", choices=("none", "tensorboard", "wandb"))
+                                 "Empty: logging_steps.", min=1, when={"eval_strategy": ("steps",)})
+    plot_loss: bool = arg(False, "At the end, also draw the loss curves (loss, smoothed, "
+                          "eval_loss) into training_loss.svg in the run folder.")
+    report_to: str = arg("none", "Also log to tensorboard, wandb, swanlab or mlflow (its package "
+                         "must be installed; metrics.jsonl is always written).", choices=REPORTERS)
     resume_from_checkpoint: bool | str | None = arg(
         None, "true: continue from the newest complete checkpoint in output_dir; a path: from "
         "that checkpoint.", path="checkpoint")
-
-
-# LLaMA-Factory keys that a copied YAML may carry and that have no effect here. They are
-# accepted (so its YAMLs run unchanged) and named in the log, never silently.
-COMPAT_KEYS = {
-    "do_train": "training always runs with `python -m core train`",
-    "plot_loss": "curves are in metrics.jsonl and the WebUI's Runs tab",
-    "overwrite_cache": "tokenised data is rebuilt for every run",
-    "preprocessing_num_workers": "tokenisation runs in the training process",
-    "overwrite_output_dir": "a run never overwrites checkpoints; use resume or a new output_dir",
-    "ddp_timeout": "set by accelerate's launcher",
-}
+    overwrite_output_dir: bool = arg(
+        False, "LLaMA-Factory's key, kept for its YAMLs. Nothing is ever deleted: true or false, a "
+        "new run may reuse output_dir only when it holds no checkpoint, no final model and no "
+        "completed run (e.g. one that failed before its first save); otherwise resume it or "
+        "choose a new output_dir.", ui=False)

@@ -18,8 +18,8 @@ import yaml
 from core.errors import UserError
 from core.paths import write_atomic
 
+from . import llamafactory
 from .fields import (
-    COMPAT_KEYS,
     DataArgs,
     FinetuningArgs,
     GrpoArgs,
@@ -58,18 +58,23 @@ class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningA
     # --- reading and writing -------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | None = None) -> "RunConfig":
-        """Build from a flat mapping: unknown keys and wrong types are errors; the LLaMA-Factory
-        keys in COMPAT_KEYS are accepted and logged as having no effect."""
+        """Build from a flat mapping: unknown keys and wrong types are errors; LLaMA-Factory's
+        keys are honoured, logged as having no effect, or refused (core.config.llamafactory)."""
         if not isinstance(data, dict):
             raise ConfigError([f"expected a mapping of key: value, got {type(data).__name__}"], source)
-        problems, values = [], {}
+        problems, raw_values, implied = [], {}, {}
         for key, raw in data.items():
-            if key in COMPAT_KEYS:
-                log.info("Ignoring LLaMA-Factory key %s=%r: %s.", key, raw, COMPAT_KEYS[key])
-                continue
-            if key not in FIELDS:
+            if key in FIELDS:
+                raw_values[key] = llamafactory.translate(key, raw)
+            elif key in llamafactory.TABLE:
+                sets, problem = llamafactory.handle(key, raw)
+                problems += [problem] if problem else []
+                implied.update(sets)
+            else:
                 problems.append(unknown_key_message(key))
-                continue
+        raw_values.update(implied)  # neat_packing: true means packing, as in LLaMA-Factory
+        values = {}
+        for key, raw in raw_values.items():
             try:
                 values[key] = coerce(key, raw)
             except ValueError as e:

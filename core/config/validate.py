@@ -7,7 +7,10 @@ they run before any weight is loaded.
 """
 from __future__ import annotations
 
+import json
+
 from .fields import REWARD_FUNCS
+from .llamafactory import value_hint
 from .losses import LOSS_TRAITS, SUMMED_LOSSES, needs_reference
 from .run import FIELDS, ConfigError, RunConfig, split_list
 
@@ -17,8 +20,11 @@ def _field_checks(cfg: RunConfig) -> list[tuple[str, str]]:
     for key, f in FIELDS.items():
         meta, value = f.metadata, getattr(cfg, key)
         if meta["choices"] is not None and value not in meta["choices"]:
-            shown = ", ".join("empty" if c is None else str(c) for c in meta["choices"])
-            out.append((key, f"{key}: {value!r} is not one of: {shown}"))
+            none = "null" if "empty" in meta["choices"] else "empty"  # template has an `empty`
+            shown = ", ".join(none if c is None else str(c) for c in meta["choices"])
+            hint = value_hint(key, value)
+            out.append((key, f"{key}: {value!r} is not one of: {shown}"
+                        + (f" ({hint})" if hint else "")))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if meta["min"] is not None and value < meta["min"]:
                 out.append((key, f"{key}: {value} is below the minimum {meta['min']}"))
@@ -67,7 +73,28 @@ def _combination_checks(cfg: RunConfig) -> list[tuple[str, str]]:
     if not cfg.datasets:
         bad("dataset", "no dataset given; name one from dataset_info.json "
             "(`python -m core data list`)")
-    return out + _stage_checks(cfg)
+    return out + _optimiser_checks(cfg) + _stage_checks(cfg)
+
+
+def _optimiser_checks(cfg: RunConfig) -> list[tuple[str, str]]:
+    """Precision, optimizer, schedule and checkpoint settings that do not go together."""
+    out = []
+
+    def bad(key: str, message: str) -> None:
+        out.append((key, f"{key}: {message}"))
+
+    if cfg.pure_bf16 and cfg.fp16:
+        bad("fp16", "pure_bf16 and fp16 are both true; keep one")
+    if cfg.save_only_model and cfg.resume_from_checkpoint not in (None, False):
+        bad("save_only_model", "true saves no optimizer or schedule state, which resuming "
+            "needs; set it to false to resume")
+    for key in ("adam_beta1", "adam_beta2"):
+        if getattr(cfg, key) >= 1:
+            bad(key, f"{getattr(cfg, key)} must be below 1 (e.g. 0.9 and 0.999)")
+    if cfg.lr_scheduler_kwargs is not None and not _is_json_object(cfg.lr_scheduler_kwargs):
+        bad("lr_scheduler_kwargs", f"{cfg.lr_scheduler_kwargs!r} is not a JSON object; write "
+            'e.g. {"min_lr": 1e-6} (or a YAML mapping)')
+    return out
 
 
 def _stage_checks(cfg: RunConfig) -> list[tuple[str, str]]:
@@ -80,10 +107,11 @@ def _stage_checks(cfg: RunConfig) -> list[tuple[str, str]]:
     if cfg.stage == "dpo" and cfg.pref_beta_schedule == "linear" and cfg.pref_beta_end is None:
         bad("pref_beta_end", "pref_beta_schedule linear needs the last step's beta; set "
             "pref_beta_end (e.g. 0.5), or use pref_beta_schedule constant")
-    if cfg.stage == "kto" and cfg.per_device_train_batch_size < 2:
+    if cfg.stage == "kto" and cfg.per_device_train_batch_size < 2 and \
+            cfg.gradient_accumulation_steps % 2:  # even: kto trains 2 x half (kto_batches)
         bad("per_device_train_batch_size", f"{cfg.per_device_train_batch_size} is too small for "
             "kto: its KL estimate pairs each prompt with another answer of the same batch; set 2 "
-            "or more")
+            "or more (or an even gradient_accumulation_steps)")
     if cfg.stage == "grpo":
         out += _grpo_checks(cfg)
     return out
@@ -123,6 +151,13 @@ def _grpo_checks(cfg: RunConfig) -> list[tuple[str, str]]:
             "adapters would use the bare base model as the reference; merge the adapters first "
             "(`python -m core export`), use finetuning_type lora, or set grpo_beta 0")
     return out
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def _is_number(text: str) -> bool:

@@ -22,7 +22,13 @@ from core.errors import UserError
 from core.models.spec import ModelSpec, run_folder, run_model_spec
 from core.paths import write_atomic
 
-from .metrics import RESULTS, preference_metrics, ranked_tau, require_pairs, training_summary
+from .metrics import (
+    RESULTS,
+    preference_metrics,
+    ranked_tau,
+    require_pairs,
+    training_summary,
+)
 
 log = logging.getLogger(__name__)
 BATCH = 4  # pairs per forward pass

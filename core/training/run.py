@@ -159,4 +159,10 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     write_env(rd, cfg, data.fingerprint)
     method = importlib.import_module(METHODS[cfg.stage])
     extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
-    return bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
+    aborted = bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
+    if cfg.plot_loss:
+        from .plot import write_loss_plot
+
+        plot = write_loss_plot(rd)
+        log.info("Loss curves: %s", plot or f"none logged (logging_steps {cfg.logging_steps})")
+    return aborted
