@@ -245,6 +245,10 @@ class OutputArgs:
                                  "Empty: logging_steps.", min=1)
     report_to: str = arg("none", "Also log to tensorboard or wandb (metrics.jsonl is always "
                          "written).", choices=("none", "tensorboard", "wandb"))
+    stop_on_alarm: bool = arg(
+        False, "Stop the run when an alarm fires (loss stuck at its start, diverging, NaN, "
+        "overfitting, ...): a checkpoint is saved, the run ends as aborted with the alarm as "
+        "its reason and resumes with resume_from_checkpoint=true. Off: alarms are only shown.")
     resume_from_checkpoint: bool | str | None = arg(
         None, "true: continue from the newest complete checkpoint in output_dir; a path: from "
         "that checkpoint.", path="checkpoint")

@@ -13,6 +13,7 @@ from core.config import RunConfig
 from core.models.loading import compute_dtype
 from core.runs.rundir import RunDir
 
+from .alarms import AlarmWatch
 from .callbacks import CheckpointMarker, GracefulStop, RunFiles
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ def quiet(trainer) -> None:
 def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     stop = GracefulStop(rd)
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
-    return [RunFiles(rd, batch), CheckpointMarker(cfg.save_total_limit), stop], stop
+    return [RunFiles(rd, batch), CheckpointMarker(cfg.save_total_limit), stop,
+            AlarmWatch(rd, cfg, stop)], stop
 
 
 def describe(model) -> None:
