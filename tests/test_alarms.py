@@ -7,6 +7,7 @@ import random
 import pytest
 from conftest import tiny_config
 
+from core.config import RunConfig
 from core.runs.alarms import LN2, Alarm, Kind, Monitor, check, listed
 from core.runs.info import inspect_run
 from core.runs.rundir import RunDir
@@ -145,6 +146,20 @@ def test_diverging_loss_far_above_its_start():
     # an SFT loss of 2.5 is ordinary
     assert check([{"step": s, "loss": 2.5, "grad_norm": 1.0} for s in range(1, 20)], 100,
                  Kind("sft", None)) == []
+
+
+def test_a_separate_reference_model_counts_from_the_first_logged_values():
+    # the reference prefers the chosen answers far more than the policy does: the loss starts
+    # at 2.5 and the chosen log-ratio at -25; then the margin slowly improves as usual
+    records = [pair(s, -25.0 - 0.1 * s, -0.5 * s) for s in range(1, 40)]
+    assert records[0]["loss"] > 2.5
+    assert records[-1]["rewards/margins"] > records[0]["rewards/margins"]
+    assert check(records, 100, Kind(anchored=False)) == []
+    assert ids(check(records, 100, Kind())) == ["diverging", "displacement"]
+    assert Kind.of(RunConfig(ref_model="some/model")) == Kind(anchored=False)
+    assert Kind.of(RunConfig(stage="sft", pref_loss="ipo")) == Kind("sft", None)
+    assert Kind.of(RunConfig(pref_loss="ipo", pref_ftx=0.5, pref_beta=0.3)) == Kind(
+        "dpo", "ipo", 0.5, 0.3)
 
 
 def test_diverging_margins_and_grad_spikes():

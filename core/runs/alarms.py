@@ -11,23 +11,22 @@ run only when stop_on_alarm is set. An alarm fires once, at the first step its c
 holds, and stays listed.
 
 Which alarms watch which runs, and why:
-  stuck         dpo with a reference loss (sigmoid, robust, hinge, ipo, kto_pair). Measured on
-                the policy/reference log-ratios (rewards / beta), which are 0 for every such
-                loss while the policy equals the reference, whatever the batch; the loss then
-                sits at its start value (ln 2 for sigmoid and robust, 1 hinge, 1/(4 beta^2)
-                ipo, 0.5 kto_pair).
+  stuck         dpo with a reference loss (sigmoid, robust, hinge, ipo, kto_pair), measured on
+                the policy/reference log-ratios (rewards / beta): 0 for each such loss while
+                the policy equals the reference, whatever the batch; the loss then sits at its
+                start value (ln 2 sigmoid and robust, 1 hinge, 1/(4 beta^2) ipo, 0.5 kto_pair).
+                With a separate ref_model the ratios never start at 0, so it cannot fire.
   too_easy      dpo sigmoid, robust, hinge, kto_pair, simpo, and rm: losses whose floor 0
                 means every pair is won by a wide margin. Not ipo (0 is its target margin,
                 and it rises again past it) nor orpo (its loss holds the chosen answers' NLL).
-  displacement  dpo with a reference loss: the chosen log-ratio is how much less likely the
-                chosen answers became, independent of which answers the batch holds.
+  displacement  dpo with a reference loss: the chosen log-ratio says how much less likely the
+                chosen answers became, whichever answers the batch holds.
   diverging     dpo: margins beyond any useful size (every loss); loss far above its start
                 (sigmoid, robust, hinge, ipo; kto_pair's loss cannot pass 1, twice its start).
   grad_spike, not_finite, overfitting   every stage (overfitting where eval_loss is logged).
 orpo and simpo have no reference, so nothing measures how far the policy moved apart from
-log-probs that change with the batch's answers as much as with training: no stuck, no
-displacement. Stage kto (TRL's unpaired KTO), sft and grpo get grad_spike, not_finite and
-overfitting only.
+log-probs that change with the batch's answers as much as with training: no stuck or
+displacement. Stage kto (TRL's unpaired KTO), sft and grpo get the last three only.
 """
 from __future__ import annotations
 
@@ -107,19 +106,23 @@ class Alarm:
 @dataclass(frozen=True)
 class Kind:
     """What the alarms need to know of a run: its stage and, for dpo, the loss, the SFT term's
-    weight (pref_ftx, part of the logged loss) and beta (records carry their own `beta`)."""
+    weight (pref_ftx, part of the logged loss) and beta (records carry their own `beta`).
+    `anchored`: the policy starts equal to its reference (no separate ref_model), so the
+    log-ratios start at 0 and the loss at its known start value; with a separate ref_model
+    the run's first logged values stand in for them."""
 
     stage: str = "dpo"
     loss: str | None = "sigmoid"
     ftx: float = 0.0
     beta: float = 0.1
+    anchored: bool = True
 
     @classmethod
     def of(cls, cfg: Any) -> "Kind":
         """From a RunConfig."""
         if cfg.stage != "dpo":
             return cls(cfg.stage, None, 0.0, cfg.pref_beta)
-        return cls("dpo", cfg.pref_loss, cfg.pref_ftx, cfg.pref_beta)
+        return cls("dpo", cfg.pref_loss, cfg.pref_ftx, cfg.pref_beta, cfg.ref_model is None)
 
     @property
     def reference(self) -> bool:
@@ -179,6 +182,14 @@ class Monitor:
         """rewards/chosen or rewards/rejected in nats: beta * (policy - reference) / beta."""
         value = num(record, key)
         return None if value is None else value / self.beta(record)
+
+    def start(self, record: dict[str, Any]) -> tuple[float, str] | None:
+        """The loss this run started from: the known value where the policy starts as its
+        reference, else the first logged loss."""
+        if self.kind.anchored:
+            return self.kind.start(self.beta(record))
+        first = self.pref_loss(self.train[0]) if self.train else None
+        return None if first is None else (first, "its first logged value")
 
     def pref_loss(self, record: dict[str, Any]) -> float | None:
         """The preference part of the logged loss (without pref_ftx x the chosen NLL)."""
@@ -255,13 +266,16 @@ def _displacement(m: Monitor, r: dict[str, Any], step: int) -> Found:
     c1, c2 = (statistics.fmean(row[0] for row in part) for part in (first, last))
     g1, g2 = (statistics.fmean(row[1] for row in part) for part in (first, last))
     reference = statistics.fmean(abs(logp - ratio) for ratio, _, logp in last)
-    if not (c2 < c1 and g2 > g1 and reference > 0 and -c2 >= DISPLACE_SHARE * reference):
+    # how far the chosen answers fell since the start (a separate ref_model: the first record)
+    origin = 0.0 if m.kind.anchored else m.log_ratio(m.train[0], "rewards/chosen")
+    fall = origin - c2
+    if not (c2 < c1 and g2 > g1 and reference > 0 and fall >= DISPLACE_SHARE * reference):
         return None
     raise_ftx = f"raise pref_ftx from {m.kind.ftx:g}" if m.kind.ftx else "set pref_ftx 0.1-1.0"
     return (f"Over steps {window[0]['step']}-{step} the chosen answers' log-prob kept falling "
-            f"({c1:.2f} -> {c2:.2f} nats against the reference, {-c2 / reference:.0%} of "
-            f"their reference log-likelihood {-reference:.1f}) while the reward margin rose "
-            f"({g1:.3f} -> {g2:.3f}).",
+            f"({c1:.2f} -> {c2:.2f} nats against the reference; {fall:.1f} nats since the "
+            f"start, {fall / reference:.0%} of their reference log-likelihood "
+            f"{-reference:.1f}) while the reward margin rose ({g1:.3f} -> {g2:.3f}).",
             "Likelihood displacement: the margin grows by making both answers less likely, "
             "the chosen ones too; probability moves to answers in neither set, which often "
             "shows as longer, off-topic or degenerate generations.",
@@ -290,9 +304,10 @@ def _diverging(m: Monitor, r: dict[str, Any], step: int) -> Found:
         return None
     highs = []
     for x in last:
-        loss, (start, name) = m.pref_loss(x), m.kind.start(m.beta(x))
-        if loss is None or not loss > HIGH_FACTOR * start:
+        loss, begun = m.pref_loss(x), m.start(x)
+        if loss is None or begun is None or not loss > HIGH_FACTOR * begun[0]:
             return None
+        start, name = begun
         highs.append(f"{loss:.4f}")
     return (f"At steps {last[0]['step']}-{step} the loss is {', '.join(highs)}, more than "
             f"{HIGH_FACTOR:g}x its start ({name} = {start:.4f}): the policy prefers the rejected "
