@@ -146,6 +146,7 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     from core.data.templates import get_template
     from core.models.loading import LoadOptions, check_machine, load_tokenizer
 
+    from .doctor import log_checks
     from .env import write_env
 
     transformers.utils.logging.disable_progress_bar()  # bars garble train.log
@@ -156,6 +157,7 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
     template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
     data = load_for_training(cfg, template)
+    log_checks(cfg, template, data)  # the doctor's data and memory findings, before any weight
     write_env(rd, cfg, data.fingerprint)
     method = importlib.import_module(METHODS[cfg.stage])
     extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
