@@ -18,17 +18,23 @@ The parts, in bytes:
   optimizer    AdamW: 2 states per trainable parameter in its dtype (torch keeps them in the
                parameter's dtype), 8-bit variants 2 bytes, lion/adagrad/rmsprop 1 state,
                adafactor (rows + columns) x 4 bytes per matrix, sgd none
-  activations  what autograd keeps for the backward pass at the longest batch: per decoder layer
-               and padded token s x (3h + 2q + 2kv + 4i) + 16h bytes (h hidden, q/kv the query
-               and key/value widths, i the MLP width, s the compute bytes; 16h: the two RMSNorms
-               keep fp32 copies), 8h less where the norm weights are frozen, plus LoRA's
-               per-target inputs and outputs; eager attention adds its probabilities (heads x
-               width per token). Gradient checkpointing keeps only each layer's input (s x h)
-               and recomputes one layer at a time. These counts are autograd's saved tensors of
-               Qwen2's decoder layer, measured (tests/test_doctor_memory.py compares them).
-               The LM head: logps.token_logps computes logits only from the batch's first scored
-               position and takes each row's log-softmax in fp32, which autograd keeps:
-               sequences x kept positions x vocab x 4 bytes.
+  activations  what autograd keeps for the backward pass at the longest batch (layer_activations):
+               per decoder layer on the gradient's path and padded token of width T,
+                 2 x (4h + 4) + s x (4q + 3i + T) + 4 x heads      always
+                 + 2s x h + s x (2h + i)     where the layer's own weights train (full, freeze)
+                 + LoRA per target: 4r, and its input (fp32 without dropout: shared with the
+                   layer's; 16-bit: a cast copy; dropout: its output and mask)
+               (h hidden, q the query width, i the MLP width, s the compute bytes): the
+               RMSNorms' fp32 inputs, sdpa's q, k, v (repeated per head: a padded batch has a
+               mask), output and mask copy, the MLP's gate, up and activation. Eager attention
+               keeps heads x T probabilities instead. freeze's layers before the first trainable
+               one keep nothing. Gradient checkpointing keeps each layer's input (s x h) and
+               recomputes one layer at a time. The LM head: logps.token_logps computes logits
+               only from the batch's first scored position and takes each row's log-softmax in
+               fp32, which autograd keeps: sequences x kept positions x vocab x 4 bytes.
+               These are autograd's saved tensors of Qwen2's decoder layer in fp32, measured
+               within a few percent (tests/test_doctor_memory.py); 16-bit and GPU kernels are
+               counted by the same rules, unmeasured here.
   workspace    transient peaks: the logits in the compute dtype (and their gradient in the
                backward pass), and with checkpointing the layer being recomputed
 GPU totals add the CUDA context (0.75 GiB) and 10% for the caching allocator's fragmentation;
@@ -123,13 +129,14 @@ def model_shape(model: str, trust_remote_code: bool = False) -> Shape:
     """Dimensions and parameter counts of `model` (hub id, folder or 'demo') from its
     config.json: the model is built on the meta device, so no weight is read or allocated."""
     import torch
-    from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from core.models.loading import resolve_model_path
 
     config = AutoConfig.from_pretrained(resolve_model_path(model), trust_remote_code=trust_remote_code)
-    with init_empty_weights():
+    # The meta device allocates nothing and, unlike accelerate's init_empty_weights, keeps
+    # tied embeddings tied (counted once, as they are stored).
+    with torch.device("meta"):
         net = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
     head = net.get_output_embeddings()
     linears = tuple((name, m.in_features, m.out_features) for name, m in net.named_modules()
@@ -234,46 +241,82 @@ def weight_bytes(shape: Shape, value_bytes: int, bits: int | None, double_quant:
     return int(shape.quantizable * per) + (shape.params - shape.quantizable) * value_bytes
 
 
-def layer_activations(cfg: Any, shape: Shape, value_bytes: int, width: int,
-                      frozen: bool) -> int:
-    """Bytes autograd keeps per padded token in one decoder layer (see the module docstring)."""
-    s, h = value_bytes, shape.hidden
-    out = s * (3 * h + 2 * shape.q_dim + 2 * shape.kv_dim + 4 * shape.intermediate) + 16 * h
-    if frozen:
-        out -= 8 * h  # frozen norm weights: their input needs no keeping
-    if cfg.flash_attn == "disabled":  # eager: softmax probabilities (fp32, then cast)
-        out += shape.heads * width * (s + (4 if s < 4 else 0))
-    if cfg.finetuning_type == "lora":
-        out += _lora_per_layer(cfg, shape, s)
-    return out
+# A LoRA target's input, by module name: q/k/v share the attention's normed input, gate/up
+# the MLP's, o_proj reads the attention output (kept anyway), down_proj the MLP product.
+INPUTS = {"q_proj": "attn", "k_proj": "attn", "v_proj": "attn", "o_proj": "out",
+          "gate_proj": "mlp", "up_proj": "mlp", "down_proj": "down"}
 
 
-def _lora_per_layer(cfg: Any, shape: Shape, s: int) -> int:
-    """LoRA's own saved tensors per token in one layer: each target's A output (fp32), its
-    input cast to the adapter's dtype (16-bit training) and the dropout's output and mask."""
-    rank, targets, _ = lora_setup(cfg)
-    total = 0
-    for _, i, _o in lora_targets(shape, targets):
-        total += rank * 4 + (i * s if s < 4 else 0) + (i * (s + 1) if cfg.lora_dropout else 0)
-    return total // max(shape.layers, 1)
+@dataclass(frozen=True)
+class Training:
+    """What trains in a decoder layer, which decides what autograd keeps."""
+
+    base: bool  # its Linear weights (full, freeze)
+    lora: tuple[tuple[str, int], ...] = ()  # LoRA targets in the layer: (name, in_features)
 
 
-def activation_bytes(cfg: Any, shape: Shape, batch: Batch, value_bytes: int,
+def layer_activations(cfg: Any, shape: Shape, s: int, width: int, trains: Training) -> int:
+    """Bytes autograd keeps per padded token in one decoder layer on the gradient's path
+    (Qwen2/Qwen3 decoder layer; see the module docstring). `s`: compute bytes."""
+    h, q, i, n = shape.hidden, shape.q_dim, shape.intermediate, shape.heads
+    # needed for the input gradient whatever trains: each RMSNorm's fp32 input and 1/rms;
+    # sdpa's q, k and v (repeated to every head: a padded batch passes a mask, and with a mask
+    # transformers repeats the kv heads), output, log-sum-exp and its own copy of the mask;
+    # the MLP's gate, activation and up
+    out = 2 * (4 * h + 4) + s * (4 * q + 3 * i + width) + 4 * n
+    if cfg.flash_attn == "disabled":  # eager: softmax probabilities instead of out, lse, mask
+        out += n * width * (s + (4 if s < 4 else 0)) - s * (q + width) - 4 * n
+    inputs = {"attn": h, "mlp": h, "down": i, "out": 0}  # "out": the attention output, kept
+    needed = set(inputs) if trains.base else set()
+    if trains.base:
+        out += 2 * s * h  # the norm weights' inputs
+    cast = 4 if cfg.pure_bf16 else s  # lora_A's input in the adapter's dtype (autocast: s)
+    rank = lora_setup(cfg)[0] if trains.lora else 0
+    for name, width_in in trains.lora:
+        out += rank * 4  # A's output, B's input
+        if cfg.lora_dropout:  # its output and mask (float on the CPU, bool on a GPU)
+            out += width_in * (s + (4 if s == 4 else 1)) + (width_in * cast if s < 4 else 0)
+        elif s < 4:
+            out += width_in * cast
+        else:  # fp32, no dropout: the same tensor the base layer reads
+            needed.add(INPUTS.get(name.rsplit(".", 1)[-1], name))
+            inputs.setdefault(name, width_in)
+    return out + s * sum(inputs[g] for g in needed)
+
+
+def layer_plan(cfg: Any, shape: Shape) -> list[Training | None]:
+    """Per decoder layer: what trains in it, or None when the gradient never reaches it
+    (freeze: layers before the first trainable one)."""
+    if cfg.finetuning_type == "full":
+        return [Training(True)] * shape.layers
+    if cfg.finetuning_type == "freeze":
+        n, total = cfg.freeze_trainable_layers, shape.layers
+        if n > 0:
+            return [None] * max(total - n, 0) + [Training(True)] * min(n, total)
+        return [Training(True)] * min(-n, total) + [Training(False)] * max(total + n, 0)
+    targets = lora_targets(shape, lora_setup(cfg)[1])
+    first = [(name, i) for name, i, _ in targets if ".0." in f".{name}."] or \
+        [(name, i) for name, i, _ in targets[:max(len(targets) // max(shape.layers, 1), 1)]]
+    return [Training(False, tuple(first))] * shape.layers
+
+
+def activation_bytes(cfg: Any, shape: Shape, batch: Batch, s: int,
                      checkpointing: bool) -> tuple[int, int]:
-    """(kept for the backward pass, transient workspace) at `batch`."""
-    s, tokens = value_bytes, batch.sequences * batch.width
-    frozen = cfg.finetuning_type != "full"
-    layer = layer_activations(cfg, shape, s, batch.width, frozen) * tokens
-    # once per token: the final norm (fp32 copies) and the head's input
-    edges = (8 * shape.hidden + 2 * s * shape.hidden) * tokens
+    """(kept for the backward pass, transient workspace) at `batch`, in bytes."""
+    tokens, h = batch.sequences * batch.width, shape.hidden
+    plan = [t for t in layer_plan(cfg, shape) if t is not None]
+    layers = [layer_activations(cfg, shape, s, batch.width, t) * tokens for t in plan]
+    full = cfg.finetuning_type == "full"
+    # the final norm's fp32 input, and for full training its weight's and the head's inputs
+    edges = (4 * h + 4 + (2 * s * h if full else 0)) * tokens
     logits = batch.sequences * batch.kept * shape.vocab
-    kept = logits * 4 + edges  # the fp32 log-softmax rows
+    kept = logits * 4 + edges  # the fp32 log-softmax rows of token_logps
     workspace = logits * s  # the logits, then their gradient
-    if checkpointing:
-        kept += shape.layers * shape.hidden * s * tokens
-        workspace += layer
+    if checkpointing:  # each layer keeps its input and is recomputed in the backward pass
+        kept += len(layers) * s * h * tokens
+        workspace += max(layers, default=0)
     else:
-        kept += shape.layers * layer
+        kept += sum(layers)
     return kept, workspace
 
 

@@ -17,6 +17,15 @@ KNOWN_MARKUP = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "[INST]", "[/INST
 IM_START = "<|im_start|>"
 
 
+def special_tokens(tokenizer: Any) -> dict[int, str]:
+    """id -> text of every special token: the named ones (bos, eos, pad, ...) and the added
+    tokens marked special (<|im_start|> is only the latter in some tokenizers)."""
+    out = dict(zip(tokenizer.all_special_ids, tokenizer.all_special_tokens))
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    out.update({i: t.content for i, t in added.items() if getattr(t, "special", False)})
+    return out
+
+
 # --- cut records -------------------------------------------------------------------------
 def cut_counts(feature: dict) -> dict[str, int]:
     """Tokens cut from each part of a record at cutoff_len. Per-record counts written by the
@@ -151,7 +160,8 @@ def _header_header(ids: list[int], start: int, newline: set[int]) -> bool:
 def markup(rows: list[dict], tokenizer: Any) -> list[Check]:
     """Messages whose content holds chat markup: the tokenizer's special tokens or the
     well-known markers of other templates."""
-    markers = sorted({t for t in (*KNOWN_MARKUP, *tokenizer.all_special_tokens) if t and t.strip()})
+    specials = special_tokens(tokenizer).values()
+    markers = sorted({t for t in (*KNOWN_MARKUP, *specials) if t and t.strip()})
     hits: list[tuple[int, str, str]] = []
     for i, row in enumerate(rows):
         for fieldname, value in row.items():

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .token_checks import special_tokens
+
 
 @dataclass
 class Shown:
@@ -63,7 +65,7 @@ def show_pairs(features: list[dict], tokenizer: Any, count: int = 2) -> list[Sho
 
 def show_pair(feature: dict, tokenizer: Any, why: str = "") -> ShownPair:
     flags = scored_flags(feature, tokenizer.pad_token_id or 0)
-    special = set(tokenizer.all_special_ids)
+    special = set(special_tokens(tokenizer))
     sides = []
     for side, scored in zip(("chosen", "rejected"), flags):
         ids = feature["prompt_ids"] + feature[f"{side}_ids"]
