@@ -309,7 +309,7 @@ def test_cli(capsys, tiny_model, tmp_path):
     assert code == 0, out
     assert "== first pair (training row 0); scored tokens in ⟦ ⟧ ==" in out
     assert "⟦Good question! A cow says moo. Hope this helps! :)<|im_end|>↵\n⟧" in out
-    assert "warning: length_bias: " in out and "does not fit a 0.5 GiB GPU" in out
+    assert "warning: length_bias: " in out and "does not fit a GPU of 0.5 GiB" in out
 
     code, out = run_cli(capsys, *base, "--json")
     report = json.loads(out)

@@ -15,7 +15,6 @@ from conftest import tiny_config
 from core.config import RunConfig
 from core.training.memory import (
     Batch,
-    activation_bytes,
     estimate,
     gpu_fit,
     longest_batch,
@@ -26,7 +25,7 @@ from core.training.probe import total_steps
 
 # Qwen2.5-0.5B: 24 layers, hidden 896, MLP 4864, 14 query heads and 2 key/value heads of 64,
 # vocabulary 151936, tied embeddings: 494,032,768 parameters as published.
-H, I, L, V, HEADS = 896, 4864, 24, 151936, 14
+H, MLP, L, V, HEADS = 896, 4864, 24, 151936, 14
 PARAMS = 494_032_768
 LORA_8 = 4_399_104  # r=8 on all 7 linears: 8 x (in + out) summed, x 24 (PEFT prints it too)
 
@@ -36,7 +35,7 @@ def qwen05(tmp_path_factory):
     from transformers import Qwen2Config
 
     folder = tmp_path_factory.mktemp("qwen2.5-0.5b-config")
-    Qwen2Config(hidden_size=H, intermediate_size=I, num_hidden_layers=L,
+    Qwen2Config(hidden_size=H, intermediate_size=MLP, num_hidden_layers=L,
                 num_attention_heads=HEADS, num_key_value_heads=2, vocab_size=V,
                 tie_word_embeddings=True).save_pretrained(folder)
     return folder
@@ -51,7 +50,7 @@ def test_shape_from_config_only(qwen05):
     shape = model_shape(str(qwen05))
     assert shape.params == PARAMS
     assert (shape.layers, shape.hidden, shape.q_dim, shape.kv_dim) == (L, H, 896, 128)
-    per_layer = 2 * H * H + 2 * H * 128 + 3 * H * I  # q, o; k, v; gate, up, down weights
+    per_layer = 2 * H * H + 2 * H * 128 + 3 * H * MLP  # q, o; k, v; gate, up, down weights
     assert shape.quantizable == L * per_layer == 357_826_560
 
 

@@ -131,8 +131,7 @@ def memory_checks(cfg: RunConfig, features: list[dict], gpu_gib: float | None,
     report = estimate_memory(cfg, features, gpu_gib)
     b = report.batch
     where = f"at the longest batch ({b.sequences // 2} pairs, {b.width} tokens padded)"
-    parts = lambda e: ", ".join(f"{k} {size(v)}" for k, v in e.parts.items() if v)  # noqa: E731
-    lines = {d: f"{d.upper()} ({e.dtype}) {size(e.total)} [{parts(e)}]"
+    lines = {d: f"{d.upper()} ({e.dtype}) {size(e.total)} [{_parts(e)}]"
              for d, e in (("gpu", report.gpu), ("cpu", report.cpu))}
     numbers = {"params": report.params, "trainable": report.trainable}
     if here:
@@ -140,11 +139,26 @@ def memory_checks(cfg: RunConfig, features: list[dict], gpu_gib: float | None,
         return report, [_here(report, device, where, lines[device], numbers)]
     out = [Check("memory", "per_device_train_batch_size", "info",
                  f"Estimated peak memory {where}: {lines['gpu']}; {lines['cpu']}. "
-                 f"{report.trainable:,} of {report.params:,} parameters train.",
-                 numbers=numbers)]
+                 f"{report.trainable:,} of {report.params:,} parameters train; "
+                 f"{_reference(cfg)}.", numbers=numbers)]
     if report.fit:
         out.append(_fit_check(report, cfg))
     return report, out
+
+
+def _parts(estimate: Any) -> str:
+    return ", ".join(f"{k} {size(v)}" for k, v in estimate.parts.items() if v)
+
+
+def _reference(cfg: RunConfig) -> str:
+    """Where the reference log-probs come from, as core.methods.reference computes them."""
+    from core.methods.losses import LOSSES
+
+    if not LOSSES[cfg.pref_loss].reference:
+        return f"{cfg.pref_loss} has no reference"
+    model = ("ref_model, kept in memory" if cfg.ref_model else "the policy with its adapter "
+             "off (no copy)" if cfg.finetuning_type == "lora" else "a frozen copy of the policy")
+    return f"reference: {model}; its log-probs are computed once and cached on disk"
 
 
 def _here(report: Any, device: str, where: str, line: str, numbers: dict) -> Check:
@@ -180,7 +194,7 @@ def _fit_check(report: Any, cfg: RunConfig) -> Check:
              f"{cfg.cutoff_len}")
     if fit.fits:
         return Check("gpu_fit", "per_device_train_batch_size", "info",
-                     f"The run fits a {fit.gib:g} GiB GPU (about {size(report.gpu.total)}); "
+                     f"The run fits a GPU of {fit.gib:g} GiB (about {size(report.gpu.total)}); "
                      f"{batch}.", numbers=numbers)
     tries = []
     if fit.largest_batch:
@@ -193,7 +207,7 @@ def _fit_check(report: Any, cfg: RunConfig) -> Check:
     if cfg.quantization_bit is None and cfg.finetuning_type == "lora":
         tries.append("quantization_bit=4 (QLoRA)")
     return Check("gpu_fit", "per_device_train_batch_size", "warning",
-                 f"The run does not fit a {fit.gib:g} GiB GPU: it needs about "
+                 f"The run does not fit a GPU of {fit.gib:g} GiB: it needs about "
                  f"{size(report.gpu.total)}; {batch}.",
                  "It would stop out of memory at its longest batch.",
                  "; or ".join(tries) or "a larger GPU.", numbers)
