@@ -163,14 +163,15 @@ def test_activations_match_what_autograd_keeps(tiny_model, tmp_path, changes):
     from core.models.policy import load_policy
     from core.training.memory import estimate_memory
     from core.training.preflight import preflight_with_data
-    from core.training.probe import _longest, saved_bytes
+    from core.training.memory import longest_pairs
+    from core.training.probe import saved_bytes
 
     cfg = tiny_config(tiny_model, tmp_path / "run", per_device_train_batch_size=4, **changes)
     _, loaded = preflight_with_data(cfg)
     features = loaded.data.train_features
     estimated = estimate_memory(cfg, features).cpu.parts["activations"]
     model = load_policy(cfg, loaded.tokenizer)
-    batch = PairCollator(loaded.tokenizer.pad_token_id)(_longest(features, cfg))
+    batch = PairCollator(loaded.tokenizer.pad_token_id)(longest_pairs(features, 4))
     measured = saved_bytes(model, batch, "cpu")
     assert 0.9 < estimated / measured < 1.1, (estimated, measured)
 

@@ -33,7 +33,6 @@ from .checks import Check, data_checks
 from .preflight import Finding, preflight_with_data, refused
 
 log = logging.getLogger(__name__)
-PAIRWISE = ("dpo", "rm")
 MEASURED_STAGES = ("dpo",)  # memory estimate and probe: the pairwise trainer's path
 
 
@@ -80,7 +79,7 @@ def doctor(cfg: RunConfig, *, gpu_gib: float | None = None, probe: bool = False,
         return report
     data, features = loaded.data, loaded.data.train_features
     report.checks = data_checks(cfg.stage, data.train, features, loaded.template)
-    if cfg.stage in PAIRWISE and features:
+    if cfg.stage == "dpo" and features:  # the scored flags are the dpo loss's (rm scores ends)
         from .view import show_pairs
 
         report.pairs = show_pairs(features, loaded.tokenizer, pairs)

@@ -43,7 +43,7 @@ CPU totals add about 1 GiB for Python, torch and the libraries.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +116,11 @@ class MemoryReport:
     cpu: Estimate
     gpu: Estimate
     fit: Fit | None = None
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "trainable": self.trainable, "batch": asdict(self.batch),
                 "cpu": self.cpu.to_dict(), "gpu": self.gpu.to_dict(),
-                "fit": asdict(self.fit) if self.fit else None, "notes": self.notes}
+                "fit": asdict(self.fit) if self.fit else None}
 
 
 # --- the model's shape -------------------------------------------------------------------
@@ -177,8 +176,8 @@ def lora_setup(cfg: Any) -> tuple[int, str, bool]:
 
 
 def trainable_shapes(cfg: Any, shape: Shape) -> tuple[list[tuple[int, ...]], int]:
-    """(shapes of the trainable tensors, their bytes per value at 16 bits: 4 for LoRA's fp32
-    adapters, else 0 meaning "the compute dtype")."""
+    """(shapes of the trainable tensors, bytes per value): LoRA's adapters are fp32 (4) next
+    to any base; 0 means the compute dtype (full, freeze)."""
     if cfg.finetuning_type == "lora":
         rank, targets, dora = lora_setup(cfg)
         out: list[tuple[int, ...]] = []
@@ -193,17 +192,24 @@ def trainable_shapes(cfg: Any, shape: Shape) -> tuple[list[tuple[int, ...]], int
 
 
 # --- the longest batch -------------------------------------------------------------------
-def longest_batch(features: list[dict], pairs: int, cutoff: int | None = None) -> Batch:
-    """The batch of `pairs` pairs with the longest sequences (as the collator pads them:
-    prompt + answer, cut at cutoff_len). `cutoff` replays a smaller cutoff_len on the
-    untruncated lengths."""
-    def kept(f: dict, side: str) -> int:
-        total = f["prompt_len"] + f[f"{side}_len"] if cutoff else len(f["prompt_ids"]) + len(f[f"{side}_ids"])
-        return min(total, cutoff) if cutoff else total
+def size(f: dict, cutoff: int | None = None) -> int:
+    """Tokens of a pair's longer sequence as the collator pads it (prompt + answer, cut at
+    cutoff_len); `cutoff` replays another cutoff_len on the untruncated lengths."""
+    if cutoff:
+        return min(f["prompt_len"] + max(f["chosen_len"], f["rejected_len"]), cutoff)
+    return len(f["prompt_ids"]) + max(len(f["chosen_ids"]), len(f["rejected_ids"]))
 
-    rows = sorted(features, key=lambda f: -max(kept(f, "chosen"), kept(f, "rejected")))[:pairs]
-    width = max(max(kept(f, "chosen"), kept(f, "rejected")) for f in rows)
-    first = min(f["prompt_len"] for f in rows)
+
+def longest_pairs(features: list[dict], pairs: int, cutoff: int | None = None) -> list[dict]:
+    """The `pairs` pairs with the longest sequences: the worst batch a shuffle can draw."""
+    return sorted(features, key=lambda f: size(f, cutoff), reverse=True)[:pairs]
+
+
+def longest_batch(features: list[dict], pairs: int, cutoff: int | None = None) -> Batch:
+    """The shape of the longest batch of `pairs` pairs (longest_pairs)."""
+    rows = longest_pairs(features, pairs, cutoff)
+    width = size(rows[0], cutoff)
+    first = min(f["prompt_len"] if cutoff else len(f["prompt_ids"]) for f in rows)
     return Batch(2 * pairs, width, max(width - max(first, 1) + 1, 1))
 
 

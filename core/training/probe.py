@@ -69,6 +69,8 @@ def probe(cfg: RunConfig, tokenizer: Any, data: Any) -> Probe:
     from core.methods.pairwise import PairCollator, PairwiseTrainer
     from core.models.policy import load_policy
 
+    from .memory import longest_pairs
+
     train = data.train_features
     features = [dict(f) for f in train[:cfg.per_device_train_batch_size *
                                         cfg.gradient_accumulation_steps]]
@@ -86,8 +88,9 @@ def probe(cfg: RunConfig, tokenizer: Any, data: Any) -> Probe:
                                   callbacks=[timer], run=cfg)
         quiet(trainer)
         trainer.train()
+    longest = longest_pairs(train, cfg.per_device_train_batch_size)  # memory's longest batch
     measured = {"state": timer.state_bytes,
-                "activations": saved_bytes(model, collate(_longest(train, cfg)), args.device)}
+                "activations": saved_bytes(model, collate(longest), args.device)}
     if torch.cuda.is_available():
         measured["cuda_peak"] = int(torch.cuda.max_memory_allocated())
     else:  # ru_maxrss: KiB on Linux, bytes on macOS
@@ -119,14 +122,6 @@ def _reference(cfg: RunConfig, model: Any, features: list[dict], train: list[dic
     del reference
     cached = home() / "ref-logps" / f"{cache_key(ident, train, cfg.ld_alpha, dtype)}.safetensors"
     return None if cached.is_file() else per_pair * len(train)
-
-
-def _longest(train: list[dict], cfg: RunConfig) -> list[dict]:
-    """The batch of the longest pairs (core.training.memory.longest_batch's batch)."""
-    def size(f: dict) -> int:
-        return len(f["prompt_ids"]) + max(len(f["chosen_ids"]), len(f["rejected_ids"]))
-
-    return sorted(train, key=size, reverse=True)[:cfg.per_device_train_batch_size]
 
 
 def saved_bytes(model: Any, batch: dict, device: Any) -> int:
