@@ -181,8 +181,10 @@ def test_probe_times_two_steps_and_measures_memory(tiny_model, tmp_path, prefstu
 
     cache = prefstudio_home / "ref-logps"
     before = sorted(cache.iterdir()) if cache.exists() else []
+    # 14 records: pairs no other test trains on, so their reference log-probs are not cached
+    # and the ETA includes the reference pass
     cfg = tiny_config(tiny_model, tmp_path / "run", per_device_train_batch_size=2,
-                      gradient_accumulation_steps=2, max_steps=5)
+                      gradient_accumulation_steps=2, max_steps=5, max_samples=14)
     report = doctor(cfg, probe=True)
     probe = report.probe
     assert len(probe.step_seconds) == 2 and all(s > 0 for s in probe.step_seconds)
