@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from .workspace import Workspace
 
     ws = Workspace(saves_dir=args.saves_dir)
-    runs = RunManager(ws.saves_dir, max_concurrent=args.max_concurrent)
+    runs = RunManager(ws.saves_dir, max_concurrent=args.max_concurrent, confined=True)
     start_poller(runs)
     app = build_app(ws, runs)
     print(f"PrefStudio WebUI on http://{args.host}:{args.port} (runs in {ws.saves_dir})"
