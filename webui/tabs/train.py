@@ -102,8 +102,12 @@ def start(ws: Workspace, runs: RunManager, values: dict[str, Any]) -> tuple[str 
 
 
 def abort(runs: RunManager, name: str | None) -> str | None:
-    """Abort a run started from this page; None when there is nothing to abort."""
-    if not name or refusal(runs.get(name), "abort"):
+    """Abort a run started from this page; None when there is nothing to abort (or the name
+    is not a run in saves/: the API can send any)."""
+    try:
+        if not name or refusal(runs.get(name), "abort"):
+            return None
+    except UserError:
         return None
     runs.abort(name)
     return name
