@@ -1,8 +1,9 @@
 """Start the WebUI:  python -m webui [--host 127.0.0.1] [--port 7860] [--auth USER:PASS] [--share]
 
 Binds 127.0.0.1 unless --host says otherwise. --auth (or PREFSTUDIO_AUTH=USER:PASS) puts a
-login in front of every route (webui/auth.py); --share (a public gradio.live link) is off unless asked. Runs live in
---saves-dir (or $PREFSTUDIO_SAVES, default saves/), where the CLI's runs are too.
+login in front of every route (webui/auth.py); --share (a public gradio.live link) is off
+unless asked. Runs live in --saves-dir (or $PREFSTUDIO_SAVES, default saves/), where the
+CLI's runs are too.
 """
 from __future__ import annotations
 

@@ -93,7 +93,8 @@ class LoginGate:
     async def login_page(self, scope: Scope, send: Callable) -> None:
         """The form; a logged-in user goes on to the app."""
         if user(scope) is not None:
-            await respond(send, 303, b"", [(b"location", (scope.get("root_path", "") + "/").encode())])
+            home = (scope.get("root_path", "") + "/").encode()
+            await respond(send, 303, b"", [(b"location", home)])
             return
         body = b"" if scope.get("method") == "HEAD" else login_html(language(scope)).encode()
         await respond(send, 200, body, [(b"content-type", b"text/html; charset=utf-8")])
