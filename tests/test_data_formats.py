@@ -93,7 +93,10 @@ def test_sharegpt_custom_tags_system_multiturn(tmp_path):
 
 
 def test_sharegpt_system_column_and_observation(tmp_path):
-    turns = [{"from": "human", "value": "weather?"}, {"from": "function_call", "value": "{}"},
+    # A function_call turn must be a call (LLaMA-Factory fails on "{}"); it was "{}" before
+    # tool calls were rendered in Qwen's format.
+    turns = [{"from": "human", "value": "weather?"},
+             {"from": "function_call", "value": '{"name": "weather", "arguments": {}}'},
              {"from": "observation", "value": "sunny"}, {"from": "gpt", "value": "Sunny."}]
     make(tmp_path, [{"conversations": turns, "system": "S"}],
          {"formatting": "sharegpt", "columns": {"system": "system"}})
@@ -128,7 +131,8 @@ def test_openai_tool_calls_and_merged_tool_results(tmp_path):
              msg("tool", "r1"), msg("tool", "r2"), msg("assistant", "done")]
     make(tmp_path, [{"messages": turns}], {"formatting": "openai"})
     messages = load_rows("ds", tmp_path, "sft").rows[0]["messages"]
-    assert messages[1] == msg("assistant", '[{"name": "f"}]')
+    # Was the raw JSON '[{"name": "f"}]'; now rendered in Qwen's tool-call format (tools.py).
+    assert messages[1] == msg("assistant", '<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>')
     assert messages[2]["role"] == "tool" and "r1" in messages[2]["content"] and "r2" in messages[2]["content"]
 
 

@@ -240,7 +240,11 @@ def test_llamafactory_extra_keys_accepted(tmp_path):
     write(tmp_path / "dataset_info.json", {
         "a": {"file_name": "a.json", "file_sha1": "x", "columns": {"images": "images"}},
         "ms": {"ms_hub_url": "someone/x"}})
+    # Was: images ignored with a warning, ms_hub_url refused by get_entry. Now both are listed
+    # and refused when used (the issue "LLaMA-Factory configs and data run unchanged").
     ds = load_rows("a", tmp_path, "sft")
-    assert len(ds.rows) == 1 and "text only" in ds.warnings[0].reason
+    assert ds.rows == [] and "text only" in ds.errors[0].reason and ds.errors[0].index is None
+    assert ds.bad_records() == 1
+    assert get_entry("ms", tmp_path).load_from == "ms_hub"
     with pytest.raises(UserError, match="ms_hub_url is not supported"):
-        get_entry("ms", tmp_path)
+        load_rows("ms", tmp_path, "sft")

@@ -114,45 +114,77 @@ def test_eval_dataset_and_fingerprint(tmp_path):
 
 
 def test_features_and_cutoff_problems(tmp_path, tokenizer):
+    """A prompt longer than cutoff_len used to be a bad record ("no room"); it still is with
+    truncation drop, and is cut to fit by default (truncation llamafactory)."""
     from core.data.templates import get_template
 
     long = dict(PAIR, instruction="hello " * 200)
     setup(tmp_path, records(9) + [long])
     template = get_template("qwen", tokenizer)
-    with pytest.raises(UserError, match=r"ds.json:9 prompt: prompt has \d+ tokens, no room"):
-        load_for_training(cfg(tmp_path, cutoff_len=128), template)
-    data = load_for_training(cfg(tmp_path, cutoff_len=128, max_bad_ratio=0.1, val_size=2), template)
+    with pytest.raises(UserError, match=r"ds.json:9 prompt: \d+ tokens, longer than cutoff_len 128"):
+        load_for_training(cfg(tmp_path, cutoff_len=128, truncation="drop"), template)
+    data = load_for_training(cfg(tmp_path, cutoff_len=128, max_bad_ratio=0.1, val_size=2,
+                                 truncation="drop"), template)
     assert len(data.train) == 7 and len(data.eval) == 2
     assert [f["row"] for f in data.train_features] == list(range(7))
     assert [f["row"] for f in data.eval_features] == [0, 1]
     for row, feature in zip(data.eval, data.eval_features):
         assert row["prompt"][0]["content"] in tokenizer.decode(feature["prompt_ids"])
+    assert data.truncation.dropped == 1 and data.truncation.prompts_cut == 0
+    data = load_for_training(cfg(tmp_path, cutoff_len=128, val_size=2), template)  # the default
+    assert len(data.train) == 8 and data.bad == 0 and data.truncation.prompts_cut == 1
+    assert max(len(f["prompt_ids"]) + len(f["chosen_ids"]) for f in data.train_features) <= 128
 
 
-def test_stage_without_tokenizer_is_a_note(tmp_path, tokenizer):
+def test_grpo_prompts_are_tokenized_within_the_completion_room(tmp_path, tokenizer):
+    """grpo had no tokenizer here (a note); its prompts now get cutoff_len -
+    max_completion_length tokens, rendered as the text TRL generates from."""
     from core.data.templates import get_template
 
-    setup(tmp_path, [{"instruction": "Q", "output": "A"}], ranking=False)
-    data = load_for_training(cfg(tmp_path, stage="grpo"), get_template("qwen", tokenizer))
-    assert data.train_features is None and data.notes and len(data.train) == 1
+    setup(tmp_path, [{"instruction": "Q", "output": "A"},
+                     {"instruction": "hello " * 100, "output": "A"}], ranking=False)
+    template = get_template("qwen", tokenizer)
+    data = load_for_training(cfg(tmp_path, stage="grpo", cutoff_len=96, max_completion_length=32),
+                             template)
+    assert len(data.train) == 2 and data.truncation.prompts_cut == 1
+    short, long = data.train_features
+    assert short["prompt_text"] == template.prompt_text(data.train[0]["prompt"])
+    assert len(long["prompt_ids"]) == 64 < long["prompt_len"]
+    assert long["prompt_text"] == tokenizer.decode(long["prompt_ids"])
+    recent = load_for_training(cfg(tmp_path, stage="grpo", cutoff_len=96, max_completion_length=32,
+                                   truncation="keep_recent"), template).train_features[1]
+    assert recent["prompt_text"].endswith("<|im_start|>assistant\n")  # the end survives
+    with pytest.raises(UserError, match="longer than cutoff_len 96 - max_completion_length 32"):
+        load_for_training(cfg(tmp_path, stage="grpo", cutoff_len=96, max_completion_length=32,
+                              truncation="error"), template)
 
 
 def test_check_dataset_with_tokenizer(tmp_path, tokenizer):
+    """The long prompt is an error with truncation error (it was the default's verdict), a
+    cut with the default; token statistics now cover every row, the long one too."""
     setup(tmp_path, records(9) + [dict(PAIR, instruction="hello " * 200)]
           + [{"instruction": "Q", "chosen": "same", "rejected": "same"}])
     report = check_dataset("ds", tmp_path, "dpo", tokenizer=tokenizer, template="qwen",
-                           cutoff_len=128)
+                           cutoff_len=128, truncation="error")
     assert (report.total, report.good, report.bad, report.errors, report.warnings) == (11, 10, 1, 1, 1)
-    assert not report.ok and report.can_train(0.1)
+    assert not report.ok and report.can_train(0.1) and report.truncation.refused == 1
     assert set(report.token_stats) == {"prompt", "chosen", "rejected"}
     stats = report.token_stats["prompt"]
-    assert stats["min"] <= stats["p50"] <= stats["p95"] <= stats["max"] < 128  # rows that fit
+    assert stats["min"] <= stats["p50"] <= stats["p95"] <= stats["max"]
+    assert stats["max"] > 128 and len(report.lengths["prompt"]) == 11  # every row, before cuts
     assert report.problems[0].is_error  # errors first
     text = report.render(limit=1)
     assert "ds.json:9 prompt:" in text and "... and 1 more (use --json for all)" in text
+    assert "all 11 converted rows" in text and "cutoff_len 128, truncation error" in text
     d = report.to_dict()
     assert d["ok"] is False and len(d["problems"]) == 2 and d["token_stats"]["chosen"]["max"] > 0
     assert check_dataset("ds", tmp_path, "dpo", tokenizer=tokenizer, template="qwen").ok  # 2048 fits
+    cut = check_dataset("ds", tmp_path, "dpo", tokenizer=tokenizer, template="qwen", cutoff_len=128)
+    assert cut.ok and (cut.good, cut.bad, cut.errors) == (11, 0, 0)
+    assert cut.truncation.prompts_cut == 1 and "ds.json:9: prompt -" in cut.truncation.examples[0]
+    dropped = check_dataset("ds", tmp_path, "dpo", tokenizer=tokenizer, template="qwen",
+                            cutoff_len=128, truncation="drop")
+    assert dropped.ok and dropped.dropped == 1 and dropped.bad == 1 and not dropped.can_train(0)
 
 
 @pytest.mark.skipif(not (LF_DATA / "dpo_en_demo.json").exists(), reason="shared LLaMA-Factory data absent")
