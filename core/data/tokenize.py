@@ -198,8 +198,10 @@ def tokenize_sft(rows: list[Row], template: ChatTemplate, cut: Cutoff) -> Tokeni
                 out.refuse(pos, "messages", len(ids), cut)
                 continue
             full_answers = sum(mask)
-            ids, mask, turns = (lf_turns(pairs, cut.length) if cut.mode == "llamafactory"
-                                else recent_turns(template, row["messages"], cut.length))
+            if cut.mode == "llamafactory":
+                ids, mask = lf_turns(pairs, cut.length)
+            else:
+                ids, mask, turns = recent_turns(template, row["messages"], cut.length)
             if not any(mask):
                 out.empty_answer(pos, "messages", cut)
                 continue
