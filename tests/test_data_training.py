@@ -43,7 +43,8 @@ def setup(tmp_path: Path, records: list, name: str = "ds", **entry) -> Path:
 
 def cfg(tmp_path, **kw) -> RunConfig:
     kw.setdefault("stage", "dpo")
-    return RunConfig(dataset="ds", dataset_dir=str(tmp_path), **kw)
+    kw.setdefault("dataset", "ds")
+    return RunConfig(dataset_dir=str(tmp_path), **kw)
 
 
 def records(n: int, bad: int = 0) -> list:
@@ -205,3 +206,63 @@ def test_llamafactory_dpo_en_demo_unchanged(tmp_path, tokenizer):
                            cutoff_len=100_000, max_samples=20)
     assert report.ok and report.good == 20
     assert not list(tmp_path.glob("*.json*"))[1:]  # only the registry: the data was not copied
+
+
+# --- several datasets, as LLaMA-Factory mixes them ------------------------------------------
+
+def named(prefix: str, n: int) -> list:
+    return [dict(PAIR, instruction=f"{prefix}{i}") for i in range(n)]
+
+
+def prompts(rows: list) -> list[str]:
+    return [r["prompt"][-1]["content"] for r in rows]
+
+
+def test_concat_and_interleave_by_hand(tmp_path):
+    setup(tmp_path, named("a", 2), name="a")
+    setup(tmp_path, named("b", 3) + [{"instruction": "Q", "chosen": "", "rejected": "x"}], name="b")
+    two = dict(dataset="a,b", max_bad_ratio=0.5)
+    assert prompts(load_for_training(cfg(tmp_path, **two)).train) == ["a0", "a1", "b0", "b1", "b2"]
+    # in turn, until the first dataset runs out (a: 2 records), then b's bad record is left out
+    under = load_for_training(cfg(tmp_path, mix_strategy="interleave_under", **two)).train
+    assert prompts(under) == ["a0", "b0", "a1", "b1"]
+    # in turn until every record of every dataset was used, repeating the shorter ones
+    over = load_for_training(cfg(tmp_path, mix_strategy="interleave_over", **two)).train
+    assert prompts(over) == ["a0", "b0", "a1", "b1", "a0", "b2", "a1"]  # "a1", b's bad one
+    once = load_for_training(cfg(tmp_path, mix_strategy="interleave_once", **two)).train
+    assert sorted(prompts(once)) == ["a0", "a1", "b0", "b1", "b2"]
+
+
+def test_interleave_probs_are_seeded(tmp_path):
+    setup(tmp_path, named("a", 30), name="a")
+    setup(tmp_path, named("b", 30), name="b")
+    mixed = dict(dataset="a,b", mix_strategy="interleave_under", interleave_probs="0.8,0.2")
+    first = prompts(load_for_training(cfg(tmp_path, seed=1, **mixed)).train)
+    assert first == prompts(load_for_training(cfg(tmp_path, seed=1, **mixed)).train)
+    assert first != prompts(load_for_training(cfg(tmp_path, seed=2, **mixed)).train)
+    assert first[-1] == "a29" and len(set(first)) == len(first)  # stops when a runs out
+    assert sum(p.startswith("a") for p in first) > 2 * sum(p.startswith("b") for p in first)
+
+
+def test_val_size_holds_out_what_llamafactory_holds_out(tmp_path):
+    """LLaMA-Factory splits the merged records with datasets' train_test_split: the held-out
+    records are the first ceil(val_size * n) of numpy's default_rng(seed) permutation."""
+    import math
+
+    import numpy as np
+
+    setup(tmp_path, named("a", 12), name="a")
+    setup(tmp_path, named("b", 8), name="b")
+    data = load_for_training(cfg(tmp_path, dataset="a,b", val_size=0.15, seed=5))
+    order = [f"a{i}" for i in range(12)] + [f"b{i}" for i in range(8)]
+    perm = np.random.default_rng(5).permutation(20)
+    held = math.ceil(0.15 * 20)
+    assert prompts(data.eval) == [order[i] for i in perm[:held]]
+    assert prompts(data.train) == [order[i] for i in perm[held:]]
+
+
+def test_val_size_and_eval_dataset_refused_together(tmp_path):
+    setup(tmp_path, named("a", 5), name="ds")
+    setup(tmp_path, named("e", 3), name="ev")
+    with pytest.raises(UserError, match="val_size: 0.2 .* eval_dataset ev is set too"):
+        load_for_training(cfg(tmp_path, eval_dataset="ev", val_size=0.2))
