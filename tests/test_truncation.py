@@ -240,3 +240,50 @@ def test_truncation_error_refuses_the_run_with_the_records(tmp_path, tokenizer):
                        r"[\s\S]*d.json:1 prompt") as e:
         load_for_training(cfg, get_template(None, tokenizer))
     assert "truncation llamafactory" in str(e.value)
+
+
+# --- the WebUI: a cut is a warning in the Data check, the Runs view shows a run's cuts --------
+
+def test_data_check_report_shows_cuts_as_a_warning(tmp_path, tiny_model):
+    from webui.tabs import data as data_tab
+    from webui.workspace import Workspace
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [{"instruction": "Q", "chosen": "a", "rejected": "b"},
+            {"instruction": "hello " * 80, "chosen": "a " * 30, "rejected": "b"}]
+    (data / "d.json").write_text(json.dumps(rows))
+    (data / "dataset_info.json").write_text(json.dumps({"d": {"file_name": "d.json",
+                                                              "ranking": True}}))
+    ws = Workspace(saves_dir=tmp_path / "saves", data_dir=data)
+
+    def check(**kw):
+        return data_tab.check(ws, "d", str(data), "dpo", str(tiny_model), None, kw.pop("cutoff", 64),
+                              True, "en", **kw)[0]
+
+    html = check()  # the default truncation: cut, a warning
+    assert 'ps-verdict ps-warn' in html and "are cut or dropped" in html
+    assert "Cutoff length 64, truncation llamafactory: 1 of 2 records had their prompt cut" in html
+    assert "end token included" in html and "Tokens before truncation, all 2 rows" in html
+    dropped = check(truncation="drop")
+    assert 'ps-verdict ps-warn' in dropped and "1 dropped" in dropped and "max_bad_ratio" in dropped
+    assert 'ps-verdict ps-bad' in check(truncation="error")
+    fits = check(cutoff=4096)  # says the cutoff it used, even when nothing is cut
+    assert 'ps-verdict ps-ok' in fits and "Cutoff length 4096" in fits and "0 of 2 records" in fits
+    zh = data_tab.check(ws, "d", str(data), "dpo", str(tiny_model), None, 64, True, "zh")[0]
+    assert "截断长度 64" in zh
+
+
+def test_runs_progress_shows_what_a_run_cut(tmp_path):
+    from core.runs.info import RunInfo
+    from webui.render import progress_html
+
+    info = RunInfo(name="r", path=tmp_path, state="completed", step=2, total_steps=2)
+    cuts = {"mode": "llamafactory", "cutoff_len": 256, "records": 300, "prompts_cut": 227,
+            "answers_cut": 283, "tokens_removed": 638174, "dropped": 0}
+    html = progress_html(info, "en", truncation=cuts)
+    assert "Cutoff length 256, truncation llamafactory: 227 of 300 records had their prompt cut, "\
+           "283 their answer, 638174 tokens removed, 0 dropped" in html
+    assert "ps-run-cuts" not in progress_html(info, "en", truncation=dict(cuts, prompts_cut=0,
+                                                                         answers_cut=0))
+    assert "ps-run-cuts" not in progress_html(info, "en")
