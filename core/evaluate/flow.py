@@ -79,6 +79,7 @@ def _evaluate_group(group: list[dict], rows: list[dict], samples: int, max_new_t
 
     from core.data.templates import get_template
     from core.data.tokenize import tokenize_pairwise
+    from core.data.truncation import Cutoff
     from core.methods.pairwise import PairCollator
     from core.models.loading import LoadOptions, load_model, load_tokenizer
 
@@ -91,9 +92,11 @@ def _evaluate_group(group: list[dict], rows: list[dict], samples: int, max_new_t
         base.to("cuda" if torch.cuda.is_available() else "cpu")
     base.eval()
     template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
-    features, problems = tokenize_pairwise(rows, template, cfg.cutoff_len)
-    if problems:
-        log.warning("%d pairs do not fit cutoff_len %d and are left out.", len(problems), cfg.cutoff_len)
+    tokens = tokenize_pairwise(rows, template, Cutoff(cfg.cutoff_len, cfg.truncation))
+    features = tokens.features
+    if tokens.problems:  # cut as the run was trained; what its truncation refuses is left out
+        log.warning("%d pairs do not fit cutoff_len %d (truncation %s) and are left out.",
+                    len(tokens.problems), cfg.cutoff_len, cfg.truncation)
     kept = [rows[f["row"]] for f in features]
     collate = PairCollator(tokenizer.pad_token_id)
     lora = [m for m in group if m["spec"].adapter and (Path(m["spec"].adapter) / "adapter_config.json").exists()]
