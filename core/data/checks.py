@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.config.fields import DataArgs, GrpoArgs
+
 from .dataset import load_rows, tokenize_checked
 from .loading import DEFAULT_SEED
 from .records import Problem
@@ -102,9 +104,11 @@ STATS = ("min", "mean", "p50", "p95", "max")
 
 
 def check_dataset(name: str, dataset_dir: str | Path | None = "data", stage: str = "dpo",
-                  tokenizer: Any = None, template: Any = None, cutoff_len: int = 2048,
+                  tokenizer: Any = None, template: Any = None,
+                  cutoff_len: int = DataArgs.cutoff_len,
                   enable_thinking: bool = True, max_samples: int | None = None,
-                  truncation: str = "llamafactory", max_completion_length: int = 0,
+                  truncation: str = DataArgs.truncation,
+                  max_completion_length: int = GrpoArgs.max_completion_length,
                   seed: int = DEFAULT_SEED) -> CheckReport:
     """Convert `name` for `stage` and report. With a tokenizer, also token lengths and what
     `truncation` does at cutoff_len (grpo: cutoff_len - max_completion_length for the prompt).

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.config.fields import OptimArgs
 from core.errors import UserError
 
 from .registry import REGISTRY, Entry, display
@@ -119,7 +120,7 @@ UNSUPPORTED = {
 }
 KEYS = {"ms_hub": "ms_hub_url", "om_hub": "om_hub_url", "script": "script_url",
         "cloud_file": "cloud_file_name"}
-DEFAULT_SEED = 42  # RunConfig's default seed: a check samples what a default run samples
+DEFAULT_SEED = OptimArgs.seed  # a check samples num_samples as a run with the default seed
 
 
 def load_records(entry: Entry, rng: Any = None) -> list[Record]:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from core.config.fields import TRUNCATION as MODES
+from core.config.fields import DataArgs
 CUTTING = ("llamafactory", "keep_recent")  # modes that shorten a record instead of refusing it
 EXAMPLES = 5  # cut records named in a summary
 
@@ -38,7 +39,7 @@ class Cutoff:
     kept free for the completion the policy will generate."""
 
     length: int
-    mode: str = "llamafactory"
+    mode: str = DataArgs.truncation
     completion: int = 0
 
     @property
