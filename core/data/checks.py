@@ -123,7 +123,8 @@ def check_dataset(name: str, dataset_dir: str | Path | None = "data", stage: str
         chat = _template(template, tokenizer, enable_thinking)
         cut = Cutoff(cutoff_len, truncation, max_completion_length if stage == "grpo" else 0)
         tokens = tokenize_checked(ds, chat, cut)
-        report.good, report.cutoff_len, report.truncation = len(tokens.features), cutoff_len, tokens.cuts
+        report.good, report.cutoff_len = len(tokens.features), cutoff_len
+        report.truncation = tokens.cuts
         report.lengths = {k[:-4]: [n[k] for n in tokens.lengths]
                           for k in (tokens.lengths[0] if tokens.lengths else {})}
         report.token_stats = {k: summarize(v) for k, v in report.lengths.items()}

@@ -54,8 +54,6 @@ def hold_out(n: int, val_size: float, seed: int) -> tuple[list[int], list[int]]:
     """(train, held-out) positions of n records: val_size is a share below 1 or a count."""
     import math
 
-    import datasets
-
     held = int(val_size) if val_size >= 1 else math.ceil(val_size * n)
     if held >= n:
         raise UserError(f"val_size {val_size} holds out {held} of {n} records, leaving none to "

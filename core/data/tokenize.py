@@ -29,17 +29,20 @@ Row = dict[str, Any]
 @dataclass
 class Tokenized:
     features: list[dict] = field(default_factory=list)  # kept rows, each with its "row" position
-    problems: list[tuple[int, str, str, str]] = field(default_factory=list)  # row, field, reason, severity
+    # (row, field, reason, severity) of the rows truncation drops or refuses
+    problems: list[tuple[int, str, str, str]] = field(default_factory=list)
     lengths: list[dict[str, int]] = field(default_factory=list)  # every row, before truncation
-    cuts: list[tuple[int, int, int, int]] = field(default_factory=list)  # row, prompt/answer tokens removed, turns
+    # (row, prompt tokens removed, answer tokens removed, turns dropped) of the rows cut
+    cuts: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     def refuse(self, pos: int, fld: str, total: int, cut: Cutoff) -> None:
         """A record longer than the limit under truncation drop or error."""
         limit = (f"cutoff_len {cut.length} - max_completion_length {cut.completion}"
                  if cut.completion else f"cutoff_len {cut.length}")
+        severity = "dropped" if cut.mode == "drop" else "error"
         self.problems.append((pos, fld, f"{total} tokens, longer than {limit} (truncation "
                               f"{cut.mode}); raise cutoff_len or set truncation llamafactory or "
-                              "keep_recent to cut it", "dropped" if cut.mode == "drop" else "error"))
+                              "keep_recent to cut it", severity))
 
     def empty_answer(self, pos: int, fld: str, cut: Cutoff) -> None:
         self.problems.append((pos, fld, f"no answer token would remain within cutoff_len "
@@ -126,11 +129,14 @@ def tokenize_grpo(rows: list[Row], template: ChatTemplate, cut: Cutoff) -> Token
     return out
 
 
-def conversation_turns(template: ChatTemplate, messages: list[dict]) -> list[tuple[list[int], list[int]]]:
+Pairs = list[tuple[list[int], list[int]]]  # (prompt part, answer) ids per turn
+
+
+def conversation_turns(template: ChatTemplate, messages: list[dict]) -> Pairs:
     """(prompt part, answer) ids for each assistant message, as LLaMA-Factory pairs the turns of
     a conversation: concatenated they are the whole conversation. A history the template
     renders differently (qwen3 strips earlier think blocks) starts the pairs again."""
-    pairs: list[tuple[list[int], list[int]]] = []
+    pairs: Pairs = []
     ids: list[int] = []
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
@@ -144,7 +150,7 @@ def conversation_turns(template: ChatTemplate, messages: list[dict]) -> list[tup
     return pairs
 
 
-def _flat(pairs: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[int]]:
+def _flat(pairs: Pairs) -> tuple[list[int], list[int]]:
     ids, mask = [], []
     for source, target in pairs:
         ids += source + target
@@ -152,7 +158,7 @@ def _flat(pairs: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[int
     return ids, mask
 
 
-def lf_turns(pairs: list[tuple[list[int], list[int]]], cutoff_len: int) -> tuple[list[int], list[int]]:
+def lf_turns(pairs: Pairs, cutoff_len: int) -> tuple[list[int], list[int]]:
     """LLaMA-Factory's multi-turn cut: each turn's pair shares what the earlier turns left."""
     ids, mask = [], []
     for source, target in pairs:

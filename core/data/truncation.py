@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from core.config.fields import TRUNCATION as MODES
 from core.config.fields import DataArgs
+
 CUTTING = ("llamafactory", "keep_recent")  # modes that shorten a record instead of refusing it
 EXAMPLES = 5  # cut records named in a summary
 
@@ -64,7 +64,8 @@ Encoded = tuple[list[int], list[list[int]]]  # prompt ids, answer ids
 
 
 def fit(prompt: list[int], answers: list[list[int]], cutoff_len: int, mode: str,
-        shorter: Callable[[int], Encoded | None] | None = None) -> tuple[list[int], list[list[int]], int]:
+        shorter: Callable[[int], Encoded | None] | None = None,
+        ) -> tuple[list[int], list[list[int]], int]:
     """Cut prompt and answers to cutoff_len: (prompt, answers, turns dropped). keep_recent
     calls `shorter(n)` for the prompt without its n oldest turns (None: none left to drop)."""
     turns = 0

@@ -8,8 +8,8 @@ relative to its group.
 Prompts are rendered with the run's template (so qwen3 thinking and system prompts match the
 other stages) and given to TRL as text; a prompt longer than cutoff_len -
 max_completion_length tokens is cut or dropped as `truncation` says (core/data/tokenize.py).
-Rewards: core/rewards.py (built-ins from reward_funcs, user functions from --reward-func, weighted by reward_weights). The
-reference (only with grpo_beta > 0) is the policy with its adapter off, or base + the start
+Rewards: core/rewards.py (built-ins from reward_funcs, user functions from --reward-func,
+weighted by reward_weights). The reference (only with grpo_beta > 0) is the policy with its adapter off, or base + the start
 adapter when continuing one. Logged: loss, reward, reward_std, rewards/<name>/mean and /std,
 completions/mean_length (and min/max, clipped_ratio), entropy, kl (grpo_beta > 0).
 """
