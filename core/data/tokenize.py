@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .templates import ChatTemplate, encode
-from .truncation import CUTTING, Cutoff, budget, drop_turns, fit
+from .truncation import CUTTING, Cutoff, Encoded, budget, drop_turns, fit
 
 Row = dict[str, Any]
 
@@ -50,10 +50,12 @@ class Tokenized:
                               "shorten the prompt", "dropped"))
 
 
-def _fit(out: Tokenized, pos: int, prompt: list[dict], enc: Callable[[list[dict]], Any],
-         cut: Cutoff, limit: int) -> tuple[list[int], list[list[int]]] | None:
-    """Prompt and answer ids of one row within `limit` tokens, or None (a problem recorded)."""
-    prompt_ids, answers = enc(prompt)
+def _fit(out: Tokenized, pos: int, prompt: list[dict], encoded: Encoded,
+         enc: Callable[[list[dict]], Encoded], cut: Cutoff,
+         limit: int) -> Encoded | None:
+    """`encoded` (the ids of `prompt` and of the answers) within `limit` tokens, or None (a
+    problem recorded). keep_recent re-encodes the prompt without its oldest turns with `enc`."""
+    prompt_ids, answers = encoded
     total = len(prompt_ids) + max(map(len, answers), default=0)
     if total <= limit:
         return prompt_ids, answers
@@ -80,10 +82,11 @@ def tokenize_pairwise(rows: list[Row], template: ChatTemplate, cut: Cutoff) -> T
     for pos, row in enumerate(rows):
         answers = [row["chosen"][0], row["rejected"][0]]
         enc = lambda prompt, answers=answers: encode(template, prompt, answers)  # noqa: E731
-        prompt_ids, (chosen, rejected) = enc(row["prompt"])
+        encoded = enc(row["prompt"])
+        prompt_ids, (chosen, rejected) = encoded
         out.lengths.append({"prompt_len": len(prompt_ids), "chosen_len": len(chosen),
                             "rejected_len": len(rejected)})
-        fitted = _fit(out, pos, row["prompt"], enc, cut, cut.length)
+        fitted = _fit(out, pos, row["prompt"], encoded, enc, cut, cut.length)
         if fitted is not None:
             prompt_ids, (chosen_ids, rejected_ids) = fitted
             out.features.append({"prompt_ids": prompt_ids, "chosen_ids": chosen_ids,
@@ -97,9 +100,10 @@ def tokenize_kto(rows: list[Row], template: ChatTemplate, cut: Cutoff) -> Tokeni
     for pos, row in enumerate(rows):
         answer = [row["completion"][0]]
         enc = lambda prompt, answer=answer: encode(template, prompt, answer)  # noqa: E731
-        prompt_ids, (completion,) = enc(row["prompt"])
+        encoded = enc(row["prompt"])
+        prompt_ids, (completion,) = encoded
         out.lengths.append({"prompt_len": len(prompt_ids), "completion_len": len(completion)})
-        fitted = _fit(out, pos, row["prompt"], enc, cut, cut.length)
+        fitted = _fit(out, pos, row["prompt"], encoded, enc, cut, cut.length)
         if fitted is not None:
             prompt_ids, (completion_ids,) = fitted
             out.features.append({"prompt_ids": prompt_ids, "completion_ids": completion_ids,
@@ -113,13 +117,14 @@ def tokenize_grpo(rows: list[Row], template: ChatTemplate, cut: Cutoff) -> Token
     out = Tokenized()
     tok = template.tokenizer
 
-    def enc(prompt: list[dict]) -> tuple[list[int], list[list[int]]]:
+    def enc(prompt: list[dict]) -> Encoded:
         return tok(template.prompt_text(prompt), add_special_tokens=False)["input_ids"], []
 
     for pos, row in enumerate(rows):
-        prompt_ids, _ = enc(row["prompt"])
+        encoded = enc(row["prompt"])
+        prompt_ids = encoded[0]
         out.lengths.append({"prompt_len": len(prompt_ids)})
-        fitted = _fit(out, pos, row["prompt"], enc, cut, cut.room)
+        fitted = _fit(out, pos, row["prompt"], encoded, enc, cut, cut.room)
         if fitted is not None:
             kept = fitted[0]
             text = (template.prompt_text(row["prompt"]) if kept == prompt_ids
