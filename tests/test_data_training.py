@@ -266,3 +266,21 @@ def test_val_size_and_eval_dataset_refused_together(tmp_path):
     setup(tmp_path, named("e", 3), name="ev")
     with pytest.raises(UserError, match="val_size: 0.2 .* eval_dataset ev is set too"):
         load_for_training(cfg(tmp_path, eval_dataset="ev", val_size=0.2))
+
+
+def test_mix_settings_are_checked_before_a_run():
+    from core.config import problems
+
+    def keys(**kw):
+        return [key for key, _ in problems(RunConfig(**kw))]
+
+    assert keys(dataset="a,b", mix_strategy="interleave_under", interleave_probs="0.7,0.3") == []
+    assert keys(dataset="a,b", mix_strategy="interleave_over", interleave_probs="0.7,0.2") == \
+        ["interleave_probs"]  # sums to 0.9
+    assert keys(dataset="a,b,c", mix_strategy="interleave_under", interleave_probs="0.5,0.5") == \
+        ["interleave_probs"]  # one per dataset
+    assert keys(dataset="a,b", mix_strategy="interleave_under", interleave_probs="x,y") == \
+        ["interleave_probs"]
+    assert keys(dataset="a,b", interleave_probs="0.7,0.2") == []  # concat: not used, as in LF
+    assert keys(dataset="a", eval_dataset="b", val_size=0.1) == ["val_size"]
+    assert keys(truncation="cut") == ["truncation"] and keys(mix_strategy="zip") == ["mix_strategy"]
