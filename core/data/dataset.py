@@ -115,14 +115,15 @@ def tokenize_checked(ds: DatasetRows, template: Any, cut: Cutoff) -> TokenizedRo
 
 
 def count_cuts(ds: DatasetRows, out: Any, cut: Cutoff) -> Cuts:
-    """Per record (kto's two rows of a pair are one record): what was cut, dropped, refused."""
-    cuts = Cuts(cut.mode, cut.length, records=len(set(ds.sources)))
-    per_record: dict[tuple[str, int], list[int]] = {}
+    """Per record (kto's two rows of a pair are one record; a record num_samples repeats
+    counts each time): what was cut, dropped, refused."""
+    cuts = Cuts(cut.mode, cut.length, records=len(set(ds.record_of)))
+    per_record: dict[int, list[int]] = {}
     for pos, prompt, answer, turns in out.cuts:
-        sums = per_record.setdefault(ds.sources[pos], [0, 0, 0])
+        sums = per_record.setdefault(ds.record_of[pos], [0, 0, 0])
         for i, n in enumerate((prompt, answer, turns)):
             sums[i] += n
-    for (file, index), (prompt, answer, turns) in per_record.items():
+    for at, (prompt, answer, turns) in per_record.items():
         cuts.prompts_cut += prompt > 0
         cuts.answers_cut += answer > 0
         cuts.turns_dropped += turns
@@ -130,9 +131,10 @@ def count_cuts(ds: DatasetRows, out: Any, cut: Cutoff) -> Cuts:
         if len(cuts.examples) < EXAMPLES:
             what = [f"prompt -{prompt}" if prompt else "", f"answer -{answer}" if answer else ""]
             turned = f" ({turns} turns dropped)" if turns else ""
+            file, index = ds.keys[at]
             cuts.examples.append(f"{file}:{index}: {', '.join(w for w in what if w)} tokens{turned}")
     for severity, key in (("dropped", "dropped"), ("error", "refused")):
-        found = {ds.sources[pos] for pos, _, _, s in out.problems if s == severity}
+        found = {ds.record_of[pos] for pos, _, _, s in out.problems if s == severity}
         setattr(cuts, key, len(found))
     return cuts
 
