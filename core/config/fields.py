@@ -31,6 +31,8 @@ BETA_STAGES = ("dpo", "kto")  # pref_beta is DPO's and KTO's beta
 # LLaMA-Factory's names for Qwen text models (core/data/templates.py renders them as it does);
 # None: the tokenizer's own chat template.
 TEMPLATES = (None, "qwen", "qwen3", "qwen3_nothink", "default", "empty")
+TRUNCATION = ("llamafactory", "keep_recent", "drop", "error")
+MIX_STRATEGIES = ("concat", "interleave_under", "interleave_over", "interleave_once")
 SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup",
               "polynomial", "inverse_sqrt")
 # transformers' optimizer names; the bitsandbytes ones need a CUDA GPU (core.models.loading).
@@ -130,11 +132,23 @@ class DataArgs:
     dataset_dir: str = arg("data", "Folder with the data files. Its own dataset_info.json is used "
                            "when present, so a LLaMA-Factory data/ folder works as it is.",
                            path="dir")
-    cutoff_len: int = arg(2048, "Maximum tokens per sequence (prompt + answer). Longer answers "
-                          "are cut; a prompt that leaves no room is a bad record.", min=16)
+    cutoff_len: int = arg(2048, "Maximum tokens per sequence (prompt + answer). Longer records "
+                          "are cut or refused as truncation says.", min=16)
+    truncation: str = arg(
+        "llamafactory", "A record longer than cutoff_len: llamafactory cuts it as LLaMA-Factory "
+        "does (a short answer stays whole, the prompt keeps its start); keep_recent drops the "
+        "oldest turns, then the start of the prompt; drop skips it as a bad record; error stops "
+        "the run.", choices=TRUNCATION)
+    mix_strategy: str = arg(
+        "concat", "Several datasets: concat one after the other; interleave_under stops when the "
+        "first runs out; interleave_over repeats the shorter ones; interleave_once uses each "
+        "record at most once.", choices=MIX_STRATEGIES)
+    interleave_probs: str | None = arg(
+        None, "interleave: the share of each dataset, comma-separated (e.g. 0.7,0.3), summing "
+        "to 1. Empty: take the datasets in turn.", when={"mix_strategy": MIX_STRATEGIES[1:]})
     max_samples: int | None = arg(None, "Use at most this many records of each dataset.", min=1)
     val_size: float = arg(0.0, "Held-out share (0-1) or count (>=1) of the training data for "
-                          "evaluation.", min=0.0)
+                          "evaluation (not with eval_dataset).", min=0.0)
     train_on_prompt: bool = arg(
         False, "sft: also train on the prompt tokens (system and user turns), not only on every "
         "assistant turn.", stages=("sft",))

@@ -73,7 +73,7 @@ def _combination_checks(cfg: RunConfig) -> list[tuple[str, str]]:
     if not cfg.datasets:
         bad("dataset", "no dataset given; name one from dataset_info.json "
             "(`python -m core data list`)")
-    return out + _optimiser_checks(cfg) + _stage_checks(cfg)
+    return out + _optimiser_checks(cfg) + _mix_checks(cfg) + _stage_checks(cfg)
 
 
 def _optimiser_checks(cfg: RunConfig) -> list[tuple[str, str]]:
@@ -94,6 +94,28 @@ def _optimiser_checks(cfg: RunConfig) -> list[tuple[str, str]]:
     if cfg.lr_scheduler_kwargs is not None and not _is_json_object(cfg.lr_scheduler_kwargs):
         bad("lr_scheduler_kwargs", f"{cfg.lr_scheduler_kwargs!r} is not a JSON object; write "
             'e.g. {"min_lr": 1e-6} (or a YAML mapping)')
+    return out
+
+
+def _mix_checks(cfg: RunConfig) -> list[tuple[str, str]]:
+    """Several datasets and the held-out data, as LLaMA-Factory accepts them."""
+    out = []
+    if cfg.val_size and cfg.eval_datasets:
+        out.append(("val_size", f"val_size: {cfg.val_size} holds out training data but "
+                    "eval_dataset is set too (LLaMA-Factory refuses both); keep one"))
+    probs = split_list(cfg.interleave_probs)
+    if not probs or cfg.mix_strategy == "concat":
+        return out
+    if not all(_is_number(p) for p in probs):
+        return out + [("interleave_probs", f"interleave_probs: {cfg.interleave_probs!r} must be "
+                       "numbers, comma-separated")]
+    for key, names in (("dataset", cfg.datasets), ("eval_dataset", cfg.eval_datasets)):
+        if len(names) > 1 and len(names) != len(probs):  # one dataset is not mixed
+            out.append(("interleave_probs", f"interleave_probs: {len(probs)} values for "
+                        f"{len(names)} datasets in {key}; give one per dataset"))
+    if abs(sum(float(p) for p in probs) - 1) > 1e-6:
+        out.append(("interleave_probs", f"interleave_probs: {cfg.interleave_probs} sum to "
+                    f"{sum(float(p) for p in probs):g}, not 1"))
     return out
 
 

@@ -155,7 +155,9 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     check_machine(cfg)
     tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
     template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
-    data = load_for_training(cfg, template)
+    data = load_for_training(cfg, template)  # logs what cutoff_len cut to train.log
+    if data.truncation is not None:  # the Runs view shows it
+        rd.update_status(truncation=data.truncation.to_dict())
     write_env(rd, cfg, data.fingerprint)
     method = importlib.import_module(METHODS[cfg.stage])
     extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
