@@ -33,6 +33,7 @@ from .values import convert, type_members
 
 log = logging.getLogger(__name__)
 
+MAX_NESTING = 100  # bracket levels a config file may hold (a flat config needs one or two)
 GROUPS = {"model": ModelArgs, "finetuning": FinetuningArgs, "data": DataArgs,
           "preference": PrefArgs, "grpo": GrpoArgs, "optimisation": OptimArgs,
           "output": OutputArgs}
@@ -164,6 +165,9 @@ def read_mapping(path: Path) -> dict[Any, Any]:
 
 def parse_yaml(text: str, source: str | None = None) -> Any:
     """YAML text as data; ConfigError for anything PyYAML cannot read, its line when known."""
+    if nesting(text) > MAX_NESTING:  # PyYAML takes seconds per thousand levels, then recurses
+        raise ConfigError([f"not a config: brackets nested more than {MAX_NESTING} deep; a "
+                           "config is flat key: value lines"], source)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -176,6 +180,18 @@ def parse_yaml(text: str, source: str | None = None) -> Any:
     except ValueError as e:  # a date like 2020-13-45, an integer of more than 4,300 digits
         why = "a number has more than 4300 digits" if "digits" in str(e) else str(e)
         raise ConfigError([f"not valid YAML: a value cannot be read ({why})"], source) from None
+
+
+def nesting(text: str) -> int:
+    """How deep [ and { brackets nest in `text` (quotes not told apart: an upper bound)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
 
 
 def field_group(key: str) -> str:
@@ -203,6 +219,8 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError([f"override '{item}' is not key=value (e.g. pref_beta=0.2)"])
         try:
+            if nesting(value) > MAX_NESTING:
+                raise RecursionError
             out[key.strip()] = yaml.safe_load(value) if value.strip() else None
         except (yaml.YAMLError, ValueError, RecursionError):  # not YAML: the text itself
             out[key.strip()] = value
