@@ -74,7 +74,8 @@ def test_seed_beyond_what_numpy_takes_is_refused_before_training():
     with pytest.raises(ValueError):
         np.random.seed(top + 1)
     cfg = RunConfig.from_dict({"seed": 2**64 + 1})  # beyond 64 bits
-    assert found(seed=cfg.seed)["seed"] == "seed: 18446744073709551617 is above the maximum 4294967295"
+    assert found(seed=cfg.seed)["seed"] == ("seed: 18446744073709551617 is above the maximum "
+                                            "4294967295")
     assert found(seed=top) == {}
 
 
@@ -141,7 +142,8 @@ def test_nested_brackets_in_an_override_are_text(tmp_path):
     ("max_steps: 2020-13-45", "month must be in 1..12"),
 ])
 def test_values_yaml_cannot_read_are_a_config_error(tmp_path, text, says):
-    with pytest.raises(ConfigError, match=f"c.yaml: not valid YAML: a value cannot be read .*{says}"):
+    with pytest.raises(ConfigError, match=f"c.yaml: not valid YAML: a value cannot be read "
+                       f".*{says}"):
         load(tmp_path, text)
 
 

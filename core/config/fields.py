@@ -317,8 +317,9 @@ class OptimArgs:
 class OutputArgs:
     output_dir: str | None = arg(None, "Run directory. Empty: saves/<run_name>.", path="dir")
     run_name: str | None = arg(
-        None, "Run name; without output_dir it names the folder saves/<run_name>, so it is one "
-        f"folder name (no /, at most {NAME_MAX} bytes). Empty: <stage>-<dataset>-<date>-<time>.",
+        None, f"Run name, at most {NAME_MAX} bytes. Without output_dir it names the folder "
+        "saves/<run_name>, so then it is one folder name (no /). Empty: "
+        "<stage>-<dataset>-<date>-<time>.",
         max_len=NAME_MAX)
     logging_steps: int = arg(5, "Write metrics every N optimizer steps.", min=1, max=STEPS_MAX)
     save_strategy: str = arg("steps", "When to save a checkpoint: every save_steps steps, every "
