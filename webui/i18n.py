@@ -26,6 +26,11 @@ TEXT: dict[str, dict[str, str]] = {
     "tab_export": {"en": "Export", "zh": "导出"},
     "empty_choice": {"en": "(empty)", "zh": "（空）"},
     "default": {"en": "Default", "zh": "默认"},
+    "login_title": {"en": "Log in to continue.", "zh": "请先登录。"},
+    "login_user": {"en": "Username", "zh": "用户名"},
+    "login_password": {"en": "Password", "zh": "密码"},
+    "login_button": {"en": "Log in", "zh": "登录"},
+    "login_failed": {"en": "Wrong username or password.", "zh": "用户名或密码错误。"},
     # --- data tab --------------------------------------------------------------------------
     "registry": {"en": "Registered datasets", "zh": "已注册数据集"},
     "registry_hint": {"en": "Click a row to preview it.", "zh": "点击一行以预览。"},

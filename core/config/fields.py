@@ -341,6 +341,10 @@ class OutputArgs:
                           "eval_loss) into training_loss.svg in the run folder.")
     report_to: str = arg("none", "Also log to tensorboard, wandb, swanlab or mlflow (its package "
                          "must be installed; metrics.jsonl is always written).", choices=REPORTERS)
+    stop_on_alarm: bool = arg(
+        False, "Stop the run when an alarm fires (loss stuck at its start, diverging, NaN, "
+        "overfitting, ...): a checkpoint is saved, the run ends as aborted with the alarm as "
+        "its reason and resumes with resume_from_checkpoint=true. Off: alarms are only shown.")
     resume_from_checkpoint: bool | str | None = arg(
         None, "true: continue from the newest complete checkpoint in output_dir; a path: from "
         "that checkpoint.", path="checkpoint")

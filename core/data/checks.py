@@ -12,6 +12,7 @@ from typing import Any
 
 from .dataset import load_rows, tokenize_checked
 from .records import Problem
+from .registry import Guard
 
 SHOWN = 20  # problems in the text rendering; --json has them all
 
@@ -83,11 +84,12 @@ class CheckReport:
 
 def check_dataset(name: str, dataset_dir: str | Path | None = "data", stage: str = "dpo",
                   tokenizer: Any = None, template: Any = None, cutoff_len: int = 2048,
-                  enable_thinking: bool = True, max_samples: int | None = None) -> CheckReport:
+                  enable_thinking: bool = True, max_samples: int | None = None,
+                  guard: Guard | None = None) -> CheckReport:
     """Convert `name` for `stage` and report. With a tokenizer, also token lengths and the
     prompts that leave no room at cutoff_len. `template` is a template name (None: the
-    tokenizer's own) or a ChatTemplate."""
-    ds = load_rows(name, dataset_dir, stage, max_samples)
+    tokenizer's own) or a ChatTemplate. `guard`: see core.data.registry (the WebUI's)."""
+    ds = load_rows(name, dataset_dir, stage, max_samples, guard)
     good, stats, notes, lengths = len(ds.rows), {}, [], {}
     if tokenizer is not None or (template is not None and not isinstance(template, str)):
         chat = _template(template, tokenizer, enable_thinking)

@@ -18,11 +18,12 @@ from .formats import convert, suited_stages
 from .loading import load_records, peek, read_path
 from .records import Problem, Row
 from .registry import (
+    Guard,
     add_entry,
     get_entry,
+    guarded_registry,
     make_entry,
     read_registry,
-    registry_path,
     resolve_dir,
     write_target,
 )
@@ -63,9 +64,10 @@ class DatasetRows:
 
 
 def load_rows(name: str, dataset_dir: str | Path | None = "data", stage: str = "dpo",
-              max_samples: int | None = None) -> DatasetRows:
-    """Read and convert one registered dataset; bad records are in .problems, not .rows."""
-    entry = get_entry(name, dataset_dir)
+              max_samples: int | None = None, guard: Guard | None = None) -> DatasetRows:
+    """Read and convert one registered dataset; bad records are in .problems, not .rows.
+    `guard`: see core.data.registry (the WebUI's confinement)."""
+    entry = get_entry(name, dataset_dir, guard)
     records = load_records(entry)
     if max_samples:
         records = records[:max_samples]
@@ -109,17 +111,19 @@ class DatasetInfo:
         return dict(self.__dict__)
 
 
-def list_datasets(dataset_dir: str | Path | None = "data") -> list[DatasetInfo]:
+def list_datasets(dataset_dir: str | Path | None = "data",
+                  guard: Guard | None = None) -> list[DatasetInfo]:
     """Every registered dataset with the stages it suits and its record count (cheap: no
-    conversion). A broken entry is listed with its error instead of failing the list."""
-    path = registry_path(dataset_dir)
+    conversion). A broken entry, or one whose file `guard` refuses, is listed with its error
+    instead of failing the list."""
+    path = guarded_registry(dataset_dir, guard)
     out = []
     for name, raw in read_registry(path).items():
         formatting = raw.get("formatting", "alpaca") if isinstance(raw, dict) else "?"
         ranking = bool(raw.get("ranking")) if isinstance(raw, dict) else False
         file = str(raw.get("file_name") or raw.get("hf_hub_url")) if isinstance(raw, dict) else ""
         try:
-            entry = make_entry(name, raw, path, dataset_dir)
+            entry = make_entry(name, raw, path, dataset_dir, guard)
             file = _shown(entry)
             count, first = peek(entry)
             out.append(DatasetInfo(name, formatting, ranking, suited_stages(entry, first), count,

@@ -30,14 +30,22 @@ class Record:
 
 
 def data_files(entry: Entry) -> list[Path]:
-    """The entry's files: the file itself, or every data file of a folder (sorted)."""
+    """The entry's files: the file itself, or every data file of a folder (sorted). With a
+    guard, each is checked before it is read (a folder's files too: one may be a link)."""
     path = entry.path
     if path is None:
         return []
+    what = f"dataset '{entry.name}': file_name {entry.file_name!r} in {display(entry.registry)}"
+    if entry.guard is not None:  # before exists(): a refused path is not even probed
+        entry.guard(path, what)
     if not path.exists():
         raise UserError(f"dataset '{entry.name}': file not found: {path} (file_name "
                         f"{entry.file_name!r} in {entry.registry}, relative to {entry.dataset_dir})")
-    return files_of(path, f"dataset '{entry.name}': ")
+    files = files_of(path, f"dataset '{entry.name}': ")
+    if entry.guard is not None and files != [path]:
+        for file in files:
+            entry.guard(file, f"{what}, file {file.name}")
+    return files
 
 
 def files_of(path: Path, context: str = "") -> list[Path]:
@@ -55,8 +63,13 @@ def read_path(path: Path) -> list[Record]:
     """The records of a file or of every data file in a folder."""
     if not path.exists():
         raise UserError(f"file not found: {path}")
+    return read_files(files_of(path))
+
+
+def read_files(files: list[Path]) -> list[Record]:
+    """The records of these files, in order."""
     records = []
-    for file in files_of(path):
+    for file in files:
         shown = display(file)
         records += [Record(shown, i, data) for i, data in enumerate(read_file(file))]
     return records
@@ -104,9 +117,8 @@ def load_records(entry: Entry) -> list[Record]:
     """Every record of the dataset, then LLaMA-Factory's num_samples applied."""
     if entry.hub_id:
         records = load_hub(entry)
-    else:
-        data_files(entry)  # the error for a missing file names the dataset and the registry
-        records = read_path(entry.path)
+    else:  # data_files: the error for a missing file names the dataset and the registry
+        records = read_files(data_files(entry))
     return sample(records, entry.raw.get("num_samples"))
 
 
@@ -126,6 +138,7 @@ def load_hub(entry: Entry) -> list[Record]:
     included, becomes one message saying how to use the data locally instead."""
     offline = any(os.environ.get(k, "").lower() in ("1", "true", "yes")
                   for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    guard_hub(entry)
     advice = (f"download it (e.g. `huggingface-cli download --repo-type dataset {entry.hub_id}`) "
               f"and register the local file with `python -m core data add {entry.name} --file PATH`")
     try:
@@ -142,10 +155,24 @@ def load_hub(entry: Entry) -> list[Record]:
     return [Record(name, i, row) for i, row in enumerate(ds.to_list())]
 
 
+def guard_hub(entry: Entry) -> None:
+    """datasets.load_dataset reads a local folder when the id names one: with a guard, such
+    an id (and its `folder`) must pass it like a file_name."""
+    if entry.guard is None or not entry.hub_id:
+        return
+    local = Path(entry.hub_id).expanduser()
+    if local.is_absolute() or local.exists() or ".." in local.parts:
+        what = f"dataset '{entry.name}': hf_hub_url {entry.hub_id!r} in {display(entry.registry)}"
+        entry.guard(local.resolve(), what)
+        if entry.raw.get("folder"):
+            entry.guard((local / entry.raw["folder"]).resolve(), f"{what}, folder")
+
+
 def peek(entry: Entry) -> tuple[int | None, Any]:
     """(record count, first record) without converting anything: parquet counts from its
     metadata, jsonl by lines. (None, None) for hub datasets."""
     if entry.hub_id:
+        guard_hub(entry)  # nothing is read, but the table says at once that it would be refused
         return None, None
     total, first = 0, None
     for path in data_files(entry):

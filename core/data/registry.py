@@ -7,6 +7,10 @@ Which registry: `<dataset_dir>/dataset_info.json` when it exists (so a LLaMA-Fac
 folder works unchanged), otherwise the project root's dataset_info.json. file_name is
 relative to dataset_dir (absolute paths allowed; a folder means all its data files).
 Writing keeps every other entry byte for byte: the new entry is spliced into the text.
+
+A `guard` (the WebUI's Workspace.readable) is called with every local path an entry would read,
+and with the registry itself, before anything is read; it raises UserError to refuse. The CLI
+passes none: its user may read any file they name.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from core.errors import UserError
 from core.paths import PROJECT_ROOT
@@ -49,6 +53,8 @@ DEFAULT_COLUMNS = {
     "sharegpt": {"messages": "conversations"},
     "openai": {"messages": "messages"},
 }
+# guard(path, what): returns when the path may be read, raises UserError otherwise.
+Guard = Callable[[Path, str], Any]
 
 
 @dataclass
@@ -63,6 +69,7 @@ class Entry:
     ranking: bool = False
     columns: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    guard: Guard | None = field(default=None, repr=False, compare=False)
 
     @property
     def file_name(self) -> str | None:
@@ -171,7 +178,8 @@ def entry_problems(raw: Any) -> list[str]:
     return out
 
 
-def make_entry(name: str, raw: Any, registry: Path, dataset_dir: str | Path | None) -> Entry:
+def make_entry(name: str, raw: Any, registry: Path, dataset_dir: str | Path | None,
+               guard: Guard | None = None) -> Entry:
     problems = entry_problems(raw)
     if problems:
         raise UserError(f"{registry}: dataset '{name}': " + "; ".join(problems))
@@ -180,16 +188,25 @@ def make_entry(name: str, raw: Any, registry: Path, dataset_dir: str | Path | No
     tags = dict(DEFAULT_TAGS.get(formatting, {}))
     tags.update({k: v for k, v in raw.get("tags", {}).items() if v})
     return Entry(name, raw, registry, resolve_dir(dataset_dir), formatting,
-                 bool(raw.get("ranking", False)), columns, tags)
+                 bool(raw.get("ranking", False)), columns, tags, guard)
 
 
-def get_entry(name: str, dataset_dir: str | Path | None = "data") -> Entry:
+def get_entry(name: str, dataset_dir: str | Path | None = "data",
+              guard: Guard | None = None) -> Entry:
     """The named entry; an unknown name lists the registered ones, closest first."""
-    path = registry_path(dataset_dir)
+    path = guarded_registry(dataset_dir, guard)
     registry = read_registry(path)
     if name not in registry:
         raise UserError(unknown_name_message(name, list(registry), path))
-    return make_entry(name, registry[name], path, dataset_dir)
+    return make_entry(name, registry[name], path, dataset_dir, guard)
+
+
+def guarded_registry(dataset_dir: str | Path | None, guard: Guard | None) -> Path:
+    """registry_path(), refused by `guard` before it is read (a link out of data/, say)."""
+    path = registry_path(dataset_dir)
+    if guard is not None:
+        guard(path, "registry")
+    return path
 
 
 def unknown_name_message(name: str, names: list[str], path: Path) -> str:

@@ -15,6 +15,7 @@ from core.models.loading import compute_dtype
 from core.runs.placement import resume_settings
 from core.runs.rundir import RunDir
 
+from .alarms import AlarmWatch
 from .callbacks import CheckpointMarker, GracefulStop, RunFiles
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     stop = GracefulStop(rd)
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
     marker = CheckpointMarker(cfg.save_total_limit, resume_settings(cfg))
-    return [RunFiles(rd, batch), marker, stop], stop
+    return [RunFiles(rd, batch), marker, stop, AlarmWatch(rd, cfg, stop)], stop
 
 
 def describe(model) -> None:

@@ -2,7 +2,8 @@
 rejected side by side), its check report and token-length histogram; upload and register a
 file (data_upload.py).
 
-Plain handlers: registry_table(), preview_rows(), check().
+Plain handlers: registry_table(), preview_rows(), check(). Every file a registry names is read
+through ws.readable: an entry pointing outside data/, saves/ or examples/ shows why instead.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ COLUMNS = ("col_name", "col_format", "col_ranking", "col_stages", "col_records",
 
 def registry_table(ws: Workspace, dataset_dir: str, lang: str) -> tuple[dict, list]:
     """({headers, data} for gr.Dataframe, [DatasetInfo])."""
-    infos = list_datasets(ws.confine(dataset_dir or "data", "dataset_dir"))
+    infos = list_datasets(ws.confine(dataset_dir or "data", "dataset_dir"), ws.readable)
     rows = [[i.name, i.formatting, "✓" if i.ranking else "", ", ".join(i.stages),
              "" if i.records is None else i.records, i.file, i.error or ""] for i in infos]
     columns = list(COLUMNS)
@@ -44,7 +45,8 @@ def registry_table(ws: Workspace, dataset_dir: str, lang: str) -> tuple[dict, li
 def preview_rows(ws: Workspace, name: str, dataset_dir: str, stage: str, page: int,
                  lang: str) -> tuple[str, int]:
     """(HTML of PER_PAGE rows as chat, number of pages)."""
-    ds = load_rows(name, ws.confine(dataset_dir or "data", "dataset_dir"), stage)
+    ds = load_rows(name, ws.confine(dataset_dir or "data", "dataset_dir"), stage,
+                   guard=ws.readable)
     pages = max(1, math.ceil(len(ds.rows) / PER_PAGE))
     page = min(max(int(page or 1), 1), pages)
     start = (page - 1) * PER_PAGE
@@ -68,7 +70,8 @@ def check(ws: Workspace, name: str, dataset_dir: str, stage: str, model: str | N
             note = t("no_tokens", lang, error=str(e).splitlines()[0])
     cutoff = int(cutoff_len or FIELDS["cutoff_len"].default)
     report = check_dataset(name, folder, stage, tokenizer=tokenizer, template=template or None,
-                           cutoff_len=cutoff, enable_thinking=bool(enable_thinking))
+                           cutoff_len=cutoff, enable_thinking=bool(enable_thinking),
+                           guard=ws.readable)
     return report_html(report.to_dict(), lang, note), plots.length_histogram(report.lengths, cutoff, lang)
 
 

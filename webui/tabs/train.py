@@ -38,8 +38,20 @@ def preview(ws: Workspace, values: dict[str, Any]) -> tuple[str | None, str | No
     text, cmd, found = config_preview(ws, values)
     if text is not None and not found:
         cfg, _ = forms.build_config(values, ws)
-        found = dry_run(ws, cfg)
+        found = data_problems(ws, cfg) or dry_run(ws, cfg)
     return text, cmd, found
+
+
+def data_problems(ws: Workspace, cfg: RunConfig) -> Problems:
+    """(key, message) for a dataset whose registry entry reads a file outside data/, saves/
+    or examples/: the dry run and the run read the data without the WebUI's guard."""
+    out = []
+    for key, names in (("dataset", cfg.datasets), ("eval_dataset", cfg.eval_datasets)):
+        try:
+            ws.check_datasets(names, cfg.dataset_dir or "data", key)
+        except UserError as e:
+            out.append((key, str(e)))
+    return out
 
 
 def dry_run(ws: Workspace, cfg: RunConfig) -> Problems:
@@ -84,6 +96,7 @@ def load_yaml(ws: Workspace, path: str) -> tuple[dict[str, Any] | None, str]:
 def start(ws: Workspace, runs: RunManager, values: dict[str, Any]) -> tuple[str | None, Problems]:
     """Validate and hand the config to RunManager.start; (run name, []) or (None, problems)."""
     cfg, found = forms.build_config(values, ws)
+    found = found or (data_problems(ws, cfg) if cfg is not None else [])
     if cfg is None or found:
         return None, found
     try:
@@ -97,8 +110,12 @@ def start(ws: Workspace, runs: RunManager, values: dict[str, Any]) -> tuple[str 
 
 
 def abort(runs: RunManager, name: str | None) -> str | None:
-    """Abort a run started from this page; None when there is nothing to abort."""
-    if not name or refusal(runs.get(name), "abort"):
+    """Abort a run started from this page; None when there is nothing to abort (or the name
+    is not a run in saves/: the API can send any)."""
+    try:
+        if not name or refusal(runs.get(name), "abort"):
+            return None
+    except UserError:
         return None
     runs.abort(name)
     return name
