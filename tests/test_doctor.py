@@ -18,6 +18,7 @@ from conftest import ROOT, tiny_config
 from core.__main__ import main
 from core.data.templates import get_template
 from core.data.tokenize import tokenize_pairwise
+from core.data.truncation import Cutoff
 from core.training.checks import data_checks
 from core.training.token_checks import cut_counts
 
@@ -51,7 +52,8 @@ def clean_rows(n: int = 10) -> list[dict]:
 def checks(rows, tokenizer, cutoff: int = 1024, stage: str = "dpo") -> dict:
     """{check id: Check} of data_checks on `rows` tokenized with `tokenizer`'s template."""
     template = get_template(None, tokenizer)
-    features, problems = tokenize_pairwise(rows, template, cutoff)
+    out = tokenize_pairwise(rows, template, Cutoff(cutoff))
+    features, problems = out.features, out.problems
     assert not problems
     return {c.id: c for c in data_checks(stage, rows, features, template)}, features
 
@@ -207,7 +209,7 @@ def test_other_stages_get_the_token_checks(tokenizer):
     rows = [{"prompt": [{"role": "user", "content": words(i, 5)}],
              "completion": [{"role": "assistant", "content": words(40 + i, 50)}],
              "label": bool(i % 2)} for i in range(4)]
-    features, _ = tokenize_kto(rows, get_template(None, tokenizer), 40)
+    features = tokenize_kto(rows, get_template(None, tokenizer), Cutoff(40)).features
     found = {c.id: c for c in data_checks("kto", rows, features, get_template(None, tokenizer))}
     assert set(found) == {"cut_records"}
     assert found["cut_records"].numbers["per_part"]["completion"] == 4
@@ -224,7 +226,7 @@ def test_scored_flags_are_the_loss_mask(tiny_model, tokenizer):
     from core.training.view import show_pair
 
     row = pair("What does a cow say?", "A cow says moo, friend!", "Moo.")
-    features, _ = tokenize_pairwise([row], get_template(None, tokenizer), 1024)
+    features = tokenize_pairwise([row], get_template(None, tokenizer), Cutoff(1024)).features
     shown = show_pair(features[0], tokenizer, "first")
     batch = PairCollator(tokenizer.pad_token_id)(features)
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
@@ -258,8 +260,9 @@ def test_marked_text_and_html(tokenizer):
 
     rows = [pair("Is 1 < 2? <script>x</script>", "Yes, 1 is less than 2.", "No."),
             pair(words(1, 2), words(2, 40), words(3, 5))]
-    features, problems = tokenize_pairwise(rows, get_template(None, tokenizer), 60)
-    assert not problems
+    out = tokenize_pairwise(rows, get_template(None, tokenizer), Cutoff(60))
+    features = out.features
+    assert not out.problems
     shown = show_pairs(features, tokenizer)
     assert [p.why for p in shown] == ["first", "longest"]
     text = marked(shown[0].rejected)

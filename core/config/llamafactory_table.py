@@ -33,7 +33,8 @@ def _each(names: str, treatment: Treatment) -> dict[str, Treatment]:
 HONOURED = """
 model_name_or_path adapter_name_or_path trust_remote_code flash_attn quantization_bit
 quantization_type double_quantization template dataset eval_dataset dataset_dir cutoff_len
-train_on_prompt max_samples val_size packing enable_thinking stage finetuning_type
+train_on_prompt max_samples val_size packing mix_strategy interleave_probs enable_thinking stage
+finetuning_type
 freeze_trainable_layers lora_rank lora_alpha lora_dropout lora_target use_rslora use_dora
 pissa_init pref_beta pref_ftx pref_loss dpo_label_smoothing simpo_gamma ld_alpha
 kto_chosen_weight kto_rejected_weight ref_model ref_model_adapters ref_model_quantization_bit
@@ -164,9 +165,6 @@ TABLE: dict[str, Treatment] = {
                              "assistant turn is trained (split the conversations to change that)"),
     "streaming": _refused("datasets are read whole; use max_samples for a part"),
     "buffer_size": _ignored("only used with streaming (refused)"),
-    "mix_strategy": _refused("datasets are concatenated; interleaving is not supported",
-                             "concat", None),
-    "interleave_probs": _refused("datasets are concatenated; interleaving is not supported"),
     "overwrite_cache": _ignored("tokenised data is rebuilt for every run, never cached"),
     "preprocessing_batch_size": _ignored("tokenisation runs record by record"),
     "preprocessing_num_workers": _ignored("tokenisation runs in the training process"),

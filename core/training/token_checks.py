@@ -62,8 +62,8 @@ def cut_records(features: list[dict]) -> list[Check]:
         f"in all). The longest record needs {totals[-1]} tokens, 95% fit in {p95}.",
         "A cut answer loses its end of turn: the model is trained on answers that never stop "
         "and compared on the parts that survived.",
-        f"raise cutoff_len (to {p95} for 95% of the records, {totals[-1]} for all), or remove "
-        "the longest records.", numbers, tuple(f"row {features[i]['row']}" for i in hit[:EXAMPLES]))]
+        f"raise cutoff_len (to {p95} for 95% of the records, {totals[-1]} for all), or leave "
+        "the long records out (truncation=drop).", numbers, tuple(f"row {features[i]['row']}" for i in hit[:EXAMPLES]))]
 
 
 def _full_length(feature: dict) -> int:
