@@ -311,6 +311,18 @@ TEXT: dict[str, dict[str, str]] = {
     "waiting_metrics": {"en": "Waiting for the first logged step", "zh": "等待第一个记录步"},
     "no_eval": {"en": "No evaluation yet (set val_size or eval_dataset)",
                 "zh": "暂无评估（设置 val_size 或 eval_dataset）"},
+    # --- run doctor (webui/doctor.py) ------------------------------------------------------
+    "doctor_title": {"en": "Doctor", "zh": "训练诊断"},
+    "doctor_scored_hint": {"en": "Two pairs exactly as the model sees them; highlighted tokens "
+                           "are scored by the loss.",
+                           "zh": "模型实际看到的两组样本；高亮的词元计入损失。"},
+    "doctor_first": {"en": "First pair", "zh": "第一组"},
+    "doctor_longest": {"en": "Longest pair", "zh": "最长的一组"},
+    "doctor_counts": {"en": "{tokens} tokens, {scored} scored",
+                      "zh": "{tokens} 个词元，{scored} 个计入损失"},
+    "doctor_cut": {"en": "✂ {n} more tokens cut at cutoff_len",
+                   "zh": "✂ 另有 {n} 个词元被 cutoff_len 截断"},
+    "doctor_try": {"en": "Try:", "zh": "建议："},
 }
 
 # Friendly names for the most visible fields; the key is always shown too, since YAML and the

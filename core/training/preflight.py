@@ -3,6 +3,7 @@ checks before it loads a weight, as a dry run that writes nothing and loads no w
 
     findings = preflight(cfg)          # [Finding(key, message, severity), ...]
     refused(findings)                  # True when the run would be refused
+    findings, loaded = preflight_with_data(cfg)   # + the tokenizer, template and data loaded
     python -m core train --check examples/dpo_demo.yaml max_steps=5     # the same, printed
 
 It asks the same functions the training flow (core/training/run.py) does: the config's
@@ -46,6 +47,15 @@ class Finding:
         return f"{self.severity}: {head}{self.message}"
 
 
+@dataclass
+class Loaded:
+    """What the dry run loaded, for callers that look further (core.training.doctor)."""
+
+    tokenizer: Any
+    template: Any  # core.data.templates.ChatTemplate
+    data: Any  # core.data.TrainingData
+
+
 def preflight(cfg: RunConfig, *, config_path: str | os.PathLike | None = None,
               saves_dir: str | os.PathLike | None = None, root: Path | None = None,
               reward_funcs: Sequence[str] = (),
@@ -55,14 +65,26 @@ def preflight(cfg: RunConfig, *, config_path: str | os.PathLike | None = None,
     specs (counted, not imported). `tokenizer(cfg)` loads the model's tokenizer (default:
     core.models.loading.load_tokenizer; the WebUI passes its cache). The data is checked only
     for a valid config, as training would never reach it otherwise."""
+    return preflight_with_data(cfg, config_path=config_path, saves_dir=saves_dir, root=root,
+                               reward_funcs=reward_funcs, tokenizer=tokenizer)[0]
+
+
+def preflight_with_data(cfg: RunConfig, *, config_path: str | os.PathLike | None = None,
+                        saves_dir: str | os.PathLike | None = None, root: Path | None = None,
+                        reward_funcs: Sequence[str] = (),
+                        tokenizer: Callable[[RunConfig], Any] | None = None
+                        ) -> tuple[list[Finding], Loaded | None]:
+    """preflight()'s findings and what it loaded (None when it stopped before the data, or
+    the data failed to load)."""
     found = [Finding(key, message) for key, message in problems(cfg)]
     found += _caught(lambda: check_reward_funcs(cfg, reward_funcs), "stage")
     found += _machine(cfg)
     if not any(f.key in PLACEMENT for f in found):  # a bad output_dir is no folder to look in
         found += _placement(cfg, config_path, saves_dir, root)
-    if not refused(found):
-        found += _data(cfg, tokenizer, len(reward_funcs))
-    return found
+    if refused(found):
+        return found, None
+    more, loaded = _data(cfg, tokenizer, len(reward_funcs))
+    return found + more, loaded
 
 
 def refused(findings: list[Finding]) -> bool:
@@ -119,18 +141,19 @@ def _placement(cfg: RunConfig, config_path: str | os.PathLike | None,
 
 
 def _data(cfg: RunConfig, tokenizer: Callable[[RunConfig], Any] | None,
-          user_rewards: int) -> list[Finding]:
+          user_rewards: int) -> tuple[list[Finding], Loaded | None]:
     """The model's tokenizer and layout, then the data as training loads it."""
     from core.models.loading import LoadOptions, load_tokenizer
 
     try:
         tok = tokenizer(cfg) if tokenizer else load_tokenizer(LoadOptions.of_run(cfg))
     except Exception as e:  # noqa: BLE001 - training would fail the same way: say how
-        return [_failure(e, "model_name_or_path")]
+        return [_failure(e, "model_name_or_path")], None
     found = _model(cfg, tok)
     if any(f.key == "model_name_or_path" for f in found):
-        return found  # a tokenizer that cannot pad: the data would only fail on it
-    return found + _records(cfg, tok, user_rewards)
+        return found, None  # a tokenizer that cannot pad: the data would only fail on it
+    more, loaded = _records(cfg, tok, user_rewards)
+    return found + more, loaded
 
 
 def _model(cfg: RunConfig, tok: Any) -> list[Finding]:
@@ -143,7 +166,8 @@ def _model(cfg: RunConfig, tok: Any) -> list[Finding]:
         return [_failure(e, "model_name_or_path")]
 
 
-def _records(cfg: RunConfig, tok: Any, user_rewards: int) -> list[Finding]:
+def _records(cfg: RunConfig, tok: Any,
+             user_rewards: int) -> tuple[list[Finding], Loaded | None]:
     """The data tokenized with the model's tokenizer, bad records counted against
     max_bad_ratio, then the stage's own checks."""
     from core.data import load_for_training
@@ -156,7 +180,7 @@ def _records(cfg: RunConfig, tok: Any, user_rewards: int) -> list[Finding]:
         if check is not None:
             check(cfg, data, tok, user_rewards)
     except Exception as e:  # noqa: BLE001 - as above
-        return [_failure(e, "dataset")]
+        return [_failure(e, "dataset")], None
     ordered = sorted(data.problems, key=lambda p: not p.is_error)  # skipped records first
     found = [Finding("dataset", str(p), "warning") for p in ordered[:LISTED]]
     if len(ordered) > LISTED:
@@ -169,4 +193,4 @@ def _records(cfg: RunConfig, tok: Any, user_rewards: int) -> list[Finding]:
     found += [Finding("dataset", note, "info") for note in data.notes]
     found.append(Finding("dataset", f"{len(data.train)} training rows and {len(data.eval)} "
                          f"evaluation rows from {data.total} records", "info"))
-    return found
+    return found, Loaded(tok, template, data)

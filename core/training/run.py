@@ -147,6 +147,7 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     from core.models.checks import check_model
     from core.models.loading import LoadOptions, check_machine, load_tokenizer
 
+    from .doctor import log_checks
     from .env import write_env
 
     transformers.utils.logging.disable_progress_bar()  # bars garble train.log
@@ -160,6 +161,7 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     data = load_for_training(cfg, template)  # logs what cutoff_len cut to train.log
     if data.truncation is not None:  # the Runs view shows it
         rd.update_status(truncation=data.truncation.to_dict())
+    log_checks(cfg, template, data)  # the doctor's data and memory findings, before any weight
     write_env(rd, cfg, data.fingerprint)
     method = importlib.import_module(METHODS[cfg.stage])
     extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
