@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_adapter, make_run
+from conftest import ROOT, make_adapter, make_run
 from test_webui_browser import ARGS, ARTIFACTS, CHROMIUM, Server, demo_home, open_tab, shot
 
 from core.config import RunConfig
@@ -27,9 +27,16 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                        "(apt-get install chromium; see DEVELOPERS.md)")
 
 
+def project_data() -> dict[str, bytes]:
+    """The project's registry and data files: no vote may land there."""
+    files = [ROOT / "dataset_info.json"] + sorted((ROOT / "data").iterdir())
+    return {str(f): f.read_bytes() for f in files if f.is_file()}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, demo_home):
-    """The WebUI with one finished LoRA run on the demo model in its saves folder."""
+    """The WebUI with one finished LoRA run on the demo model in its saves folder. Should a
+    vote reach the project's data/ anyway, it is undone and the test fails."""
     from core.models import demo
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -40,38 +47,63 @@ def server(tmp_path_factory, demo_home):
     config.replace(model_name_or_path="demo").save(run / "config.yaml")
     srv = Server(root / "saves", ARTIFACTS / "webui-votes-server.log", demo_home)
     srv.log.write_text("")
+    before = project_data()
     srv.start()
     yield srv
     srv.stop()
+    after = project_data()
+    for name in set(after) - set(before):
+        Path(name).unlink()
+    for name, data in before.items():
+        Path(name).write_bytes(data)
+    assert after == before, "a vote was written into the project's data/"
 
 
 @pytest.fixture(scope="module")
-def browser(server, tmp_path_factory):
+def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM),
-            args=ARGS, headless=True, viewport={"width": 1440, "height": 1100})
-        context.set_default_timeout(60_000)
-        yield context
-        context.close()
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def user(browser):
+    """A page of its own (another user: its own window, cookies and gradio session)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1100})
+    context.set_default_timeout(60_000)
+    return context.new_page()
+
+
+def fill(page, selector: str, value: str) -> None:
+    """Type into a box and leave it; again if the page had not finished showing the box
+    (a tab or accordion shown for the first time can reset what was typed at once)."""
+    box = page.locator(f"{selector} input, {selector} textarea").first
+    box.wait_for(state="visible")
+    for _ in range(10):
+        box.fill(value)
+        box.press("Tab")
+        page.wait_for_timeout(500)
+        if box.input_value() == value:
+            return
+    raise AssertionError(f"{selector} keeps {box.input_value()!r}, not {value!r}")
 
 
 def open_chat(page, server, folder: Path) -> None:
     """The page with the votes going to `folder` (the Train form's data folder, inside the
     server's saves: nothing is written into the project's data/), short answers, Blind on."""
     page.goto(server.url)
+    # the page's load events have run: what is typed from now on is not overwritten
+    page.locator("#registry").get_by_text("demo_pref_en", exact=True).first.wait_for()
     open_tab(page, "train")
-    box = page.locator("#field-dataset_dir input, #field-dataset_dir textarea").first
-    box.fill(str(folder))
-    box.press("Tab")
+    fill(page, "#field-dataset_dir", str(folder))
     open_tab(page, "chat")
     page.locator("#chat-head-b").filter(has_text="tuned").wait_for()
+    target = str(folder / "chat_votes.jsonl")
+    page.locator("#chat-votes").filter(has_text=target).wait_for(timeout=180_000)  # votes go there
     page.locator("#chat-settings").get_by_text("Generation settings").click()
-    number = page.locator("#gen-max_new_tokens input").first
-    number.fill("24")
-    number.press("Tab")
+    fill(page, "#gen-max_new_tokens", "24")
     page.locator("#chat-blind input").check()
     for side in "ab":
         page.locator(f"#chat-head-{side}").filter(has_text=HIDDEN).wait_for()
@@ -106,7 +138,7 @@ def records(folder: Path) -> list[dict]:
 
 def test_three_blind_votes_become_a_registered_dataset(server, browser):
     folder = server.saves / "votes-data"
-    page = browser.new_page()
+    page = user(browser)
     open_chat(page, server, folder)
 
     ask(page, "What sound does a dog make?", 1)
@@ -145,15 +177,16 @@ def test_three_blind_votes_become_a_registered_dataset(server, browser):
     registry = read_registry(folder / "dataset_info.json")
     assert registry["chat_votes"]["file_name"] == "chat_votes.jsonl"
     assert len(load_rows("chat_votes", folder, "dpo").rows) == 2  # the tie trains nothing
-    page.close()
+    page.context.close()
 
 
 def test_two_users_voting_at_once_lose_no_vote(server, browser):
     folder = server.saves / "votes-two"
-    pages = [browser.new_page() for _ in range(2)]
-    for n, page in enumerate(pages):
+    pages = [user(browser) for _ in range(2)]
+    prompts = ["What sound does a dog make?", "Name a fruit."]  # the demo model answers these
+    for page, prompt in zip(pages, prompts):
         open_chat(page, server, folder)
-        ask(page, f"Say hello to user {n}.", 1)
+        ask(page, prompt, 1)
     started = time.time()
     for page in pages:  # both clicks go out before either vote is written
         page.locator("#chat-vote-tie").click(no_wait_after=True)
@@ -161,9 +194,9 @@ def test_two_users_voting_at_once_lose_no_vote(server, browser):
         page.locator("#chat-vote-status").filter(has_text="Saved vote").wait_for()
     assert time.time() - started < 30
     votes = records(folder)
-    assert sorted(v["conversations"][-1]["value"] for v in votes) == [
-        "Say hello to user 0.", "Say hello to user 1."]
+    assert sorted(v["conversations"][-1]["value"] for v in votes) == sorted(prompts)
+    assert all(v["generation"]["max_new_tokens"] == 24 and v["tie"] for v in votes)
     assert list(read_registry(folder / "dataset_info.json")) == ["chat_votes"]
     shot(pages[1], "24-votes-second-user")
     for page in pages:
-        page.close()
+        page.context.close()

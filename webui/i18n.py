@@ -221,7 +221,7 @@ TEXT: dict[str, dict[str, str]] = {
     "vote_registered": {"en": "Registered it in {registry}: train on it with dataset {name}.",
                         "zh": "已在 {registry} 中注册，可用数据集 {name} 训练。"},
     "vote_reveal": {"en": "A was {a}, B was {b}.", "zh": "A 是 {a}，B 是 {b}。"},
-    "votes_title": {"en": "Votes · {name}", "zh": "投票 · {name}"},
+    "votes_title": {"en": "Votes · {name} ({file})", "zh": "投票 · {name}（{file}）"},
     "votes_none": {"en": "No votes yet.", "zh": "还没有投票。"},
     "votes_none_pair": {"en": "No votes between {a} and {b} yet ({total} votes on other pairs).",
                         "zh": "{a} 与 {b} 之间还没有投票（其他模型对共 {total} 票）。"},

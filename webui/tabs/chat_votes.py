@@ -22,7 +22,14 @@ import gradio as gr
 
 from core.chat.ballot import SIDES, Ballot, draw_panes
 from core.chat.host import ChatHost
-from core.data.votes import DEFAULT_NAME, append_vote, last_pair, read_votes, tally
+from core.data.votes import (
+    DEFAULT_NAME,
+    append_vote,
+    last_pair,
+    read_votes,
+    tally,
+    votes_file,
+)
 from core.errors import UserError
 
 from ..i18n import DEFAULT, t
@@ -109,11 +116,14 @@ def panel(ws: Workspace, dataset_dir: str, name: str, pair: tuple[str, str] | No
     """The Votes panel: `pair[0]`'s win rate over `pair[1]` (default: the newest vote's
     models, B over A) in dataset `name`, its 95% Wilson interval and the number of votes."""
     try:
-        votes = read_votes(name or DEFAULT_NAME, ws.confine(dataset_dir or "data", "dataset_dir"))
+        folder = ws.confine(dataset_dir or "data", "dataset_dir")
+        path, votes = votes_file(name or DEFAULT_NAME, folder), read_votes(name or DEFAULT_NAME,
+                                                                            folder)
     except UserError as e:
         return message_html(str(e), "error")
     pair = pair or last_pair(votes)
-    title = f'<div class="ps-votes-title">{html.escape(t("votes_title", lang, name=name))}</div>'
+    title = t("votes_title", lang, name=name, file=ws.shown(path))  # where the next vote goes
+    title = f'<div class="ps-votes-title">{html.escape(title)}</div>'
     if not votes or pair is None:
         return f'<div class="ps-votes">{title}{html.escape(t("votes_none", lang))}</div>'
     result = tally(votes, *pair)
