@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.config import ConfigError, RunConfig
+from core.config import RunConfig
 from core.errors import UserError
 from core.models.spec import run_model_folder
 from core.runs.manager import RunInfo, RunManager
@@ -30,7 +30,7 @@ def stage(info: RunInfo) -> str | None:
         return info.stage
     try:
         return RunConfig.load(info.path / "config.yaml").stage
-    except (UserError, ConfigError, OSError):
+    except (UserError, OSError):  # ConfigError is a UserError
         return None
 
 
