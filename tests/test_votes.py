@@ -161,6 +161,20 @@ def test_bad_votes_names_and_files_are_refused_and_nothing_is_lost(tmp_path):
     assert not (tmp_path / "mine.jsonl").exists()
 
 
+def test_a_guard_sees_the_registry_and_the_file_before_anything_is_written(tmp_path):
+    seen = []
+
+    def guard(path, what):
+        seen.append((Path(path).name, what))
+        if Path(path).suffix == ".jsonl":
+            raise UserError(f"{what}: refused")
+
+    with pytest.raises(UserError, match="dataset 'chat_votes': refused"):
+        append_vote(ballot().vote("A"), "chat_votes", tmp_path, guard)
+    assert seen == [("dataset_info.json", "registry"), ("chat_votes.jsonl", "dataset 'chat_votes'")]
+    assert [p.name for p in tmp_path.iterdir()] == [".votes.lock"]
+
+
 # --- two voters at once -------------------------------------------------------------------
 def test_threads_voting_at_once_lose_no_vote(tmp_path):
     start, errors = threading.Barrier(6), []

@@ -16,6 +16,7 @@ from core.chat.host import ChatHost
 from core.chat.sides import Picks
 from core.data import load_rows
 from core.data.registry import read_registry
+from core.data.votes import votes_entry
 from webui.tabs import chat, chat_votes
 from webui.workspace import Workspace
 
@@ -108,6 +109,17 @@ def test_problems_save_nothing(ws, host, tiny_model, tuned, tmp_path):
     assert outside[0] is rnd and outside[2] is None and "outside the folders" in outside[1]
     bad = chat_votes.save(ws, str(ws.saves_dir), "../x", rnd, "A", None, "en")
     assert bad[2] is None and "votes dataset name" in bad[1]
+    folder = ws.saves_dir / "elsewhere"  # a registry entry naming a file out of saves/
+    folder.mkdir()
+    registry = folder / "dataset_info.json"
+    registry.write_text(json.dumps({"chat_votes": {
+        **votes_entry("chat_votes"), "file_name": str(tmp_path / "out.jsonl")}}))
+    before = registry.read_bytes()
+    out = chat_votes.save(ws, str(folder), "chat_votes", rnd, "A", None, "en")
+    assert out[2] is None and "outside the folders" in out[1]
+    assert "outside the folders" in chat_votes.panel(ws, str(folder), "chat_votes", None, "en")
+    assert registry.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == [
+        ".votes.lock", "dataset_info.json"]
     assert not list(tmp_path.iterdir())
     nothing = chat_votes.pick(chat_votes.new_round(False), "A", "en")
     assert nothing == ("", "Nothing to vote on: send a message to two models first (one vote "

@@ -33,6 +33,9 @@ One line, one vote (Vote.record() writes it):
     generation     the decoding settings (core.chat.GenConfig's fields, seed included)
     time           when the vote was saved, ISO 8601 UTC
 
+A `guard` (core.data.registry's; the WebUI's keeps writes in data/ and saves/) is called with
+the registry and the votes file before either is read or written; the CLI passes none.
+
 Writing is safe under concurrency: an exclusive flock on `<dataset_dir>/.votes.lock` (held by
 threads of one server and by other processes alike) covers reading the file, writing it again
 through a temporary file and a rename (core.paths.write_atomic: a reader never sees half a
@@ -58,7 +61,7 @@ from typing import Any, Iterator
 from core.errors import UserError
 from core.paths import write_atomic
 
-from .registry import add_entry, read_registry, resolve_dir, write_target
+from .registry import Guard, add_entry, read_registry, resolve_dir, write_target
 
 log = logging.getLogger(__name__)
 DEFAULT_NAME = "chat_votes"
@@ -141,14 +144,25 @@ def check_name(name: str) -> str:
     return name
 
 
-def votes_file(name: str, dataset_dir: str | Path | None = "data") -> Path:
+def votes_file(name: str, dataset_dir: str | Path | None = "data",
+               guard: Guard | None = None) -> Path:
     """The file of votes dataset `name`: the registered one, else <dataset_dir>/<name>.jsonl.
     A name registered as anything but votes is refused, so other data is never appended to."""
     name = check_name(name)
     registry = write_target(dataset_dir)
+    if guard is not None:
+        guard(registry, "registry")
     raw = read_registry(registry).get(name)
     if raw is None:
-        return resolve_dir(dataset_dir) / f"{name}.jsonl"
+        path = resolve_dir(dataset_dir) / f"{name}.jsonl"
+    else:
+        path = _registered_file(name, raw, registry, dataset_dir)
+    if guard is not None:
+        guard(path, f"dataset '{name}'")
+    return path
+
+
+def _registered_file(name: str, raw: Any, registry: Path, dataset_dir: str | Path | None) -> Path:
     ours = votes_entry(name)
     same = isinstance(raw, dict) and all(raw.get(k) == ours[k]
                                          for k in ("formatting", "ranking", "columns"))
@@ -172,8 +186,8 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def append_vote(vote: Vote, name: str = DEFAULT_NAME,
-                dataset_dir: str | Path | None = "data") -> Saved:
+def append_vote(vote: Vote, name: str = DEFAULT_NAME, dataset_dir: str | Path | None = "data",
+                guard: Guard | None = None) -> Saved:
     """Append `vote` to dataset `name` in dataset_dir, registering it the first time. Raises
     UserError (and writes nothing) for an unusable vote or a file that is not votes."""
     problems = vote.problems()
@@ -182,7 +196,7 @@ def append_vote(vote: Vote, name: str = DEFAULT_NAME,
     name = check_name(name)
     line = json.dumps(vote.record(), ensure_ascii=False) + "\n"
     with _locked(resolve_dir(dataset_dir)):
-        path = votes_file(name, dataset_dir)
+        path = votes_file(name, dataset_dir, guard)
         text = path.read_text(encoding="utf-8") if path.is_file() else ""
         count = len(_parse(text, path))  # a broken file is refused, never written over
         if text and not text.endswith("\n"):
@@ -204,9 +218,10 @@ def _file_name(path: Path, dataset_dir: str | Path | None) -> str:
         return str(path)
 
 
-def read_votes(name: str = DEFAULT_NAME, dataset_dir: str | Path | None = "data") -> list[dict]:
+def read_votes(name: str = DEFAULT_NAME, dataset_dir: str | Path | None = "data",
+               guard: Guard | None = None) -> list[dict]:
     """Every vote of dataset `name` as written ([] before the first vote)."""
-    path = votes_file(name, dataset_dir)
+    path = votes_file(name, dataset_dir, guard)
     if not path.is_file():
         return []
     return _parse(path.read_text(encoding="utf-8"), path)

@@ -30,6 +30,7 @@ from core.data.votes import (
     tally,
     votes_file,
 )
+from core.data.registry import REGISTRY
 from core.errors import UserError
 
 from ..i18n import DEFAULT, t
@@ -39,6 +40,17 @@ from .chat_settings import gen_config
 
 log = logging.getLogger(__name__)
 Round = dict[str, Any]
+
+
+def writable(ws: Workspace):
+    """The guard core.data.votes calls before it reads or writes the registry and the votes
+    file: inside data/ or saves/ (links resolved), or the project's dataset_info.json (data/'s
+    registry); a registry entry naming a file elsewhere is refused, nothing is written."""
+    def guard(path, what: str):
+        if ws.absolute(path) == ws.root / REGISTRY:
+            return path
+        return ws.confine(path, what)
+    return guard
 
 
 def new_round(blind: bool) -> Round:
@@ -95,7 +107,7 @@ def save(ws: Workspace, dataset_dir: str, name: str, rnd: Round | None, choice: 
         ballot = _ballot(rnd, lang)
         folder = ws.confine(dataset_dir or "data", "dataset_dir")
         vote = ballot.vote(choice, text if choice != "tie" else None)
-        saved = append_vote(vote, name or DEFAULT_NAME, folder)
+        saved = append_vote(vote, name or DEFAULT_NAME, folder, writable(ws))
     except UserError as e:
         return rnd, message_html(str(e), "error"), None, False
     note = t("vote_saved", lang, n=saved.count, name=saved.name, file=ws.shown(saved.path))
@@ -117,8 +129,8 @@ def panel(ws: Workspace, dataset_dir: str, name: str, pair: tuple[str, str] | No
     models, B over A) in dataset `name`, its 95% Wilson interval and the number of votes."""
     try:
         folder = ws.confine(dataset_dir or "data", "dataset_dir")
-        path, votes = votes_file(name or DEFAULT_NAME, folder), read_votes(name or DEFAULT_NAME,
-                                                                            folder)
+        name, guard = name or DEFAULT_NAME, writable(ws)
+        path, votes = votes_file(name, folder, guard), read_votes(name, folder, guard)
     except UserError as e:
         return message_html(str(e), "error")
     pair = pair or last_pair(votes)
