@@ -223,6 +223,33 @@ TEXT: dict[str, dict[str, str]] = {
                      "zh": "还没有已完成的运行，因此这里只与基座对话。在“训练”页训练一次，完成后即可"
                            "在此左右对比基座与微调模型。"},
     "compare_in_chat": {"en": "Compare in chat", "zh": "在对话中对比"},
+    # votes: the answer pair becomes preference data (chat_votes.py)
+    "vote_a": {"en": "← A is better", "zh": "← A 更好"},
+    "vote_tie": {"en": "Tie", "zh": "平手"},
+    "vote_b": {"en": "B is better →", "zh": "B 更好 →"},
+    "vote_blind": {"en": "Blind: hide & shuffle", "zh": "盲评：隐藏并打乱"},
+    "vote_dataset": {"en": "Save votes to dataset", "zh": "投票保存到数据集"},
+    "vote_edit": {"en": "The better answer: edit it if you like, then save",
+                  "zh": "更好的回答：可先修改，再保存"},
+    "vote_save": {"en": "Save vote", "zh": "保存投票"},
+    "vote_cancel": {"en": "Cancel", "zh": "取消"},
+    "vote_hidden": {"en": "hidden until you vote", "zh": "投票后揭晓"},
+    "vote_nothing": {"en": "Nothing to vote on: send a message to two models first (one vote per "
+                           "answer pair).",
+                     "zh": "没有可投票的内容：请先向两个模型发送消息（每对回答投一次票）。"},
+    "vote_saved": {"en": "Saved vote {n} to {name} ({file}).",
+                   "zh": "已保存第 {n} 票到 {name}（{file}）。"},
+    "vote_registered": {"en": "Registered it in {registry}: train on it with dataset {name}.",
+                        "zh": "已在 {registry} 中注册，可用数据集 {name} 训练。"},
+    "vote_reveal": {"en": "A was {a}, B was {b}.", "zh": "A 是 {a}，B 是 {b}。"},
+    "votes_title": {"en": "Votes · {name} ({file})", "zh": "投票 · {name}（{file}）"},
+    "votes_none": {"en": "No votes yet.", "zh": "还没有投票。"},
+    "votes_none_pair": {"en": "No votes between {a} and {b} yet ({total} votes on other pairs).",
+                        "zh": "{a} 与 {b} 之间还没有投票（其他模型对共 {total} 票）。"},
+    "votes_rate": {"en": "{a} beats {b} {rate}% of the time (95% interval {low}–{high}%, Wilson; "
+                         "ties count half) · {n} votes, {ties} ties",
+                   "zh": "{a} 胜过 {b} 的比例为 {rate}%（95% 区间 {low}–{high}%，Wilson；平手计半）"
+                         " · 共 {n} 票，平手 {ties} 票"},
     "gen_max_new_tokens": {"en": "Max new tokens", "zh": "最大生成长度"},
     "gen_temperature": {"en": "Temperature", "zh": "温度"},
     "gen_temperature_info": {"en": "0 = greedy.", "zh": "0 为贪心解码。"},

@@ -19,6 +19,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 from core.chat.sides import canonical, side_of
@@ -202,6 +203,16 @@ class ChatEngine:
     def label(self, side: str) -> str:
         return self.sides[side]
 
+    def model_name(self, side: str) -> str:
+        """What `side` runs, as votes name it: the base model (its folder's name for a local
+        one), an adapter's name (a run's name), or another model's folder name or hub id."""
+        _check_side(side)
+        name = self.sides[side]
+        entry = self._entries.get(name)
+        if name == "base":
+            return _short(self._main[0]) if self._main else name
+        return name if entry is not None and entry.adapter else _short(name)
+
     @property
     def loaded(self) -> bool:
         return self._main is not None
@@ -346,6 +357,11 @@ def _attach(model, path: str, name: str, existing: set[str]):
         return PeftModel.from_pretrained(model, path, adapter_name=name)
     model.load_adapter(path, adapter_name=name)
     return model
+
+
+def _short(model: str) -> str:
+    path = Path(model)
+    return path.name if path.is_absolute() or path.exists() else model
 
 
 def _check_side(side: str) -> None:

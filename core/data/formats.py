@@ -61,7 +61,7 @@ def convert(records: list, entry: Entry, stage: str) -> Converted:
         if problem.is_error:
             return out
     parse = parse_alpaca if entry.formatting == "alpaca" else parse_conversation
-    counts = {"left_out": 0}
+    counts = {"left_out": 0, "ties": 0}
     for position, rec in enumerate(records):
         try:
             if not isinstance(rec.data, dict):
@@ -69,6 +69,9 @@ def convert(records: list, entry: Entry, stage: str) -> Converted:
                                   f"{type(rec.data).__name__}")
             sample = parse(rec.data, entry, stage)
             rows = shape(sample, stage)
+            if rows and is_tie(rec.data, entry, stage):
+                counts["ties"] += 1
+                continue
         except RecordError as e:
             out.problems.append(Problem(rec.file, rec.index, e.field, e.reason))
             continue
@@ -91,6 +94,10 @@ def _dataset_warnings(entry: Entry, counts: dict[str, int]) -> list[Problem]:
         out.append(Problem(entry.source, None, entry.column("kto_tag") or "kto_tag",
                            f"{counts['left_out']} records with kto_tag false are left out of sft "
                            "(their answers are the undesirable ones)", "warning"))
+    if counts["ties"]:
+        out.append(Problem(entry.source, None, entry.column("tie") or "tie",
+                           f"{counts['ties']} records are ties (no preference): left out of "
+                           "pairwise and kto training", "warning"))
     return out
 
 
@@ -137,6 +144,16 @@ def shape(sample: Sample, stage: str) -> list[Row]:
             return []
         return [{"messages": sample.prompt + [sample.answer or sample.chosen]}]
     return [{**sample.extras, "prompt": sample.prompt}]  # grpo
+
+
+def is_tie(rec: dict, entry: Entry, stage: str) -> bool:
+    """A ranking record marked a tie in the entry's `tie` column (our own column key): both
+    answers are equally good, so it teaches no preference; sft and grpo still use it."""
+    name = entry.column("tie")
+    if not name or not entry.ranking or stage not in PAIRWISE + ("kto",):
+        return False
+    value = rec.get(name)
+    return value is not None and label(value, name)
 
 
 def collapse(problems: list[Problem], total: int) -> list[Problem]:

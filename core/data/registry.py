@@ -36,6 +36,10 @@ FORMATS = ("alpaca", "sharegpt", "openai")
 COLUMN_KEYS = ("prompt", "query", "response", "history", "messages", "system", "tools",
                "chosen", "rejected", "kto_tag")
 MEDIA_COLUMN_KEYS = ("images", "videos", "audios")  # LLaMA-Factory multimodal: listed, not trained
+# Our own column keys, beyond LLaMA-Factory's (which ignores unknown ones): tie names a
+# true/false column of ranking data whose true records are left out of pairwise and kto
+# training (chat votes, core/data/votes.py).
+OWN_COLUMN_KEYS = ("tie",)
 TAG_KEYS = ("role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag",
             "function_tag", "system_tag")
 # key -> LLaMA-Factory's name for the source (DatasetAttr.load_from), in its order of preference
@@ -198,7 +202,8 @@ def entry_problems(raw: Any) -> list[str]:
         out.append(f"formatting {raw['formatting']!r} is not one of {', '.join(FORMATS)}")
     if not isinstance(raw.get("ranking", False), bool):
         out.append(f"ranking must be true or false, got {raw['ranking']!r}")
-    for group, known in (("columns", COLUMN_KEYS + MEDIA_COLUMN_KEYS), ("tags", TAG_KEYS)):
+    columns = COLUMN_KEYS + OWN_COLUMN_KEYS + MEDIA_COLUMN_KEYS
+    for group, known in (("columns", columns), ("tags", TAG_KEYS)):
         mapping = raw.get(group, {})
         if not isinstance(mapping, dict):
             out.append(f"{group} must be an object, got {type(mapping).__name__}")
@@ -220,7 +225,8 @@ def make_entry(name: str, raw: Any, registry: Path, dataset_dir: str | Path | No
     if problems:
         raise UserError(f"{registry}: dataset '{name}': " + "; ".join(problems))
     formatting = raw.get("formatting", "alpaca")
-    columns = {k: v for k, v in raw.get("columns", {}).items() if v and k in COLUMN_KEYS}
+    columns = {k: v for k, v in raw.get("columns", {}).items()
+               if v and k in COLUMN_KEYS + OWN_COLUMN_KEYS}
     tags = dict(DEFAULT_TAGS.get(formatting, {}))
     tags.update({k: v for k, v in raw.get("tags", {}).items() if v})
     return Entry(name, raw, registry, resolve_dir(dataset_dir), formatting,
