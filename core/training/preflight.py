@@ -55,6 +55,7 @@ def preflight(cfg: RunConfig, *, config_path: str | os.PathLike | None = None,
     core.models.loading.load_tokenizer; the WebUI passes its cache). The data is checked only
     for a valid config, as training would never reach it otherwise."""
     found = [Finding(key, message) for key, message in problems(cfg)]
+    found += _caught(lambda: _dataset_names(cfg), "dataset")  # before any tokenizer loads
     found += _caught(lambda: check_reward_funcs(cfg, reward_funcs), "stage")
     found += _machine(cfg)
     found += _placement(cfg, config_path, saves_dir, root)
@@ -86,6 +87,12 @@ def _failure(error: Exception, default: str) -> Finding:
     command line would print it."""
     text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
     return Finding(key_of(text, default), text)
+
+
+def _dataset_names(cfg: RunConfig) -> None:
+    from core.data.training import check_dataset_names
+
+    check_dataset_names(cfg)
 
 
 def _machine(cfg: RunConfig) -> list[Finding]:
@@ -122,6 +129,7 @@ def _data(cfg: RunConfig, tokenizer: Callable[[RunConfig], Any] | None,
     counted against max_bad_ratio, then the stage's own checks."""
     from core.data import load_for_training
     from core.data.templates import get_template
+    from core.data.training import check_command
     from core.models.loading import LoadOptions, load_tokenizer
 
     try:
@@ -140,12 +148,11 @@ def _data(cfg: RunConfig, tokenizer: Callable[[RunConfig], Any] | None,
     found = [Finding("dataset", str(p), "warning") for p in ordered[:LISTED]]
     if len(ordered) > LISTED:
         found.append(Finding("dataset", f"... and {len(ordered) - LISTED} more problems "
-                             f"(python -m core data check {cfg.datasets[0]} --stage {cfg.stage})",
-                             "warning"))
+                             f"({check_command(cfg.datasets[0], cfg)})", "warning"))
     if data.bad:
         found.append(Finding("max_bad_ratio", f"{data.bad} of {data.total} records are bad and "
                              "would be skipped", "warning"))
-    found += [Finding("dataset", note, "info") for note in data.notes]
+    found += [Finding(key_of(note, "dataset"), note, "warning") for note in data.notes]
     found.append(Finding("dataset", f"{len(data.train)} training rows and {len(data.eval)} "
                          f"evaluation rows from {data.total} records", "info"))
     return found
