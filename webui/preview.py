@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import RunConfig
-from core.runs.placement import place
+from core.runs.placement import PLACEMENT, place
 
 from . import forms
 from .workspace import Workspace
@@ -42,6 +42,8 @@ def config_preview(ws: Workspace,
     cfg, found = forms.build_config(values, ws)
     if cfg is None:
         return None, None, found
+    if any(key in PLACEMENT for key, _ in found):  # no folder to name: no command
+        return cfg.to_yaml(), None, found
     cfg, folder = placed(ws, cfg)
     return cfg.to_yaml(), command(folder), found
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from core.data.registry import REGISTRY
 from core.errors import UserError
-from core.paths import PROJECT_ROOT
+from core.paths import PROJECT_ROOT, path_problem
 
 log = logging.getLogger(__name__)
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -56,6 +56,8 @@ class Workspace:
         if not text:
             raise UserError(f"{key}: give a path inside {self.shown(self.data_dir)}/ or "
                             f"{self.shown(self.saves_dir)}/")
+        if problem := path_problem(key, text):  # NUL, over-long: before the file system sees it
+            raise UserError(problem)
         path = self.absolute(text)  # resolve(): symlinks and .. are gone before the check
         roots = [self.data_dir, self.saves_dir] + ([self.examples_dir] if readonly else [])
         if any(path == r or path.is_relative_to(r) for r in roots):

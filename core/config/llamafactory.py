@@ -70,12 +70,38 @@ def _is_off(value: Any, off: tuple) -> bool:
 def translate(key: str, value: Any) -> Any:
     """LLaMA-Factory's spelling of a field's value, as the field holds it."""
     if key == "lr_scheduler_kwargs" and isinstance(value, dict):
-        return json.dumps(value)
+        return _json(key, value)
     if key == "report_to" and isinstance(value, list | tuple):
         return value[0] if len(value) == 1 else ",".join(map(str, value)) or "none"
     if key == "packing" and value is None:  # LLaMA-Factory: None = only for pre-training
         return False
     return value
+
+
+def _json(key: str, value: dict) -> str:
+    """A YAML mapping as JSON text; ValueError naming the key for one JSON cannot hold (a
+    date), nests thousands deep or, through YAML aliases, expands beyond any schedule's needs."""
+    if _nodes(value) > 10_000:
+        raise ValueError(f"{key}: the mapping is far too large for schedule arguments; give a "
+                         'few, e.g. {"num_cycles": 2}')
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValueError(f"{key}: cannot be written as JSON ({e}); give numbers, text and "
+                         'lists, e.g. {"min_lr": 1e-6}') from None
+
+
+def _nodes(value: Any, limit: int = 10_000) -> int:
+    """How many values `value` holds, counting stops past `limit` (aliases count each time)."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list | tuple):
+            stack += item
+    return count
 
 
 def value_hint(key: str, value: Any) -> str | None:

@@ -163,13 +163,13 @@ def load_tokenizer(opts: LoadOptions) -> Any:
     try:
         tok = AutoTokenizer.from_pretrained(source, trust_remote_code=opts.trust_remote_code)
     except (OSError, ValueError) as e:
-        raise UserError(_load_hint(opts.key, source, e)) from e
+        raise UserError(load_hint(opts.key, source, e)) from e
     if tok.pad_token is None:  # Qwen ships one; other tokenizers may not
         tok.pad_token = tok.eos_token
     return tok
 
 
-def _load_hint(key: str, source: str, error: Exception) -> str:
+def load_hint(key: str, source: str, error: Exception) -> str:
     if Path(source).exists():
         return f"{key}: cannot load {source}: {error}"
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
@@ -210,7 +210,7 @@ def load_model(opts: LoadOptions, head: str = "causal") -> Any:
     try:
         model = auto.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as e:
-        raise UserError(_load_hint(opts.key, source, e)) from e
+        raise UserError(load_hint(opts.key, source, e)) from e
     model.config.use_cache = False
     return merge_adapters(model, list(opts.adapters))
 

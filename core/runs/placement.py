@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,8 +42,11 @@ FIXED = ("model_name_or_path", "adapter_name_or_path", "stage", "finetuning_type
 
 
 def default_run_name(cfg: RunConfig) -> str:
-    """<stage>-<first dataset>-<date>-<time>."""
+    """<stage>-<first dataset>-<date>-<time>, one folder name: the dataset name is cut to 60
+    characters and anything but letters, digits, `.`, `_` and `-` becomes `_` (a name like
+    ../../x must not lead out of saves/)."""
     dataset = cfg.datasets[0] if cfg.datasets else "data"
+    dataset = re.sub(r"[^\w.-]+", "_", dataset)[:60].strip(".") or "data"
     return f"{cfg.stage}-{dataset}-{datetime.now():%Y%m%d-%H%M%S}"
 
 

@@ -144,6 +144,7 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
 
     from core.data import load_for_training
     from core.data.templates import get_template
+    from core.models.checks import check_model
     from core.models.loading import LoadOptions, check_machine, load_tokenizer
 
     from .env import write_env
@@ -154,6 +155,7 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     check_machine(cfg)
     tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
+    check_model(cfg, tokenizer)  # pad token, lora_target, layers: before any weight is read
     template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
     data = load_for_training(cfg, template)  # logs what cutoff_len cut to train.log
     if data.truncation is not None:  # the Runs view shows it

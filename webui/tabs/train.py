@@ -79,7 +79,11 @@ def save_yaml(ws: Workspace, values: dict[str, Any], path: str | None) -> tuple[
             raise UserError(f"yaml_path: {path} must end in .yaml or .yml")
     except UserError as e:
         return None, [("yaml_path", str(e))]
-    cfg.save(target)
+    try:
+        cfg.save(target)
+    except OSError as e:  # a folder where the file goes, no permission, a full disk
+        return None, [("yaml_path", f"yaml_path: cannot write {ws.shown(target)}: "
+                       f"{e.strerror or e}")]
     return ws.shown(target), []
 
 
@@ -108,6 +112,10 @@ def start(ws: Workspace, runs: RunManager, values: dict[str, Any]) -> tuple[str 
         return runs.start(cfg).name, []
     except UserError as e:  # ConfigError too: the message starts with the key when it has one
         return None, [(key_of(str(e)), str(e))]
+    except OSError as e:  # the run folder cannot be written: a file in its place, a full disk
+        where = f" {e.filename}" if e.filename else ""
+        return None, [("output_dir", f"output_dir: cannot write the run folder{where}: "
+                       f"{e.strerror or e}")]
 
 
 def abort(runs: RunManager, name: str | None) -> str | None:
