@@ -161,9 +161,8 @@ def test_total_steps_as_the_trainer_counts_them():
 def test_activations_match_what_autograd_keeps(tiny_model, tmp_path, changes):
     from core.methods.pairwise import PairCollator
     from core.models.policy import load_policy
-    from core.training.memory import estimate_memory
+    from core.training.memory import estimate_memory, longest_pairs
     from core.training.preflight import preflight_with_data
-    from core.training.memory import longest_pairs
     from core.training.probe import saved_bytes
 
     cfg = tiny_config(tiny_model, tmp_path / "run", per_device_train_batch_size=4, **changes)

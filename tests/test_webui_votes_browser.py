@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, make_adapter, make_run
-from test_webui_browser import ARGS, ARTIFACTS, CHROMIUM, Server, demo_home, open_tab, shot
+from test_webui_browser import (
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
+    Server,
+    demo_home,
+    open_tab,
+    shot,
+)
 
 from core.config import RunConfig
 from core.data import load_rows

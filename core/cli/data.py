@@ -132,14 +132,15 @@ def main(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from core.data import list_datasets, registry_path
+    from core.data.registry import data_command
 
     infos = list_datasets(args.dataset_dir)
     if args.json:
         print(json.dumps([i.to_dict() for i in infos], indent=2, ensure_ascii=False))
         return 0
     if not infos:
-        print(f"no datasets in {registry_path(args.dataset_dir)}; add one with "
-              "`python -m core data add NAME --file PATH`")
+        add = data_command("add", "NAME", "--file", "PATH", dataset_dir=args.dataset_dir)
+        print(f"no datasets in {registry_path(args.dataset_dir)}; add one with `{add}`")
         return 0
     table = [("NAME", "FORMAT", "STAGES", "RECORDS", "FILE")]
     for i in infos:

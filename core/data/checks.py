@@ -15,7 +15,8 @@ from typing import Any
 
 from core.config.fields import DataArgs, GrpoArgs
 
-from .dataset import load_rows, tokenize_checked
+from .dataset import DatasetRows, load_rows, tokenize_checked
+from .formats import identical_reason, no_usable_pair
 from .loading import DEFAULT_SEED
 from .records import Problem
 from .registry import Guard
@@ -95,10 +96,18 @@ class CheckReport:
             lines += [f"  {p}" for p in self.problems[:limit]]
             if len(self.problems) > limit:
                 lines.append(f"  ... and {len(self.problems) - limit} more (use --json for all)")
-        whole = any(p.is_error and p.index is None for p in self.problems)
-        lines.append("OK: the data can train" if self.ok else "NOT OK: fix the errors above"
-                     + ("" if whole else " (or raise max_bad_ratio to skip the bad records)"))
+        lines.append(self.verdict())
         return "\n".join(lines)
+
+    def verdict(self) -> str:
+        """The last line: OK, or what stands in the way (never errors that are not there)."""
+        if self.ok:
+            return "OK: the data can train"
+        if not self.errors:  # e.g. sft on kto_tag data whose answers are all undesirable
+            return f"NOT OK: no record gives a row to train stage {self.stage} (see above)"
+        whole = any(p.is_error and p.index is None for p in self.problems)
+        return "NOT OK: fix the errors above" + (
+            "" if whole else " (or raise max_bad_ratio to skip the bad records)")
 
 
 STATS = ("min", "mean", "p50", "p95", "max")
@@ -123,6 +132,8 @@ def check_dataset(name: str, dataset_dir: str | Path | None = "data", stage: str
                          len(ds.rows), 0, ds.problems)
     if tokenizer is not None or (template is not None and not isinstance(template, str)):
         chat = _template(template, tokenizer, enable_thinking)
+        if getattr(chat, "fallback", None):
+            report.notes.append(chat.fallback)
         cut = Cutoff(cutoff_len, truncation, max_completion_length if stage == "grpo" else 0)
         tokens = tokenize_checked(ds, chat, cut)
         report.good, report.cutoff_len = len(tokens.features), cutoff_len
@@ -130,8 +141,26 @@ def check_dataset(name: str, dataset_dir: str | Path | None = "data", stage: str
         report.lengths = {k[:-4]: [n[k] for n in tokens.lengths]
                           for k in (tokens.lengths[0] if tokens.lengths else {})}
         report.token_stats = {k: summarize(v) for k, v in report.lengths.items()}
+    identical = identical_pairs_problem(ds)
+    if identical is not None:  # a run would refuse: say so here too
+        ds.problems.insert(0, identical)
     report.bad, report.problems = ds.bad_records(), ds.problems
     return report
+
+
+def identical_pairs_problem(ds: DatasetRows) -> Problem | None:
+    """The dataset error when every pair that converts (and no record error leaves out) has
+    identical answers: a run would refuse it (core.data.training)."""
+    errors = {(p.file, p.index) for p in ds.errors}
+    by_record: dict[int, list] = {}
+    for row, at in zip(ds.rows, ds.record_of):
+        if ds.keys[at] not in errors:
+            by_record.setdefault(at, []).append(row)
+    pairs = no_usable_pair(list(by_record.values()), ds.stage)
+    if not pairs:
+        return None
+    chosen = ds.entry.column("chosen") if ds.entry is not None else None
+    return Problem(ds.file, None, chosen or "chosen", identical_reason(pairs))
 
 
 def _template(template: Any, tokenizer: Any, enable_thinking: bool) -> Any:

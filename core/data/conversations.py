@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .records import RecordError, Sample, assistant, column, label, text
+from .records import RecordError, Sample, assistant, column, label, short, text
 from .registry import Entry
 from .tools import call_text, system_with_tools
 
@@ -25,7 +25,7 @@ def parse_conversation(rec: dict, entry: Entry, stage: str) -> Sample:
                           f"{type(turns).__name__ if turns else 'nothing'}")
     indexed = list(enumerate(turns))
     if entry.formatting == "openai":
-        indexed = _openai_turns(indexed, entry.tags)
+        indexed = _openai_turns(indexed, entry.tags, name)
     prompt, indexed = _system(rec, entry, indexed, name)
     turns_ = _align(indexed, entry.tags, name)
     if not turns_:
@@ -105,7 +105,11 @@ def _message(message: Any, tags: dict[str, str], where: str) -> tuple[Any, Any]:
             raise RecordError(where, f"message has no '{tag}' key; it has: "
                               f"{', '.join(map(str, message)) or 'nothing'} (set tags.{key} "
                               "in dataset_info.json)")
-    return message[role_tag], message[content_tag]
+    role = message[role_tag]
+    if not isinstance(role, str):  # a list or an object is no role (and cannot be looked up)
+        raise RecordError(f"{where}.{role_tag}", f"expected a role name (text), got "
+                          f"{type(role).__name__}: {short(role)}")
+    return role, message[content_tag]
 
 
 def _reply(rec: dict, entry: Entry, key: str) -> dict:
@@ -131,15 +135,20 @@ def _reply(rec: dict, entry: Entry, key: str) -> dict:
     return assistant(text(value, name))
 
 
-def _openai_turns(indexed: list[tuple[int, Any]], tags: dict[str, str]) -> list[tuple[int, Any]]:
+def _openai_turns(indexed: list[tuple[int, Any]], tags: dict[str, str],
+                  name: str) -> list[tuple[int, Any]]:
     """tool_calls become a function_call turn holding their JSON; consecutive tool results
     become one observation turn."""
     role_tag, content_tag = tags["role_tag"], tags["content_tag"]
     out: list[tuple[int, Any]] = []
     for i, m in indexed:
         if isinstance(m, dict) and m.get("tool_calls") and m.get(role_tag) == tags["assistant_tag"]:
+            if not isinstance(m["tool_calls"], list):
+                raise RecordError(f"{name}[{i}].tool_calls", "expected a list of calls, got "
+                                  f"{type(m['tool_calls']).__name__}: {short(m['tool_calls'])}")
             calls = [c.get("function", c) if isinstance(c, dict) else c for c in m["tool_calls"]]
-            m = {role_tag: tags["function_tag"], content_tag: json.dumps(calls, ensure_ascii=False)}
+            m = {role_tag: tags["function_tag"],
+                 content_tag: json.dumps(calls, ensure_ascii=False, default=str)}
         prev = out[-1][1] if out else None
         observation = tags["observation_tag"]
         if (isinstance(m, dict) and isinstance(prev, dict) and m.get(role_tag) == observation

@@ -222,7 +222,7 @@ def register_file(name: str, path: str | Path, dataset_dir: str | Path | None = 
     path = Path(path).expanduser().resolve()
     records = read_path(path)
     raw = detect_entry([r.data for r in records], file_name_for(path, dataset_dir), formatting,
-                       ranking, columns, tags)
+                       ranking, columns, tags, path=path, dataset_dir=dataset_dir)
     entry = make_entry(name, raw, write_target(dataset_dir), dataset_dir)
     stages = suited_stages(entry, records[0].data if records else None)
     out = convert(records, entry, stages[0])

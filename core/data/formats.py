@@ -39,6 +39,8 @@ from .tools import system_with_tools
 
 STAGES = ("sft", "dpo", "kto", "rm", "grpo")
 PAIRWISE = ("dpo", "rm")
+TRAINS_PAIRS = PAIRWISE + ("kto",)  # stages that learn from the rejected answer too
+IDENTICAL = "identical to rejected: this pair trains nothing"
 
 
 @dataclass
@@ -60,31 +62,82 @@ def convert(records: list, entry: Entry, stage: str) -> Converted:
         out.problems.append(problem)
         if problem.is_error:
             return out
-    parse = parse_alpaca if entry.formatting == "alpaca" else parse_conversation
+    if not records:
+        out.problems.append(no_records(entry))
+        return out
     counts = {"left_out": 0, "ties": 0}
     for position, rec in enumerate(records):
         try:
-            if not isinstance(rec.data, dict):
-                raise RecordError("record", f"expected an object of columns, got "
-                                  f"{type(rec.data).__name__}")
-            sample = parse(rec.data, entry, stage)
-            rows = shape(sample, stage)
+            sample, rows = convert_one(rec.data, entry, stage)
             if rows and is_tie(rec.data, entry, stage):
                 counts["ties"] += 1
                 continue
         except RecordError as e:
             out.problems.append(Problem(rec.file, rec.index, e.field, e.reason))
             continue
-        if sample.chosen and sample.chosen["content"].strip() == sample.rejected["content"].strip():
+        if stage in TRAINS_PAIRS and sample.chosen and same_text(sample.chosen, sample.rejected):
             out.problems.append(Problem(rec.file, rec.index, entry.column("chosen") or "chosen",
-                                        "identical to rejected: this pair trains nothing",
-                                        "warning"))
+                                        IDENTICAL, "warning"))
         counts["left_out"] += not rows
         out.rows += rows
         out.sources += [(rec.file, rec.index)] * len(rows)
         out.record_of += [position] * len(rows)
     out.problems = collapse(out.problems + _dataset_warnings(entry, counts), len(records))
     return out
+
+
+def convert_one(data: Any, entry: Entry, stage: str) -> tuple[Sample, list[Row]]:
+    """One record's sample and rows; RecordError says what is wrong with it."""
+    if not isinstance(data, dict):
+        raise RecordError("record", f"expected an object of columns, got {type(data).__name__}")
+    parse = parse_alpaca if entry.formatting == "alpaca" else parse_conversation
+    try:
+        sample = parse(data, entry, stage)
+    except RecursionError:  # lists in lists hundreds deep: shown or dumped, they recurse
+        raise RecordError("record", "values nested too deeply (hundreds of lists or objects "
+                          "in one another); a column holds text or a list of messages") from None
+    return sample, shape(sample, stage)
+
+
+def no_records(entry: Entry) -> Problem:
+    """The dataset-level error of a dataset that reads as no records at all."""
+    if entry.load_from == "file" and entry.split == "train":
+        field, where = "file_name", f"{entry.source} (an empty file, an empty list or blank lines)"
+    else:
+        field, where = "split", f"split {entry.split!r} of {entry.source}"
+    return Problem(entry.source, None, field,
+                   f"no records: nothing to read in {where}; add records, or point dataset "
+                   f"'{entry.name}' in {entry.registry} at the data that holds them")
+
+
+def same_text(a: dict, b: dict) -> bool:
+    """Whether two answers are the same text (surrounding whitespace aside)."""
+    return a["content"].strip() == b["content"].strip()
+
+
+def identical_pair(rows: list[Row]) -> bool:
+    """Whether one record's rows are a preference pair whose two answers are the same text:
+    a dpo/rm row, or kto's desirable and undesirable rows made from one pair."""
+    if len(rows) == 1 and "chosen" in rows[0] and "rejected" in rows[0]:
+        return same_text(rows[0]["chosen"][0], rows[0]["rejected"][0])
+    if len(rows) == 2 and [r.get("label") for r in rows] == [True, False]:
+        return same_text(rows[0]["completion"][0], rows[1]["completion"][0])
+    return False
+
+
+def no_usable_pair(records: list[list[Row]], stage: str) -> int:
+    """How many pairs there are when every one of them has identical answers (0: some pair
+    is usable, or the stage learns from no pairs); each item is the rows of one record."""
+    if stage not in TRAINS_PAIRS or not records:
+        return 0
+    return len(records) if all(identical_pair(rows) for rows in records) else 0
+
+
+def identical_reason(pairs: int) -> str:
+    """Why data whose every pair has identical answers cannot train (check and run alike)."""
+    return (f"no usable pair: chosen is identical to rejected in all {pairs} pairs, so a "
+            "preference between them teaches nothing; check that columns.chosen and "
+            "columns.rejected name different columns, or fix the data")
 
 
 def _dataset_warnings(entry: Entry, counts: dict[str, int]) -> list[Problem]:

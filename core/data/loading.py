@@ -16,6 +16,7 @@ same seed picks the same records.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from typing import Any
 from core.config.fields import OptimArgs
 from core.errors import UserError
 
-from .registry import REGISTRY, Entry, display
+from .registry import REGISTRY, Entry, data_command, display
+from .textfile import parse_json, read_text, split_lines
 
 EXTENSIONS = (".json", ".jsonl", ".parquet", ".csv")
 
@@ -95,30 +97,20 @@ def read_file(path: Path) -> list[Any]:
             import pyarrow.parquet as pq
             return pq.read_table(path).to_pylist()
         import pandas as pd
+        # Decoded as JSON is (read_text: UTF-8, a BOM dropped, the line of a bad byte named).
         # Every cell as text: a numeric-looking answer stays a string, an empty cell is "".
-        return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
+        return pd.read_csv(io.StringIO(read_text(path)), dtype=str,
+                           keep_default_na=False).to_dict("records")
     except (OSError, ValueError) as e:  # pyarrow and pandas parse errors are ValueErrors
         raise UserError(f"{path}: cannot read it as {suffix[1:]}: {e}") from None
 
 
 def _read_json(path: Path) -> list[Any]:
-    text = path.read_text(encoding="utf-8-sig")
+    """A JSON list of records, or JSON lines (one record per non-empty line)."""
+    text = read_text(path)
     if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}")
-        return data
-    records = []  # JSON lines: one object per non-empty line
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}: line {lineno} is not valid JSON (column {e.colno}: "
-                            f"{e.msg}); expected a list of records or one record per line")
-    return records
+        return parse_json(text, path)
+    return [parse_json(line, path, n) for n, line in split_lines(text)]
 
 
 UNSUPPORTED = {
@@ -190,8 +182,10 @@ def load_hub(entry: Entry) -> list[Record]:
     offline = any(os.environ.get(k, "").lower() in ("1", "true", "yes")
                   for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
     guard_hub(entry)
+    add = data_command("add", entry.name, "--file", "PATH", "--force",
+                       dataset_dir=entry.dataset_dir)
     advice = (f"download it (e.g. `huggingface-cli download --repo-type dataset {entry.hub_id}`) "
-              f"and register the local file with `python -m core data add {entry.name} --file PATH`")
+              f"and register the local file with `{add}`")
     try:
         import datasets
         ds = datasets.load_dataset(entry.hub_id, entry.raw.get("subset"),
@@ -238,11 +232,11 @@ def peek(entry: Entry) -> tuple[int | None, Any]:
             total += pf.metadata.num_rows
             if first is None and pf.metadata.num_rows:
                 first = pf.read_row_group(0).slice(0, 1).to_pylist()[0]
-        elif suffix == ".jsonl":
-            with path.open(encoding="utf-8") as f:
-                lines = [line for line in f if line.strip()]
+        elif suffix == ".jsonl":  # counted by lines; only the first is parsed
+            lines = split_lines(read_text(path))
             total += len(lines)
-            first = first if first is not None or not lines else json.loads(lines[0])
+            if first is None and lines:
+                first = parse_json(lines[0][1], path, lines[0][0])
         else:
             records = read_file(path)
             total += len(records)

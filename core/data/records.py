@@ -63,7 +63,7 @@ def text(value: Any, field: str) -> str:
     if value is None:
         raise RecordError(field, "empty (null)")
     if not isinstance(value, str):
-        raise RecordError(field, f"expected text, got {type(value).__name__}: {_short(value)}")
+        raise RecordError(field, f"expected text, got {type(value).__name__}: {short(value)}")
     if not value.strip():
         raise RecordError(field, "empty text")
     return value
@@ -84,7 +84,7 @@ def label(value: Any, field: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise RecordError(field, f"expected true or false, got {_short(value)}")
+    raise RecordError(field, f"expected true or false, got {short(value)}")
 
 
 def user(content: str) -> Message:
@@ -95,6 +95,7 @@ def assistant(content: str) -> Message:
     return {"role": "assistant", "content": content}
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def short(value: Any, limit: int = 60) -> str:
+    """The value as a problem shows it: repr, cut at `limit` characters."""
     shown = repr(value)
     return shown if len(shown) <= limit else shown[:limit] + "..."

@@ -24,12 +24,15 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from core.errors import UserError
 from core.paths import PROJECT_ROOT
+
+from .textfile import BOM, decode, parse_json
 
 REGISTRY = "dataset_info.json"
 FORMATS = ("alpaca", "sharegpt", "openai")
@@ -178,11 +181,9 @@ def read_registry(path: Path) -> dict[str, Any]:
     """The registry as a dict ({} when the file does not exist)."""
     if not path.is_file():
         return {}
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}")
+    text = decode(path.read_bytes(), path)  # as the data files: UTF-8, a BOM allowed
+    data = parse_json(text, path, fix="the registry is an object of dataset entries") \
+        if text.strip() else {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected an object of dataset entries, got {type(data).__name__}")
     return data
@@ -239,7 +240,7 @@ def get_entry(name: str, dataset_dir: str | Path | None = "data",
     path = guarded_registry(dataset_dir, guard)
     registry = read_registry(path)
     if name not in registry:
-        raise UserError(unknown_name_message(name, list(registry), path))
+        raise UserError(unknown_name_message(name, list(registry), path, dataset_dir))
     return make_entry(name, registry[name], path, dataset_dir, guard)
 
 
@@ -251,15 +252,40 @@ def guarded_registry(dataset_dir: str | Path | None, guard: Guard | None) -> Pat
     return path
 
 
-def unknown_name_message(name: str, names: list[str], path: Path) -> str:
+def check_names(names: list[str], dataset_dir: str | Path | None, key: str = "dataset",
+                guard: Guard | None = None) -> None:
+    """Refuse, naming the config `key`, the first of `names` the registry does not have; the
+    message lists the registered ones. Nothing is read for an empty list."""
     if not names:
+        return
+    path = guarded_registry(dataset_dir, guard)
+    registry = read_registry(path)
+    for name in names:
+        if name not in registry:
+            raise UserError(f"{key}: " + unknown_name_message(name, list(registry), path,
+                                                              dataset_dir))
+
+
+def unknown_name_message(name: str, names: list[str], path: Path,
+                         dataset_dir: str | Path | None = None) -> str:
+    if not names:
+        add = data_command("add", "NAME", "--file", "PATH", dataset_dir=dataset_dir)
         return (f"unknown dataset '{name}': {path} has no datasets (or does not exist); "
-                "register one with `python -m core data add NAME --file PATH`")
+                f"register one with `{add}`")
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.3)
     ordered = close + [n for n in names if n not in close]
     shown = ", ".join(ordered[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
     hint = f" Did you mean {close[0]}?" if close else ""
     return f"unknown dataset '{name}' in {path}.{hint} Available: {shown}"
+
+
+def data_command(action: str, *args: str, dataset_dir: str | Path | None = None) -> str:
+    """`python -m core data ACTION ARGS`, ready to paste: with --dataset_dir (absolute) unless
+    `dataset_dir` is the folder the command finds by default."""
+    parts = ["python", "-m", "core", "data", action, *args]
+    if dataset_dir is not None and resolve_dir(dataset_dir) != resolve_dir("data"):
+        parts += ["--dataset_dir", str(resolve_dir(dataset_dir))]
+    return " ".join(shlex.quote(str(p)) for p in parts)
 
 
 def _did_you_mean(key: str, known: tuple[str, ...]) -> str:
@@ -286,14 +312,15 @@ def add_entry(name: str, raw: dict[str, Any], dataset_dir: str | Path | None = "
     old = read_registry(path)  # raises on a malformed registry: never write over it
     if name in old and not force:
         raise UserError(f"dataset '{name}' is already in {path}; pass --force to replace it")
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    raw_bytes = path.read_bytes() if path.is_file() else b""
+    text = decode(raw_bytes, path)  # a BOM is dropped here and written back below
     new_text = splice(text, name, raw)
     expected = dict(old)
     expected[name] = raw
     if json.loads(new_text) != expected:  # the splice must not change anything else
         raise UserError(f"{path}: could not add '{name}' without changing other entries; "
                         "the file was left as it was")
-    write_atomic(path, new_text)
+    write_atomic(path, (BOM if raw_bytes.startswith(BOM.encode()) else "") + new_text)
     return path
 
 

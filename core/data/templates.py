@@ -86,6 +86,7 @@ class ChatTemplate:
     name: str | None
     tokenizer: Any
     enable_thinking: bool = True
+    fallback: str = ""  # why `default` stands in for a template the tokenizer lacks ("": none)
 
     def prompt_text(self, messages: list[Message]) -> str:
         """The generation prompt: the conversation and the header of the next answer."""
@@ -204,13 +205,25 @@ def _fill(slot: str, content: str, eos: str) -> str:
 
 
 def get_template(name: str | None, tokenizer: Any, enable_thinking: bool = True) -> ChatTemplate:
-    """The named template, or the tokenizer's own when name is None (falls back to `default`
-    when the tokenizer has none)."""
+    """The named template, or the tokenizer's own when name is None. A tokenizer without one
+    gets `default`, as in LLaMA-Factory, and the template's `fallback` says so (data check,
+    preflight and train.log show it)."""
+    fallback = ""
     if name is None and not getattr(tokenizer, "chat_template", None):
-        name = "default"
+        name, fallback = "default", no_chat_template(tokenizer)
     if name not in TEMPLATES:
         raise ValueError(f"template: unknown template {name!r}; {value_hint('template', name)}")
-    return ChatTemplate(name, tokenizer, enable_thinking)
+    return ChatTemplate(name, tokenizer, enable_thinking, fallback)
+
+
+def no_chat_template(tokenizer: Any) -> str:
+    """What a run without a template of its own is told: the prompts will not look like the
+    ones a chat model was trained on."""
+    source = getattr(tokenizer, "name_or_path", "") or "the model"
+    return (f"template: the tokenizer of {source} has no chat template, so the `default` "
+            "template is used (Human: / Assistant: turns, not ChatML); set template "
+            "qwen, qwen3 or qwen3_nothink for a Qwen model, or template default to keep it "
+            "without this warning")
 
 
 def encode(template: ChatTemplate, prompt: list[Message],

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .records import RecordError
+from .records import RecordError, short
 
 TOOL_PROMPT = (
     "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
@@ -49,7 +49,8 @@ def system_with_tools(system: str, tools: Any, where: str) -> str:
     if not parsed:
         return system
     lines = "".join("\n" + json.dumps(t if t.get("type") == "function"
-                                      else {"type": "function", "function": t}, ensure_ascii=False)
+                                      else {"type": "function", "function": t}, ensure_ascii=False,
+                                      default=str)  # parquet: dates and the like as text
                     for t in parsed)
     prompt = TOOL_PROMPT.format(tools=lines)
     return f"{system}\n\n{prompt}" if system else prompt
@@ -66,14 +67,15 @@ def call_text(content: Any, where: str) -> str:
         call = call.get("function", call) if isinstance(call, dict) else call
         if not isinstance(call, dict) or not isinstance(call.get("name"), str):
             raise RecordError(where, 'function_call must be {"name": ..., "arguments": {...}} '
-                              f"(or a list of them), got {json.dumps(call)[:60]}")
+                              f"(or a list of them), got {short(call)}")
         arguments = call.get("arguments", {})
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments)
             except json.JSONDecodeError:
                 pass  # free text arguments stay text
-        text = json.dumps({"name": call["name"], "arguments": arguments}, ensure_ascii=False)
+        text = json.dumps({"name": call["name"], "arguments": arguments}, ensure_ascii=False,
+                          default=str)
         blocks.append(f"<tool_call>\n{text}\n</tool_call>")
     if not blocks:
         raise RecordError(where, "function_call holds no call")

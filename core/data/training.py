@@ -20,9 +20,11 @@ from core.config import split_list
 from core.errors import UserError
 
 from .dataset import DatasetRows, load_rows, tokenize_checked
+from .formats import identical_reason, no_usable_pair
 from .loading import fingerprint
 from .mixing import hold_out, mix
 from .records import Problem, Row
+from .registry import check_names, data_command
 from .truncation import Cutoff, Cuts
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class TrainingData:
     fingerprint: str  # sha256 of the registry entries and data files, for env.json
     total: int = 0  # records read
     bad: int = 0  # records skipped
+    # Worth a warning, tied to no record (the template fallback): train.log and preflight say them.
     notes: list[str] = field(default_factory=list)
     truncation: Cuts | None = None  # what cutoff_len did (None: not tokenized)
 
@@ -60,6 +63,7 @@ class _Part:
     rows: list[Row] = field(default_factory=list)
     keys: list[tuple] = field(default_factory=list)
     features: list[dict] | None = None
+    groups: list[list[Row]] = field(default_factory=list)  # the rows of each record kept
 
 
 def load_for_training(cfg: Any, template: Any = None) -> TrainingData:
@@ -69,10 +73,11 @@ def load_for_training(cfg: Any, template: Any = None) -> TrainingData:
 
     if not cfg.datasets:
         raise UserError("dataset: no dataset given; name one from dataset_info.json "
-                        "(`python -m core data list`)")
+                        f"(`{data_command('list', dataset_dir=cfg.dataset_dir)}`)")
     if cfg.eval_datasets and cfg.val_size:
         raise UserError(f"val_size: {cfg.val_size} holds out training data, but eval_dataset "
                         f"{cfg.eval_dataset} is set too (LLaMA-Factory refuses both); keep one")
+    check_dataset_names(cfg)
     rng = np.random.RandomState(cfg.seed)  # num_samples draws, shared in order as in LF
     loaded = [load_rows(n, cfg.dataset_dir, cfg.stage, cfg.max_samples, rng) for n in cfg.datasets]
     loaded_eval = [load_rows(n, cfg.dataset_dir, cfg.stage, cfg.max_samples, rng)
@@ -87,13 +92,36 @@ def load_for_training(cfg: Any, template: Any = None) -> TrainingData:
         raise _too_long(every, cuts)
     total, bad = enforce_bad_ratio(every, cfg.max_bad_ratio)
     problems = [p for ds in every for p in ds.problems]
-    _log(problems, bad, total, cuts)
+    notes = [template.fallback] if getattr(template, "fallback", None) else []
+    _log(problems, bad, total, cuts, notes)
     train_part, eval_part = _arrange(train, evals, cfg, template is not None)
     if not train_part.rows:
         raise UserError(f"no usable training rows in {cfg.dataset} for stage {cfg.stage}; "
-                        f"run `python -m core data check {cfg.datasets[0]} --stage {cfg.stage}`")
+                        f"run `{check_command(cfg.datasets[0], cfg)}`")
+    refuse_identical(train_part, cfg)
     return TrainingData(train_part.rows, eval_part.rows, train_part.features, eval_part.features,
-                        problems, fingerprint([ds.entry for ds in every]), total, bad, [], cuts)
+                        problems, fingerprint([ds.entry for ds in every]), total, bad, notes,
+                        cuts)
+
+
+def check_dataset_names(cfg: Any) -> None:
+    """Refuse a dataset or eval_dataset name the registry does not have, naming the key and
+    the registered names (preflight asks this before loading a tokenizer)."""
+    check_names(cfg.datasets, cfg.dataset_dir, "dataset")
+    check_names(cfg.eval_datasets, cfg.dataset_dir, "eval_dataset")
+
+
+def check_command(name: str, cfg: Any) -> str:
+    """The `data check` line for one of the run's datasets, ready to paste."""
+    return data_command("check", name, "--stage", cfg.stage, dataset_dir=cfg.dataset_dir)
+
+
+def refuse_identical(part: _Part, cfg: Any) -> None:
+    """A run whose every training pair has identical answers would train for nothing."""
+    pairs = no_usable_pair(part.groups, cfg.stage)
+    if pairs:
+        raise UserError(f"dataset: {cfg.dataset}, stage {cfg.stage}: {identical_reason(pairs)} "
+                        f"(`{check_command(cfg.datasets[0], cfg)}` shows them)")
 
 
 def _records(ds: DatasetRows, template: Any, cut: Cutoff, cuts: Cuts | None) -> list[_Record]:
@@ -137,6 +165,7 @@ def _flatten(records: list[_Record], tokenized: bool) -> _Part:
     for rec in records:
         if rec.bad:
             continue
+        part.groups.append(rec.rows)
         for row, feature in zip(rec.rows, rec.features if tokenized else rec.rows):
             if tokenized:
                 part.features.append(dict(feature, row=len(part.rows)))
@@ -162,16 +191,20 @@ def enforce_bad_ratio(loaded: list[DatasetRows], max_bad_ratio: float) -> tuple[
         errors = [p for ds in loaded for p in ds.errors]
         shown = "\n".join(f"  {p}" for p in errors[:LISTED])
         more = f"\n  ... and {len(errors) - LISTED} more" if len(errors) > LISTED else ""
-        first = next(ds.name for ds in loaded if ds.errors)
+        first = next(ds for ds in loaded if ds.errors)
+        check = data_command("check", first.name, "--stage", first.stage,
+                             dataset_dir=first.entry.dataset_dir if first.entry else None)
         raise UserError(
             f"{bad} of {total} records are bad ({bad / total:.1%}), above max_bad_ratio "
-            f"{max_bad_ratio}:\n{shown}{more}\nrun `python -m core data check {first} --stage "
-            f"{loaded[0].stage}` to see them all, fix the data, or raise max_bad_ratio to "
-            "train on the good records")
+            f"{max_bad_ratio}:\n{shown}{more}\nrun `{check}` to see them all, fix the data, or "
+            "raise max_bad_ratio to train on the good records")
     return total, bad
 
 
-def _log(problems: list[Problem], bad: int, total: int, cuts: Cuts | None) -> None:
+def _log(problems: list[Problem], bad: int, total: int, cuts: Cuts | None,
+         notes: list[str]) -> None:
+    for note in notes:
+        log.warning("%s", note)
     for p in problems:
         if p.is_error:
             log.warning("skipping %s record %s", "bad" if p.severity == "error" else "dropped", p)

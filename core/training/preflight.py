@@ -77,6 +77,7 @@ def preflight_with_data(cfg: RunConfig, *, config_path: str | os.PathLike | None
     """preflight()'s findings and what it loaded (None when it stopped before the data, or
     the data failed to load)."""
     found = [Finding(key, message) for key, message in problems(cfg)]
+    found += _caught(lambda: _dataset_names(cfg), "dataset")  # before any tokenizer loads
     found += _caught(lambda: check_reward_funcs(cfg, reward_funcs), "stage")
     found += _machine(cfg)
     if not any(f.key in PLACEMENT for f in found):  # a bad output_dir is no folder to look in
@@ -110,6 +111,12 @@ def _failure(error: Exception, default: str) -> Finding:
     command line would print it."""
     text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
     return Finding(key_of(text, default), text)
+
+
+def _dataset_names(cfg: RunConfig) -> None:
+    from core.data.training import check_dataset_names
+
+    check_dataset_names(cfg)
 
 
 def _machine(cfg: RunConfig) -> list[Finding]:
@@ -172,6 +179,7 @@ def _records(cfg: RunConfig, tok: Any,
     max_bad_ratio, then the stage's own checks."""
     from core.data import load_for_training
     from core.data.templates import get_template
+    from core.data.training import check_command
 
     check = getattr(importlib.import_module(METHODS[cfg.stage]), "check_data", None)
     try:
@@ -185,12 +193,11 @@ def _records(cfg: RunConfig, tok: Any,
     found = [Finding("dataset", str(p), "warning") for p in ordered[:LISTED]]
     if len(ordered) > LISTED:
         found.append(Finding("dataset", f"... and {len(ordered) - LISTED} more problems "
-                             f"(python -m core data check {cfg.datasets[0]} --stage {cfg.stage})",
-                             "warning"))
+                             f"({check_command(cfg.datasets[0], cfg)})", "warning"))
     if data.bad:
         found.append(Finding("max_bad_ratio", f"{data.bad} of {data.total} records are bad and "
                              "would be skipped", "warning"))
-    found += [Finding("dataset", note, "info") for note in data.notes]
+    found += [Finding(key_of(note, "dataset"), note, "warning") for note in data.notes]
     found.append(Finding("dataset", f"{len(data.train)} training rows and {len(data.eval)} "
                          f"evaluation rows from {data.total} records", "info"))
     return found, Loaded(tok, template, data)

@@ -22,6 +22,7 @@ import gradio as gr
 
 from core.chat.ballot import SIDES, Ballot, draw_panes
 from core.chat.host import ChatHost
+from core.data.registry import REGISTRY
 from core.data.votes import (
     DEFAULT_NAME,
     append_vote,
@@ -30,7 +31,6 @@ from core.data.votes import (
     tally,
     votes_file,
 )
-from core.data.registry import REGISTRY
 from core.errors import UserError
 
 from ..i18n import DEFAULT, t

@@ -16,7 +16,7 @@ from core.config import GROUPS, RunConfig
 from core.errors import UserError
 from core.runs.info import refusal
 from core.runs.manager import RunManager
-from core.training.preflight import key_of, preflight
+from core.training.preflight import Finding, key_of, preflight
 
 from .. import forms
 from ..i18n import group_title, t
@@ -56,10 +56,14 @@ def data_problems(ws: Workspace, cfg: RunConfig) -> Problems:
 
 def dry_run(ws: Workspace, cfg: RunConfig) -> Problems:
     """The preflight's errors and warnings as (key, message), placed as Start places runs."""
-    findings = preflight(cfg, saves_dir=ws.saves_dir, root=ws.root,
-                         tokenizer=lambda c: ws.tokenizer(c.model_name_or_path))
     return [(f.key, f.message if f.severity == "error" else f"{f.message} ({f.severity})")
-            for f in findings if f.severity != "info"]
+            for f in findings(ws, cfg) if f.severity != "info"]
+
+
+def findings(ws: Workspace, cfg: RunConfig) -> list[Finding]:
+    """core.training.preflight for the form's config, with the page's tokenizer cache."""
+    return preflight(cfg, saves_dir=ws.saves_dir, root=ws.root,
+                     tokenizer=lambda c: ws.tokenizer(c.model_name_or_path))
 
 
 def save_yaml(ws: Workspace, values: dict[str, Any], path: str | None) -> tuple[str | None, Problems]:
@@ -94,10 +98,15 @@ def load_yaml(ws: Workspace, path: str) -> tuple[dict[str, Any] | None, str]:
 
 
 def start(ws: Workspace, runs: RunManager, values: dict[str, Any]) -> tuple[str | None, Problems]:
-    """Validate and hand the config to RunManager.start; (run name, []) or (None, problems)."""
+    """Validate, dry-run (core.training.preflight: an unknown dataset, bad data, a folder in
+    use, ...) and hand the config to RunManager.start; (run name, []) or (None, problems).
+    Nothing is written or launched while the preflight has an error; warnings do not stop it."""
     cfg, found = forms.build_config(values, ws)
     found = found or (data_problems(ws, cfg) if cfg is not None else [])
     if cfg is None or found:
+        return None, found
+    found = [(f.key, f.message) for f in findings(ws, cfg) if f.severity == "error"]
+    if found:
         return None, found
     try:
         return runs.start(cfg).name, []
