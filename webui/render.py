@@ -156,7 +156,7 @@ def failure_html(failure: Any, lang: str) -> str:
         key = "fix_raise" if failure.change == "raise" else (
             "fix_lower" if failure.change == "lower" else "fix_change")
         place = f'{t("tab_train", lang)} → {group_title(failure.group, lang)}'
-        fix = (t(key, lang, field=f"{field_label(failure.key, lang)}", place=place) + " "
+        fix = (t(key, lang, field=field_label(failure.key, lang), place=place) + " "
                + t("fix_how", lang, load=load, start=start))
     else:
         fix = t("fix_none", lang, load=load)
