@@ -63,6 +63,26 @@ def test_stacked_run_merges_start_adapters_first(tiny_model, adapter, tmp_path):
         assert greedy_ids(merged, tok, text) == greedy_ids(expected, tok, text)
 
 
+@pytest.mark.parametrize("mask", [0o022, 0o027], ids=["022", "027"])
+def test_export_gets_the_umask_permissions(run, tmp_path, mask):
+    """Not owner-only (mkdtemp's 0700, safetensors' 0600): what plain mkdir and open give."""
+    import os
+    import stat
+
+    from core.models.export import export
+
+    old = os.umask(mask)
+    try:
+        out = export(run, tmp_path / "nested" / "out")
+    finally:
+        os.umask(old)
+    paths = [out, *out.rglob("*")]
+    assert {"model.safetensors", "config.json"} <= {p.name for p in paths}
+    for path in paths:
+        expected = (0o777 if path.is_dir() else 0o666) & ~mask
+        assert stat.S_IMODE(path.stat().st_mode) == expected, (path.name, oct(expected))
+
+
 def test_refuses_non_empty_out_dir(run, tmp_path):
     from core.errors import UserError
     from core.models.export import export

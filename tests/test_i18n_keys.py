@@ -16,6 +16,8 @@ import pytest
 from conftest import ROOT
 
 from core.config import GROUPS
+from core.evaluate.compare import TRAINING
+from core.runs.alarms import EVAL_CHECKS, TRAIN_CHECKS
 from core.runs.rundir import STATES
 from webui import i18n, tabs
 from webui.tabs import chat_settings
@@ -29,6 +31,8 @@ DYNAMIC = {
     "gen_{}": tuple(chat_settings.FIELDS),
     "gen_{}_info": None,  # a hint for some generation settings only
     "metric_{}": None,  # any metric key; unknown ones show their own label
+    "alarm_{}": tuple(check[0] for check in TRAIN_CHECKS + EVAL_CHECKS),  # every alarm's title
+    "summary_{}": tuple(key for key, _ in TRAINING),  # core.evaluate.compare's training rows
 }
 # Functions whose key parameter is checked where they are called.
 PASSTHROUGH = {("context.py", "relabel")}

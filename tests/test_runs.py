@@ -17,7 +17,8 @@ from conftest import ROOT, tiny_config
 
 from core.config import ConfigError
 from core.errors import UserError
-from core.runs.info import ACTIONS, GONE, refusal
+from core.runs.failure import explain
+from core.runs.info import ACTIONS, GONE, RunInfo, refusal
 from core.runs.manager import RunManager
 from core.runs.rundir import FINAL_STATES, RunDir
 
@@ -99,10 +100,14 @@ def test_queue_lives_in_run_dirs(tmp_path):
 
     again = RunManager(saves, max_concurrent=0)  # a restarted server sees the same queue
     assert [i.name for i in again.poll()] == [second.name, first.name]  # newest first
+    assert [i.queue_position for i in again.list()] == [2, 1]  # launched oldest first
+    assert again.get("first").queue_position == 1 and again.get(second.name).queue_position == 2
+    assert again.get("first").age_s is None  # queued, never started
     with pytest.raises(UserError, match="queued already"):
         again.start(tiny_config(tmp_path / "model", first.path))
     aborted = again.abort("first")
     assert aborted.state == "aborted" and not aborted.alive and aborted.pid is None
+    assert aborted.queue_position is None and again.get(second.name).queue_position == 1
     again.delete(second.name)
     assert not second.path.exists()
     (tmp_path / "elsewhere").mkdir()
@@ -169,6 +174,13 @@ def test_run_actions_follow_one_rule(tmp_path):
     assert "config.yaml is missing" in refused_by_manager(m.resume, "bare")
     assert allowed(m.get("final")) == {"delete", "load"}
     assert "final model but no complete checkpoint" in refused_by_manager(m.resume, "final")
+    for name, step in (("early", 0), ("midway", 4)):  # failed before its first step, or after
+        rd = RunDir(saves / name)
+        write_status(rd, state="failed", pid=None, step=step)
+        tiny_config(tmp_path / "model", rd.path).save(rd.config)
+    assert allowed(m.get("early")) == {"delete", "load"}
+    assert "failed before its first step" in refused_by_manager(m.resume, "early")
+    assert allowed(m.get("midway")) == {"resume", "delete", "load"}
     with pytest.raises(ValueError, match="unknown run action"):
         refusal(m.get("done"), "rename")
 
@@ -200,6 +212,48 @@ def test_launch_that_dies_before_training_reads_failed(tmp_path):
     info = wait_for(lambda: state_of(m, "dud", ("failed",)), 20, "the launch to fail")
     assert info.error == "ended before training started: output_dir: refused for a reason"
     assert info.exit_code == 2 and RunDir(info.path).status()["state"] == "failed"
+    failure = explain(info, RunDir(info.path).log_tail(30))
+    assert failure.headline == "output_dir: refused for a reason"
+    assert (failure.key, failure.group, failure.before_training) == ("output_dir", "output", True)
+    assert "failed before its first step" in refused_by_manager(m.resume, "dud")
+
+
+@pytest.mark.parametrize("error, log, headline, fix", [
+    ("UserError: 2 of 9 records are bad (22.2%), above max_bad_ratio 0.0:\n  d.json:3 prompt: "
+     "prompt has 21 tokens, no room for the answer at cutoff_len 16; raise cutoff_len or "
+     "shorten it\nrun `python -m core data check d --stage dpo` to see them all, fix the data, "
+     "or raise max_bad_ratio to train on the good records", "",
+     "2 of 9 records are bad (22.2%), above max_bad_ratio 0.0: d.json:3 prompt: prompt has 21 "
+     "tokens, no room for the answer at cutoff_len 16; raise cutoff_len or shorten it",
+     ("cutoff_len", "data", "raise", True)),
+    ("UserError: 2 of 9 records are bad (22.2%), above max_bad_ratio 0.0:\n  d.json:3 chosen: "
+     "empty text\nrun `python -m core data check d` to see them all, fix the data, or raise "
+     "max_bad_ratio to train on the good records", "", None, ("max_bad_ratio", "data", "raise",
+                                                               True)),
+    ("ConfigError: saves/x/config.yaml: 2 problems:\n  - learning_rate: -1.0 must be > 0\n"
+     "  - lora_rank: 0 must be >= 1", "", "2 problems: learning_rate: -1.0 must be > 0",
+     ("learning_rate", "optimisation", None, False)),
+    ("OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", "",
+     "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+     ("per_device_train_batch_size", "optimisation", "lower", False)),
+    ("UserError: flash_attn: fa2 needs a CUDA GPU and the flash-attn package; use flash_attn: "
+     "auto", "", None, ("flash_attn", "model", None, False)),
+    (GONE, "step 3\nTraceback (most recent call last):\n  x\nKeyError: 'rewards/chosen'\n",
+     "KeyError: 'rewards/chosen'", (None, None, None, False)),
+    ("ended before training started (see train.log)", "error: ValueError: bad shape (run with "
+     "-v for the traceback)\n", "ValueError: bad shape", (None, None, None, False)),
+    (GONE, "", GONE, (None, None, None, False)),
+    ("UserError: " + "x" * 500, "", "x" * 239 + "…", (None, None, None, False)),
+])
+def test_a_failure_reads_as_one_headline_and_the_key_to_change(error, log, headline, fix):
+    info = RunInfo("r", ROOT, "failed", step=0, error=error)
+    failure = explain(info, log)
+    assert (failure.key, failure.group, failure.change, failure.data_check) == fix
+    assert "\n" not in failure.headline and not failure.headline.startswith(("UserError",
+                                                                             "ConfigError"))
+    assert failure.headline == (headline or failure.headline) and failure.detail == error
+    assert failure.before_training and failure.log == log
+    assert explain(RunInfo("r", ROOT, "aborted", error=error), log) is None
 
 
 def test_abort_escalates_to_sigkill_of_the_group(tmp_path):
@@ -248,6 +302,7 @@ def test_start_queue_and_complete(tiny_model, tmp_path):
     b = m.start(tiny_config(tiny_model, saves / "b", max_steps=2))
     assert a.state == "queued" and a.alive and a.pid  # launched; the trainer is starting up
     assert b.state == "queued" and not b.alive and b.pid is None
+    assert a.queue_position is None and b.queue_position == 1  # next when a slot frees
 
     def a_done():
         infos = {i.name: i for i in m.poll()}

@@ -232,7 +232,8 @@ def test_evaluate_shows_a_table_a_chart_and_samples(ws, manager, tuned):
     assert "ps-ok" in view.status
     assert view.table["headers"][:2] == ["Model", "Preference accuracy"]
     assert [row[0] for row in view.table["data"]] == ["base", "tuned"]
-    assert view.table["data"][0][1] == 0.5  # the base against itself
+    assert view.table["data"][0][1] == 0.5  # the base against itself ...
+    assert "eval-base-note" in view.status and "against itself" in view.status  # ... says so
     assert [tr.name for tr in view.figure.data] == ["base", "tuned"]
     assert view.samples.count("ps-generated") == 2 and "ps-chosen" in view.samples
     record = json.loads((ws.absolute(tuned) / "evaluation_results.json").read_text())
@@ -240,6 +241,7 @@ def test_evaluate_shows_a_table_a_chart_and_samples(ws, manager, tuned):
     again = eval_tab.saved(ws, [tuned], "zh")  # shown again without re-running
     assert again.table["data"] == view.table["data"]
     assert again.table["headers"][1] == "偏好准确率"
+    assert "基座模型以自身为参考打分" in again.status
 
 
 def test_evaluate_refuses_bad_picks(ws, tuned):

@@ -2,6 +2,7 @@
 relevance, validation per field, Preview/Save/Load/Start, path confinement, the Data tab
 (preview as chat, check, register with a dry run first), the Runs tab, plots and i18n.
 Run: pytest -q tests/test_webui_handlers.py"""
+import html
 import json
 import re
 import shutil
@@ -273,10 +274,11 @@ def test_bad_or_clashing_uploads_leave_nothing_behind(ws, tmp_path):
 
 
 # --- Runs tab and plots --------------------------------------------------------------------
-def fake_run(ws: Workspace, name: str, state: str = "completed", steps: int = 6) -> RunDir:
+def fake_run(ws: Workspace, name: str, state: str = "completed", steps: int = 6,
+             **config) -> RunDir:
     rd = RunDir(ws.saves_dir / name)
     rd.path.mkdir(parents=True)
-    RunConfig(run_name=name, output_dir=str(rd.path)).save(rd.config)
+    RunConfig(run_name=name, output_dir=str(rd.path), **config).save(rd.config)
     rd.update_status(state=state, stage="dpo", model="demo", dataset="demo_pref_en", step=steps,
                      total_steps=steps, started_at=1000.0, ended_at=1060.0)
     for step in range(1, steps + 1):
@@ -317,6 +319,148 @@ def test_runs_table_view_and_actions(ws):
     assert runs_tab.view(manager, ["a"], "en").actions["delete"] is False  # gone: nothing picked
 
 
+def test_a_run_deleted_meanwhile_says_so_where_its_view_was(ws):
+    from types import SimpleNamespace
+
+    manager = RunManager(ws.saves_dir, max_concurrent=0)
+    fake_run(ws, "a")
+    parts = ("grid", "picked", "empty", "details", "progress", "notice", "compare", "log",
+             "config", "seen")
+    ui = SimpleNamespace(**{p: p for p in parts}, charts={k: k for k in plots.PANELS},
+                         buttons={k: f"button-{k}" for k in (*ACTIONS, "chat")})
+    out = runs_tab.refresh(manager, ui, ["a"], "en", {}, force=True)
+    assert out["empty"] == "" and "ps-state-completed" in out["progress"]
+    assert runs_tab.act(manager, "delete", "a", "en") == (True, "Deleted a.")
+    out = runs_tab.refresh(manager, ui, ["a"], "en", out["seen"])  # the next tick
+    assert "Deleted a." in out["empty"] and out["details"]["visible"] is False
+    out = runs_tab.refresh(manager, ui, [], "en", out["seen"])
+    assert "empty" not in out  # said once; picking another run replaces it
+
+
+def bad_data_error(ws: Workspace, model: Path) -> str:
+    """status.json's error for a run whose records do not fit cutoff_len 16 (truncation drop), as training
+    (core/training/run.py) writes it: the data loader's own refusal."""
+    from core.data import load_for_training
+    from core.data.templates import get_template
+    from core.models.loading import LoadOptions, load_tokenizer
+
+    cfg = RunConfig(model_name_or_path=str(model), dataset_dir=str(ws.data_dir), cutoff_len=16,
+                    truncation="drop")
+    template = get_template(cfg.template, load_tokenizer(LoadOptions.of_run(cfg)), True)
+    with pytest.raises(UserError) as e:
+        load_for_training(cfg, template)
+    return f"UserError: {e.value}"
+
+
+def test_a_failed_run_says_why_where_to_fix_it_and_keeps_the_details(ws, tiny_model):
+    manager = RunManager(ws.saves_dir, max_concurrent=0)
+    rd = fake_run(ws, "bad", state="failed", steps=0)
+    error = bad_data_error(ws, tiny_model)
+    rd.update_status(error=error, exit_code=2, step=0)
+    rd.log_file.write_text("loading data\nerror: " + error.removeprefix("UserError: ") + "\n")
+    v = runs_tab.view(manager, ["bad"], "en")
+    headline = re.search(r'ps-headline">([^<]*)<', v.notice).group(1)
+    assert "\n" not in headline and "longer than cutoff_len 16" in headline
+    assert not headline.startswith("UserError")  # the type says nothing to a person
+    assert "To fix: raise Cutoff length · cutoff_len in Train → Data." in v.notice
+    assert "Load config into Train" in v.notice and "Data → Check lists every bad" in v.notice
+    details = v.notice[v.notice.index("<details"):]
+    assert "above max_bad_ratio" in details and "loading data" in details  # error + log lines
+    assert "python -m core data check" in details and "python -m core" not in headline
+    assert "ps-run-error" not in v.progress  # said once, in the failure box
+    assert v.actions["resume"] is False and v.actions["load"] is True  # resume is off ...
+    reason = refusal(manager.get("bad"), "resume")
+    assert "failed before its first step" in reason  # ... by core's rule
+    assert runs_tab.act(manager, "resume", "bad", "en") == (False, reason)
+    zh = runs_tab.view(manager, ["bad"], "zh").notice
+    assert "在 训练 → 数据 中调大 截断长度 · cutoff_len" in zh
+
+    later = fake_run(ws, "later", state="failed", steps=3)  # died mid-training: resumable
+    later.update_status(error="process ended unexpectedly (see train.log)")
+    later.log_file.write_text("step 3\nTraceback (most recent call last):\n  ...\n"
+                              "RuntimeError: CUDA error: an illegal memory access\n")
+    v = runs_tab.view(manager, ["later"], "en")
+    assert 'ps-headline">RuntimeError: CUDA error: an illegal memory access<' in v.notice
+    assert "Read the details below" in v.notice and v.actions["resume"] is True
+    fake_run(ws, "fine")
+    assert runs_tab.view(manager, ["fine"], "en").notice == ""  # only a failed run says why
+
+
+def test_a_queued_run_shows_its_place_and_aborting_it_says_so(ws):
+    manager = RunManager(ws.saves_dir, max_concurrent=0)  # nothing launches: both wait
+    for name in ("first", "second"):
+        manager.start(RunConfig(dataset_dir=str(ws.data_dir), run_name=name))
+    rows = {r[0]: r for r in runs_tab.table(manager.list(), "en")["data"]}
+    assert rows["first"][1] == "queued · #1 in the queue"
+    assert rows["second"][1] == "queued · #2 in the queue"
+    assert rows["second"][6] == "–"  # not "Started just now": it has not started
+    v = runs_tab.view(manager, ["second"], "en")
+    assert "#2 in the queue" in v.progress and "the 1 ahead of it" in v.progress
+    assert "as soon as a running run ends" in runs_tab.view(manager, ["first"], "en").progress
+    assert "队列第 2 位" in runs_tab.view(manager, ["second"], "zh").progress
+    done, message = runs_tab.act(manager, "abort", "first", "en")
+    assert done and message == "Took first off the queue: it had not started."
+    assert "checkpoint" not in message
+    assert manager.get("second").queue_position == 1  # moved up
+    done, message = runs_tab.act(manager, "abort", "second", "zh")
+    assert message == "已将 second 移出队列：它尚未开始。"
+
+
+def diverging_alarms() -> list:
+    """The run doctor's alarms for a DPO run whose grad_norm spikes, then whose loss climbs
+    far above ln 2."""
+    from core.runs.alarms import Kind, check
+
+    records = [{"step": s, "loss": 0.69, "grad_norm": 1.0} for s in range(1, 9)]
+    records += [{"step": 9, "loss": 0.7, "grad_norm": 60.0},
+                {"step": 10, "loss": 2.5, "grad_norm": 2.0}, {"step": 11, "loss": 2.9}]
+    return check(records, 100, Kind("dpo", "sigmoid"))
+
+
+def test_alarms_show_what_was_seen_what_it_means_and_what_to_try(ws):
+    manager = RunManager(ws.saves_dir, max_concurrent=0)
+    alarms = diverging_alarms()
+    assert [a.id for a in alarms] == ["grad_spike", "diverging"]
+    fake_run(ws, "wild", state="aborted").update_status(alarms=[a.to_dict() for a in alarms])
+    fake_run(ws, "calm")
+    rows = {r[0]: r[1] for r in runs_tab.table(manager.list(), "en")["data"]}
+    assert rows == {"wild": "aborted · ⚠ Gradient spike, Training is diverging",
+                    "calm": "completed"}
+    notice = runs_tab.view(manager, ["wild"], "en").notice
+    error, warning = notice.index('ps-alarm-error" data-alarm="diverging"'), notice.index(
+        'ps-alarm-warning" data-alarm="grad_spike"')
+    assert error < warning  # the worse one first
+    for alarm in alarms:
+        for text in (alarm.seen, alarm.meaning, alarm.advice):
+            assert html.escape(text) in notice
+    assert "grad_norm is 60" in notice and "step 9" in notice and "step 11" in notice
+    assert all(f"<dt>{label}</dt>" in notice for label in ("Seen", "Usually means", "Try"))
+    zh = runs_tab.view(manager, ["wild"], "zh").notice
+    assert "训练发散 · 第 11 步" in zh and "<dt>现象</dt>" in zh
+    assert runs_tab.view(manager, ["calm"], "en").notice == ""
+
+
+def test_picked_runs_show_the_settings_that_differ_and_their_evaluations(ws):
+    manager = RunManager(ws.saves_dir, max_concurrent=0)
+    fake_run(ws, "a", learning_rate=1e-4)
+    fake_run(ws, "b", steps=3, learning_rate=5e-6, pref_beta=0.3)
+    (ws.saves_dir / "a" / "evaluation_results.json").write_text(json.dumps(
+        {"dataset": "demo_pref_en_test", "preference_accuracy": 0.75, "reward_margin": 0.31}))
+    assert runs_tab.view(manager, ["a"], "en").compare == ""  # one run: nothing to compare
+    html_ = runs_tab.view(manager, ["b", "a"], "en").compare
+    rows = dict(re.findall(r"<tr><td>([^<]*)</td>((?:<td>[^<]*</td>)+)</tr>", html_))
+    cells = {label: re.findall(r"<td>([^<]*)</td>", row) for label, row in rows.items()}
+    assert re.findall(r"<th>([^<]*)</th>", html_)[1:3] == ["b", "a"]  # a column per run
+    assert cells["Learning rate · learning_rate"] == ["5e-06", "0.0001"]
+    assert cells["Beta · pref_beta"] == ["0.3", "0.1"]
+    assert not any("output_dir" in k or "run_name" in k or "dataset_dir" in k for k in cells)
+    assert cells["Preference accuracy"] == ["–", "0.75"] and cells["Eval dataset"][1] == (
+        "demo_pref_en_test")
+    assert cells["Final loss"] == ["0.55", "0.4"] and cells["State"] == ["completed"] * 2
+    zh = runs_tab.view(manager, ["a", "b"], "zh").compare
+    assert "不同的设置" in zh and "偏好准确率" in zh and "已完成" in zh
+
+
 def test_plots_from_metrics_records():
     records = [{"step": s, "loss": 1.0 / s, "learning_rate": 1e-4 * s,
                 "rewards/chosen": 0.1 * s, "rewards/rejected": -0.1 * s,
@@ -331,6 +475,29 @@ def test_plots_from_metrics_records():
     empty = plots.run_figures({"run": []}, "zh")["loss"]
     assert not empty.data and "等待" in empty.layout.annotations[0].text
     assert plots.ema([1.0, 1.0, 1.0]) == [1.0, 1.0, 1.0]
+
+
+def test_chart_legends_fit_their_panels():
+    """Widths follow the panel (none is set: gradio autosizes); with several runs the legend
+    sits under the plot, one entry per run for the loss, and the figure grows a row of room
+    per two entries instead of cutting it off."""
+    records = [{"step": s, "loss": 1.0 / s, "learning_rate": 2e-5,
+                "rewards/chosen": 0.1 * s, "rewards/rejected": -0.1 * s} for s in range(1, 6)]
+    one = plots.run_figures({"run": records}, "zh")
+    assert one["loss"].layout.height == plots.HEIGHT and one["loss"].layout.legend.y == 1.02
+    assert one["lr"].layout.yaxis.rangemode == "tozero"  # a constant rate is not drawn at "0"
+    three = plots.run_figures({name: records for name in ("a", "b", "c")}, "en")
+    loss = three["loss"]
+    assert [tr.name for tr in loss.data if tr.showlegend is not False] == ["a", "b", "c"]
+    assert loss.layout.legend.yref == "container" and loss.layout.legend.yanchor == "bottom"
+    assert loss.layout.height == plots.HEIGHT + 2 * plots.LEGEND_ROW  # 3 entries: 2 rows
+    assert loss.layout.margin.b >= 2 * plots.LEGEND_ROW + 40
+    assert three["rewards"].layout.height == plots.HEIGHT + 3 * plots.LEGEND_ROW  # 6 entries
+    long = plots.run_figures({"x" * 50: records, "y": records}, "en")["loss"]
+    assert long.layout.legend.entrywidth == 1 and long.layout.height == plots.HEIGHT + (
+        2 * plots.LEGEND_ROW)  # a long name takes a row of its own
+    for fig in [*one.values(), *three.values()]:
+        assert fig.layout.width is None
 
 
 # --- language and shell ----------------------------------------------------------------------

@@ -20,6 +20,8 @@ CHOSEN, REJECTED = "#16a34a", "#dc2626"
 PANELS = ("loss", "rewards", "margins", "accuracies", "lr", "eval")
 EVAL_SKIP = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
 HEIGHT = 270
+LEGEND_ROW = 22  # px per row of a legend under the plot
+LONG_NAME = 40  # characters: a legend entry that takes a row of its own
 
 
 def smoothing_weight(n: int) -> float:
@@ -81,9 +83,13 @@ def loss_figure(runs: dict[str, list[dict]], lang: str) -> go.Figure:
     fig, many = _figure(t("chart_loss", lang)), len(runs) > 1
     for i, (name, (xs, ys)) in enumerate(data.items()):
         color = PALETTE[i % len(PALETTE)]
-        label = f"{name} " if many else ""
-        _line(fig, xs, ys, f"{label}loss", color, width=1, opacity=0.35)
-        _line(fig, xs, ema(ys), f"{label}{t('smoothed', lang)}", color)
+        if many:  # one legend entry per run (its smoothed line; the raw one goes with it)
+            _line(fig, xs, ys, name, color, width=1, opacity=0.35, legendgroup=name,
+                  showlegend=False)
+            _line(fig, xs, ema(ys), name, color, legendgroup=name)
+        else:
+            _line(fig, xs, ys, "loss", color, width=1, opacity=0.35)
+            _line(fig, xs, ema(ys), t("smoothed", lang), color)
     return fig
 
 
@@ -110,8 +116,8 @@ def metric_figure(runs: dict[str, list[dict]], key: str, title: str, lang: str,
         _line(fig, xs, ys, name if len(runs) > 1 else key, PALETTE[i % len(PALETTE)])
     if percent:
         fig.update_yaxes(range=[-0.03, 1.03], tickformat=".0%")
-    if key == "learning_rate":
-        fig.update_yaxes(exponentformat="e")
+    if key == "learning_rate":  # from 0: a constant rate is not drawn as a line at "0"
+        fig.update_yaxes(exponentformat="e", rangemode="tozero")
     fig.update_layout(showlegend=len(runs) > 1)
     return fig
 
@@ -145,10 +151,22 @@ def run_figures(runs: dict[str, list[dict]], lang: str = "en") -> dict[str, go.F
     }
     for fig in figs.values():
         _integer_steps(fig)
-        if len(runs) > 1:  # run names are long: the legend goes under the plot
-            fig.update_layout(height=HEIGHT + 60, margin=dict(b=90), legend=dict(
-                orientation="h", x=0, xanchor="left", y=-0.25, yanchor="top"))
+        if len(runs) > 1:
+            _legend_below(fig)
     return figs
+
+
+def _legend_below(fig: go.Figure) -> None:
+    """Run names are long: the legend goes under the plot, at the figure's bottom edge, two
+    entries a row (one when a name is very long) with the height grown to match, so it is
+    never cut off; the width follows the panel (no width is set anywhere)."""
+    names = [tr.name or "" for tr in fig.data if tr.showlegend is not False]
+    per_row = 2 if max(map(len, names), default=0) <= LONG_NAME else 1
+    rows = max(1, math.ceil(len(names) / per_row))
+    fig.update_layout(height=HEIGHT + LEGEND_ROW * rows, margin=dict(b=44 + LEGEND_ROW * rows),
+                      legend=dict(orientation="h", x=0, xanchor="left", yref="container", y=0,
+                                  yanchor="bottom", entrywidthmode="fraction",
+                                  entrywidth=1 / per_row))
 
 
 def _integer_steps(fig: go.Figure) -> None:

@@ -9,7 +9,7 @@ import html
 import time
 from typing import Any
 
-from .i18n import TEXT, state_label, t
+from .i18n import TEXT, field_label, group_title, state_label, t
 
 
 def _esc(value: Any) -> str:
@@ -132,18 +132,27 @@ def age(seconds: float | None, lang: str) -> str:
 
 def state_text(info: Any, lang: str) -> str:
     """The state as the UI says it: a launched run still loading is `starting`, an aborted
-    one still saving is `stopping`."""
+    one still saving is `stopping`, a run waiting for a slot says its place in the queue."""
     if info.stopping:
         return t("stopping", lang)
     if info.state == "queued" and info.alive:
         return t("starting", lang)
+    if info.state == "queued" and info.queue_position:
+        return f'{state_label("queued", lang)} · {t("queue_position", lang, n=info.queue_position)}'
     return state_label(info.state, lang)
+
+
+def alarm_title(alarm: Any, lang: str) -> str:
+    """An alarm's (or an alarm id's) short name; an id without a text shows as it is."""
+    name = getattr(alarm, "id", alarm)
+    return t(f"alarm_{name}", lang) if f"alarm_{name}" in TEXT else name
 
 
 def progress_html(info: Any, lang: str, now: float | None = None,
                   truncation: dict[str, Any] | None = None) -> str:
-    """A run's bar: state, step/total, percent, elapsed and ETA; then what cutoff_len cut
-    (status.json's "truncation") when the run wrote it."""
+    """A run's bar: state, step/total, percent, elapsed and ETA; where a queued run stands;
+    then what cutoff_len cut (status.json's "truncation") when the run wrote it. A failed
+    run's error is failure_html's."""
     now = now or time.time()
     pct = round(100 * (info.progress or 0.0))
     total = info.total_steps or "?"
@@ -151,7 +160,12 @@ def progress_html(info: Any, lang: str, now: float | None = None,
     state = state_text(info, lang)
     live = info.alive and info.state == "running"
     eta = f' · {t("eta", lang)} {duration(info.eta_s)}' if live and info.eta_s is not None else ""
-    error = f'<div class="ps-run-error">{_esc(info.error)}</div>' if info.error else ""
+    error = (f'<div class="ps-run-error">{_esc(info.error)}</div>'
+             if info.error and info.state != "failed" else "")
+    if info.state == "queued" and info.queue_position and not info.alive:
+        ahead = info.queue_position - 1
+        wait = t("queue_wait", lang, n=ahead) if ahead else t("queue_next", lang)
+        error = f'<div class="ps-note">{_esc(wait)}</div>'
     return (f'<div class="ps-progress"><div class="ps-progress-head"><b>{_esc(info.name)}</b>'
             f'<span class="ps-state ps-state-{_esc(info.state)}">{_esc(state)}</span>'
             f'<span>{t("step", lang)} {info.step}/{total} · {pct}% · {t("elapsed", lang)} '
@@ -173,6 +187,93 @@ def _cuts_text(cuts: dict[str, Any], lang: str) -> str:
     keys = ("cutoff_len", "mode", "prompts_cut", "records", "answers_cut", "tokens_removed",
             "dropped")
     return t("cuts_line", lang, **{k: cuts.get(k, 0) for k in keys})
+
+
+def failure_html(failure: Any, lang: str) -> str:
+    """core.runs.failure.Failure: the headline, where to fix it in the WebUI, whether resume
+    is off, and the whole error with the log's last lines folded away."""
+    load, start = t("to_train", lang), t("start", lang)
+    if failure.key:
+        key = "fix_raise" if failure.change == "raise" else (
+            "fix_lower" if failure.change == "lower" else "fix_change")
+        place = f'{t("tab_train", lang)} → {group_title(failure.group, lang)}'
+        fix = (t(key, lang, field=field_label(failure.key, lang), place=place) + " "
+               + t("fix_how", lang, load=load, start=start))
+    else:
+        fix = t("fix_none", lang, load=load)
+    lines = [f'<div class="ps-fix">{_esc(fix)}</div>']
+    if failure.data_check:
+        lines.append(f'<div class="ps-fix">{_esc(t("fix_data_check", lang))}</div>')
+    if failure.before_training:
+        lines.append(f'<div class="ps-note">{_esc(t("no_resume_before_step", lang))}</div>')
+    details = _esc(failure.detail) + (f"\n\n--- train.log ---\n{_esc(failure.log)}"
+                                      if failure.log.strip() else "")
+    return (f'<div class="ps-failure"><div class="ps-failure-title">✗ '
+            f'{_esc(t("failure_title", lang))}</div>'
+            f'<div class="ps-headline">{_esc(failure.headline)}</div>{"".join(lines)}'
+            f'<details class="ps-details"><summary>{_esc(t("failure_details", lang))}</summary>'
+            f'<pre>{details}</pre></details></div>')
+
+
+def alarms_html(alarms: list[Any], lang: str) -> str:
+    """A run's alarms (core.runs.alarms.Alarm), errors first: what was seen, what it usually
+    means and what to try."""
+    if not alarms:
+        return ""
+    boxes = []
+    for a in sorted(alarms, key=lambda a: a.severity != "error"):
+        severity = "error" if a.severity == "error" else "warning"
+        rows = "".join(f'<dt>{_esc(t(label, lang))}</dt><dd>{_esc(text)}</dd>'
+                       for label, text in (("alarm_seen", a.seen), ("alarm_meaning", a.meaning),
+                                           ("alarm_advice", a.advice)))
+        boxes.append(f'<div class="ps-alarm ps-alarm-{severity}" data-alarm="{_esc(a.id)}">'
+                     f'<div class="ps-alarm-title">{"✗" if severity == "error" else "⚠"} '
+                     f'{_esc(alarm_title(a, lang))} · {_esc(t("alarm_at", lang, step=a.step))}'
+                     f'</div><dl>{rows}</dl></div>')
+    note = "" if lang == "en" else f'<div class="ps-note">{_esc(t("alarm_note", lang))}</div>'
+    return f'<div class="ps-alarms">{"".join(boxes)}{note}</div>'
+
+
+def diff_html(diff: Any, lang: str) -> str:
+    """core.evaluate.compare.RunsDiff: the settings that differ and the evaluation numbers,
+    one column per run, then the training summaries."""
+    from .plots import metric_label
+
+    head = "".join(f"<th>{_esc(name)}</th>" for name in diff.names)
+    width = len(diff.names) + 1
+
+    def section(title: str, rows: list[tuple[str, list]], empty: str) -> str:
+        out = f'<tr class="ps-diff-section"><th colspan="{width}">{_esc(title)}</th></tr>'
+        if not rows:
+            return out + f'<tr><td colspan="{width}" class="ps-note">{_esc(empty)}</td></tr>'
+        return out + "".join(f"<tr><td>{_esc(label)}</td>"
+                             + "".join(f"<td>{_esc(_cell(v))}</td>" for v in values) + "</tr>"
+                             for label, values in rows)
+
+    config = [(field_label(r.key, lang), r.values) for r in diff.config]
+    evaluation = [(t("diff_eval_dataset", lang) if r.key == "dataset"
+                   else metric_label(r.key, lang, r.label), r.values) for r in diff.evaluation]
+    shown = {"state": lambda v: state_label(v, lang),
+             "alarms": lambda v: [alarm_title(a, lang) for a in v]}
+    training = [(t(f"summary_{r.key}", lang) if f"summary_{r.key}" in TEXT else r.label,
+                 [shown[r.key](v) if r.key in shown and v else v for v in r.values])
+                for r in diff.training]
+    return (f'<div class="ps-diff"><div class="ps-log-title">{_esc(t("diff_title", lang))}</div>'
+            f'<table><tr><th></th>{head}</tr>'
+            + section(t("diff_config", lang), config, t("diff_same", lang))
+            + section(t("diff_evaluation", lang), evaluation, t("diff_no_eval", lang))
+            + (section(t("diff_training", lang), training, "") if training else "")
+            + "</table></div>")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "–"
+    return str(value)
 
 
 def message_html(text: str, kind: str = "info") -> str:

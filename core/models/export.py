@@ -6,7 +6,8 @@
 The result loads with plain `AutoModelForCausalLM.from_pretrained(out)` and chats with the
 template the run trained with (written as the tokenizer's chat_template when the tokenizer's
 own renders differently). Nothing is half-written: the model is saved into a hidden folder next
-to `out` and renamed at the end; a non-empty `out` is never overwritten.
+to `out` and renamed at the end; a non-empty `out` is never overwritten. The files get the
+permissions the umask gives new files (the hidden folder and some writers make them owner-only).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def export(run_or_adapter: str | os.PathLike, out_dir: str | os.PathLike, dtype:
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.export-"))
     try:
         _write(spec, tmp, dtype, max_shard_size, source=str(run_or_adapter))
+        as_umask_allows(tmp)
         if out.exists():
             out.rmdir()  # empty (checked above)
         os.replace(tmp, out)
@@ -49,6 +51,28 @@ def export(run_or_adapter: str | os.PathLike, out_dir: str | os.PathLike, dtype:
         raise
     log.info("Exported %s to %s", run_or_adapter, out)
     return out
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (/proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, so the last resort)
+    os.umask(mask)
+    return mask
+
+
+def as_umask_allows(folder: Path) -> None:
+    """Folders 0777 and files 0666 less the umask, as if made by plain mkdir and open: mkdtemp
+    makes 0700 and safetensors writes 0600, which would hide an export from the group."""
+    mask = umask()
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def _write(spec: ModelSpec, tmp: Path, dtype: str, max_shard_size: str, source: str) -> None:

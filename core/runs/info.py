@@ -4,6 +4,7 @@ dead process could not.
 
     info, status = inspect_run(RunDir("saves/x"), saves_dir)
     refusal(info, "resume")   # None when allowed, else why not (RunManager raises it)
+    number_queue(infos)       # queue_position of each run waiting for a slot
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .procs import children, lock_held, process_matches
 from .rundir import FINAL_STATES, RunDir
 
 GONE = "process ended unexpectedly (see train.log)"
+STARTUP = "ended before training started"  # the error of a launch that died before `running`
 ACTIONS = ("abort", "resume", "delete", "load")  # "load": its config into a new run
 
 
@@ -35,9 +37,10 @@ class RunInfo:
     progress: float = 0.0
     eta_s: float | None = None
     queued_at: float | None = None
+    queue_position: int | None = None  # 1 = launched next; set by RunManager (number_queue)
     started_at: float | None = None
     ended_at: float | None = None
-    age_s: float | None = None
+    age_s: float | None = None  # since training started; None for a run that never did
     error: str | None = None
     exit_code: int | None = None
     pid: int | None = None
@@ -63,7 +66,7 @@ def inspect_run(rd: RunDir, saves_dir: Path) -> tuple[RunInfo, dict[str, Any]]:
                                   and children[status["pid"]].poll() is None)
     state, error = derive(rd, status, alive)
     step, total = int(status.get("step") or 0), status.get("total_steps")
-    begun = status.get("started_at") or status.get("queued_at")
+    begun = status.get("started_at")
     path = rd.path.resolve()
     inside = path.is_relative_to(saves_dir)
     return RunInfo(
@@ -77,6 +80,19 @@ def inspect_run(rd: RunDir, saves_dir: Path) -> tuple[RunInfo, dict[str, Any]]:
         exit_code=status.get("exit_code"), pid=status.get("pid"), alive=alive,
         stopping=alive and abort_requested(status) and state not in FINAL_STATES,
         alarms=listed(status)), status
+
+
+def waiting(infos: list[RunInfo]) -> list[RunInfo]:
+    """Queued runs not launched yet, in the order RunManager launches them (oldest first)."""
+    return sorted((i for i in infos if i.state == "queued" and not i.pid),
+                  key=lambda i: i.queued_at or 0)
+
+
+def number_queue(infos: list[RunInfo]) -> list[RunInfo]:
+    """Set each waiting run's queue_position (1 = next to launch); returns `infos`."""
+    for position, info in enumerate(waiting(infos), 1):
+        info.queue_position = position
+    return infos
 
 
 def derive(rd: RunDir, status: dict[str, Any], alive: bool) -> tuple[str, str | None]:
@@ -98,8 +114,8 @@ def startup_error(rd: RunDir) -> str:
     """The CLI's one-line `error: ...` when the process ended before training began."""
     for line in reversed(rd.log_tail(30).splitlines()):
         if line.startswith("error: "):
-            return f"ended before training started: {line[len('error: '):]}"
-    return "ended before training started (see train.log)"
+            return f"{STARTUP}: {line[len('error: '):]}"
+    return f"{STARTUP} (see train.log)"
 
 
 def refusal(info: RunInfo, action: str) -> str | None:
@@ -133,7 +149,16 @@ def _resume_refusal(info: RunInfo) -> str | None:
     if rd.has_final_model() and not any(c.complete for c in rd.checkpoints()):
         return (f"{info.name} has a final model but no complete checkpoint to resume from; rerun "
                 f"its config into a new folder: python -m core train {rd.config}")
+    if failed_before_training(info) and not any(c.complete for c in rd.checkpoints()):
+        return (f"{info.name} failed before its first step, so there is nothing to resume and "
+                "it would fail the same way; fix what its error names, then start it again: "
+                f"python -m core train {rd.config}")
     return None
+
+
+def failed_before_training(info: RunInfo) -> bool:
+    """A failed run that never finished a step (bad data, a refused config, no memory)."""
+    return info.state == "failed" and not info.step
 
 
 def _delete_refusal(info: RunInfo) -> str | None:

@@ -43,7 +43,7 @@ from core.config import RunConfig, validate
 from core.errors import UserError
 from core.paths import PROJECT_ROOT, write_atomic
 
-from .info import RunInfo, abort_requested, inspect_run, refusal
+from .info import RunInfo, abort_requested, inspect_run, number_queue, refusal, waiting
 from .placement import check_free, place, resume_point
 from .procs import children, exit_codes, kill, process_matches, reap
 from .rundir import FINAL_STATES, RunDir
@@ -71,8 +71,9 @@ class RunManager:
 
     # --- reading (no lock, no writes) ----------------------------------------------------
     def list(self) -> list[RunInfo]:
-        """Every run under saves_dir, newest first."""
-        infos = [self._inspect(rd)[0] for rd in self._run_dirs()]
+        """Every run under saves_dir, newest first; a run waiting for a slot carries its
+        queue_position."""
+        infos = number_queue([self._inspect(rd)[0] for rd in self._run_dirs()])
         return sorted(infos, key=lambda i: -(i.started_at or i.queued_at or 0))
 
     def get(self, run: str | os.PathLike | RunInfo) -> RunInfo:
@@ -81,7 +82,11 @@ class RunManager:
         rd = self._dir(run, inside=self.confined)
         if not (rd.status_file.exists() or rd.config.exists()):
             raise UserError(f"no run at {rd.path} (no status.json or config.yaml)")
-        return self._inspect(rd)[0]
+        info = self._inspect(rd)[0]
+        if waiting([info]):  # its place among the others
+            info.queue_position = next((i.queue_position for i in self.list()
+                                        if i.path == info.path), None)
+        return info
 
     # --- changing runs -------------------------------------------------------------------
     def poll(self) -> list[RunInfo]:
@@ -180,9 +185,7 @@ class RunManager:
             self._settle(rd, info, status)
             infos.append(info)
         busy = sum(i.alive for i in infos)  # a run that already wrote its end still holds memory
-        waiting = sorted((i for i in infos if i.state == "queued" and not i.pid),
-                         key=lambda i: i.queued_at or 0)
-        for info in waiting[:max(self.max_concurrent - busy, 0)]:
+        for info in waiting(infos)[:max(self.max_concurrent - busy, 0)]:
             self._launch(RunDir(info.path))
 
     def _settle(self, rd: RunDir, info: RunInfo, status: dict[str, Any]) -> None:

@@ -67,6 +67,8 @@ def results_view(results: dict[str, dict], lang: str, status: str = "") -> View:
                if any(r.get(k) is not None for r in results.values())]
     headers = [t("col_model", lang)] + [plots.metric_label(k, lang, label) for k, label in columns]
     rows = [[name] + [_cell(r.get(k)) for k, _ in columns] for name, r in results.items()]
+    if "base" in results:  # its 0.50 and 0 look like a broken number without this
+        status += f'<div class="ps-note" id="eval-base-note">{t("eval_base_note", lang)}</div>'
     return View(status, {"headers": headers, "data": rows}, plots.evaluation_figure(results, lang),
                 samples_html(results, lang))
 

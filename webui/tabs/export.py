@@ -51,7 +51,8 @@ def default_out(ws: Workspace, value: str | None) -> str:
 
 
 def snippet(path: str) -> str:
-    """Python that loads the export with plain transformers and answers one message."""
+    """Python that loads the export with plain transformers and answers one message; `path`
+    absolute, so it runs from any folder."""
     return (
         "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
         f"model = AutoModelForCausalLM.from_pretrained({path!r})\n"
@@ -90,7 +91,7 @@ def run(ws: Workspace, source: str | None, out: str | None, dtype: str, max_shar
         return
     shown = ws.shown(written)
     yield (message_html(t("export_done", lang, path=shown, elapsed=duration(job.elapsed)), "ok"),
-           snippet(shown))
+           snippet(str(Path(written).resolve())))
 
 
 # --- the tab -------------------------------------------------------------------------------

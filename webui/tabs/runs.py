@@ -1,6 +1,7 @@
 """Runs tab: every run under saves/ (from the UI or `nohup python -m core train`), and for the
-picked runs a progress bar, live charts (several runs overlay), the log tail, the config and
-Abort / Resume / Delete / Load config into Train.
+picked runs a progress bar, why it failed (core.runs.failure) and its live alarms, live charts
+(several runs overlay, with the settings that differ and their evaluations: core.evaluate.
+compare), the log tail, the config and Abort / Resume / Delete / Load config into Train.
 
 The page only reads files, on a 2 s timer, and sends a part again only when it changed; the
 runs themselves are advanced by the server's poller thread (webui/app.py), so nothing depends
@@ -17,6 +18,9 @@ import gradio as gr
 
 from core.config import RunConfig
 from core.errors import UserError
+from core.evaluate.compare import diff_runs
+from core.evaluate.metrics import RESULTS
+from core.runs.failure import explain
 from core.runs.info import ACTIONS, RunInfo, refusal
 from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
@@ -24,12 +28,28 @@ from core.runs.rundir import RunDir
 from .. import forms, plots, runlists
 from ..i18n import t
 from ..preview import filled
-from ..render import age, log_html, message_html, progress_html, state_text
+from ..render import (
+    age,
+    alarm_title,
+    alarms_html,
+    diff_html,
+    failure_html,
+    log_html,
+    message_html,
+    progress_html,
+    state_text,
+)
 
 TICK_S = 2.0
 LOG_LINES = 40
+FAILURE_LINES = 30  # of train.log, under a failed run's details
 COLUMNS = ("col_run", "col_state", "col_stage", "col_model", "col_dataset", "col_progress", "col_age")
 CHARTS = plots.PANELS
+# Charts drawn while their tab is hidden (a language switch on another tab, a run finishing
+# meanwhile) get plotly's default 700 px width and overflow their panels, cutting the legend
+# off; plotly re-measures its visible charts on a window resize.
+REFIT = ("() => { for (const ms of [100, 600]) "
+         "setTimeout(() => window.dispatchEvent(new Event('resize')), ms); }")
 
 
 def table(infos: list[RunInfo], lang: str) -> dict[str, list]:
@@ -37,6 +57,8 @@ def table(infos: list[RunInfo], lang: str) -> dict[str, list]:
     rows = []
     for i in infos:
         state = state_text(i, lang)
+        if i.alarms:  # the run doctor found something: its view says what and what to try
+            state += " · ⚠ " + ", ".join(alarm_title(a, lang) for a in i.alarms)
         total = f"{i.step}/{i.total_steps}" if i.total_steps else (str(i.step) if i.step else "")
         progress = f"{round(100 * i.progress)}%" + (f" ({total})" if total else "")
         rows.append([i.name, state, i.stage or "", i.model or "", i.dataset or "", progress,
@@ -51,6 +73,8 @@ class View:
     log: str
     config: str
     actions: dict[str, bool]  # abort/resume/delete/load -> enabled
+    notice: str = ""  # why the first run failed, and its alarms
+    compare: str = ""  # with two or more runs: how they differ
 
 
 def actions(info: RunInfo | None) -> dict[str, bool]:
@@ -77,8 +101,21 @@ def view(runs: RunManager, names: list[str], lang: str) -> View:
     rd = RunDir(main.path)
     records = {i.name: RunDir(i.path).metrics() for i in infos}
     config = rd.config.read_text(encoding="utf-8") if rd.config.is_file() else ""
+    failure = explain(main, rd.log_tail(FAILURE_LINES))
+    notice = (failure_html(failure, lang) if failure else "") + alarms_html(main.alarms, lang)
     return View(progress_html(main, lang, truncation=rd.status().get("truncation")),
-                plots.run_figures(records, lang), rd.log_tail(LOG_LINES), config, actions(main))
+                plots.run_figures(records, lang), rd.log_tail(LOG_LINES), config, actions(main),
+                notice, compare(runs, infos, lang))
+
+
+def compare(runs: RunManager, infos: list[RunInfo], lang: str) -> str:
+    """For two or more runs, the config keys that differ and their evaluations side by side."""
+    if len(infos) < 2:
+        return ""
+    try:
+        return diff_html(diff_runs([i.path for i in infos], runs.saves_dir), lang)
+    except UserError as e:  # e.g. a run without config.yaml
+        return message_html(str(e), "info")
 
 
 def act(runs: RunManager, action: str, name: str | None, lang: str) -> tuple[bool, str]:
@@ -87,7 +124,11 @@ def act(runs: RunManager, action: str, name: str | None, lang: str) -> tuple[boo
         return False, t("pick_run", lang)
     try:
         if action == "abort":
+            before = runs.get(name)
             runs.abort(name)
+            if before.state == "queued":  # nothing to save: it never trained
+                return True, t("abort_starting" if before.alive else "abort_queued", lang,
+                               name=name)
             return True, t("abort_sent", lang, name=name)
         if action == "resume":
             runs.resume(name)
@@ -111,11 +152,11 @@ def load_config(runs: RunManager, name: str | None, lang: str) -> tuple[dict | N
 
 
 def signature(runs: RunManager, names: list[str]) -> tuple:
-    """Changes when a picked run's files do: metrics, log or status."""
+    """Changes when a picked run's files do: metrics, log, status, config or evaluation."""
     out = []
     for name in names:
         rd = RunDir(runs.saves_dir / name)
-        for f in (rd.metrics_file, rd.log_file, rd.status_file, rd.config):
+        for f in (rd.metrics_file, rd.log_file, rd.status_file, rd.config, rd.path / RESULTS):
             try:
                 st = f.stat()
                 out.append((st.st_size, st.st_mtime_ns))
@@ -136,6 +177,7 @@ def _layout(ctx) -> SimpleNamespace:
     ui.empty = gr.HTML(elem_id="runs-empty")
     with gr.Column(visible=False) as ui.details:
         ui.progress = gr.HTML(elem_id="run-progress")
+        ui.notice = gr.HTML(elem_id="run-notice")
         with gr.Row(elem_classes=["ps-buttons"]):
             ui.buttons = {}
             for key, text, variant in (("abort", "abort", "stop"), ("resume", "resume", "secondary"),
@@ -150,7 +192,8 @@ def _layout(ctx) -> SimpleNamespace:
                 ui.buttons["chat"] = ctx.relabel(gr.Button(t("compare_in_chat"), interactive=False,
                                                            elem_id="run-to-chat"),
                                                  "compare_in_chat", "value")
-        ui.message = gr.HTML(elem_id="runs-message")
+        ui.message = gr.HTML(elem_id="runs-message")  # cleared when another run is picked
+        ui.compare = gr.HTML(elem_id="runs-compare")
         ui.charts = {}
         for pair in (CHARTS[0:2], CHARTS[2:4], CHARTS[4:6]):
             with gr.Row():
@@ -163,8 +206,8 @@ def _layout(ctx) -> SimpleNamespace:
                                             max_lines=14, interactive=False, scale=2,
                                             elem_id="run-config"), "config")
     ui.seen = gr.State({})
-    ui.outputs = [ui.grid, ui.picked, ui.empty, ui.details, ui.progress, ui.log, ui.config,
-                  ui.seen, *ui.charts.values(), *ui.buttons.values()]
+    ui.outputs = [ui.grid, ui.picked, ui.empty, ui.details, ui.progress, ui.notice, ui.compare,
+                  ui.log, ui.config, ui.seen, *ui.charts.values(), *ui.buttons.values()]
     return ui
 
 
@@ -178,19 +221,22 @@ def refresh(runs: RunManager, ui, names: list[str], lang: str, last: dict, force
     if force or rows != last.get("table"):
         out[ui.grid], last["table"] = rows, rows
     run_names = [i.name for i in infos]
+    gone = [n for n in last.get("picked") or [] if n not in run_names]  # deleted meanwhile
     names = [n for n in (names or []) if n in run_names] or (run_names[:1] if newest else [])
     if force or run_names != last.get("names") or names != last.get("picked"):
         out[ui.picked] = gr.update(choices=run_names, value=names)
         last["names"], last["picked"] = run_names, names
         note = t("no_runs", lang) if not infos else t("pick_run", lang)
-        out[ui.empty] = "" if names else f'<div class="ps-empty">{note}</div>'
+        out[ui.empty] = "" if names else (
+            message_html(t("deleted", lang, name=", ".join(gone)), "ok") if gone
+            else f'<div class="ps-empty">{note}</div>')
         out[ui.details] = gr.update(visible=bool(names))
     live = tuple((i.state, i.alive, i.stopping) for i in infos if i.name in names)
     sig = (tuple(names), lang, signature(runs, names), live)  # a process may end silently
     if force or sig != last.get("sig"):
         v = view(runs, names, lang)
-        out.update({ui.progress: v.progress, ui.log: log_html(t("log", lang), v.log),
-                    ui.config: v.config})
+        out.update({ui.progress: v.progress, ui.notice: v.notice, ui.compare: v.compare,
+                    ui.log: log_html(t("log", lang), v.log), ui.config: v.config})
         for key, fig in v.figures.items():
             out[ui.charts[key]] = fig
         for key, btn in ui.buttons.items():
@@ -212,6 +258,9 @@ def build(ctx) -> None:
     def shown(names, lang, last):
         return refresh(ctx.runs, ui, names, lang, last, force=True)
 
+    def picked(names, lang, last):  # another run: the last action's message was not about it
+        return {**shown(names, lang, last), ui.message: ""}
+
     def on_row(evt: gr.SelectData):
         return [evt.row_value[0]] if evt.row_value else gr.update()
 
@@ -219,15 +268,18 @@ def build(ctx) -> None:
         runs = [i.name for i in ctx.runs.list()]
         return gr.update(choices=runs, value=[name]) if name else gr.update()
 
+    if ctx.tab is not None:
+        ctx.tab.select(None, None, None, js=REFIT)
     gr.Timer(TICK_S).tick(lambda *a: refresh(ctx.runs, ui, *a), inputs, ui.outputs,
                           show_progress="hidden")
     ctx.app.load(lambda *a: refresh(ctx.runs, ui, *a, force=True, newest=True), inputs,
                  ui.outputs, show_progress="hidden")
-    ui.picked.input(shown, inputs, ui.outputs, show_progress="hidden")
-    ctx.lang.change(shown, inputs, ui.outputs, show_progress="hidden")
-    ui.grid.select(on_row, None, ui.picked).then(shown, inputs, ui.outputs, show_progress="hidden")
-    ctx.focus_run.change(focus, ctx.focus_run, ui.picked).then(shown, inputs, ui.outputs,
-                                                               show_progress="hidden")
+    anew = ui.outputs + [ui.message]
+    ui.picked.input(picked, inputs, anew, show_progress="hidden")
+    ctx.lang.change(shown, inputs, ui.outputs, show_progress="hidden").then(None, js=REFIT)
+    ui.grid.select(on_row, None, ui.picked).then(picked, inputs, anew, show_progress="hidden")
+    ctx.focus_run.change(focus, ctx.focus_run, ui.picked).then(  # Start lands here
+        picked, inputs, anew, show_progress="hidden").then(None, js=REFIT)
     _wire_actions(ctx, ui, lambda e: e.then(shown, inputs, ui.outputs, show_progress="hidden"))
 
 
@@ -256,8 +308,14 @@ def _wire_actions(ctx, ui, then_refresh) -> None:
     pair = [ui.confirm, ui.cancel]
     ui.buttons["delete"].click(ask, [ui.picked, ctx.lang], pair)
     ui.cancel.click(hide, None, pair)
-    then_refresh(ui.confirm.click(run_action("delete"), [ui.picked, ctx.lang], ui.message)
-                 .then(hide, None, pair).then(lambda names: names[1:], ui.picked, ui.picked))
+    def delete(names, lang, last):
+        done, text = act(ctx.runs, "delete", first(names), lang)
+        rest = names[1:] if done else names
+        return {**refresh(ctx.runs, ui, rest, lang, last, force=True),
+                ui.message: message_html(text, "ok" if done else "error")}
+
+    ui.confirm.click(delete, [ui.picked, ctx.lang, ui.seen], ui.outputs + [ui.message],
+                     show_progress="hidden").then(hide, None, pair)
     keys = list(ctx.fields)
 
     train = [ctx.shared[k] for k in ("train_status", "train_yaml", "train_command")]
