@@ -16,6 +16,8 @@ Field metadata (see `arg`):
   suggest  values a form offers in a pick list; any other may be typed (model ids)
   pick     a form's multi-select over what the workspace holds: datasets (registered in
            dataset_info.json) or adapters (finished runs' adapters), comma-joined
+  main     True for the settings people change most: a form shows them first, the others in
+           collapsed groups
 """
 from __future__ import annotations
 
@@ -45,13 +47,13 @@ PICKS = ("datasets", "adapters")
 def arg(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
         max: float | None = None, gt: float | None = None, stages: tuple | None = None,
         when: dict | None = None, ui: bool = True, path: str | None = None,
-        suggest: tuple | None = None, pick: str | None = None) -> Any:
+        suggest: tuple | None = None, pick: str | None = None, main: bool = False) -> Any:
     """A dataclass field carrying the metadata the validator and the WebUI read."""
     if pick not in (None, *PICKS):
         raise ValueError(f"pick={pick!r}: use one of {PICKS}")
     meta = {"help": help, "choices": choices, "min": min, "max": max, "gt": gt,
             "stages": stages, "when": when, "ui": ui, "path": path, "suggest": suggest,
-            "pick": pick}
+            "pick": pick, "main": main}
     return field(default=default, metadata=meta)
 
 
@@ -87,11 +89,12 @@ class ModelArgs:
 @dataclass
 class FinetuningArgs:
     stage: str = arg("dpo", "What to train: sft, dpo (and ORPO/SimPO via pref_loss), kto, rm "
-                     "(reward model), grpo.", choices=STAGES)
+                     "(reward model), grpo.", choices=STAGES, main=True)
     finetuning_type: str = arg(
         "lora", "lora: small adapter; full: every weight; freeze: only the last layers.",
         choices=("lora", "full", "freeze"))
-    lora_rank: int = arg(8, "LoRA rank r.", min=1, max=1024, when={"finetuning_type": ("lora",)})
+    lora_rank: int = arg(8, "LoRA rank r.", min=1, max=1024, when={"finetuning_type": ("lora",)},
+                         main=True)
     lora_alpha: int | None = arg(
         None, "LoRA scaling alpha. Empty: 2 x lora_rank.", min=1,
         when={"finetuning_type": ("lora",)})
@@ -114,14 +117,15 @@ class FinetuningArgs:
 @dataclass
 class DataArgs:
     dataset: str = arg(DEMO_DATASET, "Dataset names from dataset_info.json, comma-separated.",
-                       pick="datasets")
+                       pick="datasets", main=True)
     eval_dataset: str | None = arg(None, "Datasets for evaluation, comma-separated.",
                                    pick="datasets")
     dataset_dir: str = arg("data", "Folder with the data files. Its own dataset_info.json is used "
                            "when present, so a LLaMA-Factory data/ folder works as it is.",
                            path="dir")
     cutoff_len: int = arg(2048, "Maximum tokens per sequence (prompt + answer). Longer answers "
-                          "are cut; a prompt that leaves no room is a bad record.", min=16)
+                          "are cut; a prompt that leaves no room is a bad record.", min=16,
+                          main=True)
     max_samples: int | None = arg(None, "Use at most this many records of each dataset.", min=1)
     val_size: float = arg(0.0, "Held-out share (0-1) or count (>=1) of the training data for "
                           "evaluation.", min=0.0)
@@ -141,7 +145,7 @@ class DataArgs:
 class PrefArgs:
     pref_beta: float = arg(
         0.1, "beta: strength of the pull towards the reference (DPO, KTO), the odds-ratio weight "
-        "(ORPO) or the reward scale (SimPO).", gt=0.0, max=100.0, stages=BETA_STAGES)
+        "(ORPO) or the reward scale (SimPO).", gt=0.0, max=100.0, stages=BETA_STAGES, main=True)
     pref_beta_schedule: str = arg(
         "constant", "constant: pref_beta throughout; linear: from pref_beta_start to "
         "pref_beta_end over the run's steps.", choices=("constant", "linear"), stages=PREF_STAGES)
@@ -153,7 +157,7 @@ class PrefArgs:
         stages=PREF_STAGES, when={"pref_beta_schedule": ("linear",)})
     pref_loss: str = arg(
         "sigmoid", "Pairwise loss: sigmoid (DPO), hinge (SLiC), ipo, kto_pair, robust, orpo, "
-        "simpo.", choices=PAIRWISE_LOSSES, stages=PREF_STAGES)
+        "simpo.", choices=PAIRWISE_LOSSES, stages=PREF_STAGES, main=True)
     pref_ftx: float = arg(0.0, "Weight of an SFT loss on the chosen answers, added to the "
                           "preference loss.", min=0.0, stages=PREF_STAGES)
     dpo_label_smoothing: float = arg(
@@ -220,11 +224,12 @@ class GrpoArgs:
 
 @dataclass
 class OptimArgs:
-    learning_rate: float = arg(5e-5, "Peak learning rate.", gt=0.0, max=1.0)
+    learning_rate: float = arg(5e-5, "Peak learning rate.", gt=0.0, max=1.0, main=True)
     num_train_epochs: float = arg(3.0, "Passes over the data (ignored when max_steps > 0).",
-                                  gt=0.0)
+                                  gt=0.0, main=True)
     max_steps: int = arg(-1, "Stop after this many optimizer steps (-1: use epochs).", min=-1)
-    per_device_train_batch_size: int = arg(1, "Pairs (or examples) per device per step.", min=1)
+    per_device_train_batch_size: int = arg(1, "Pairs (or examples) per device per step.", min=1,
+                                           main=True)
     per_device_eval_batch_size: int = arg(1, "Batch size for evaluation.", min=1)
     gradient_accumulation_steps: int = arg(8, "Batches summed before each optimizer step.", min=1)
     lr_scheduler_type: str = arg("cosine", "Learning-rate schedule after warmup.",
