@@ -212,6 +212,9 @@ def test_data_train_runs_in_the_browser(server, page):
     page.locator("#chart-loss .js-plotly-plot .scatterlayer .trace").first.wait_for()
     assert status(server, name)["state"] == "completed"
     shot(page, "3-run-completed")
+    open_tab(page, "train")  # nothing of this page's runs: Abort is grey again
+    page.locator("#train-abort:disabled").wait_for()
+    open_tab(page, "runs")
 
     page.reload()
     open_tab(page, "runs")

@@ -246,6 +246,9 @@ def test_save_yaml_refuses_run_folders_and_other_places(ws):
     assert not (ws.saves_dir / "done" / "mine.yaml").exists()
     written, found = train_tab.save_yaml(ws, form(ws), str(ws.data_dir / "mine.yml"))
     assert found == [] and (ws.data_dir / "mine.yml").is_file()
+    # an example just loaded is read-only: Save writes the form to saves/configs/ instead
+    written, found = train_tab.save_yaml(ws, form(ws), str(ws.examples_dir / "dpo_demo.yaml"))
+    assert found == [] and Path(written) == ws.saves_dir / "configs" / "dpo-demo_pref_en.yaml"
 
 
 def test_save_then_load_yaml(ws):
@@ -280,7 +283,9 @@ def test_start_validates_before_anything_starts(ws):
     assert found == [] and name == "ok" and manager.get("ok").state == "queued"
     name, found = train_tab.start(ws, manager, form(ws, run_name="ok"))
     assert name is None and found[0][0] == "output_dir"
+    assert train_tab.abortable(manager, "ok") and not train_tab.abortable(manager, None)
     assert train_tab.abort(manager, "ok") == "ok" and manager.get("ok").state == "aborted"
+    assert not train_tab.abortable(manager, "ok") and not train_tab.abortable(manager, "gone")
 
 
 def demo_form(ws: Workspace, **changes) -> dict:

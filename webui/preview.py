@@ -39,11 +39,12 @@ def same_config(path: Path, cfg: RunConfig) -> bool:
 
 
 def yaml_target(ws: Workspace, cfg: RunConfig, path: str | None) -> Path:
-    """Where Save YAML writes: `path` when given (Save confines it), else
-    <saves>/configs/<run_name or stage-dataset>.yaml, with -2, -3, ... when that file holds
-    another config."""
-    if path and str(path).strip():
-        return ws.absolute(str(path).strip())
+    """Where Save YAML writes: `path` when given (Save confines it), else, or when `path` is
+    one of the read-only examples/ just loaded, <saves>/configs/<run_name or
+    stage-dataset>.yaml, with -2, -3, ... when that file holds another config."""
+    given = ws.absolute(str(path).strip()) if path and str(path).strip() else None
+    if given and not given.is_relative_to(ws.examples_dir):
+        return given
     stem = Path(cfg.run_name or f"{cfg.stage}-{(cfg.datasets or ['data'])[0]}").name
     folder = ws.saves_dir / CONFIGS
     target, n = folder / f"{stem}.yaml", 2

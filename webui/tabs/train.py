@@ -124,6 +124,14 @@ def abort(runs: RunManager, name: str | None) -> str | None:
     return name
 
 
+def abortable(runs: RunManager, name: str | None) -> bool:
+    """Whether the run started from this page can still be aborted."""
+    try:
+        return bool(name) and refusal(runs.get(name), "abort") is None
+    except UserError:  # deleted meanwhile
+        return False
+
+
 def yaml_files(ws: Workspace) -> list[str]:
     """YAML files offered by Load: examples/, then the saves/ configs, newest first."""
     found = sorted(ws.examples_dir.glob("*.y*ml"))
@@ -316,11 +324,13 @@ def _wire_files(ctx, ui) -> None:
 
 def _wire_runs(ctx, ui) -> None:
     """Start (then over to Runs) and Abort, which is live only while a run started here."""
-    def on_start(lang, *args):
-        name, found = start(ctx.ws, ctx.runs, dict(zip(ui.keys, args)))
+    def on_start(lang, target, *args):
+        values = dict(zip(ui.keys, args))
+        name, found = start(ctx.ws, ctx.runs, values)
         if name is None:
-            return [gr.update()] * 4 + _marks(ctx, found, lang)
+            return [gr.update()] * 6 + _marks(ctx, found, lang)
         return ([name, name, gr.update(selected="runs"), _abort_button(True)]
+                + list(filled(ctx.ws, values, target, lang))  # the next run's folder
                 + _marks(ctx, [], lang, message_html(t("run_started", lang, name=name), "ok")))
 
     def on_abort(lang, name):
@@ -328,10 +338,13 @@ def _wire_runs(ctx, ui) -> None:
         text = t("abort_sent", lang, name=aborted) if aborted else t("no_run_to_abort", lang)
         return message_html(text, "info" if aborted else "error"), _abort_button(False)
 
-    ui.start.click(on_start, [ctx.lang] + ui.fields,
-                   [ui.started, ctx.focus_run, ctx.tabs, ui.abort] + ui.fields + ui.groups
-                   + [ui.status]).then(None, js=SHOW_FIRST_PROBLEM)
+    ui.start.click(on_start, [ctx.lang, ui.path] + ui.fields,
+                   [ui.started, ctx.focus_run, ctx.tabs, ui.abort, ui.yaml, ui.command]
+                   + ui.fields + ui.groups + [ui.status]).then(None, js=SHOW_FIRST_PROBLEM)
     ui.abort.click(on_abort, [ctx.lang, ui.started], [ui.status, ui.abort])
+    if ctx.tab is not None:  # back on Train: the run may have ended meanwhile
+        ctx.tab.select(lambda name: _abort_button(abortable(ctx.runs, name)), ui.started,
+                       ui.abort, show_progress="hidden")
 
 
 def _wire_defaults(ctx, ui) -> None:
