@@ -1,4 +1,4 @@
-"""Command line: python -m core {train,data,chat,eval,export,bench} ... (--help on each).
+"""Command line: python -m core {train,data,chat,eval,runs,export,bench,demo} ... (--help on each).
 
 Each subcommand lives in a module with `add_arguments(parser)` and `main(args) -> int`; only
 the module of the command being run is imported, and it imports torch and friends inside
@@ -18,6 +18,7 @@ COMMANDS = {
     "data": ("core.cli.data", "list, check, add and convert datasets"),
     "chat": ("core.cli.chat", "chat with a model, or compare base and tuned side by side"),
     "eval": ("core.cli.eval", "preference accuracy, reward margin and samples for runs"),
+    "runs": ("core.cli.runs", "compare runs: runs diff A B [C ...] (config, evaluation, training)"),
     "export": ("core.cli.export", "merge a LoRA adapter and save a standalone model"),
     "bench": ("core.cli.bench", "timing benchmarks"),
     "demo": ("core.cli.demo", "build or locate the bundled demo model"),

@@ -182,3 +182,19 @@ def test_values_from_text_and_forms():
         parse_number("n", "0", integer=True, minimum=1)
     with pytest.raises(UserError, match="n: 'many' is not a whole number"):
         parse_number("n", "many", integer=True)
+def test_template_choices_show_none_apart_from_empty():
+    """`empty` is LLaMA-Factory's template name, so a missing value is shown as null there."""
+    found = dict(problems(RunConfig(template="llama3")))
+    assert "not one of: null, qwen, qwen3, qwen3_nothink, default, empty" in found["template"]
+    assert "PrefStudio trains Qwen text models" in found["template"]
+
+
+def test_llamafactory_keys_round_trip_as_fields(tmp_path):
+    """Honoured LLaMA-Factory keys are fields: saved in config.yaml and read back."""
+    cfg = RunConfig.from_dict({"save_strategy": "epoch", "eval_strategy": "no",
+                               "save_only_model": True, "lr_scheduler_kwargs": {"num_cycles": 2},
+                               "adam_beta2": 0.95, "pure_bf16": True, "ddp_timeout": 180000000,
+                               "overwrite_output_dir": True, "optim": "adamw_torch_fused",
+                               "report_to": "mlflow", "template": "qwen3_nothink"})
+    cfg.save(tmp_path / "c.yaml")
+    assert RunConfig.load(tmp_path / "c.yaml") == cfg and problems(cfg) == []

@@ -31,7 +31,7 @@ def check(capsys, *args: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("overrides, key, says", [
-    (["cutoff_len=16"], "dataset", "no room for the answer at cutoff_len 16"),
+    (["cutoff_len=16", "truncation=drop"], "dataset", "longer than cutoff_len 16 (truncation drop)"),
     (["stage=grpo"], "reward_answer_column", "no column 'answer' for answer_match"),
     (["dataset=nope"], "dataset", "unknown dataset 'nope'"),
     (["model_name_or_path=no-such/model"], "model_name_or_path", "'no-such/model' is not a local"),
@@ -116,7 +116,7 @@ def test_a_folder_in_use_is_refused(tiny_model, tmp_path):
 
 
 def test_warnings_for_records_skipped_under_max_bad_ratio(tiny_model, tmp_path):
-    found = preflight(tiny_config(tiny_model, tmp_path / "run", cutoff_len=20,
+    found = preflight(tiny_config(tiny_model, tmp_path / "run", cutoff_len=40, truncation="drop",
                                   max_bad_ratio=0.9, max_samples=None))
     assert not refused(found), found
     skipped = [f for f in found if f.key == "max_bad_ratio"]

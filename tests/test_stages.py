@@ -164,21 +164,25 @@ def test_grpo_refuses_bad_rewards_before_loading(tiny_model, tmp_path):
 def test_sft_labels_cover_every_assistant_turn(tokenizer):
     from core.data.templates import get_template
     from core.data.tokenize import tokenize_sft
+    from core.data.truncation import Cutoff
     from core.methods.sft import IGNORE, labelled
 
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                 {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"},
                 {"role": "assistant", "content": "Goodbye."}]
     template = get_template("qwen", tokenizer)
-    features, problems = tokenize_sft([{"messages": messages}], template, 512)
+    tokens = tokenize_sft([{"messages": messages}], template, Cutoff(512))
+    features, problems = tokens.features, tokens.problems
     assert not problems
     (answers,) = labelled(features, train_on_prompt=False)
     scored = tokenizer.decode([t for t in answers["labels"] if t != IGNORE])
     assert scored == "Hello.<|im_end|>\nGoodbye.<|im_end|>\n"
     (everything,) = labelled(features, train_on_prompt=True)
     assert everything["labels"] == everything["input_ids"]
-    _, cut = tokenize_sft([{"messages": messages}], template, 16)
-    assert cut and cut[0][1] == "messages" and "beyond cutoff_len 16" in cut[0][2]
+    # A conversation longer than cutoff_len used to be refused ("beyond cutoff_len"); now it is
+    # refused with truncation drop, and cut by default (tests/test_truncation.py).
+    cut = tokenize_sft([{"messages": messages}], template, Cutoff(16, "drop")).problems
+    assert cut and cut[0][1] == "messages" and "longer than cutoff_len 16" in cut[0][2]
 
 
 def test_kto_weight_suggestions():
@@ -274,7 +278,9 @@ def test_examples_are_valid(path):
 
 
 @pytest.mark.parametrize("overrides, key, text", [
-    ({"stage": "kto", "per_device_train_batch_size": 1}, "per_device_train_batch_size", "KL"),
+    # 1 x an even accumulation trains as 2 x half (core.methods.kto.kto_batches); odd: refused
+    ({"stage": "kto", "per_device_train_batch_size": 1, "gradient_accumulation_steps": 3},
+     "per_device_train_batch_size", "KL"),
     ({"stage": "grpo", "num_generations": 3, "per_device_train_batch_size": 2,
       "gradient_accumulation_steps": 2}, "num_generations", "must divide"),
     ({"stage": "grpo", "val_size": 0.1, "per_device_eval_batch_size": 1},

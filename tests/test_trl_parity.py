@@ -48,14 +48,16 @@ def trl_metrics(tiny_model, tokenizer, tmp_path):
 def our_metrics(tiny_model, tokenizer, tmp_path):
     from core.data.templates import get_template
     from core.data.tokenize import tokenize_pairwise
+    from core.data.truncation import Cutoff
     from core.methods.common import training_arguments
     from core.methods.pairwise import PairCollator, PairwiseTrainer
     from core.methods.reference import Reference, precompute
     from core.runs.rundir import RunDir
 
     cfg = tiny_config(tiny_model, tmp_path / "ours", pref_beta=0.1, cutoff_len=1024)
-    features, problems = tokenize_pairwise(conversational_rows(), get_template(None, tokenizer), 1024)
-    assert not problems
+    tokens = tokenize_pairwise(conversational_rows(), get_template(None, tokenizer), Cutoff(1024))
+    features = tokens.features
+    assert not tokens.problems and not tokens.cuts
     policy, ref = load(tiny_model, 1), load(tiny_model, 2)
     collate = PairCollator(tokenizer.pad_token_id)
     precompute(Reference(policy, ref), features, collate, 4, torch.device("cpu"), None, "parity",

@@ -197,8 +197,9 @@ def test_the_command_goes_where_start_would_put_the_run(ws):
 def test_preview_includes_the_dry_run(ws):
     """Once the form is valid, Preview lists core.training.preflight's findings: the data
     tokenized with the model's tokenizer, the output folder; it writes nothing."""
-    text, _, found = train_tab.preview(ws, form(ws, cutoff_len=16))
-    assert text and [k for k, _ in found] == ["dataset"] and "no room for the answer" in found[0][1]
+    text, _, found = train_tab.preview(ws, form(ws, cutoff_len=16, truncation="drop"))
+    assert text and [k for k, _ in found] == ["dataset"]
+    assert "longer than cutoff_len 16 (truncation drop)" in found[0][1]
     fake_run(ws, "done")
     before = sorted(p.name for p in ws.saves_dir.rglob("*"))
     _, _, found = train_tab.preview(ws, form(ws, output_dir=str(ws.saves_dir / "done")))

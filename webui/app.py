@@ -63,6 +63,7 @@ def build_app(ws: Workspace | None = None, runs: RunManager | None = None) -> gr
     import transformers  # noqa: F401
     ws = ws or Workspace()
     runs = runs or RunManager(ws.saves_dir)
+    runs.confined = True  # every run a handler names (and the API too) must be in saves/
     cfg, options = demo_config(), ws.pick_lists(runs)  # a new browser's form: the demo
     with gr.Blocks(title="PrefStudio", analytics_enabled=False, fill_width=True) as app:
         shown = tabs.available()

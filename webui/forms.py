@@ -22,7 +22,15 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from core.config import FIELDS, RunConfig, coerce, field_group, problems, split_list, type_members
+from core.config import (
+    FIELDS,
+    RunConfig,
+    coerce,
+    field_group,
+    problems,
+    split_list,
+    type_members,
+)
 
 from .i18n import field_label, t
 from .workspace import Workspace
@@ -138,6 +146,8 @@ def info(spec: Spec, lang: str) -> str:
         parts.append(f"≥ {_number(m['min'])}")
     if m.get("max") is not None:
         parts.append(f"≤ {_number(m['max'])}")
+    if m.get("lt") is not None:
+        parts.append(f"< {_number(m['lt'])}")
     tail = f"{t('default', lang)}: {shown(spec.default, lang)}" + (
         f" · {', '.join(parts)}" if parts else "")
     return plain(f"{m.get('help') or ''} ({tail})")
@@ -201,7 +211,11 @@ def build_config(values: dict[str, Any], ws: Workspace) -> tuple[RunConfig | Non
     hidden = {k: SPECS[k].default for k in values if not cfg.relevant(k)}
     cfg = cfg.replace(**hidden)
     unparsed = {k for k, _ in found}
-    more = problems(cfg) + ws.path_problems(cfg.to_dict(), path_kinds())
+    more = problems(cfg)
+    # Confinement reads the file system: only for paths validation passed (no NUL, no name
+    # over 255 bytes, which the file system refuses with errors naming no field).
+    checked = {k: kind for k, kind in path_kinds().items() if k not in {k for k, _ in more}}
+    more += ws.path_problems(cfg.to_dict(), checked)
     found += [(k, m) for k, m in more if k not in unparsed]
     return (None if unparsed else cfg), found
 

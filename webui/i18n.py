@@ -26,6 +26,11 @@ TEXT: dict[str, dict[str, str]] = {
     "tab_export": {"en": "Export", "zh": "导出"},
     "empty_choice": {"en": "(empty)", "zh": "（空）"},
     "default": {"en": "Default", "zh": "默认"},
+    "login_title": {"en": "Log in to continue.", "zh": "请先登录。"},
+    "login_user": {"en": "Username", "zh": "用户名"},
+    "login_password": {"en": "Password", "zh": "密码"},
+    "login_button": {"en": "Log in", "zh": "登录"},
+    "login_failed": {"en": "Wrong username or password.", "zh": "用户名或密码错误。"},
     "done": {"en": "Done", "zh": "完成"},
     # --- data tab --------------------------------------------------------------------------
     "registry": {"en": "Registered datasets", "zh": "已注册数据集"},
@@ -57,10 +62,28 @@ TEXT: dict[str, dict[str, str]] = {
     "undesirable": {"en": "undesirable", "zh": "不期望"},
     "check_ok": {"en": "OK: the data can train", "zh": "通过：数据可用于训练"},
     "check_bad": {"en": "Not OK: fix the problems below", "zh": "未通过：请修复以下问题"},
+    "check_cut": {"en": "OK: the data can train; records longer than the cutoff length are cut "
+                        "or dropped (see below)",
+                  "zh": "通过：数据可用于训练；超过截断长度的记录会被截断或丢弃（见下）"},
     "check_counts": {"en": "{total} records · {good} good rows · {bad} bad records · "
-                           "{errors} errors · {warnings} warnings",
+                           "{errors} errors · {dropped} dropped · {warnings} warnings",
                      "zh": "{total} 条记录 · {good} 行可用 · {bad} 条坏记录 · "
-                           "{errors} 个错误 · {warnings} 个警告"},
+                           "{errors} 个错误 · {dropped} 条丢弃 · {warnings} 个警告"},
+    "check_cutoff": {"en": "Cutoff length for the check", "zh": "检查用的截断长度"},
+    "cuts_line": {"en": "Cutoff length {cutoff_len}, truncation {mode}: {prompts_cut} of "
+                        "{records} records had their prompt cut, {answers_cut} their answer, "
+                        "{tokens_removed} tokens removed, {dropped} dropped",
+                  "zh": "截断长度 {cutoff_len}，截断方式 {mode}：{records} 条记录中 "
+                        "{prompts_cut} 条的提示被截断，{answers_cut} 条的回答被截断，共删去 "
+                        "{tokens_removed} 个 Token，丢弃 {dropped} 条"},
+    "cuts_end": {"en": "A cut answer loses its end, end token included: the model does not "
+                       "learn to stop on that example.",
+                 "zh": "被截断的回答会失去结尾（包括结束符）：模型不会在该样本上学习停止。"},
+    "cuts_dropped": {"en": "Dropped records count as bad records: a run starts only when their "
+                           "share is at most max_bad_ratio.",
+                     "zh": "被丢弃的记录计为坏记录：只有其比例不超过 max_bad_ratio 时训练才会开始。"},
+    "tokens_all": {"en": "Tokens before truncation, all {rows} rows",
+                   "zh": "截断前的 Token 数，全部 {rows} 行"},
     "no_tokens": {"en": "Token lengths need the model's tokenizer: {error}",
                   "zh": "统计 Token 长度需要模型的分词器：{error}"},
     "tokens_loading": {"en": "Counting tokens with {model}…", "zh": "正在用 {model} 统计 Token…"},

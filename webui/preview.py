@@ -20,7 +20,7 @@ from typing import Any
 
 from core.config import RunConfig
 from core.errors import UserError
-from core.runs.placement import place
+from core.runs.placement import PLACEMENT, place
 
 from . import forms
 from .i18n import DEFAULT, t
@@ -34,23 +34,27 @@ def same_config(path: Path, cfg: RunConfig) -> bool:
     """Whether the YAML file at `path` holds `cfg`."""
     try:
         return path.is_file() and RunConfig.load(path) == cfg
-    except (UserError, OSError):
+    except (UserError, OSError, ValueError):  # ValueError: a NUL in the name
         return False
 
 
-def yaml_target(ws: Workspace, cfg: RunConfig, path: str | None) -> Path:
-    """Where Save YAML writes: `path` when given (Save confines it), else, or when `path` is
-    one of the read-only examples/ just loaded, <saves>/configs/<run_name or
-    stage-dataset>.yaml, with -2, -3, ... when that file holds another config."""
-    given = ws.absolute(str(path).strip()) if path and str(path).strip() else None
-    if given and not given.is_relative_to(ws.examples_dir):
-        return given
+def yaml_target(ws: Workspace, cfg: RunConfig, path: str | None) -> str:
+    """Where Save YAML writes: `path` as typed when given (Save confines it and names what is
+    wrong with it), else, or when `path` is one of the read-only examples/ just loaded,
+    <saves>/configs/<run_name or stage-dataset>.yaml, with -2, -3, ... when that file holds
+    another config."""
+    text = str(path or "").strip()
+    try:
+        if text and not ws.absolute(text).is_relative_to(ws.examples_dir):
+            return text
+    except (ValueError, OSError):  # a NUL, a name too long: for Save to report
+        return text
     stem = Path(cfg.run_name or f"{cfg.stage}-{(cfg.datasets or ['data'])[0]}").name
     folder = ws.saves_dir / CONFIGS
     target, n = folder / f"{stem}.yaml", 2
     while target.exists() and not same_config(target, cfg):
         target, n = folder / f"{stem}-{n}.yaml", n + 1
-    return target
+    return str(target)
 
 
 def run_folder(ws: Workspace, cfg: RunConfig) -> str:
@@ -58,16 +62,20 @@ def run_folder(ws: Workspace, cfg: RunConfig) -> str:
     return ws.shown(Path(place(cfg, ws.saves_dir, root=ws.root).output_dir))
 
 
-def command(ws: Workspace, cfg: RunConfig, yaml_file: Path, lang: str = DEFAULT) -> str:
+def command(ws: Workspace, cfg: RunConfig, yaml_file: str, lang: str = DEFAULT) -> str:
     """The shell line that runs `yaml_file` in the background as Start runs the form: from the
     project root, with the server's interpreter, into the folder Start would use, its output
     appended to that folder's train.log. A first comment line says to save first when the file
     does not hold the form's config (yet)."""
-    python, shown = ws.shown(Path(sys.executable)), ws.shown(yaml_file)
+    try:
+        path = ws.absolute(yaml_file)
+    except (ValueError, OSError):
+        path = Path(yaml_file)
+    python, shown = ws.shown(Path(sys.executable)), ws.shown(path)
     line = (f"cd {shlex.quote(str(ws.root))} && out={shlex.quote(run_folder(ws, cfg))} && "
             f'mkdir -p "$out" && nohup {shlex.quote(python)} -m core train {shlex.quote(shown)} '
             f'output_dir="$out" >> "$out/train.log" 2>&1 &')
-    if same_config(yaml_file, cfg):
+    if same_config(path, cfg):
         return line
     return f"# {t('save_first', lang, path=shown)}\n{line}"
 
@@ -79,6 +87,8 @@ def config_preview(ws: Workspace, values: dict[str, Any], yaml_path: str | None 
     cfg, found = forms.build_config(values, ws)
     if cfg is None:
         return None, None, found
+    if any(key in PLACEMENT for key, _ in found):  # no folder to name: no command
+        return cfg.to_yaml(), None, found
     return cfg.to_yaml(), command(ws, cfg, yaml_target(ws, cfg, yaml_path), lang), found
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from core.config import FIELDS, ConfigError, RunConfig
+from core.config import FIELDS, ConfigError, RunConfig, llamafactory
 from core.errors import UserError
 from core.training.run import run
 
@@ -38,10 +38,11 @@ from core.training.run import run
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="YAML config file (e.g. examples/dpo_demo.yaml)")
     parser.add_argument("overrides", nargs="*", help="key=value pairs that replace YAML values")
-    parser.add_argument("--keys", action="store_true", help="list every config key and exit")
     parser.add_argument("--check", action="store_true",
                         help="dry run: print what would refuse or change the run, train nothing "
                         "(exit 1 when it would be refused)")
+    parser.add_argument("--keys", action="store_true", help="list every config key (default, "
+                        "help, and how each LLaMA-Factory key is treated) and exit")
     parser.add_argument("--reward-func", action="append", default=[], metavar="MODULE:FUNCTION",
                         help="grpo: your own reward function (module:function or "
                         "file.py:function), repeatable; command line only, never from a YAML")
@@ -49,8 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.keys:
-        for name, f in FIELDS.items():
-            print(f"{name} (default {f.default!r}): {f.metadata['help']}")
+        print_keys()
         return 0
     if not args.config:
         raise UserError("give a config file: python -m core train CONFIG.yaml [key=value ...]")
@@ -90,3 +90,15 @@ def check(args: argparse.Namespace) -> int:
         return 1
     print("ok: " + "; ".join(f.message for f in findings if f.severity == "info"))
     return 0
+def print_keys() -> None:
+    """Every field with its default and help, marked [LLaMA-Factory] when it is one of its
+    keys; then LLaMA-Factory's other keys with their treatment (docs/llamafactory.md)."""
+    for name, f in FIELDS.items():
+        lf = llamafactory.treatment(name)
+        mark = f"  [LLaMA-Factory: {lf.kind}{': ' + lf.note if lf.note else ''}]" if lf else ""
+        print(f"{name} (default {f.default!r}): {f.metadata['help']}{mark}")
+    print("\nLLaMA-Factory keys that are not fields here:")
+    for name in llamafactory.lf_keys():
+        if name not in FIELDS:
+            lf = llamafactory.treatment(name)
+            print(f"{name} [LLaMA-Factory: {lf.kind}]: {lf.note}")

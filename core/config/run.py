@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from core.errors import UserError
-from core.paths import write_atomic
+from core.errors import UserError, shown
+from core.paths import path_problem, write_atomic
 
+from . import llamafactory
 from .fields import (
-    COMPAT_KEYS,
     DataArgs,
     FinetuningArgs,
     GrpoArgs,
@@ -33,6 +33,7 @@ from .values import convert, type_members
 
 log = logging.getLogger(__name__)
 
+MAX_NESTING = 100  # bracket levels a config file may hold (a flat config needs one or two)
 GROUPS = {"model": ModelArgs, "finetuning": FinetuningArgs, "data": DataArgs,
           "preference": PrefArgs, "grpo": GrpoArgs, "optimisation": OptimArgs,
           "output": OutputArgs}
@@ -58,18 +59,29 @@ class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningA
     # --- reading and writing -------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | None = None) -> "RunConfig":
-        """Build from a flat mapping: unknown keys and wrong types are errors; the LLaMA-Factory
-        keys in COMPAT_KEYS are accepted and logged as having no effect."""
+        """Build from a flat mapping: unknown keys and wrong types are errors; LLaMA-Factory's
+        keys are honoured, logged as having no effect, or refused (core.config.llamafactory)."""
         if not isinstance(data, dict):
             raise ConfigError([f"expected a mapping of key: value, got {type(data).__name__}"], source)
-        problems, values = [], {}
+        problems, raw_values, implied = [], {}, {}
         for key, raw in data.items():
-            if key in COMPAT_KEYS:
-                log.info("Ignoring LLaMA-Factory key %s=%r: %s.", key, raw, COMPAT_KEYS[key])
-                continue
-            if key not in FIELDS:
+            if not isinstance(key, str):  # `1: 2`, `true: x`, `null: x` in YAML
+                problems.append(f"key {shown(key)} is not a name; each line is name: value, "
+                                "with names such as learning_rate")
+            elif key in FIELDS:
+                try:
+                    raw_values[key] = llamafactory.translate(key, raw)
+                except ValueError as e:
+                    problems.append(str(e))
+            elif key in llamafactory.TABLE:
+                sets, problem = llamafactory.handle(key, raw)
+                problems += [problem] if problem else []
+                implied.update(sets)
+            else:
                 problems.append(unknown_key_message(key))
-                continue
+        raw_values.update(implied)  # neat_packing: true means packing, as in LLaMA-Factory
+        values = {}
+        for key, raw in raw_values.items():
             try:
                 values[key] = coerce(key, raw)
             except ValueError as e:
@@ -82,14 +94,7 @@ class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningA
     def load(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> "RunConfig":
         """Read a YAML file, then apply `key=value` overrides (command-line strings)."""
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError([f"config file not found: {path}"])
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError([f"not valid YAML{where}: {getattr(e, 'problem', e)}"], str(path))
+        data = read_mapping(path)
         data.update(parse_overrides(overrides or []))
         return cls.from_dict(data, source=str(path))
 
@@ -134,6 +139,61 @@ class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningA
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
+def read_mapping(path: Path) -> dict[Any, Any]:
+    """A config file's key: value mapping (empty for an empty file); ConfigError naming the
+    file for one that cannot be read, is not YAML, or holds a list or a single value."""
+    problem = path_problem("config", str(path))
+    if problem:
+        raise ConfigError([problem])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ConfigError([f"config file not found: {path}"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"not UTF-8 text (byte {e.start}); save the file as UTF-8"],
+                          str(path)) from None
+    except OSError as e:
+        raise ConfigError([f"cannot read it: {e.strerror or e}"], str(path)) from None
+    data = parse_yaml(text, str(path))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"expected key: value lines (a mapping), got {type(data).__name__} "
+                           f"{shown(data)}"], str(path))
+    return data
+
+
+def parse_yaml(text: str, source: str | None = None) -> Any:
+    """YAML text as data; ConfigError for anything PyYAML cannot read, its line when known."""
+    if nesting(text) > MAX_NESTING:  # PyYAML takes seconds per thousand levels, then recurses
+        raise ConfigError([f"not a config: brackets nested more than {MAX_NESTING} deep; a "
+                           "config is flat key: value lines"], source)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"not valid YAML{where}: {getattr(e, 'problem', e)}"], source) from None
+    except RecursionError:  # thousands of nested brackets
+        raise ConfigError(["not a config: nested too deeply; a config is flat key: value lines"],
+                          source) from None
+    except ValueError as e:  # a date like 2020-13-45, an integer of more than 4,300 digits
+        why = "a number has more than 4300 digits" if "digits" in str(e) else str(e)
+        raise ConfigError([f"not valid YAML: a value cannot be read ({why})"], source) from None
+
+
+def nesting(text: str) -> int:
+    """How deep [ and { brackets nest in `text` (quotes not told apart: an upper bound)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
 def field_group(key: str) -> str:
     for group, cls in GROUPS.items():
         if key in cls.__dataclass_fields__:
@@ -159,8 +219,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError([f"override '{item}' is not key=value (e.g. pref_beta=0.2)"])
         try:
+            if nesting(value) > MAX_NESTING:
+                raise RecursionError
             out[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):  # not YAML: the text itself
             out[key.strip()] = value
     return out
 

@@ -11,7 +11,7 @@ import types
 import typing
 from typing import Any
 
-from core.errors import UserError
+from core.errors import UserError, shown
 
 NONE = type(None)
 TRUE_WORDS, FALSE_WORDS = ("true", "yes", "on"), ("false", "no", "off")
@@ -48,12 +48,18 @@ def convert(key: str, value: Any, allowed: tuple[type, ...]) -> Any:
     elif isinstance(value, int) and int in allowed:
         return value
     elif isinstance(value, (int, float)) and float in allowed:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond 1.8e308
+            raise ValueError(f"{key}: {shown(value)} is too large for a number") from None
     elif isinstance(value, float) and int in allowed and value.is_integer():
         return int(value)
     elif str in allowed and isinstance(value, (int, float)):
-        return str(value)
-    raise ValueError(f"{key}: {value!r} is not {type_names(allowed)}")
+        try:
+            return str(value)
+        except ValueError:  # an int of more than 4,300 digits
+            raise ValueError(f"{key}: {shown(value)} is not {type_names(allowed)}") from None
+    raise ValueError(f"{key}: {shown(value)} is not {type_names(allowed)}")
 
 
 def _from_text(text: str, allowed: tuple[type, ...]) -> bool | int | float | None:
@@ -91,5 +97,5 @@ def parse_number(name: str, raw: Any, *, integer: bool = False, optional: bool =
     except ValueError as e:
         raise UserError(str(e)) from None
     if minimum is not None and number is not None and number < minimum:
-        raise UserError(f"{name}: {raw!r} must be at least {minimum:g}")
+        raise UserError(f"{name}: {shown(raw)} must be at least {minimum:g}")
     return number

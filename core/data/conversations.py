@@ -5,6 +5,7 @@ alternate: user or observation (-> role "tool"), then assistant or function_call
 "assistant"). Ranking data ends with a user turn that chosen and rejected answer; plain
 data ends with the assistant answer. openai records may also carry `tool_calls` on
 assistant turns and several tool results in a row, which are merged as LLaMA-Factory does.
+Tool definitions and function calls are written in Qwen's format (tools.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from .records import RecordError, Sample, assistant, column, label, text
 from .registry import Entry
+from .tools import call_text, system_with_tools
 
 
 def parse_conversation(rec: dict, entry: Entry, stage: str) -> Sample:
@@ -63,9 +65,10 @@ def _system(rec: dict, entry: Entry, indexed: list, name: str) -> tuple[list[dic
     else:
         where = entry.column("system")
         value = rec.get(where) if where else None
-    if value is None or value == "":
-        return [], indexed
-    return [{"role": "system", "content": text(value, where)}], indexed
+    system = "" if value is None or value == "" else text(value, where)
+    tools = entry.column("tools")
+    system = system_with_tools(system, rec.get(tools) if tools else None, tools or "tools")
+    return ([{"role": "system", "content": system}] if system else []), indexed
 
 
 def _align(indexed: list[tuple[int, Any]], tags: dict[str, str], name: str) -> list[dict]:
@@ -87,7 +90,8 @@ def _align(indexed: list[tuple[int, Any]], tags: dict[str, str], name: str) -> l
                 reason = (f"unknown role {role!r}; this dataset's roles are "
                           f"{', '.join(repr(r) for r in roles)} (set \"tags\" in dataset_info.json)")
             raise RecordError(where, reason)
-        out.append({"role": roles[role], "content": text(content, where)})
+        content = call_text(content, where) if role == tags["function_tag"] else text(content, where)
+        out.append({"role": roles[role], "content": content})
     return out
 
 
@@ -121,6 +125,8 @@ def _reply(rec: dict, entry: Entry, key: str) -> dict:
         if role not in (tags["assistant_tag"], tags["function_tag"]):
             raise RecordError(name, f"expected a {tags['assistant_tag']!r} message, got role "
                               f"{role!r}")
+        if role == tags["function_tag"]:
+            return assistant(call_text(content, name))
         return assistant(text(content, name))
     return assistant(text(value, name))
 

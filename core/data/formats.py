@@ -34,7 +34,8 @@ from .records import (
     text,
     user,
 )
-from .registry import IGNORED_COLUMN_KEYS, Entry
+from .registry import MEDIA_COLUMN_KEYS, Entry
+from .tools import system_with_tools
 
 STAGES = ("sft", "dpo", "kto", "rm", "grpo")
 PAIRWISE = ("dpo", "rm")
@@ -45,6 +46,7 @@ class Converted:
     rows: list[Row] = field(default_factory=list)
     sources: list[tuple[str, int]] = field(default_factory=list)  # (file, index) per row
     problems: list[Problem] = field(default_factory=list)
+    record_of: list[int] = field(default_factory=list)  # position in `records` per row
 
 
 def convert(records: list, entry: Entry, stage: str) -> Converted:
@@ -59,8 +61,8 @@ def convert(records: list, entry: Entry, stage: str) -> Converted:
         if problem.is_error:
             return out
     parse = parse_alpaca if entry.formatting == "alpaca" else parse_conversation
-    counts = {"left_out": 0, "tools": 0}
-    for rec in records:
+    counts = {"left_out": 0}
+    for position, rec in enumerate(records):
         try:
             if not isinstance(rec.data, dict):
                 raise RecordError("record", f"expected an object of columns, got "
@@ -74,10 +76,10 @@ def convert(records: list, entry: Entry, stage: str) -> Converted:
             out.problems.append(Problem(rec.file, rec.index, entry.column("chosen") or "chosen",
                                         "identical to rejected: this pair trains nothing",
                                         "warning"))
-        counts["tools"] += bool(entry.column("tools") and rec.data.get(entry.column("tools")))
         counts["left_out"] += not rows
         out.rows += rows
         out.sources += [(rec.file, rec.index)] * len(rows)
+        out.record_of += [position] * len(rows)
     out.problems = collapse(out.problems + _dataset_warnings(entry, counts), len(records))
     return out
 
@@ -89,20 +91,18 @@ def _dataset_warnings(entry: Entry, counts: dict[str, int]) -> list[Problem]:
         out.append(Problem(entry.source, None, entry.column("kto_tag") or "kto_tag",
                            f"{counts['left_out']} records with kto_tag false are left out of sft "
                            "(their answers are the undesirable ones)", "warning"))
-    if counts["tools"]:
-        out.append(Problem(entry.source, None, entry.column("tools") or "tools",
-                           f"{counts['tools']} records define tools; the chat templates do not "
-                           "render tool definitions, so they are ignored", "warning"))
-    media = [k for k in IGNORED_COLUMN_KEYS if entry.raw.get("columns", {}).get(k)]
-    if media:
-        out.append(Problem(entry.source, None, media[0], f"columns.{', '.join(media)} ignored: "
-                           "training here is text only", "warning"))
     return out
 
 
 def stage_problem(entry: Entry, stage: str) -> Problem | None:
     """One problem for the whole dataset when its kind does not suit the stage."""
     where = f"in {entry.registry}"
+    media = [k for k in MEDIA_COLUMN_KEYS if entry.raw.get("columns", {}).get(k)]
+    if media:
+        return Problem(entry.source, None, f"columns.{media[0]}",
+                       f"dataset '{entry.name}' has {', '.join(media)} inputs ({where}); training "
+                       "here is text only, so it cannot be used. Remove columns."
+                       f"{media[0]} from the entry to train on its text alone")
     if stage in PAIRWISE and not entry.ranking:
         other = "kto" if entry.column("kto_tag") else "sft"
         return Problem(entry.source, None, "ranking",
@@ -184,11 +184,12 @@ def parse_alpaca(rec: dict, entry: Entry, stage: str) -> Sample:
 
 
 def system_message(rec: dict, entry: Entry) -> list[dict]:
-    name = entry.column("system")
+    """The system column, with the tools column's definitions appended (tools.py)."""
+    name, tools = entry.column("system"), entry.column("tools")
     value = rec.get(name) if name else None
-    if value is None or value == "":
-        return []
-    return [{"role": "system", "content": text(value, name)}]
+    system = "" if value is None or value == "" else text(value, name)
+    system = system_with_tools(system, rec.get(tools) if tools else None, tools or "tools")
+    return [{"role": "system", "content": system}] if system else []
 
 
 def _instruction(rec: dict, entry: Entry) -> str:

@@ -21,16 +21,19 @@ class Problem:
     index: int | None
     field: str
     reason: str
-    severity: str = "error"  # "error": the record is not used; "warning": it is, but look
+    # "error": the record is not used; "dropped": not used either, because it is too long
+    # for cutoff_len (truncation); "warning": it is used, but look
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = self.file if self.index is None else f"{self.file}:{self.index}"
-        mark = " (warning)" if self.severity == "warning" else ""
+        mark = f" ({self.severity})" if self.severity != "error" else ""
         return f"{where} {self.field}: {self.reason}{mark}"
 
     @property
     def is_error(self) -> bool:
-        return self.severity == "error"
+        """Whether the record is left out (an error, or dropped by truncation)."""
+        return self.severity != "warning"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,6 +3,7 @@ callbacks, resume selection, the training call and the final save. A stage modul
 (core/methods/<stage>.py) builds its model and trainer and hands over to `fit`."""
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -14,6 +15,7 @@ from core.models.loading import compute_dtype
 from core.runs.placement import resume_settings
 from core.runs.rundir import RunDir
 
+from .alarms import AlarmWatch
 from .callbacks import CheckpointMarker, GracefulStop, RunFiles
 
 log = logging.getLogger(__name__)
@@ -45,32 +47,43 @@ def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls: Any
     from transformers import TrainingArguments
 
     dtype = compute_dtype(cfg)
+    evaluates = has_eval and cfg.eval_strategy != "no"
     kwargs = dict(
         output_dir=str(rd.path), run_name=cfg.run_name, learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.num_train_epochs, max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.per_device_train_batch_size,
         per_device_eval_batch_size=cfg.per_device_eval_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        lr_scheduler_type=cfg.lr_scheduler_type,
+        lr_scheduler_type=cfg.lr_scheduler_type, lr_scheduler_kwargs=scheduler_kwargs(cfg),
         warmup_steps=cfg.warmup_steps if cfg.warmup_steps > 0 else cfg.warmup_ratio,
         weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, optim=cfg.optim,
+        adam_beta1=cfg.adam_beta1, adam_beta2=cfg.adam_beta2, adam_epsilon=cfg.adam_epsilon,
         logging_steps=cfg.logging_steps, logging_first_step=False,
         # save_total_limit is applied by CheckpointMarker, once the new checkpoint is complete
-        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=None,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=(cfg.eval_steps or cfg.logging_steps) if has_eval else None,
-        seed=cfg.seed, data_seed=cfg.seed, bf16=dtype == torch.bfloat16,
-        fp16=dtype == torch.float16,
+        save_strategy=cfg.save_strategy, save_steps=cfg.save_steps, save_total_limit=None,
+        save_only_model=cfg.save_only_model,
+        eval_strategy=cfg.eval_strategy if evaluates else "no",
+        eval_steps=(cfg.eval_steps or cfg.logging_steps) if evaluates else None,
+        seed=cfg.seed, data_seed=cfg.seed,
+        # pure_bf16: the weights are already bf16 (LoadOptions.of_run), so no autocast
+        bf16=dtype == torch.bfloat16 and not cfg.pure_bf16, fp16=dtype == torch.float16,
         report_to=[] if cfg.report_to == "none" else [cfg.report_to],
         remove_unused_columns=False, disable_tqdm=True,
-        dataloader_num_workers=cfg.dataloader_num_workers,
-        use_cpu=not torch.cuda.is_available(), save_only_model=False,
+        dataloader_num_workers=cfg.dataloader_num_workers, ddp_timeout=cfg.ddp_timeout,
+        use_cpu=not torch.cuda.is_available(),
         activation_checkpointing=False,  # load_policy enables it on the model when asked
     )
-    if cfg.lr_scheduler_type == "cosine_with_min_lr":
-        kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": cfg.min_lr_ratio}
     kwargs.update(extra)
     return (args_cls or TrainingArguments)(**kwargs)
+
+
+def scheduler_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """min_lr_ratio for cosine_with_min_lr, then lr_scheduler_kwargs (which win)."""
+    out: dict[str, Any] = {}
+    given = json.loads(cfg.lr_scheduler_kwargs) if cfg.lr_scheduler_kwargs else {}
+    if cfg.lr_scheduler_type == "cosine_with_min_lr" and not {"min_lr", "min_lr_rate"} & set(given):
+        out["min_lr_rate"] = cfg.min_lr_ratio
+    return out | given
 
 
 def quiet(trainer) -> None:
@@ -85,7 +98,7 @@ def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     stop = GracefulStop(rd)
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
     marker = CheckpointMarker(cfg.save_total_limit, resume_settings(cfg))
-    return [RunFiles(rd, batch), marker, stop], stop
+    return [RunFiles(rd, batch), marker, stop, AlarmWatch(rd, cfg, stop)], stop
 
 
 def describe(model) -> None:

@@ -8,10 +8,11 @@ dead process could not.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .alarms import Alarm, listed
 from .procs import children, lock_held, process_matches
 from .rundir import FINAL_STATES, RunDir
 
@@ -42,6 +43,7 @@ class RunInfo:
     pid: int | None = None
     alive: bool = False
     stopping: bool = False  # abort requested, process still going
+    alarms: list[Alarm] = field(default_factory=list)  # core/runs/alarms.py, first seen first
 
 
 def inspect_run(rd: RunDir, saves_dir: Path) -> tuple[RunInfo, dict[str, Any]]:
@@ -73,7 +75,8 @@ def inspect_run(rd: RunDir, saves_dir: Path) -> tuple[RunInfo, dict[str, Any]]:
         started_at=status.get("started_at"), ended_at=status.get("ended_at"),
         age_s=time.time() - begun if begun else None, error=error,
         exit_code=status.get("exit_code"), pid=status.get("pid"), alive=alive,
-        stopping=alive and abort_requested(status) and state not in FINAL_STATES), status
+        stopping=alive and abort_requested(status) and state not in FINAL_STATES,
+        alarms=listed(status)), status
 
 
 def derive(rd: RunDir, status: dict[str, Any], alive: bool) -> tuple[str, str | None]:

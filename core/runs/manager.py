@@ -55,15 +55,18 @@ MAX_DEPTH = 3          # saves/<model>/<type>/<run>, as LLaMA-Factory users lay 
 
 class RunManager:
     def __init__(self, saves_dir: str | os.PathLike = "saves", max_concurrent: int = 1,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, confined: bool = False) -> None:
         """`saves_dir` relative to the project root, like the CLI's default output_dir.
-        max_concurrent 0 holds the queue (nothing new is launched)."""
+        max_concurrent 0 holds the queue (nothing new is launched). `confined` (the WebUI's
+        manager): get() and list() also refuse or skip run folders outside saves_dir, links
+        resolved, as the changing calls always do; off, get() takes any run folder (CLI)."""
         if max_concurrent < 0:
             raise ValueError(f"max_concurrent: {max_concurrent} must be 0 or more")
         saves = Path(saves_dir)
         self.saves_dir = (saves if saves.is_absolute() else PROJECT_ROOT / saves).resolve()
         self.max_concurrent = max_concurrent
         self.python = python
+        self.confined = confined
         self._mutex = threading.Lock()
 
     # --- reading (no lock, no writes) ----------------------------------------------------
@@ -73,8 +76,9 @@ class RunManager:
         return sorted(infos, key=lambda i: -(i.started_at or i.queued_at or 0))
 
     def get(self, run: str | os.PathLike | RunInfo) -> RunInfo:
-        """A run by name (relative to saves_dir), path or RunInfo."""
-        rd = self._dir(run, inside=False)
+        """A run by name (relative to saves_dir), path or RunInfo; when confined, only one
+        inside saves_dir."""
+        rd = self._dir(run, inside=self.confined)
         if not (rd.status_file.exists() or rd.config.exists()):
             raise UserError(f"no run at {rd.path} (no status.json or config.yaml)")
         return self._inspect(rd)[0]
@@ -271,7 +275,8 @@ class RunManager:
         path = Path(run.path if isinstance(run, (RunInfo, RunDir)) else run)
         path = (path if path.is_absolute() else self.saves_dir / path).resolve()
         if inside and (path == self.saves_dir or not path.is_relative_to(self.saves_dir)):
-            raise UserError(f"{path} is not inside the saves folder {self.saves_dir}")
+            raise UserError(f"{path} is not inside the saves folder {self.saves_dir}; "
+                            "a run is a folder under it")
         return RunDir(path)
 
     def _run_dirs(self) -> list[RunDir]:
@@ -285,6 +290,8 @@ class RunManager:
             except OSError:
                 continue
             for child in subfolders:
+                if self.confined and not child.resolve().is_relative_to(self.saves_dir):
+                    continue  # a link out of saves/: not the WebUI's to show
                 if (child / "status.json").exists() or (child / "config.yaml").exists():
                     found.append(RunDir(child))
                 elif depth < MAX_DEPTH:

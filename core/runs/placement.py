@@ -8,15 +8,17 @@ RunManager and the WebUI's Preview all make.
 
 A folder may take a new run when it holds no checkpoint, no final model and no completed run
 (a run that failed or was aborted before its first save can be started again there); anything
-else needs resume_from_checkpoint or a new output_dir. A resume compares the config with the
-one its checkpoint recorded (config_changes): other max_steps, learning_rate, ... are logged,
-another model, stage, finetuning_type, LoRA layout, quantization or template is refused.
-Nothing here deletes a complete checkpoint.
+else needs resume_from_checkpoint or a new output_dir (that is all LLaMA-Factory's
+overwrite_output_dir means here: true or false, nothing here deletes a complete checkpoint).
+A resume compares the config with the one its checkpoint recorded (config_changes): other
+max_steps, learning_rate, ... are logged, another model, stage, finetuning_type, LoRA layout,
+quantization or template is refused.
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,8 +42,11 @@ FIXED = ("model_name_or_path", "adapter_name_or_path", "stage", "finetuning_type
 
 
 def default_run_name(cfg: RunConfig) -> str:
-    """<stage>-<first dataset>-<date>-<time>."""
+    """<stage>-<first dataset>-<date>-<time>, one folder name: the dataset name is cut to 60
+    characters and anything but letters, digits, `.`, `_` and `-` becomes `_` (a name like
+    ../../x must not lead out of saves/)."""
     dataset = cfg.datasets[0] if cfg.datasets else "data"
+    dataset = re.sub(r"[^\w.-]+", "_", dataset)[:60].strip(".") or "data"
     return f"{cfg.stage}-{dataset}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
@@ -91,8 +96,11 @@ def check_free(rd: RunDir, cfg: RunConfig) -> None:
     if resume in (None, False) and (checkpoints or rd.has_final_model() or completed):
         held = (", ".join(c.path.name for c in checkpoints)
                 or ("a final model" if rd.has_final_model() else "a completed run"))
-        raise UserError(f"output_dir: {rd.path} already holds a run ({held}). To continue it, "
-                        "add resume_from_checkpoint=true; to start over, choose a new output_dir.")
+        never = (" overwrite_output_dir never deletes a run here." if cfg.overwrite_output_dir
+                 else "")
+        raise UserError(f"output_dir: {rd.path} already holds a run ({held}).{never} To continue "
+                        "it, add resume_from_checkpoint=true; to start over, choose a new "
+                        "output_dir.")
     if resume is True and not any(c.complete for c in checkpoints):
         raise UserError(f"resume_from_checkpoint: no complete checkpoint in {rd.path}; remove "
                         "the key to start fresh")

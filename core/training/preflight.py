@@ -7,9 +7,10 @@ checks before it loads a weight, as a dry run that writes nothing and loads no w
 
 It asks the same functions the training flow (core/training/run.py) does: the config's
 validation, the machine checks, the run placement refusals (core.runs.placement, resume
-included), the data loaded, checked and tokenized with the model's tokenizer, and the stage's
-own data checks (a method module's check_data). The WebUI's Preview shows the findings next
-to the fields they name.
+included), the model's tokenizer and layout (core.models.checks: a pad token, lora_target and
+freeze_trainable_layers against config.json's modules), the data loaded, checked and tokenized
+with the model's tokenizer, and the stage's own data checks (a method module's check_data).
+The WebUI's Preview shows the findings next to the fields they name.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from typing import Any
 
 from core.config import FIELDS, RunConfig, problems
 from core.errors import UserError
-from core.runs.placement import config_changes, in_use, place, resume_point
+from core.runs.placement import PLACEMENT, config_changes, in_use, place, resume_point
 from core.runs.procs import lock_held
 from core.runs.rundir import RunDir
 
@@ -57,7 +58,8 @@ def preflight(cfg: RunConfig, *, config_path: str | os.PathLike | None = None,
     found = [Finding(key, message) for key, message in problems(cfg)]
     found += _caught(lambda: check_reward_funcs(cfg, reward_funcs), "stage")
     found += _machine(cfg)
-    found += _placement(cfg, config_path, saves_dir, root)
+    if not any(f.key in PLACEMENT for f in found):  # a bad output_dir is no folder to look in
+        found += _placement(cfg, config_path, saves_dir, root)
     if not refused(found):
         found += _data(cfg, tokenizer, len(reward_funcs))
     return found
@@ -118,16 +120,35 @@ def _placement(cfg: RunConfig, config_path: str | os.PathLike | None,
 
 def _data(cfg: RunConfig, tokenizer: Callable[[RunConfig], Any] | None,
           user_rewards: int) -> list[Finding]:
-    """The data as training loads it: tokenized with the model's tokenizer, bad records
-    counted against max_bad_ratio, then the stage's own checks."""
-    from core.data import load_for_training
-    from core.data.templates import get_template
+    """The model's tokenizer and layout, then the data as training loads it."""
     from core.models.loading import LoadOptions, load_tokenizer
 
     try:
         tok = tokenizer(cfg) if tokenizer else load_tokenizer(LoadOptions.of_run(cfg))
     except Exception as e:  # noqa: BLE001 - training would fail the same way: say how
         return [_failure(e, "model_name_or_path")]
+    found = _model(cfg, tok)
+    if any(f.key == "model_name_or_path" for f in found):
+        return found  # a tokenizer that cannot pad: the data would only fail on it
+    return found + _records(cfg, tok, user_rewards)
+
+
+def _model(cfg: RunConfig, tok: Any) -> list[Finding]:
+    """What training checks of the model before load_policy (core.models.checks)."""
+    from core.models.checks import model_problems
+
+    try:
+        return [Finding(key, message) for key, message in model_problems(cfg, tok)]
+    except Exception as e:  # noqa: BLE001 - a config.json that does not load: say how
+        return [_failure(e, "model_name_or_path")]
+
+
+def _records(cfg: RunConfig, tok: Any, user_rewards: int) -> list[Finding]:
+    """The data tokenized with the model's tokenizer, bad records counted against
+    max_bad_ratio, then the stage's own checks."""
+    from core.data import load_for_training
+    from core.data.templates import get_template
+
     check = getattr(importlib.import_module(METHODS[cfg.stage]), "check_data", None)
     try:
         template = get_template(cfg.template, tok, cfg.enable_thinking)

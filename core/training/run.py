@@ -144,6 +144,7 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
 
     from core.data import load_for_training
     from core.data.templates import get_template
+    from core.models.checks import check_model
     from core.models.loading import LoadOptions, check_machine, load_tokenizer
 
     from .env import write_env
@@ -154,9 +155,18 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     check_machine(cfg)
     tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
+    check_model(cfg, tokenizer)  # pad token, lora_target, layers: before any weight is read
     template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
-    data = load_for_training(cfg, template)
+    data = load_for_training(cfg, template)  # logs what cutoff_len cut to train.log
+    if data.truncation is not None:  # the Runs view shows it
+        rd.update_status(truncation=data.truncation.to_dict())
     write_env(rd, cfg, data.fingerprint)
     method = importlib.import_module(METHODS[cfg.stage])
     extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
-    return bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
+    aborted = bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
+    if cfg.plot_loss:
+        from .plot import write_loss_plot
+
+        plot = write_loss_plot(rd)
+        log.info("Loss curves: %s", plot or f"none logged (logging_steps {cfg.logging_steps})")
+    return aborted

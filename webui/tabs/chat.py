@@ -28,8 +28,8 @@ from core.runs.manager import RunManager
 from core.runs.rundir import CHECKPOINT
 
 from .. import forms, runlists
-from ..i18n import DEFAULT, t
 from ..context import MODELS
+from ..i18n import DEFAULT, t
 from ..render import message_html
 from ..workspace import Workspace
 from . import chat_settings

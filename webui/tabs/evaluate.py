@@ -53,7 +53,7 @@ def options() -> dict[str, Any]:
 def datasets(ws: Workspace, dataset_dir: str) -> tuple[list[str], str | None]:
     """Registered datasets that give pairs, and the one to pick first."""
     try:
-        infos = list_datasets(ws.confine(dataset_dir or "data", "dataset_dir"))
+        infos = list_datasets(ws.confine(dataset_dir or "data", "dataset_dir"), ws.readable)
     except UserError as e:
         log.warning("No datasets for Evaluate: %s", e)
         return [], None
@@ -105,6 +105,7 @@ def run(ws: Workspace, picked: list[str], dataset: str | None, dataset_dir: str,
             raise UserError(t("eval_pick_runs", lang))
         if not dataset:
             raise UserError(t("eval_pick_dataset", lang))
+        ws.check_datasets([dataset], dataset_dir)  # the flow reads it without the guard
         kwargs = dict(dataset_dir=str(ws.confine(dataset_dir or "data", "dataset_dir")),
                       max_samples=_count("max_samples", max_samples, optional=True),
                       samples=_count("samples", samples), max_new_tokens=_count("max_new_tokens",

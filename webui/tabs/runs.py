@@ -77,8 +77,8 @@ def view(runs: RunManager, names: list[str], lang: str) -> View:
     rd = RunDir(main.path)
     records = {i.name: RunDir(i.path).metrics() for i in infos}
     config = rd.config.read_text(encoding="utf-8") if rd.config.is_file() else ""
-    return View(progress_html(main, lang), plots.run_figures(records, lang), rd.log_tail(LOG_LINES),
-                config, actions(main))
+    return View(progress_html(main, lang, truncation=rd.status().get("truncation")),
+                plots.run_figures(records, lang), rd.log_tail(LOG_LINES), config, actions(main))
 
 
 def act(runs: RunManager, action: str, name: str | None, lang: str) -> tuple[bool, str]:
@@ -199,7 +199,8 @@ def refresh(runs: RunManager, ui, names: list[str], lang: str, last: dict, force
     else:  # the clock of a live run moves on though its files did not change
         main = next((i for i in infos if names and i.name == names[0]), None)
         if main is not None and main.alive:
-            out[ui.progress] = progress_html(main, lang)
+            cuts = RunDir(main.path).status().get("truncation")
+            out[ui.progress] = progress_html(main, lang, truncation=cuts)
     out[ui.seen] = last
     return out
 

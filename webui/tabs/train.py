@@ -45,8 +45,20 @@ def preview(ws: Workspace, values: dict[str, Any], yaml_path: str | None = None,
     text, cmd, found = config_preview(ws, values, yaml_path, lang)
     if text is not None and not found:
         cfg, _ = forms.build_config(values, ws)
-        found = dry_run(ws, cfg)
+        found = data_problems(ws, cfg) or dry_run(ws, cfg)
     return text, cmd, found
+
+
+def data_problems(ws: Workspace, cfg: RunConfig) -> Problems:
+    """(key, message) for a dataset whose registry entry reads a file outside data/, saves/
+    or examples/: the dry run and the run read the data without the WebUI's guard."""
+    out = []
+    for key, names in (("dataset", cfg.datasets), ("eval_dataset", cfg.eval_datasets)):
+        try:
+            ws.check_datasets(names, cfg.dataset_dir or "data", key)
+        except UserError as e:
+            out.append((key, str(e)))
+    return out
 
 
 def dry_run(ws: Workspace, cfg: RunConfig) -> Problems:
@@ -70,7 +82,11 @@ def save_yaml(ws: Workspace, values: dict[str, Any],
         check_yaml_target(ws, target)
     except UserError as e:
         return None, [("yaml_path", str(e))]
-    cfg.save(target)
+    try:
+        cfg.save(target)
+    except OSError as e:  # a folder where the file goes, no permission, a full disk
+        return None, [("yaml_path", f"yaml_path: cannot write {ws.shown(target)}: "
+                       f"{e.strerror or e}")]
     return ws.shown(target), []
 
 
@@ -108,17 +124,26 @@ def load_yaml(ws: Workspace, path: str) -> tuple[dict[str, Any] | None, str]:
 def start(ws: Workspace, runs: RunManager, values: dict[str, Any]) -> tuple[str | None, Problems]:
     """Validate and hand the config to RunManager.start; (run name, []) or (None, problems)."""
     cfg, found = forms.build_config(values, ws)
+    found = found or (data_problems(ws, cfg) if cfg is not None else [])
     if cfg is None or found:
         return None, found
     try:
         return runs.start(cfg).name, []
     except UserError as e:  # ConfigError too: the message starts with the key when it has one
         return None, [(key_of(str(e)), str(e))]
+    except OSError as e:  # the run folder cannot be written: a file in its place, a full disk
+        where = f" {e.filename}" if e.filename else ""
+        return None, [("output_dir", f"output_dir: cannot write the run folder{where}: "
+                       f"{e.strerror or e}")]
 
 
 def abort(runs: RunManager, name: str | None) -> str | None:
-    """Abort a run started from this page; None when there is nothing to abort."""
-    if not name or refusal(runs.get(name), "abort"):
+    """Abort a run started from this page; None when there is nothing to abort (or the name
+    is not a run in saves/: the API can send any)."""
+    try:
+        if not name or refusal(runs.get(name), "abort"):
+            return None
+    except UserError:
         return None
     runs.abort(name)
     return name
