@@ -99,13 +99,16 @@ def _keep_in_browser(ctx: Ctx) -> None:
     gr.on([ctx.lang.change] + [f.change for f in fields], None, [ctx.lang] + fields, saved,
           js=store, show_progress="hidden")
 
-    def restore(stored, *current):
+    def restore(stored, lang, *current):
+        """Only what differs: an update fires the field's change events (checks, relabels)."""
         stored = stored if isinstance(stored, dict) else {}
-        values = forms.restore(stored.get("form"), dict(zip(keys, current)))
-        lang = stored.get("lang")
-        return [lang if lang in LANGS else gr.update()] + [values[k] for k in keys]
+        now = dict(zip(keys, current))
+        values = forms.restore(stored.get("form"), now)
+        kept = stored.get("lang")
+        return ([kept if kept in LANGS and kept != lang else gr.update()]
+                + [values[k] if values[k] != now[k] else gr.update() for k in keys])
 
-    ctx.app.load(restore, [saved] + fields, [ctx.lang] + fields, show_progress="hidden")
+    ctx.app.load(restore, [saved, ctx.lang] + fields, [ctx.lang] + fields, show_progress="hidden")
 
 
 def start_poller(runs: RunManager, interval: float = POLL_S) -> threading.Thread:
