@@ -6,7 +6,7 @@ import shutil
 import pytest
 from conftest import ROOT
 
-from core.config import GROUPS
+from core.config import FIELDS, GROUPS
 from core.runs.manager import RunManager
 from webui import forms
 from webui.i18n import t
@@ -76,14 +76,20 @@ def test_each_tab_starts_with_its_controls(page, name):
 def test_train_tab_holds_every_form_field_but_the_top_bar(page):
     tab = tabs_of(page)["train"]
     ids = {c.elem_id for c in descendants(tab)}
-    groups = [c.elem_id for c in descendants(tab) if (c.elem_id or "").startswith("group-")]
-    assert groups == [f"group-{g}" for g in GROUPS]  # accordions in the config's group order
-    first = controls(tab)[0]
-    assert first.startswith("field-") and forms.SPECS[first[6:]].group == "model", first
+    accordions = {c.elem_id: c for c in descendants(tab) if (c.elem_id or "").startswith("group-")}
+    # the main settings first, open; then the config's groups in their order, collapsed
+    assert list(accordions) == ["group-main"] + [f"group-{g}" for g in GROUPS]
+    assert [a.open for a in accordions.values()] == [True] + [False] * len(GROUPS)
+    main = [k for k, f in FIELDS.items() if f.metadata["main"]]
+    assert controls(accordions["group-main"]) == [f"field-{k}" for k in main]
+    assert controls(tab)[:len(main)] == [f"field-{k}" for k in main]
+    for group in GROUPS:
+        inside = controls(accordions[f"group-{group}"])
+        assert inside and all(forms.SPECS[c[6:]].group == group for c in inside), inside
     form = {k for k in forms.SPECS if k not in forms.TOPBAR_KEYS}
     assert {f"field-{k}" for k in form} <= ids
     assert not {f"field-{k}" for k in forms.TOPBAR_KEYS} & ids
-    assert {"start", "train-abort", "preview", "save-yaml", "load-yaml"} <= ids
+    assert {"start", "train-abort", "preview", "save-yaml", "load-yaml", "reset-form"} <= ids
     (topbar,) = [c for c in descendants(page) if c.elem_id == "topbar"]
     assert controls(topbar) == [f"field-{k}" for k in forms.TOPBAR_KEYS]
 

@@ -135,8 +135,21 @@ def open_tab(page, name: str) -> None:
     page.locator(f"#tab-{name}").wait_for(state="visible")
 
 
+def open_group(page, key: str) -> None:
+    """Open the collapsed group of the Train form that holds `key` (a click toggles it, so
+    only when the field is not shown)."""
+    from webui.tabs.train import BLOCK_OF
+
+    field = page.locator(f"#field-{key}")
+    if key in BLOCK_OF and not field.is_visible():
+        page.locator(f"#group-{BLOCK_OF[key]} button").first.click()
+        field.wait_for()
+
+
 def set_field(page, key: str, value) -> None:
-    """Type into a generated field (a number box, or the textbox of an optional number)."""
+    """Type into a generated field (a number box, or the textbox of an optional number),
+    in its group of the Train form opened first."""
+    open_group(page, key)
     box = page.locator(f"#field-{key} input, #field-{key} textarea").first
     box.fill(str(value))
     box.press("Tab")
@@ -199,6 +212,9 @@ def test_data_train_runs_in_the_browser(server, page):
     page.locator("#chart-loss .js-plotly-plot .scatterlayer .trace").first.wait_for()
     assert status(server, name)["state"] == "completed"
     shot(page, "3-run-completed")
+    open_tab(page, "train")  # nothing of this page's runs: Abort is grey again
+    page.locator("#train-abort:disabled").wait_for()
+    open_tab(page, "runs")
 
     page.reload()
     open_tab(page, "runs")

@@ -5,15 +5,18 @@ Run: pytest -q tests/test_webui_handlers.py"""
 import html
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import ROOT
 
 from core.config import FIELDS, RunConfig
+from core.config.demo import demo_config, demo_tuned
 from core.errors import UserError
 from core.runs.info import ACTIONS, refusal
 from core.runs.manager import RunManager
@@ -148,14 +151,47 @@ def test_model_fields_take_hub_ids_and_model_folders(ws, tiny_model):
 
 
 # --- Train tab -----------------------------------------------------------------------------
+def command_parts(command: str) -> tuple[list[str], list[str]]:
+    """A preview command as (its comment lines, the shell words of the command line)."""
+    *comments, line = command.splitlines()
+    assert all(c.startswith("# ") for c in comments), command
+    return comments, shlex.split(line)
+
+
 def test_preview_shows_yaml_and_command_and_writes_nothing(ws):
-    text, command, found = train_tab.preview(ws, form(ws, run_name="my-run"))
+    values = form(ws, run_name="my-run")
+    text, command, found = train_tab.preview(ws, values)
     assert found == [] and "pref_beta: 0.1" in text and "run_name: my-run" in text
-    folder = f"{ws.saves_dir}/my-run"
-    assert command == f"nohup python -m core train {folder}/config.yaml > {folder}/train.log 2>&1 &"
+    assert yaml.safe_load(text) == forms.build_config(values, ws)[0].to_dict()  # what Save writes
+    comments, words = command_parts(command)
+    target = ws.saves_dir / "configs" / "my-run.yaml"
+    assert comments == [f"# Save YAML first: {target} does not hold this form's config yet."]
+    python = words[10]  # the server's interpreter (.venv/bin/python), from the project root
+    assert (ROOT / python) == Path(sys.executable) and not python.startswith("python")
+    assert words == ["cd", str(ROOT), "&&", f"out={ws.saves_dir / 'my-run'}", "&&", "mkdir", "-p",
+                     "$out", "&&", "nohup", python, "-m", "core", "train", str(target),
+                     "output_dir=$out", ">>", "$out/train.log", "2>&1", "&"]
     assert not any(ws.saves_dir.iterdir())
+    _, command, _ = train_tab.preview(ws, values, "", "zh")
+    assert command.startswith("# 请先点击")
     text, command, found = train_tab.preview(ws, form(ws, pref_beta=-1))
     assert found and found[0][0] == "pref_beta"
+
+
+def test_the_command_goes_where_start_would_put_the_run(ws):
+    """No run_name: a dated folder in the WebUI's saves folder (not the CLI's default saves/),
+    a new one when that name is taken, like Start's; the YAML keeps output_dir empty."""
+    values = form(ws)
+    cfg = forms.build_config(values, ws)[0]
+    _, command, _ = train_tab.preview(ws, values)
+    out = Path(command_parts(command)[1][3].removeprefix("out="))
+    assert out.parent == ws.saves_dir and out.name.startswith("dpo-demo_pref_en-")
+    assert cfg.output_dir is None and cfg.run_name is None
+    (ws.saves_dir / out.name).mkdir()
+    _, again, _ = train_tab.preview(ws, values)
+    assert command_parts(again)[1][3] != f"out={out}"
+    _, typed, _ = train_tab.preview(ws, form(ws, output_dir=str(ws.saves_dir / "mine")))
+    assert command_parts(typed)[1][3] == f"out={ws.saves_dir / 'mine'}"
 
 
 def test_preview_includes_the_dry_run(ws):
@@ -174,16 +210,70 @@ def test_preview_includes_the_dry_run(ws):
     assert sorted(p.name for p in ws.saves_dir.rglob("*")) == before
 
 
+def test_save_yaml_writes_a_file_and_makes_no_run(ws):
+    values = form(ws, run_name="saved", pref_beta=0.3)
+    written, found = train_tab.save_yaml(ws, values, "")
+    assert found == [] and Path(written) == ws.saves_dir / "configs" / "saved.yaml"
+    assert RunManager(ws.saves_dir).list() == []  # Runs shows nothing new
+    assert [p.relative_to(ws.saves_dir) for p in ws.saves_dir.rglob("*")] == [
+        Path("configs"), Path("configs/saved.yaml")]
+    loaded, note = train_tab.load_yaml(ws, written)
+    assert loaded == forms.config_values(forms.build_config(values, ws)[0]) and note == ""
+    assert loaded["output_dir"] == "" and loaded["run_name"] == "saved"
+    # the command now runs that file, with no "save first" line
+    _, command, _ = train_tab.preview(ws, values, written)
+    comments, words = command_parts(command)
+    assert comments == [] and words[14] == written
+    # saving the same form again keeps its file; another config never overwrites it unasked
+    assert train_tab.save_yaml(ws, values, "")[0] == written
+    other, _ = train_tab.save_yaml(ws, {**values, "pref_beta": 0.4}, "")
+    assert Path(other).name == "saved-2.yaml"
+    assert train_tab.load_yaml(ws, written)[0]["pref_beta"] == 0.3
+    named, _ = train_tab.save_yaml(ws, {**values, "pref_beta": 0.5}, written)  # named: replaced
+    assert named == written and train_tab.load_yaml(ws, written)[0]["pref_beta"] == 0.5
+
+
+def test_save_yaml_refuses_run_folders_and_other_places(ws):
+    fake_run(ws, "done")
+    for path, words in ((str(ws.saves_dir / "done" / "mine.yaml"), "is a run folder"),
+                        (str(ws.saves_dir / "done" / "sub" / "mine.yaml"), "is a run folder"),
+                        (str(ws.saves_dir / "new" / "config.yaml"), "run's own config"),
+                        ("/tmp/elsewhere.yaml", "outside"),
+                        (str(ws.saves_dir / "mine.txt"), ".yaml or .yml"),
+                        (str(ws.saves_dir / "done"), ".yaml or .yml")):
+        written, found = train_tab.save_yaml(ws, form(ws), path)
+        assert written is None and found[0][0] == "yaml_path" and words in found[0][1], found
+    assert not (ws.saves_dir / "new").exists()
+    assert not (ws.saves_dir / "done" / "mine.yaml").exists()
+    written, found = train_tab.save_yaml(ws, form(ws), str(ws.data_dir / "mine.yml"))
+    assert found == [] and (ws.data_dir / "mine.yml").is_file()
+    # an example just loaded is read-only: Save writes the form to saves/configs/ instead
+    written, found = train_tab.save_yaml(ws, form(ws), str(ws.examples_dir / "dpo_demo.yaml"))
+    assert found == [] and Path(written) == ws.saves_dir / "configs" / "dpo-demo_pref_en.yaml"
+
+
 def test_save_then_load_yaml(ws):
-    written, found = train_tab.save_yaml(ws, form(ws, run_name="saved", pref_beta=0.3), "")
-    assert found == [] and Path(written) == ws.saves_dir / "saved" / "config.yaml"
-    values, note = train_tab.load_yaml(ws, written)
-    assert values["pref_beta"] == 0.3 and values["run_name"] == "saved" and note == ""
-    assert train_tab.save_yaml(ws, form(ws), "/tmp/elsewhere.yaml")[1][0][0] == "yaml_path"
     values, error = train_tab.load_yaml(ws, "../etc/passwd")
     assert values is None and "outside" in error
     values, _ = train_tab.load_yaml(ws, str(ws.examples_dir / "dpo_demo.yaml"))
     assert values["stage"] == "dpo" and values["model_name_or_path"] == "demo"
+
+
+def test_the_pasted_command_runs_the_saved_config(ws):
+    """The command as a user pastes it into a shell, with --check added: the server's
+    interpreter in the project root reads the saved file and places the run where Start
+    would; the check's verdict lands in that folder's train.log."""
+    values = form(ws, max_samples=8)
+    written, _ = train_tab.save_yaml(ws, values, "")
+    _, command, _ = train_tab.preview(ws, values, written)
+    assert " -m core train " in command
+    checked = command.replace(" -m core train ", " -m core train --check ").removesuffix(" &")
+    done = subprocess.run(["bash", "-c", checked], cwd="/", capture_output=True, text=True,
+                          timeout=300)
+    out = Path(command_parts(command)[1][3].removeprefix("out="))
+    log = (out / "train.log").read_text()
+    assert done.returncode == 0 and log.splitlines()[-1].startswith("ok:"), (done.stderr, log)
+    assert out.parent == ws.saves_dir and RunManager(ws.saves_dir).list() == []
 
 
 def test_start_validates_before_anything_starts(ws):
@@ -194,7 +284,100 @@ def test_start_validates_before_anything_starts(ws):
     assert found == [] and name == "ok" and manager.get("ok").state == "queued"
     name, found = train_tab.start(ws, manager, form(ws, run_name="ok"))
     assert name is None and found[0][0] == "output_dir"
+    assert train_tab.abortable(manager, "ok") and not train_tab.abortable(manager, None)
     assert train_tab.abort(manager, "ok") == "ok" and manager.get("ok").state == "aborted"
+    assert not train_tab.abortable(manager, "ok") and not train_tab.abortable(manager, "gone")
+
+
+def demo_form(ws: Workspace, **changes) -> dict:
+    """The form a new browser gets (examples/dpo_demo.yaml), with `changes` as widget values."""
+    return {**forms.config_values(demo_config().replace(dataset_dir=str(ws.data_dir))), **changes}
+
+
+def test_leaving_the_demo_resets_its_tuned_values(ws):
+    tuned = demo_tuned()  # where examples/dpo_demo.yaml differs from the config defaults
+    assert tuned["learning_rate"] == 5e-4 and FIELDS["learning_rate"].default == 5e-5
+    assert {"lora_rank", "cutoff_len", "per_device_train_batch_size"} <= set(tuned)
+    assert not {"model_name_or_path", "dataset", "output_dir", "run_name"} & set(tuned)
+    assert train_tab.off_demo(demo_form(ws)) == ({}, "")  # still the demo: nothing changes
+    # another model; the user had set the batch size himself: it stays
+    values = demo_form(ws, model_name_or_path="Qwen/Qwen2.5-0.5B-Instruct",
+                       per_device_train_batch_size=2)
+    back, text = train_tab.off_demo(values)
+    assert back == {k: forms.to_widget(forms.SPECS[k], FIELDS[k].default)
+                    for k in tuned if k != "per_device_train_batch_size"}
+    assert "learning_rate 0.0005 → 5e-05" in text and "lora_rank 16 → 8" in text
+    cfg, found = forms.build_config({**values, **back}, ws)
+    assert cfg.learning_rate == 5e-5 and cfg.per_device_train_batch_size == 2
+    # another dataset does it too, whatever the model
+    back, _ = train_tab.off_demo(demo_form(ws, dataset=["demo_pref_en", "demo_sft"]))
+    assert back["learning_rate"] == 5e-5
+    message = i18n.t("demo_left", "en", changes=text)
+    assert "\n" not in message and message.startswith("Not the demo any more")
+
+
+def test_reset_keeps_model_and_data_and_gives_the_defaults(ws):
+    changed = demo_form(ws, learning_rate=1e-3, pref_loss="ipo", max_steps=7, bf16=True)
+    assert train_tab.reset(changed) == demo_form(ws)  # on the demo: the demo's values
+    mine = demo_form(ws, model_name_or_path="Qwen/Qwen3-0.6B", dataset=["demo_sft"],
+                     learning_rate=1e-3, template="qwen3", lora_rank=64)
+    values = train_tab.reset(mine)
+    expected = RunConfig(model_name_or_path="Qwen/Qwen3-0.6B", dataset="demo_sft",
+                         dataset_dir=str(ws.data_dir))
+    assert values == forms.config_values(expected) and values["learning_rate"] == 5e-5
+
+
+def test_groups_count_the_values_that_differ_from_the_defaults(ws):
+    labels = train_tab.block_labels(demo_form(ws), "en")
+    # the demo: gradient_accumulation_steps; logging_steps and save_steps (main fields apart)
+    assert labels["optimisation"] == "Optimisation · 1 changed"
+    assert labels["output"] == "Saving and logging · 2 changed"
+    assert labels["preference"] == "Preference" and labels["main"] == "Main settings"
+    values = demo_form(ws, warmup_ratio=0.2, lora_alpha="abc", simpo_gamma=1.0, seed=7)
+    labels = train_tab.block_labels(values, "zh")
+    assert labels["optimisation"] == "优化 · 3 项已改"  # + warmup_ratio, seed
+    assert labels["finetuning"] == "阶段与 LoRA · 1 项已改"  # lora_alpha does not parse
+    assert labels["preference"] == "偏好"  # simpo_gamma does not apply to sigmoid
+    defaults = train_tab.block_labels(forms.config_values(RunConfig()), "en")
+    assert not [label for label in defaults.values() if "changed" in label], defaults
+    assert set(train_tab.BLOCKS["main"]) == {k for k, f in FIELDS.items() if f.metadata["main"]}
+
+
+def test_help_shows_as_plain_text_in_gradio():
+    """gradio renders `info` with its own few Markdown rules; help must come out as written
+    (lookalikes for the characters they would eat)."""
+    def gradio_info(text: str) -> str:  # gradio 6.31's info renderer, rule by rule
+        text = html.escape(text, quote=True).replace("&#x27;", "'")
+        for pattern, repl in ((r"`([^`]+)`", r"<code>\1</code>"),
+                              (r"\[([^\]]+)\]\(([^)]+)\)", r"<a>\1</a>"),
+                              (r"\*\*(.+?)\*\*", r"<strong>\1</strong>"),
+                              (r"__(.+?)__", r"<strong>\1</strong>"),
+                              (r"\*(.+?)\*", r"<em>\1</em>"),
+                              (r"(?<!\w)_(.+?)_(?!\w)", r"<em>\1</em>")):
+            text = re.sub(pattern, repl, text, flags=re.ASCII)
+        return text
+
+    regex = FIELDS["reward_format_regex"].default
+    assert "<em>" in gradio_info(f"Default: {regex}")  # what the user saw
+    for spec in forms.SPECS.values():
+        shown = forms.info(spec, "en")
+        assert "<" not in gradio_info(shown).replace("&lt;", ""), shown
+    shown = forms.info(forms.SPECS["reward_format_regex"], "en")
+    assert "^<think>.∗?</think>\\s∗\\S" in shown
+    for text in ("`x` [a](b) **b** __c__ _d_ *e*", "⚠ pref_beta: 0 must be > 0"):
+        assert "<" not in gradio_info(forms.plain(text)), text
+    assert forms.plain("pref_beta and lora_rank") == "pref_beta and lora_rank"
+
+
+def test_a_kept_form_comes_back_as_far_as_it_still_fits(ws):
+    current = demo_form(ws)
+    saved = {**current, "learning_rate": 1e-5, "pref_loss": "ipo", "lora_alpha": "abc",
+             "dataset": ["mine"], "bf16": True, "stage": "no-such-stage", "gone_key": 1,
+             "cutoff_len": "512", "max_samples": None}
+    back = forms.restore(saved, current)
+    assert back == {**current, "learning_rate": 1e-5, "pref_loss": "ipo", "lora_alpha": "abc",
+                    "dataset": ["mine"], "bf16": True}
+    assert forms.restore(None, current) == current and forms.restore("x", current) == current
 
 
 # --- Data tab ------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.runs.manager import RunManager
 
-    from .app import CSS, build_app, start_poller
+    from .app import CSS, GRADIO_I18N, build_app, start_poller
     from .workspace import Workspace
 
     ws = Workspace(saves_dir=args.saves_dir)
@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
           + (" with login" if auth else ""), flush=True)
     app.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, auth=auth, share=args.share,
-        inbrowser=False, show_error=True, css=CSS, footer_links=[], run_history=False,
-        quiet=True, **login_gate(auth))
+        inbrowser=False, show_error=True, css=CSS, i18n=GRADIO_I18N, footer_links=[],
+        run_history=False, quiet=True, **login_gate(auth))
     return 0
 
 

@@ -9,6 +9,7 @@ run starts and an abort escalates with no browser open.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.config import ConfigError, RunConfig
+from core.config.demo import demo_config
 from core.runs.manager import RunManager
 
 from . import forms, tabs
@@ -26,20 +27,16 @@ from .workspace import Workspace
 
 log = logging.getLogger(__name__)
 POLL_S = 2.0
-DEMO_YAML = "dpo_demo.yaml"  # the prefilled DPO on the demo model and data
 
 CSS = (Path(__file__).parent / "style.css").read_text(encoding="utf-8")
-
-
-def initial_config(ws: Workspace) -> RunConfig:
-    """examples/dpo_demo.yaml without its output_dir/run_name (each Start makes a new run);
-    the dataclass defaults when the example is missing or broken."""
-    try:
-        cfg = RunConfig.load(ws.examples_dir / DEMO_YAML)
-    except ConfigError as e:
-        log.warning("Using the config defaults: %s", e)
-        return RunConfig()
-    return cfg.replace(output_dir=None, run_name=None)
+# gradio 6.31 announces a finished event to screen readers as t("common.complete"), a key its
+# own translations lack, so the raw key shows; python -m webui passes these to launch(i18n=).
+GRADIO_I18N = gr.I18n(**{locale: {"common": {"complete": t("done", lang)}}
+                         for locale, lang in (("en", "en"), ("zh-CN", "zh"), ("zh-TW", "zh"))})
+# The form and the language, kept in the browser (localStorage) and restored on load. The
+# secret reaches the page with its config (BrowserState decrypts there), so it hides nothing
+# from the page; a fixed one keeps the stored form readable after a server restart.
+STORAGE_KEY, STORAGE_SECRET = "prefstudio-form", "prefstudio-form-v1"
 
 
 def _header(ctx: Ctx) -> None:
@@ -67,7 +64,7 @@ def build_app(ws: Workspace | None = None, runs: RunManager | None = None) -> gr
     ws = ws or Workspace()
     runs = runs or RunManager(ws.saves_dir)
     runs.confined = True  # every run a handler names (and the API too) must be in saves/
-    cfg, options = initial_config(ws), ws.pick_lists(runs)
+    cfg, options = demo_config(), ws.pick_lists(runs)  # a new browser's form: the demo
     with gr.Blocks(title="PrefStudio", analytics_enabled=False, fill_width=True) as app:
         shown = tabs.available()
         ctx = Ctx(ws, runs, focus_run=gr.State(None), registry=gr.State(0),
@@ -87,7 +84,31 @@ def build_app(ws: Workspace | None = None, runs: RunManager | None = None) -> gr
                     module.build(ctx)
                 ctx.relabel(tab, f"tab_{name}")
         ctx.wire_language()
+        _keep_in_browser(ctx)
     return app
+
+
+def _keep_in_browser(ctx: Ctx) -> None:
+    """Store the language and every form value in the browser on each change (in the page,
+    no server call) and put them back on load, so a reload keeps them."""
+    keys = list(ctx.fields)
+    fields = [ctx.fields[k] for k in keys]
+    saved = gr.BrowserState({}, storage_key=STORAGE_KEY, secret=STORAGE_SECRET)
+    store = ("(lang, ...values) => { const keys = " + json.dumps(keys) + "; const form = {}; "
+             "keys.forEach((k, i) => { form[k] = values[i]; }); return {lang, form}; }")
+    gr.on([ctx.lang.change] + [f.change for f in fields], None, [ctx.lang] + fields, saved,
+          js=store, show_progress="hidden")
+
+    def restore(stored, lang, *current):
+        """Only what differs: an update fires the field's change events (checks, relabels)."""
+        stored = stored if isinstance(stored, dict) else {}
+        now = dict(zip(keys, current))
+        values = forms.restore(stored.get("form"), now)
+        kept = stored.get("lang")
+        return ([kept if kept in LANGS and kept != lang else gr.update()]
+                + [values[k] if values[k] != now[k] else gr.update() for k in keys])
+
+    ctx.app.load(restore, [saved, ctx.lang] + fields, [ctx.lang] + fields, show_progress="hidden")
 
 
 def start_poller(runs: RunManager, interval: float = POLL_S) -> threading.Thread:

@@ -9,11 +9,13 @@ field metadata (help, choices, min/max/gt, stages, when, ui), so a field added t
 in the form. Numbers are gr.Number/gr.Slider, booleans checkboxes, choices dropdowns (None
 shows as "(empty)"), optional text an empty textbox. Fields whose metadata says so get a pick
 list: `suggest` (model ids, any other may be typed), `pick` (registered datasets, finished
-runs' adapters).
+runs' adapters). Fields marked `main` come first in the Train form; the others sit in collapsed
+groups whose titles count the values that differ from the defaults (changed()).
 """
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +100,8 @@ def build_specs() -> dict[str, Spec]:
 
 SPECS = build_specs()
 DRIVERS = sorted({"stage"} | {k for s in SPECS.values() for k in (s.meta.get("when") or {})})
+# The Train form's first block: the settings people change most (metadata `main`).
+MAIN_KEYS = tuple(k for k, s in SPECS.items() if s.meta.get("main") and k not in TOPBAR_KEYS)
 
 
 def path_kinds() -> dict[str, str]:
@@ -106,8 +110,31 @@ def path_kinds() -> dict[str, str]:
 
 
 # --- labels and help -----------------------------------------------------------------------
+# gradio renders a field's `info` with a few Markdown rules of its own (`code`, [text](url),
+# **bold**, *em*, _em_) and no escapes, so `^<think>.*?</think>\s*\S` would lose its stars.
+# Help is plain text: the characters those rules eat become lookalikes they leave alone.
+_MARKUP = (("*", "\u2217"), ("`", "\u02cb"), ("](", "]\u200b("))
+_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")  # all but snake_case
+
+
+def plain(text: str) -> str:
+    """`text` with lookalikes for what gradio's info line would read as markup."""
+    for char, lookalike in _MARKUP:
+        text = text.replace(char, lookalike)
+    return _EDGE_UNDERSCORE.sub("\uff3f", text)
+
+
 def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def shown(value: Any, lang: str = "en") -> str:
+    """A config value as the form's texts show it: 5e-05, true, (empty)."""
+    if value in (None, ""):
+        return t("empty_choice", lang)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return _number(value) if isinstance(value, (int, float)) else str(value)
 
 
 def info(spec: Spec, lang: str) -> str:
@@ -121,12 +148,9 @@ def info(spec: Spec, lang: str) -> str:
         parts.append(f"≤ {_number(m['max'])}")
     if m.get("lt") is not None:
         parts.append(f"< {_number(m['lt'])}")
-    default = spec.default
-    shown = t("empty_choice", lang) if default in (None, "") else (
-        _number(default) if isinstance(default, (int, float)) and not isinstance(default, bool)
-        else str(default).lower() if isinstance(default, bool) else str(default))
-    tail = f"{t('default', lang)}: {shown}" + (f" · {', '.join(parts)}" if parts else "")
-    return f"{m.get('help') or ''} ({tail})"
+    tail = f"{t('default', lang)}: {shown(spec.default, lang)}" + (
+        f" · {', '.join(parts)}" if parts else "")
+    return plain(f"{m.get('help') or ''} ({tail})")
 
 
 def dropdown_choices(spec: Spec, lang: str) -> list[tuple[str, Any]]:
@@ -196,6 +220,52 @@ def build_config(values: dict[str, Any], ws: Workspace) -> tuple[RunConfig | Non
     return (None if unparsed else cfg), found
 
 
+def typed(values: dict[str, Any]) -> dict[str, Any]:
+    """The form values that parse, as config values (the others are left out)."""
+    out = {}
+    for key, raw in values.items():
+        try:
+            out[key] = coerce(key, from_widget(SPECS[key], raw))
+        except (ValueError, yaml.YAMLError):
+            pass
+    return out
+
+
+def changed(values: dict[str, Any]) -> set[str]:
+    """The fields that matter for these values and differ from their defaults (a value that
+    does not parse counts as changed)."""
+    shown, parsed = visibility(values), typed(values)
+    return {k for k in values if shown[k] and (k not in parsed or parsed[k] != SPECS[k].default)}
+
+
+def restore(saved: Any, current: dict[str, Any]) -> dict[str, Any]:
+    """Form values kept in a browser (key -> widget value) merged into `current`: unknown keys
+    are dropped, and a value its widget could not hold (a choice that no longer exists) keeps
+    the current one. Text that does not parse is kept: the form then names the problem."""
+    out = dict(current)
+    if not isinstance(saved, dict):
+        return out
+    for key, value in saved.items():
+        spec = SPECS.get(key)
+        if spec is None or key not in current:
+            continue
+        if spec.kind == "dropdown":
+            if value in [v for _, v in dropdown_choices(spec, "en")]:
+                out[key] = value
+        elif spec.kind in ("datasets", "adapters"):
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                out[key] = value
+        elif spec.kind == "checkbox":
+            if isinstance(value, bool):
+                out[key] = value
+        elif spec.kind in ("number", "slider"):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[key] = value
+        elif isinstance(value, str):
+            out[key] = value
+    return out
+
+
 def visibility(values: dict[str, Any]) -> dict[str, bool]:
     """Which fields matter for these values (a value that does not parse counts as default)."""
     data = {}
@@ -252,5 +322,5 @@ def relabel(spec: Spec, lang: str) -> dict:
 def mark(spec: Spec, lang: str, message: str | None) -> dict:
     """The update that shows (or clears) a field's problem in place of its help."""
     if message:
-        return gr.update(info=f"⚠ {message}", elem_classes=["ps-field", "ps-invalid"])
+        return gr.update(info=plain(f"⚠ {message}"), elem_classes=["ps-field", "ps-invalid"])
     return gr.update(info=info(spec, lang), elem_classes=["ps-field"])

@@ -31,6 +31,7 @@ TEXT: dict[str, dict[str, str]] = {
     "login_password": {"en": "Password", "zh": "密码"},
     "login_button": {"en": "Log in", "zh": "登录"},
     "login_failed": {"en": "Wrong username or password.", "zh": "用户名或密码错误。"},
+    "done": {"en": "Done", "zh": "完成"},
     # --- data tab --------------------------------------------------------------------------
     "registry": {"en": "Registered datasets", "zh": "已注册数据集"},
     "registry_hint": {"en": "Click a row to preview it.", "zh": "点击一行以预览。"},
@@ -139,6 +140,26 @@ TEXT: dict[str, dict[str, str]] = {
                         "zh": "本页面没有正在进行的训练。"},
     "abort_sent": {"en": "Abort requested for {name}: it saves a checkpoint and stops.",
                    "zh": "已请求中止 {name}：保存检查点后停止。"},
+    "group_main": {"en": "Main settings", "zh": "常用设置"},
+    "n_changed": {"en": "{n} changed", "zh": "{n} 项已改"},
+    "yaml_path_info": {"en": "Save YAML writes here (empty: saves/configs/, never a run folder); "
+                             "Load reads it.",
+                       "zh": "“保存 YAML”写到这里（留空则写入 saves/configs/，不会写进运行目录）；"
+                             "“加载 YAML”从这里读取。"},
+    "save_first": {"en": "Save YAML first: {path} does not hold this form's config yet.",
+                   "zh": "请先点击“保存 YAML”：{path} 里还不是当前表单的配置。"},
+    "command_unparsable": {"en": "Fix the marked values first (Preview lists them).",
+                           "zh": "请先修正标出的值（“预览”会列出）。"},
+    "reset_form": {"en": "Reset to defaults", "zh": "恢复默认"},
+    "reset_info": {"en": "Reset keeps the model and dataset and puts every other value back: "
+                         "the demo's tuned values while you train the demo, else the config "
+                         "defaults.",
+                   "zh": "“恢复默认”保留模型与数据集，其余各项恢复默认：训练演示模型时为演示的调优值，"
+                         "否则为配置默认值。"},
+    "reset_done": {"en": "Reset to the defaults.", "zh": "已恢复默认值。"},
+    "demo_left": {"en": "Not the demo any more, so its tuned values went back to the config "
+                        "defaults: {changes}.",
+                  "zh": "已不是演示配置，其调优值已恢复为配置默认值：{changes}。"},
     "cleared_output": {"en": "Loaded the config of {name}; output_dir and run_name were cleared, "
                              "so Start makes a new run.",
                        "zh": "已载入 {name} 的配置；已清空 output_dir 与 run_name，开始后将新建一次运行。"},

@@ -19,6 +19,8 @@ Field metadata (see `arg`):
   suggest  values a form offers in a pick list; any other may be typed (model ids)
   pick     a form's multi-select over what the workspace holds: datasets (registered in
            dataset_info.json) or adapters (finished runs' adapters), comma-joined
+  main     True for the settings people change most: a form shows them first, the others in
+           collapsed groups
 """
 from __future__ import annotations
 
@@ -82,13 +84,13 @@ def arg(default: Any, help: str, *, choices: tuple | None = None, min: float | N
         max: float | None = None, gt: float | None = None, lt: float | None = None,
         max_len: int | None = None, stages: tuple | None = None, when: dict | None = None,
         ui: bool = True, path: str | None = None, suggest: tuple | None = None,
-        pick: str | None = None) -> Any:
+        pick: str | None = None, main: bool = False) -> Any:
     """A dataclass field carrying the metadata the validator and the WebUI read."""
     if pick not in (None, *PICKS):
         raise ValueError(f"pick={pick!r}: use one of {PICKS}")
     meta = {"help": help, "choices": choices, "min": min, "max": max, "gt": gt, "lt": lt,
             "max_len": max_len, "stages": stages, "when": when, "ui": ui, "path": path,
-            "suggest": suggest, "pick": pick}
+            "suggest": suggest, "pick": pick, "main": main}
     return field(default=default, metadata=meta)
 
 
@@ -126,11 +128,12 @@ class ModelArgs:
 @dataclass
 class FinetuningArgs:
     stage: str = arg("dpo", "What to train: sft, dpo (and ORPO/SimPO via pref_loss), kto, rm "
-                     "(reward model), grpo.", choices=STAGES)
+                     "(reward model), grpo.", choices=STAGES, main=True)
     finetuning_type: str = arg(
         "lora", "lora: small adapter; full: every weight; freeze: only the last layers.",
         choices=("lora", "full", "freeze"))
-    lora_rank: int = arg(8, "LoRA rank r.", min=1, max=1024, when={"finetuning_type": ("lora",)})
+    lora_rank: int = arg(8, "LoRA rank r.", min=1, max=1024, when={"finetuning_type": ("lora",)},
+                         main=True)
     lora_alpha: int | None = arg(
         None, "LoRA scaling alpha. Empty: 2 x lora_rank.", min=1, max=4096,
         when={"finetuning_type": ("lora",)})
@@ -154,7 +157,7 @@ class FinetuningArgs:
 @dataclass
 class DataArgs:
     dataset: str = arg(DEMO_DATASET, "Dataset names from dataset_info.json, comma-separated.",
-                       pick="datasets")
+                       pick="datasets", main=True)
     eval_dataset: str | None = arg(None, "Datasets for evaluation, comma-separated.",
                                    pick="datasets")
     dataset_dir: str = arg("data", "Folder with the data files. Its own dataset_info.json is used "
@@ -162,7 +165,7 @@ class DataArgs:
                            path="dir")
     cutoff_len: int = arg(2048, "Maximum tokens per sequence (prompt + answer). Longer records "
                           "are cut or refused as truncation says.", min=16,
-                          max=TOKENS_MAX)
+                          max=TOKENS_MAX, main=True)
     truncation: str = arg(
         "llamafactory", "A record longer than cutoff_len: llamafactory cuts it as LLaMA-Factory "
         "does (a short answer stays whole, the prompt keeps its start); keep_recent drops the "
@@ -195,7 +198,7 @@ class DataArgs:
 class PrefArgs:
     pref_beta: float = arg(
         0.1, "beta: strength of the pull towards the reference (DPO, KTO), the odds-ratio weight "
-        "(ORPO) or the reward scale (SimPO).", gt=0.0, max=100.0, stages=BETA_STAGES)
+        "(ORPO) or the reward scale (SimPO).", gt=0.0, max=100.0, stages=BETA_STAGES, main=True)
     pref_beta_schedule: str = arg(
         "constant", "constant: pref_beta throughout; linear: from pref_beta_start to "
         "pref_beta_end over the run's steps.", choices=("constant", "linear"), stages=PREF_STAGES)
@@ -207,7 +210,7 @@ class PrefArgs:
         stages=PREF_STAGES, when={"pref_beta_schedule": ("linear",)})
     pref_loss: str = arg(
         "sigmoid", "Pairwise loss: sigmoid (DPO), hinge (SLiC), ipo, kto_pair, robust, orpo, "
-        "simpo.", choices=PAIRWISE_LOSSES, stages=PREF_STAGES)
+        "simpo.", choices=PAIRWISE_LOSSES, stages=PREF_STAGES, main=True)
     pref_ftx: float = arg(0.0, "Weight of an SFT loss on the chosen answers, added to the "
                           "preference loss.", min=0.0, max=WEIGHT_MAX,
                           stages=PREF_STAGES)
@@ -276,13 +279,13 @@ class GrpoArgs:
 
 @dataclass
 class OptimArgs:
-    learning_rate: float = arg(5e-5, "Peak learning rate.", gt=0.0, max=1.0)
+    learning_rate: float = arg(5e-5, "Peak learning rate.", gt=0.0, max=1.0, main=True)
     num_train_epochs: float = arg(3.0, "Passes over the data (ignored when max_steps > 0).",
-                                  gt=0.0, max=10_000.0)
+                                  gt=0.0, max=10_000.0, main=True)
     max_steps: int = arg(-1, "Stop after this many optimizer steps (-1: use epochs).", min=-1,
                          max=STEPS_MAX)
     per_device_train_batch_size: int = arg(1, "Pairs (or examples) per device per step.", min=1,
-                                           max=BATCH_MAX)
+                                           max=BATCH_MAX, main=True)
     per_device_eval_batch_size: int = arg(1, "Batch size for evaluation.", min=1,
                                           max=BATCH_MAX)
     gradient_accumulation_steps: int = arg(8, "Batches summed before each optimizer step.", min=1,
