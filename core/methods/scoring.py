@@ -1,0 +1,80 @@
+"""Per-sequence log-probs of a PairBatcher batch: one body forward, the LM head only at the
+scored positions (head.py), sums per sequence (with LD-DPO weights).
+
+    tokens = token_logps(model, batch)                 # [N] log p of every scored token
+    sums, counts, plain = sequence_logps(tokens, batch, ld_alpha)
+
+The body runs through the model's own forward (so DDP/FSDP wrappers and peft adapters apply)
+with `logits_to_keep` selecting no position, so the head is never applied to the whole
+sequence; the final hidden states come back as the last entry of `hidden_states`.
+"""
+from __future__ import annotations
+
+import torch
+
+from .head import full_logps, head_logps
+
+Tensor = torch.Tensor
+MASK_IMPLEMENTATIONS = ("sdpa", "eager")  # attention that takes a 4D mask as it is built here
+
+
+def attention_impl(model) -> str | None:
+    config = getattr(getattr(model, "module", model), "config", None)
+    return getattr(config, "_attn_implementation", None)
+
+
+def accepts_4d_mask(model) -> bool:
+    """Whether prefix sharing and packing can run: the model's attention takes a dense 4D mask
+    (sdpa, eager). flash_attention_2 cannot, flex_attention wants a BlockMask."""
+    return attention_impl(model) in MASK_IMPLEMENTATIONS
+
+
+def final_hidden(model, batch: dict[str, Tensor]) -> Tensor:
+    """[rows, L, hidden] final (normed) hidden states of the batch's rows."""
+    mask = batch["attention_mask"]
+    if mask.dim() == 4 and attention_impl(model) == "eager":  # eager adds the mask to scores
+        dtype = next(model.parameters()).dtype
+        mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+            ~mask, torch.finfo(dtype).min)
+    ids = batch["input_ids"]
+    out = model(input_ids=ids, attention_mask=mask, position_ids=batch.get("position_ids"),
+                use_cache=False, output_hidden_states=True,
+                logits_to_keep=torch.zeros(ids.shape, dtype=torch.bool, device=ids.device))
+    return out.hidden_states[-1]
+
+
+def token_logps(model, batch: dict[str, Tensor], chunked: bool = True) -> Tensor:
+    """[N] fp32 log-prob of each scored target (batch["score_index"], ["score_target"])."""
+    hidden = final_hidden(model, batch)
+    picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch["score_index"])
+    head = getattr(model, "module", model).get_output_embeddings()
+    if chunked:
+        return head_logps(head, picked, batch["score_target"])
+    return full_logps(head, picked, batch["score_target"])
+
+
+def sequence_logps(tokens: Tensor, batch: dict[str, Tensor], ld_alpha: float | None = None
+                   ) -> tuple[Tensor, Tensor, Tensor]:
+    """(summed log-probs, token counts, unweighted sums) per sequence, [chosen..., rejected...].
+    With LD-DPO's ld_alpha the summed log-probs weigh the tokens beyond the shorter answer of
+    their pair ld_alpha times: sum_j w_j log p_j with w_j = 1 if j <= min(|y_w|, |y_l|) else
+    ld_alpha; the unweighted sums serve the per-token averages."""
+    seq = batch["score_seq"]
+    n = 2 * int(batch["pairs"])
+    plain = tokens.new_zeros(n).index_add(0, seq, tokens)
+    counts = tokens.new_zeros(n).index_add(0, seq, torch.ones_like(tokens))
+    if ld_alpha is None:
+        return plain, counts, plain
+    half = n // 2
+    shared = torch.minimum(counts[:half], counts[half:]).repeat(2)
+    weight = torch.where(batch["score_pos"].to(tokens.dtype) <= shared[seq], 1.0, ld_alpha)
+    return tokens.new_zeros(n).index_add(0, seq, tokens * weight), counts, plain
+
+
+def batch_sequence_logps(model, batch: dict[str, Tensor], device, ld_alpha: float | None = None,
+                         chunked: bool = True) -> tuple[Tensor, Tensor]:
+    """(summed log-prob, token count) of every sequence: the fast counterpart of
+    logps.batch_logps, used for reference log-probs and evaluation."""
+    moved = {k: v.to(device) for k, v in batch.items()}
+    sums, counts, _ = sequence_logps(token_logps(model, moved, chunked), moved, ld_alpha)
+    return sums, counts
