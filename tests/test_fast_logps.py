@@ -222,3 +222,33 @@ def test_padding_rows_attend_to_themselves():
     parts = torch.tensor([[0, 1, -1]])
     mask = attention_mask(owner, parts)[0, 0]
     assert mask.any(dim=1).all() and mask[2].tolist() == [False, False, True]
+
+
+def test_training_curves_equal_with_switches_off(tiny_model, tmp_path):
+    """The same run with every switch on (default) and off: equal losses and rewards step by
+    step (same data order), and metrics.jsonl reports pairs/s and tokens/s."""
+    from conftest import tiny_config
+
+    from core.training.run import run
+
+    curves = []
+    for name, on in (("fast", True), ("plain", False)):
+        cfg = tiny_config(tiny_model, tmp_path / name, max_steps=4, ld_alpha=0.5,
+                          prefix_sharing=on, packing=on, chunked_logps=on)
+        curves.append([m for m in run(cfg).metrics() if "loss" in m])
+    fast, slow = curves
+    assert [m["step"] for m in fast] == [1, 2, 3, 4]
+    for a, b in zip(fast, slow):
+        for key in ("loss", "rewards/margins", "logps/chosen", "num_tokens"):
+            assert a[key] == pytest.approx(b[key], abs=1e-4), key
+    assert fast[-1]["num_tokens"] > fast[0]["num_tokens"] > 0
+    assert fast[-1]["pairs_per_s"] > 0 and fast[-1]["tokens_per_s"] > 0
+
+
+def test_reference_cache_key_names_the_layout(tiny_model):
+    from core.methods.reference import cache_key
+
+    feats = [{"prompt_ids": [1], "chosen_ids": [2], "rejected_ids": [3]}]
+    keys = {cache_key(f"m|{PairBatcher(0, s, p, 64, c).describe()}", feats, None, torch.float32)
+            for s in (True, False) for p in (True, False) for c in (True, False)}
+    assert len(keys) == 8

@@ -82,7 +82,8 @@ def quiet(trainer) -> None:
 def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     stop = GracefulStop(rd)
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
-    return [RunFiles(rd, batch), CheckpointMarker(cfg.save_total_limit), stop], stop
+    pairs = cfg.stage in ("dpo", "rm")  # a sample is a preference pair
+    return [RunFiles(rd, batch, pairs), CheckpointMarker(cfg.save_total_limit), stop], stop
 
 
 def describe(model) -> None:

@@ -94,6 +94,12 @@ class PairBatcher:
     prefix_sharing: bool = True
     packing: bool = True
     pack_len: int = 0  # tokens per packed row; 0: the longest segment of the batch
+    chunked: bool = True  # the LM head a chunk at a time (scoring.token_logps)
+
+    def describe(self) -> str:
+        """What changes the numbers (in the last bits): part of the reference cache key."""
+        return (f"share={self.prefix_sharing}|pack={self.packing}:{self.pack_len}|"
+                f"chunked={self.chunked}")
 
     def __call__(self, features: list[dict]) -> dict[str, Tensor]:
         n = len(features)
@@ -106,6 +112,11 @@ class PairBatcher:
             rows = [[i] for i in range(len(segments))]
         batch = self.layout(segments, rows)
         batch["pairs"] = torch.tensor(n)
+        batch["chunked"] = self.chunked
+        # the pairs' tokens as the data holds them (each answer with its prompt), whatever the
+        # layout: the tokens/s every trainer can be compared on
+        batch["tokens"] = torch.tensor(sum(2 * len(f["prompt_ids"]) + len(f["chosen_ids"])
+                                           + len(f["rejected_ids"]) for f in features))
         if "ref_chosen_logps" in features[0]:
             for key in ("ref_chosen_logps", "ref_rejected_logps"):
                 batch[key] = torch.tensor([f[key] for f in features], dtype=torch.float32)

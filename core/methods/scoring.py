@@ -43,8 +43,10 @@ def final_hidden(model, batch: dict[str, Tensor]) -> Tensor:
     return out.hidden_states[-1]
 
 
-def token_logps(model, batch: dict[str, Tensor], chunked: bool = True) -> Tensor:
-    """[N] fp32 log-prob of each scored target (batch["score_index"], ["score_target"])."""
+def token_logps(model, batch: dict[str, Tensor], chunked: bool | None = None) -> Tensor:
+    """[N] fp32 log-prob of each scored target (batch["score_index"], ["score_target"]);
+    `chunked` (default: the batch's "chunked", else True) picks head_logps over full_logps."""
+    chunked = batch.get("chunked", True) if chunked is None else chunked
     hidden = final_hidden(model, batch)
     picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch["score_index"])
     head = getattr(model, "module", model).get_output_embeddings()
@@ -69,12 +71,3 @@ def sequence_logps(tokens: Tensor, batch: dict[str, Tensor], ld_alpha: float | N
     shared = torch.minimum(counts[:half], counts[half:]).repeat(2)
     weight = torch.where(batch["score_pos"].to(tokens.dtype) <= shared[seq], 1.0, ld_alpha)
     return tokens.new_zeros(n).index_add(0, seq, tokens * weight), counts, plain
-
-
-def batch_sequence_logps(model, batch: dict[str, Tensor], device, ld_alpha: float | None = None,
-                         chunked: bool = True) -> tuple[Tensor, Tensor]:
-    """(summed log-prob, token count) of every sequence: the fast counterpart of
-    logps.batch_logps, used for reference log-probs and evaluation."""
-    moved = {k: v.to(device) for k, v in batch.items()}
-    sums, counts, _ = sequence_logps(token_logps(model, moved, chunked), moved, ld_alpha)
-    return sums, counts
