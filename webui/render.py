@@ -116,8 +116,21 @@ def state_text(info: Any, lang: str) -> str:
     return state_label(info.state, lang)
 
 
-def progress_html(info: Any, lang: str, now: float | None = None) -> str:
-    """A run's bar: state, step/total, percent, elapsed and ETA."""
+def speed_text(records: list[dict[str, Any]], lang: str) -> str:
+    """The latest throughput of a run's metrics.jsonl records: pairs/s (or samples/s) and
+    tokens/s, as ' · 1.2 pairs/s · 540 tokens/s'; empty before the first logged step."""
+    last = next((r for r in reversed(records) if r.get("samples_per_s") is not None), None)
+    if last is None:
+        return ""
+    key = "pairs_per_s" if last.get("pairs_per_s") is not None else "samples_per_s"
+    out = f' · {last[key]:.3g} {t(key, lang)}'
+    if last.get("tokens_per_s") is not None:
+        out += f' · {last["tokens_per_s"]:.0f} {t("tokens_per_s", lang)}'
+    return out
+
+
+def progress_html(info: Any, lang: str, now: float | None = None, speed: str = "") -> str:
+    """A run's bar: state, step/total, percent, elapsed, ETA and `speed` (speed_text)."""
     now = now or time.time()
     pct = round(100 * (info.progress or 0.0))
     total = info.total_steps or "?"
@@ -129,7 +142,7 @@ def progress_html(info: Any, lang: str, now: float | None = None) -> str:
     return (f'<div class="ps-progress"><div class="ps-progress-head"><b>{_esc(info.name)}</b>'
             f'<span class="ps-state ps-state-{_esc(info.state)}">{_esc(state)}</span>'
             f'<span>{t("step", lang)} {info.step}/{total} · {pct}% · {t("elapsed", lang)} '
-            f'{duration(elapsed)}{eta}</span></div>'
+            f'{duration(elapsed)}{eta}{_esc(speed)}</span></div>'
             f'<div class="ps-bar"><div class="ps-bar-fill ps-fill-{_esc(info.state)}" '
             f'style="width:{pct}%"></div></div>{error}</div>')
 

@@ -22,7 +22,7 @@ from core.runs.rundir import RunDir
 
 from .. import forms, plots, runlists
 from ..i18n import t
-from ..render import age, log_html, message_html, progress_html, state_text
+from ..render import age, log_html, message_html, progress_html, speed_text, state_text
 from .train import filled
 
 TICK_S = 2.0
@@ -50,6 +50,7 @@ class View:
     log: str
     config: str
     actions: dict[str, bool]  # abort/resume/delete/load -> enabled
+    speed: str = ""  # the latest pairs/s and tokens/s, kept for the bar's clock ticks
 
 
 def actions(info: RunInfo | None) -> dict[str, bool]:
@@ -76,8 +77,9 @@ def view(runs: RunManager, names: list[str], lang: str) -> View:
     rd = RunDir(main.path)
     records = {i.name: RunDir(i.path).metrics() for i in infos}
     config = rd.config.read_text(encoding="utf-8") if rd.config.is_file() else ""
-    return View(progress_html(main, lang), plots.run_figures(records, lang), rd.log_tail(LOG_LINES),
-                config, actions(main))
+    speed = speed_text(records[main.name], lang)
+    return View(progress_html(main, lang, speed=speed), plots.run_figures(records, lang),
+                rd.log_tail(LOG_LINES), config, actions(main), speed)
 
 
 def act(runs: RunManager, action: str, name: str | None, lang: str) -> tuple[bool, str]:
@@ -194,11 +196,11 @@ def refresh(runs: RunManager, ui, names: list[str], lang: str, last: dict, force
             out[ui.charts[key]] = fig
         for key, btn in ui.buttons.items():
             out[btn] = gr.update(interactive=v.actions[key])
-        last["sig"] = sig
+        last["sig"], last["speed"] = sig, v.speed
     else:  # the clock of a live run moves on though its files did not change
         main = next((i for i in infos if names and i.name == names[0]), None)
         if main is not None and main.alive:
-            out[ui.progress] = progress_html(main, lang)
+            out[ui.progress] = progress_html(main, lang, speed=last.get("speed", ""))
     out[ui.seen] = last
     return out
 
