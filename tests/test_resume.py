@@ -20,8 +20,8 @@ from core.runs.rundir import MARKER, RunDir
 from core.training.run import run
 
 TIMING = {"elapsed_s", "eta_s", "samples_per_s", "pairs_per_s", "tokens_per_s", "train_runtime",
-          "train_samples_per_second", "train_steps_per_second", "eval_runtime", "eval_samples_per_second",
-          "eval_steps_per_second", "step_time"}
+          "train_samples_per_second", "train_steps_per_second", "eval_runtime",
+          "eval_samples_per_second", "eval_steps_per_second", "step_time"}
 STAGES = {"dpo": {}, "sft": {"dataset": "demo_sft"}}
 
 
