@@ -117,7 +117,9 @@ class _ScoredLogps(torch.autograd.Function):
                 for k, w in enumerate(ws):  # d log p / d x_k = (e_t - p) W_k
                     if dx[k] is not None:
                         dx[k][s:e] = -(z.to(w.dtype) @ w).float()
-        ctx.store, ctx.chunk, ctx.n_terms = store, chunk, len(xs)
+        ctx.store, ctx.chunk = store, chunk
+        device = targets.device.type  # the recomputed logits must round as the forward's did
+        ctx.autocast = (device, torch.get_autocast_dtype(device), torch.is_autocast_enabled(device))
         if store:
             ctx.save_for_backward(*(d if d is not None else torch.empty(0) for d in dx))
         else:
@@ -134,7 +136,9 @@ class _ScoredLogps(torch.autograd.Function):
             for d in dx:
                 grads += [(d * grad.unsqueeze(1)) if d.numel() else None, None]
             return (None, None, None, *grads)
-        return _recompute_backward(ctx, grad)
+        device, dtype, enabled = ctx.autocast
+        with torch.autocast(device, dtype=dtype, enabled=enabled):
+            return _recompute_backward(ctx, grad)
 
 
 def _recompute_backward(ctx, grad: Tensor):
