@@ -7,7 +7,7 @@ import torch
 from core.data.templates import get_template
 from core.data.tokenize import tokenize_pairwise
 from core.methods import logps as plain
-from core.methods.head import chunk_rows, full_logps, head_logps
+from core.methods.head import chunk_rows, head_logps
 from core.methods.losses import LOSSES, preference_loss
 from core.methods.packing import PairBatcher, attention_mask
 from core.methods.pairwise import PairCollator
@@ -17,6 +17,7 @@ TOL = dict(atol=1e-5, rtol=1e-5)
 LAYOUTS = [  # (prefix_sharing, packing, pack_len, chunked)
     (True, True, 96, True), (True, False, 0, True), (False, True, 96, True),
     (False, False, 0, True), (True, True, 96, False), (True, True, 0, True),
+    (False, False, 0, False),  # every switch off: logps.token_logps' layout and head
 ]
 ROWS = [  # multi-turn prompts (with a system turn), answers long enough to be cut
     {"prompt": [{"role": "system", "content": "Answer briefly."},
@@ -71,6 +72,12 @@ def fast_logps(model, feats, layout, ld_alpha=None):
     share, packing, pack_len, chunked = layout
     batch = PairBatcher(0, share, packing, pack_len)(feats)
     return sequence_logps(token_logps(model, batch, chunked), batch, ld_alpha)
+
+
+def full_logps(head, hidden, targets):
+    """The head applied to every position at once: [N, vocab] logits."""
+    logits = head(hidden).float()
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
 def loss_of(name, logps, ref, ld_alpha=None):
@@ -129,7 +136,7 @@ def test_lora_losses_and_gradients_equal_plain(arch, target, request, tokenizer)
         ld = 0.5 if name == "sigmoid" else None
         loss_of(name, plain_logps(model, feats, ld), ref, ld).backward()
         want = grads(model)
-        for layout in LAYOUTS[:3]:
+        for layout in LAYOUTS[:3] + LAYOUTS[-1:]:
             loss_of(name, fast_logps(model, feats, layout, ld), ref, ld).backward()
             assert_same_grads(want, grads(model))
     if target != "all-linear":

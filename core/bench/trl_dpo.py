@@ -37,7 +37,7 @@ def main(path: str) -> None:
         learning_rate=s["learning_rate"], beta=s["beta"], loss_type=["sigmoid"], max_length=None,
         bf16=cuda and s.get("bf16", False), gradient_checkpointing=False, logging_steps=1,
         save_strategy="no", report_to=[], use_cpu=not cuda, lr_scheduler_type="cosine",
-        warmup_ratio=0.0, seed=42)
+        warmup_steps=0, seed=42)
     dtype = torch.bfloat16 if args.bf16 else torch.float32
     model = AutoModelForCausalLM.from_pretrained(s["model"], dtype=dtype)
     lora = LoraConfig(r=s["lora_rank"], lora_alpha=2 * s["lora_rank"], lora_dropout=0.0,

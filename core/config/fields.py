@@ -243,7 +243,8 @@ class OptimArgs:
     chunked_logps: bool = arg(
         True, "Apply the LM head only at the scored (answer) tokens, a chunk at a time, "
         "recomputing instead of keeping the [tokens x vocabulary] logits: far less memory. "
-        "Exact; off: the head on all scored tokens at once.", stages=PREF_STAGES)
+        "Exact; off: logits for every position from the batch's first answer token on, padding "
+        "and other rows' prompts included.", stages=PREF_STAGES)
     gradient_checkpointing: bool = arg(False, "Recompute activations in the backward pass: "
                                        "less memory, ~30% slower.")
     dataloader_num_workers: int = arg(0, "Worker processes for data loading.", min=0)

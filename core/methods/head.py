@@ -36,12 +36,6 @@ def chunk_rows(vocab: int, budget: int = CHUNK_BYTES) -> int:
     return max(16, budget // (4 * vocab))
 
 
-def full_logps(head, hidden: Tensor, targets: Tensor) -> Tensor:
-    """The unchunked reference: [N, vocab] logits at once (chunked_logps off)."""
-    logits = head(hidden).float()
-    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-
-
 def head_logps(head, hidden: Tensor, targets: Tensor, chunk: int | None = None) -> Tensor:
     """log p(target) at each of the N positions of `hidden` [N, H] under `head`, in fp32."""
     if hidden.shape[0] == 0:

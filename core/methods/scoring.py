@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .head import full_logps, head_logps
+from .head import head_logps
 
 Tensor = torch.Tensor
 MASK_IMPLEMENTATIONS = ("sdpa", "eager")  # attention that takes a 4D mask as it is built here
@@ -44,15 +44,29 @@ def final_hidden(model, batch: dict[str, Tensor]) -> Tensor:
 
 
 def token_logps(model, batch: dict[str, Tensor], chunked: bool | None = None) -> Tensor:
-    """[N] fp32 log-prob of each scored target (batch["score_index"], ["score_target"]);
-    `chunked` (default: the batch's "chunked", else True) picks head_logps over full_logps."""
+    """[N] fp32 log-prob of each scored target (batch["score_index"], ["score_target"]).
+    `chunked` (default: the batch's "chunked", else True): the head only at the scored
+    positions, a chunk at a time (head.py); off: the plain head (`kept_logps`)."""
     chunked = batch.get("chunked", True) if chunked is None else chunked
     hidden = final_hidden(model, batch)
-    picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch["score_index"])
     head = getattr(model, "module", model).get_output_embeddings()
-    if chunked:
-        return head_logps(head, picked, batch["score_target"])
-    return full_logps(head, picked, batch["score_target"])
+    if not chunked:
+        return kept_logps(head, hidden, batch["score_index"], batch["score_target"])
+    picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch["score_index"])
+    return head_logps(head, picked, batch["score_target"])
+
+
+def kept_logps(head, hidden: Tensor, index: Tensor, targets: Tensor) -> Tensor:
+    """chunked_logps off, the head as logps.token_logps applies it: logits for every position
+    of every row from the batch's earliest scored one on ([rows, kept, vocab], padding and
+    other rows' prompts included), log-softmax one row at a time in fp32."""
+    length = hidden.shape[1]
+    first = int((index % length).min())
+    logits = head(hidden[:, first:])
+    lse = torch.stack([torch.logsumexp(row.float(), dim=-1) for row in logits])
+    row, pos = index // length, index % length - first
+    picked = logits[row, pos].float().gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return picked - lse[row, pos]
 
 
 def sequence_logps(tokens: Tensor, batch: dict[str, Tensor], ld_alpha: float | None = None
