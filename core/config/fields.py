@@ -116,9 +116,10 @@ class DataArgs:
         "assistant turn.", stages=("sft",))
     packing: bool | None = arg(
         None, "Pack several sequences into each row without padding; attention stays within "
-        "each sequence and position ids restart. Empty: on for dpo (exact: the pairs of a batch "
-        "share rows of up to 2 x cutoff_len tokens; the batch still counts pairs), off for sft "
-        "(conversations packed into cutoff_len sequences).", choices=(None, True, False),
+        "each sequence and position ids restart. Empty: on for dpo, off for sft. dpo: the pairs "
+        "of a batch share rows of up to 2 x cutoff_len tokens (exact; the batch still counts "
+        "pairs); sft: conversations are packed into cutoff_len sequences.",
+        choices=(None, True, False),
         stages=("sft", "dpo"))
     prefix_sharing: bool = arg(
         True, "dpo: encode each prompt once: one sequence per pair (prompt, chosen, rejected) in "
