@@ -9,8 +9,8 @@ model, LoRA (r8, all linear layers), loss (sigmoid), batch size, cutoff_len and 
   its own virtualenv, docs/benchmarks.md says how to make one).
 
 Each runs as its own process with its own empty PREFSTUDIO_HOME (no cached reference
-log-probs): wall time from start to exit, peak RSS (wait4's ru_maxrss of the process and
-what it waited for), peak GPU memory on CUDA, first-step loss, and the largest loss
+log-probs): wall time from start to exit, CPU time (user + system: less disturbed than wall
+time on a shared machine), peak RSS (wait4's ru_maxrss of the process and what it waited for), peak GPU memory on CUDA, first-step loss, and the largest loss
 difference to ours-plain over the first 10 steps. pairs/s and tokens/s divide the pairs
 (and their prompt + answer tokens, each answer with its prompt) trained over all epochs by
 the wall time. Prints a table and writes JSON.
@@ -90,6 +90,7 @@ def measure(name: str, command: list[str], folder: Path) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
     result = {"variant": name, "wall_s": round(wall, 2), "exit_code": proc.returncode,
+              "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
               "peak_rss_gb": round(usage.ru_maxrss / 2**20, 3), "load_before": round(load, 2)}
     if proc.returncode:
         result["log_tail"] = (folder / "process.log").read_text(errors="replace")[-2000:]
@@ -189,7 +190,7 @@ def _compare(results: list[dict]) -> None:
 
 
 COLUMNS = (("variant", "variant", "{}"), ("wall_s", "wall s", "{:.1f}"),
-           ("pairs_per_s", "pairs/s", "{:.3f}"), ("tokens_per_s", "tokens/s", "{:.0f}"),
+           ("cpu_s", "CPU s", "{:.1f}"), ("pairs_per_s", "pairs/s", "{:.3f}"), ("tokens_per_s", "tokens/s", "{:.0f}"),
            ("peak_rss_gb", "peak RSS GB", "{:.2f}"), ("peak_gpu_gib", "peak GPU GiB", "{:.2f}"),
            ("first_loss", "first loss", "{:.4f}"), ("curve_diff", "|dloss| vs plain", "{:.1e}"),
            ("x_trl", "x TRL", "{:.2f}"), ("x_llamafactory", "x LF", "{:.2f}"),
