@@ -1,4 +1,4 @@
-"""Command line: python -m core {train,data,chat,eval,export,bench} ... (--help on each).
+"""Command line: python -m core {train,doctor,data,chat,eval,runs,export,bench,demo} ... (--help)
 
 Each subcommand lives in a module with `add_arguments(parser)` and `main(args) -> int`; only
 the module of the command being run is imported, and it imports torch and friends inside
@@ -15,9 +15,12 @@ import sys
 # name -> (module, one-line help). A module is imported only when its command runs.
 COMMANDS = {
     "train": ("core.cli.train", "train from a YAML config: train CONFIG.yaml [key=value ...]"),
+    "doctor": ("core.cli.doctor", "what will go wrong with a run: doctor CONFIG.yaml "
+               "[--gpu-memory GIB] [--probe] [--json]"),
     "data": ("core.cli.data", "list, check, add and convert datasets"),
     "chat": ("core.cli.chat", "chat with a model, or compare base and tuned side by side"),
     "eval": ("core.cli.eval", "preference accuracy, reward margin and samples for runs"),
+    "runs": ("core.cli.runs", "compare runs: runs diff A B [C ...] (config, evaluation, training)"),
     "export": ("core.cli.export", "merge a LoRA adapter and save a standalone model"),
     "bench": ("core.cli.bench", "timing benchmarks"),
     "demo": ("core.cli.demo", "build or locate the bundled demo model"),

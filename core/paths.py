@@ -1,12 +1,16 @@
-"""Where PrefStudio keeps things, defined once: the project root, the cache home, and the
-atomic file write every run-directory and registry file goes through."""
+"""Where PrefStudio keeps things, defined once: the project root, the cache home, the atomic
+file write every run-directory and registry file goes through, and what a path typed by a
+person may not be (path_problem)."""
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
 
+from core.errors import shown
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+NAME_BYTES, PATH_BYTES = 255, 4095  # Linux's NAME_MAX and PATH_MAX (less the final NUL)
 
 
 def home() -> Path:
@@ -30,3 +34,23 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def path_problem(key: str, text: str) -> str | None:
+    """Why `text` cannot name a file or folder on this system (a NUL byte, text the file
+    system cannot encode, a name over 255 bytes, a path over 4095), or None. Asked before a
+    path meets the file system, whose errors name neither the key nor the fix."""
+    if "\0" in text:
+        return f"{key}: {shown(text)} contains a NUL byte (\\0); remove it"
+    try:
+        raw = os.fsencode(text)
+    except UnicodeError:
+        return f"{key}: {shown(text)} holds characters no file name can (lone surrogates)"
+    if len(raw) > PATH_BYTES:
+        return f"{key}: the path is {len(raw)} bytes long; paths have at most {PATH_BYTES}"
+    longest = max(raw.split(b"/"), key=len)
+    if len(longest) > NAME_BYTES:
+        name = shown(os.fsdecode(longest))
+        return (f"{key}: the name {name} is {len(longest)} bytes long; a file or folder name "
+                f"has at most {NAME_BYTES}, so shorten it")
+    return None

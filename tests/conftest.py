@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,9 +22,13 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+if TYPE_CHECKING:  # imported where used: collecting tests stays cheap
+    from core.config import RunConfig
+    from core.runs.rundir import RunDir
+
 
 @pytest.fixture(scope="session", autouse=True)
-def prefstudio_home(tmp_path_factory):
+def prefstudio_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("prefstudio_home")
     os.environ["PREFSTUDIO_HOME"] = str(home)
     return home
@@ -43,7 +48,7 @@ def tiny_qwen3(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tokenizer(tiny_model):
+def tokenizer(tiny_model) -> Any:
     from transformers import AutoTokenizer
     return AutoTokenizer.from_pretrained(tiny_model)
 
@@ -83,7 +88,32 @@ def loads(monkeypatch) -> list:
     return calls
 
 
-def tiny_config(model: Path, out: Path, **overrides):
+@pytest.fixture(scope="session")
+def rm_run(tiny_model, tmp_path_factory) -> RunDir:
+    """An rm run (examples/rm_demo.yaml, 2 steps with evaluation), trained once per session:
+    the reward model the stage tests load, GRPO's reward_model and evaluation's judge."""
+    from core.training.run import run
+    return run(example("rm_demo", tiny_model, tmp_path_factory.mktemp("rm") / "run"))
+
+
+# An examples/ YAML shortened for a test: 2 steps, each logged, evaluated and saved at the end.
+FAST = dict(max_samples=16, cutoff_len=128, max_steps=2, logging_steps=1, save_steps=2,
+            eval_steps=2, val_size=4, warmup_ratio=0.0, gradient_accumulation_steps=1)
+
+
+def example(name: str, model, out, **overrides) -> RunConfig:
+    """examples/<name>.yaml on `model`, writing to `out`, with FAST and `overrides`."""
+    import yaml
+
+    from core.config import RunConfig
+    values = yaml.safe_load((ROOT / "examples" / f"{name}.yaml").read_text())
+    values.update(model_name_or_path=str(model), output_dir=str(out),
+                  dataset_dir=str(ROOT / "data"), **FAST)
+    values.update(overrides)
+    return RunConfig.from_dict(values)
+
+
+def tiny_config(model: Path, out: Path, **overrides) -> RunConfig:
     """A RunConfig for a quick CPU run on the demo data (3 steps, log every step)."""
     from core.config import RunConfig
     values = dict(model_name_or_path=str(model), output_dir=str(out), dataset="demo_pref_en",
@@ -127,6 +157,25 @@ def make_run(base: Path, out: Path, adapter: Path | None = None, **config) -> Pa
         if f.suffix in (".json", ".safetensors") and not f.name.startswith("tokenizer"):
             shutil.copy(f, out / f.name)
     AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    return out
+
+
+def checkpointed(base: Path, adapter: Path, out: Path, steps=(2, 4, 6), complete=(2, 4),
+                 **status) -> Path:
+    """A run without a final model (make_run's adapter moved into checkpoint-N folders, those
+    in `complete` marked complete); `status` fields are written into status.json."""
+    from core.runs.rundir import RunDir, mark_complete
+
+    make_run(base, out, adapter)
+    for f in ("adapter_model.safetensors", "adapter_config.json"):
+        for step in steps:
+            (out / f"checkpoint-{step}").mkdir(exist_ok=True)
+            (out / f"checkpoint-{step}" / f).write_bytes((out / f).read_bytes())
+        (out / f).unlink()
+    for step in complete:
+        mark_complete(out / f"checkpoint-{step}", step)
+    if status:
+        RunDir(out).update_status(**status)
     return out
 
 

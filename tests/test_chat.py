@@ -15,7 +15,7 @@ import threading
 import weakref
 
 import pytest
-from conftest import ROOT, greedy_ids, make_adapter, make_run
+from conftest import ROOT, checkpointed, greedy_ids, make_adapter, make_run
 
 HI = [{"role": "user", "content": "What is the capital of France?"}]
 GREEDY = dict(temperature=0, max_new_tokens=12)
@@ -189,7 +189,6 @@ def test_bad_settings_are_user_errors(engine):
 def test_run_model_spec(tiny_model, adapter, run, tmp_path):
     from core.errors import UserError
     from core.models.spec import run_model_spec
-    from core.runs.rundir import mark_complete
 
     assert run_model_spec(run) == (str(tiny_model), (), str(run), None, True)
     assert run_model_spec(adapter).base == str(tiny_model)  # from adapter_config.json
@@ -199,19 +198,32 @@ def test_run_model_spec(tiny_model, adapter, run, tmp_path):
     assert run_model_spec(stacked) == (str(tiny_model), ("a1",), str(stacked), "qwen3", False)
     full = make_run(tiny_model, tmp_path / "full", finetuning_type="full")
     assert run_model_spec(full) == (str(full), (), None, None, True)
-    # No final model yet: the newest complete checkpoint.
-    early = tmp_path / "early"
-    make_run(tiny_model, early, adapter)
-    for f in ("adapter_model.safetensors", "adapter_config.json"):
-        for step in (2, 4, 6):
-            (early / f"checkpoint-{step}").mkdir(exist_ok=True)
-            (early / f"checkpoint-{step}" / f).write_bytes((early / f).read_bytes())
-        (early / f).unlink()
-    mark_complete(early / "checkpoint-2", 2)
-    mark_complete(early / "checkpoint-4", 4)  # checkpoint-6 is being written
+    # No final model yet: the newest complete checkpoint (checkpoint-6 is being written).
+    early = checkpointed(tiny_model, adapter, tmp_path / "early", (2, 4, 6), complete=(2, 4))
     assert run_model_spec(early).adapter == str(early / "checkpoint-4")
     with pytest.raises(UserError, match="incomplete"):
         run_model_spec(early / "checkpoint-6")
+
+
+def test_which_runs_offer_a_model(tiny_model, adapter, run, tmp_path):
+    """A completed run loads its final model; any run that is not running loads its newest
+    complete checkpoint; a running or queued one, or one with nothing complete, offers none."""
+    from core.models.spec import run_model_folder
+    from core.runs.info import RunInfo
+
+    def folder(path, state, alive=False):
+        return run_model_folder(RunInfo(path.name, path, state, alive=alive))
+
+    assert folder(run, "completed") == run
+    early = checkpointed(tiny_model, adapter, tmp_path / "early")  # checkpoint-6 half-written
+    for state in ("aborted", "failed", "completed"):  # completed: the final save went missing
+        assert folder(early, state) == early / "checkpoint-4"
+    assert folder(early, "running", alive=True) is None
+    assert folder(early, "queued") is None
+    assert folder(early, "aborted", alive=True) is None  # still exiting
+    nothing = checkpointed(tiny_model, adapter, tmp_path / "nothing", complete=())
+    assert folder(nothing, "aborted") is None
+    assert folder(run, "failed") is None  # a failed run's final model may be half-written
 
 
 def test_stacked_run_gets_its_own_base(tiny_model, adapter, tmp_path, loads):
@@ -241,6 +253,88 @@ def test_stacked_run_gets_its_own_base(tiny_model, adapter, tmp_path, loads):
     expected = tok.decode([i for i in ids], skip_special_tokens=True)
     assert expected.startswith(answer) and answer
     e.unload()
+
+
+# --- what the picks stand for, which base loads (core.chat.sides, core.chat.host) ----------
+def test_what_a_pick_stands_for(tiny_model, adapter, run, tmp_path):
+    from core.chat.sides import Side, side_of
+    from core.errors import UserError
+
+    assert side_of("base").kind == "base"
+    assert side_of(str(run)) == Side("adapter", str(run), "tuned", str(tiny_model))
+    early = checkpointed(tiny_model, adapter, tmp_path / "early")
+    step = side_of(str(early / "checkpoint-2"))
+    assert (step.kind, step.value, step.name) == ("adapter", str(early / "checkpoint-2"),
+                                                  "early/checkpoint-2")
+    bare = side_of(str(adapter))  # its base from adapter_config.json
+    assert (bare.kind, bare.name, bare.base) == ("adapter", "lora", str(tiny_model))
+    full = make_run(tiny_model, tmp_path / "full", finetuning_type="full", template="qwen3",
+                    enable_thinking=False)
+    assert side_of(str(full)) == Side("model", str(full), "full", str(full), "qwen3", False)
+    assert side_of("Qwen/Qwen3-0.6B") == Side("model", "Qwen/Qwen3-0.6B", "Qwen3-0.6B",
+                                              "Qwen/Qwen3-0.6B")
+    with pytest.raises(UserError, match="pick a model"):
+        side_of(" ")
+
+
+def test_which_base_the_picks_load(tiny_model, tiny_qwen3, adapter, run, tmp_path):
+    from core.chat.sides import Base, Picks, base_for, side_of
+
+    def base(**picks):
+        p = Picks(**picks)
+        return base_for(p, {s: side_of(v) for s, v in p.sides.items()})
+
+    # no run picked: the picks' model, template and quantization
+    assert base(model="demo", template="qwen", quantization_bit=4, b=str(tiny_model)) == (
+        Base("demo", "qwen", True, 4), None)
+    # a LoRA run on either side decides the base (its own base and template), the first one wins
+    other = make_run(tiny_qwen3, tmp_path / "other", make_adapter(tiny_qwen3, tmp_path / "a3"),
+                     template="qwen3", enable_thinking=False)
+    chosen, by = base(model="demo", a="base", b=str(run))
+    assert chosen == Base(str(tiny_model), None, True, None) and by.name == "tuned"
+    assert base(model="demo", a=str(other), b=str(run))[0] == Base(str(tiny_qwen3), "qwen3",
+                                                                    False, None)
+    assert base(model="demo", b=str(other), compare=False)[0].model == "demo"  # B is hidden
+    full = make_run(tiny_model, tmp_path / "full", finetuning_type="full")
+    assert base(model="demo", b=str(full)) == (Base("demo", None, True, None), None)
+    # only another model or quantization means new weights; a path is a path however written
+    same = Base(str(tiny_model), None, True, None)
+    assert same.same_weights(Base(f"{tiny_model}/../{tiny_model.name}", "qwen", False, None))
+    assert not same.same_weights(Base(str(tiny_model), None, True, 4))
+    assert not same.same_weights(Base(str(tiny_qwen3), None, True, None))
+    assert not same.same_weights(None)
+
+
+def test_host_loads_once_and_reloads_when_the_base_changes(tiny_model, tiny_qwen3, run,
+                                                           tmp_path, loads):
+    import shutil
+
+    from core.chat.host import ChatHost, Loaded, Prepared
+    from core.chat.sides import Picks
+
+    host = ChatHost()
+    pair = Picks(str(tiny_model), a="base", b=str(run))
+    assert host.prepare(pair) == Prepared() and len(loads) == 1
+    assert host.engine.sides == {"A": "base", "B": "tuned"} and host.adapters == {"tuned": str(run)}
+    assert host.loaded() == Loaded(str(tiny_model), ("tuned",), ())
+    assert host.prepare(pair) == Prepared() and len(loads) == 1  # loaded already: nothing again
+    host.prepare(Picks(str(tiny_model), template="qwen", a="base", compare=False))
+    assert len(loads) == 1 and host.base.template == "qwen"  # same weights, another template
+    assert host.adapters == {"tuned": str(run)}  # the adapter stays attached
+    done = host.prepare(Picks(str(tiny_qwen3), a="base", b=str(run)))  # the run decides
+    assert done.reloaded is None and done.run_base.name == "tuned"  # and the user hears so
+    assert len(loads) == 1 and host.base.model == str(tiny_model)
+    done = host.prepare(Picks(str(tiny_qwen3), a="base"))  # another base: everything reloads
+    assert done == Prepared(reloaded=str(tiny_qwen3)) and len(loads) == 2
+    assert host.adapters == {} and host.loaded() == Loaded(str(tiny_qwen3), (), ())
+    done = host.prepare(Picks(str(tiny_qwen3), a=str(run), b="base"))
+    assert done.reloaded == str(tiny_model) and done.run_base.name == "tuned"  # not the top bar's
+    assert len(loads) == 3 and host.engine.sides == {"A": "tuned", "B": "base"}
+    copy = shutil.copytree(tiny_model, tmp_path / "copy")
+    host.prepare(Picks(str(tiny_model), a="base", b=str(copy)))  # a model of its own
+    assert len(loads) == 4 and host.loaded().own == ("copy",)
+    host.unload()
+    assert host.loaded() is None and host.adapters == {}
 
 
 # --- command line ----------------------------------------------------------------------------

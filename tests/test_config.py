@@ -3,7 +3,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.config import FIELDS, ConfigError, RunConfig, problems, validate
+from core.config import (
+    FIELDS,
+    LOSS_TRAITS,
+    PAIRWISE_LOSSES,
+    ConfigError,
+    RunConfig,
+    convert,
+    parse_number,
+    problems,
+    type_members,
+    validate,
+)
+from core.errors import UserError
 
 LLAMAFACTORY_DPO = """\
 stage: dpo
@@ -136,3 +148,53 @@ def test_defaults_are_valid_and_relevance():
 def test_every_field_has_help():
     for name, f in FIELDS.items():
         assert f.metadata["help"].strip(), name
+
+
+@pytest.mark.parametrize("loss", PAIRWISE_LOSSES)
+def test_loss_traits_drive_validation_and_uses_reference(loss):
+    traits = LOSS_TRAITS[loss]
+    extra = {"dpo_label_smoothing": 0.1} if loss == "robust" else {}
+    assert RunConfig(pref_loss=loss, **extra).uses_reference is traits.reference
+    found = dict(problems(RunConfig(pref_loss=loss, ld_alpha=0.5, ref_model="m", **extra)))
+    assert ("ld_alpha" in found) is traits.average, found
+    assert ("ref_model" in found) is (not traits.reference), found
+    if traits.average:
+        assert "sigmoid, hinge, kto_pair, robust" in found["ld_alpha"]
+    assert RunConfig(stage="sft", pref_loss=loss).uses_reference is False
+
+
+def test_values_from_text_and_forms():
+    assert type_members(int | None) == (int, type(None)) and type_members("float") == (float,)
+    assert type_members("bool | str | None") == (bool, str, type(None))
+    assert convert("k", "8.0", (int,)) == 8 and convert("k", "1e-5", (float,)) == 1e-5
+    assert convert("k", " off ", (bool,)) is False and convert("k", "null", (int, type(None))) is None
+    assert convert("k", 3.0, (int,)) == 3 and convert("k", 2, (float,)) == 2.0
+    for value, allowed, message in (("8.5", (int,), "k: '8.5' is not a whole number"),
+                                    ("x", (float,), "k: 'x' is not a number"),
+                                    (None, (int,), "k: a value is required"),
+                                    (True, (int,), "k: True is not a whole number")):
+        with pytest.raises(ValueError, match=message):
+            convert("k", value, allowed)
+    assert parse_number("n", "", optional=True) is None and parse_number("n", "7", integer=True) == 7
+    with pytest.raises(UserError, match="n: a value is required"):
+        parse_number("n", " ")
+    with pytest.raises(UserError, match="n: '0' must be at least 1"):
+        parse_number("n", "0", integer=True, minimum=1)
+    with pytest.raises(UserError, match="n: 'many' is not a whole number"):
+        parse_number("n", "many", integer=True)
+def test_template_choices_show_none_apart_from_empty():
+    """`empty` is LLaMA-Factory's template name, so a missing value is shown as null there."""
+    found = dict(problems(RunConfig(template="llama3")))
+    assert "not one of: null, qwen, qwen3, qwen3_nothink, default, empty" in found["template"]
+    assert "PrefStudio trains Qwen text models" in found["template"]
+
+
+def test_llamafactory_keys_round_trip_as_fields(tmp_path):
+    """Honoured LLaMA-Factory keys are fields: saved in config.yaml and read back."""
+    cfg = RunConfig.from_dict({"save_strategy": "epoch", "eval_strategy": "no",
+                               "save_only_model": True, "lr_scheduler_kwargs": {"num_cycles": 2},
+                               "adam_beta2": 0.95, "pure_bf16": True, "ddp_timeout": 180000000,
+                               "overwrite_output_dir": True, "optim": "adamw_torch_fused",
+                               "report_to": "mlflow", "template": "qwen3_nothink"})
+    cfg.save(tmp_path / "c.yaml")
+    assert RunConfig.load(tmp_path / "c.yaml") == cfg and problems(cfg) == []

@@ -258,3 +258,23 @@ def test_register_file_dry_run_for_the_webui(tmp_path):
     assert result.registry is None and result.rows == 1 and result.stages == ["dpo", "rm", "kto"]
     assert result.entry["file_name"] == "d.json"
     assert not (tmp_path / "dataset_info.json").exists()
+
+
+def test_check_says_which_cutoff_and_truncation_it_used(tmp_path, capsys, tiny_model):
+    write(tmp_path / "d.json", [{"instruction": "hello " * 60, "chosen": "a", "rejected": "b"},
+                                {"instruction": "Q", "chosen": "a", "rejected": "b"}])
+    write(tmp_path / "dataset_info.json", {"d": {"file_name": "d.json", "ranking": True}})
+    check = ("check", "d", "--dataset_dir", tmp_path, "--model", tiny_model, "--cutoff_len", 32)
+    assert run(*check) == 0  # the default cuts: the data trains
+    out = capsys.readouterr().out
+    assert "cutoff_len 32, truncation llamafactory: 1 of 2 records had their prompt cut" in out
+    assert "tokens before truncation, all 2 converted rows" in out and "OK: the data can train" in out
+    assert run(*check, "--truncation", "drop") == 1
+    assert "the run would refuse: 1 of 2 records left out" in capsys.readouterr().out
+    assert run(*check, "--truncation", "drop", "--max_bad_ratio", 0.5) == 0
+    assert run(*check, "--truncation", "error", "--max_bad_ratio", 0.5) == 1  # refuses any
+    assert "d.json:0 prompt:" in capsys.readouterr().out
+    assert run(*check, "--truncation", "keep_recent", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["cutoff_len"] == 32 and report["truncation"]["mode"] == "keep_recent"
+    assert report["truncation"]["prompts_cut"] == 1 and report["token_rows"] == 2

@@ -93,7 +93,10 @@ def test_sharegpt_custom_tags_system_multiturn(tmp_path):
 
 
 def test_sharegpt_system_column_and_observation(tmp_path):
-    turns = [{"from": "human", "value": "weather?"}, {"from": "function_call", "value": "{}"},
+    # A function_call turn must be a call (LLaMA-Factory fails on "{}"); it was "{}" before
+    # tool calls were rendered in Qwen's format.
+    turns = [{"from": "human", "value": "weather?"},
+             {"from": "function_call", "value": '{"name": "weather", "arguments": {}}'},
              {"from": "observation", "value": "sunny"}, {"from": "gpt", "value": "Sunny."}]
     make(tmp_path, [{"conversations": turns, "system": "S"}],
          {"formatting": "sharegpt", "columns": {"system": "system"}})
@@ -128,7 +131,8 @@ def test_openai_tool_calls_and_merged_tool_results(tmp_path):
              msg("tool", "r1"), msg("tool", "r2"), msg("assistant", "done")]
     make(tmp_path, [{"messages": turns}], {"formatting": "openai"})
     messages = load_rows("ds", tmp_path, "sft").rows[0]["messages"]
-    assert messages[1] == msg("assistant", '[{"name": "f"}]')
+    # Was the raw JSON '[{"name": "f"}]'; now rendered in Qwen's tool-call format (tools.py).
+    assert messages[1] == msg("assistant", '<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>')
     assert messages[2]["role"] == "tool" and "r1" in messages[2]["content"] and "r2" in messages[2]["content"]
 
 
@@ -217,3 +221,73 @@ def test_unknown_stage(tmp_path):
     make(tmp_path, [{"instruction": "Q", "output": "A"}], {})
     with pytest.raises(UserError, match="unknown stage 'ppo'"):
         load_rows("ds", tmp_path, "ppo")
+
+
+# --- tool calls (LLaMA-Factory's glaive_toolcall layout), in Qwen's format -------------------
+
+TOOLS = [{"name": "get_weather", "description": "Weather of a city",
+          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+
+
+def toolcall_record(call='{"name": "get_weather", "arguments": {"city": "Paris"}}'):
+    return {"conversations": [
+        {"from": "human", "value": "Weather in Paris?"},
+        {"from": "function_call", "value": call},
+        {"from": "observation", "value": '{"temp": 21}'},
+        {"from": "gpt", "value": "It is 21 degrees."}], "tools": json.dumps(TOOLS)}
+
+
+def test_sharegpt_tool_calls_render_in_qwen_format_for_sft(tmp_path):
+    from core.data.templates import get_template
+    from core.data.tokenize import conversation_turns
+
+    make(tmp_path, [toolcall_record(), toolcall_record("not json")],
+         {"formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools"}})
+    ds = load_rows("ds", tmp_path, "sft")
+    (row,) = ds.rows
+    system, user, call, result, answer = row["messages"]
+    assert system["role"] == "system" and system["content"].startswith("# Tools\n\nYou may call")
+    assert '<tools>\n{"type": "function", "function": {"name": "get_weather"' in system["content"]
+    assert call == msg("assistant", '<tool_call>\n{"name": "get_weather", "arguments": '
+                                    '{"city": "Paris"}}\n</tool_call>')
+    assert result == msg("tool", '{"temp": 21}') and answer["content"] == "It is 21 degrees."
+    (p,) = ds.errors  # a call that is not JSON: that record, with the reason
+    assert (p.index, p.field) == (1, "conversations[1]") and "not valid JSON" in p.reason
+
+    class Chars:  # one token per character: enough to render and split the turns
+        chat_template = None
+        eos_token = "<|im_end|>"
+
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [ord(c) for c in text]}
+
+    text = "".join(chr(i) for source, target in conversation_turns(get_template("qwen", Chars()),
+                                                                     row["messages"])
+                   for i in source + target)
+    assert "<|im_start|>user\n<tool_response>\n{\"temp\": 21}\n</tool_response><|im_end|>" in text
+    assert "<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\"" in text
+
+
+def test_tool_calls_in_ranking_data_and_system_column(tmp_path):
+    rec = {"conversations": [{"from": "human", "value": "Weather in Paris?"}],
+           "chosen": {"from": "function_call",
+                      "value": '[{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}]'},
+           "rejected": {"from": "gpt", "value": "No idea."}, "system": "Be brief.",
+           "tools": TOOLS}
+    make(tmp_path, [rec], {"formatting": "sharegpt", "ranking": True,
+                           "columns": {"messages": "conversations", "chosen": "chosen",
+                                       "rejected": "rejected", "system": "system",
+                                       "tools": "tools"}})
+    row = load_rows("ds", tmp_path, "dpo").rows[0]
+    assert row["prompt"][0]["content"].startswith("Be brief.\n\n# Tools\n\n")
+    # string arguments holding JSON become an object, as Qwen's own template shows them
+    assert row["chosen"] == [msg("assistant", '<tool_call>\n{"name": "get_weather", "arguments": '
+                                              '{"city": "Paris"}}\n</tool_call>')]
+
+
+def test_bad_tools_column_names_the_record(tmp_path):
+    rec = dict(toolcall_record(), tools='{"name": "f"}')
+    make(tmp_path, [rec], {"formatting": "sharegpt",
+                           "columns": {"messages": "conversations", "tools": "tools"}})
+    (p,) = load_rows("ds", tmp_path, "sft").errors
+    assert (p.index, p.field) == (0, "tools") and "JSON list of function definitions" in p.reason

@@ -2,6 +2,7 @@
 writes; and reading json / jsonl / parquet / csv / folders / the hub (offline)."""
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -240,7 +241,71 @@ def test_llamafactory_extra_keys_accepted(tmp_path):
     write(tmp_path / "dataset_info.json", {
         "a": {"file_name": "a.json", "file_sha1": "x", "columns": {"images": "images"}},
         "ms": {"ms_hub_url": "someone/x"}})
+    # Was: images ignored with a warning, ms_hub_url refused by get_entry. Now both are listed
+    # and refused when used (the issue "LLaMA-Factory configs and data run unchanged").
     ds = load_rows("a", tmp_path, "sft")
-    assert len(ds.rows) == 1 and "text only" in ds.warnings[0].reason
+    assert ds.rows == [] and "text only" in ds.errors[0].reason and ds.errors[0].index is None
+    assert ds.bad_records() == 1
+    assert get_entry("ms", tmp_path).load_from == "ms_hub"
     with pytest.raises(UserError, match="ms_hub_url is not supported"):
-        get_entry("ms", tmp_path)
+        load_rows("ms", tmp_path, "sft")
+
+
+# --- LLaMA-Factory's whole schema: sources, split, subset, num_samples ----------------------
+
+def test_sources_are_listed_and_refused_when_used(tmp_path, monkeypatch):
+    write(tmp_path / "dataset_info.json", {
+        "both": {"hf_hub_url": "org/x", "ms_hub_url": "org/x", "ranking": True},
+        "ms": {"ms_hub_url": "org/ms"}, "om": {"om_hub_url": "org/om"},
+        "script": {"script_url": "belle_multiturn", "formatting": "sharegpt"},
+        "cloud": {"cloud_file_name": "s3://bucket/d.json"}})
+    assert get_entry("both", tmp_path).load_from == "hf_hub"  # LLaMA-Factory's preference
+    monkeypatch.setenv("USE_MODELSCOPE_HUB", "1")
+    assert get_entry("both", tmp_path).load_from == "ms_hub"
+    monkeypatch.delenv("USE_MODELSCOPE_HUB")
+    infos = {i.name: i for i in list_datasets(tmp_path)}
+    assert all(i.error is None for i in infos.values())  # listing never fails
+    assert infos["ms"].file == "ms://org/ms" and infos["cloud"].file == "s3://bucket/d.json"
+    for name, says in (("ms", "ms_hub_url is not supported (org/ms"), ("om", "om_hub_url"),
+                       ("script", "no longer runs loading scripts"),
+                       ("cloud", "cloud storage (s3://, gs://)")):
+        with pytest.raises(UserError, match=rf"dataset '{name}': .*{re.escape(says)}"):
+            load_rows(name, tmp_path, "sft")
+
+
+def test_split_of_a_local_file(tmp_path):
+    write(tmp_path / "a.json", [dict(PAIR, instruction=f"Q{i}") for i in range(10)])
+    _register(tmp_path, "a.json", split="train[:3]")
+    assert load_rows("ds", tmp_path, "dpo").indices == [0, 1, 2]
+    assert list_datasets(tmp_path)[0].records == 3
+    _register(tmp_path, "a.json", split="train[50%:]+train[:1]")
+    assert load_rows("ds", tmp_path, "dpo").indices == [5, 6, 7, 8, 9, 0]
+    _register(tmp_path, "a.json", split="test")
+    with pytest.raises(UserError, match=r"split 'test'.*one split, 'train'"):
+        load_rows("ds", tmp_path, "dpo")
+
+
+def test_subset_and_folder_on_a_local_file_are_noted(tmp_path):
+    write(tmp_path / "a.json", [PAIR])
+    _register(tmp_path, "a.json", subset="en", folder="x")
+    ds = load_rows("ds", tmp_path, "dpo")
+    assert len(ds.rows) == 1 and [w.field for w in ds.warnings] == ["subset", "folder"]
+    assert "only applies to hub datasets" in ds.warnings[0].reason
+
+
+def test_num_samples_draws_as_llamafactory(tmp_path):
+    """numpy's legacy generator with the seed: a permutation cut to num_samples, then draws
+    with repetition beyond the records there are."""
+    import numpy as np
+
+    write(tmp_path / "a.json", [dict(PAIR, instruction=f"Q{i}") for i in range(10)])
+    _register(tmp_path, "a.json", num_samples=4)
+    assert load_rows("ds", tmp_path, "dpo", rng=np.random.RandomState(7)).indices == \
+        list(np.random.RandomState(7).permutation(10)[:4])
+    _register(tmp_path, "a.json", num_samples=13)
+    rng = np.random.RandomState(42)
+    expected = list(rng.permutation(10)) + list(rng.choice(10, 3))
+    indices = load_rows("ds", tmp_path, "dpo").indices  # seed 42 unless told
+    assert indices == expected and len(set(indices)) == 10
+    _register(tmp_path, "a.json", num_samples=10)  # every record, in a new order
+    assert sorted(load_rows("ds", tmp_path, "dpo").indices) == list(range(10))

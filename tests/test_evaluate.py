@@ -109,16 +109,15 @@ def test_win_rates_count_ties_half():
     assert len(judge.calls) == 3  # one batch of answers per model
 
 
-def test_reward_model_judges_win_rate(tiny_model, tmp_path, monkeypatch):
+def test_reward_model_judges_win_rate(rm_run, tiny_model, tmp_path, monkeypatch):
     from conftest import make_adapter, make_run
 
     from core.data import load_rows
     from core.evaluate.flow import evaluate
     from core.methods import reward_model
     from core.methods.reward_model import RewardScorer
-    from core.training.run import run
 
-    judge = run(tiny_config(tiny_model, tmp_path / "rm", stage="rm", max_steps=2))
+    judge = rm_run  # trained once per session (conftest)
     tuned = make_run(tiny_model, tmp_path / "tuned", make_adapter(tiny_model, tmp_path / "a"))
     other = make_run(tiny_model, tmp_path / "other", make_adapter(tiny_model, tmp_path / "b", seed=1))
     loads, real = [], reward_model._load

@@ -134,7 +134,8 @@ def test_full_finetuning_run_is_resaved(tiny_model, tmp_path):
 
 
 @pytest.mark.parametrize("template, thinking", [(None, True), ("qwen", True), ("qwen3", True),
-                                                ("qwen3", False), ("default", True)])
+                                                ("qwen3", False), ("qwen3_nothink", True),
+                                                ("default", True), ("empty", True)])
 def test_exported_tokenizer_chats_like_training(tiny_model, adapter, tmp_path, template, thinking):
     """Plain apply_chat_template on the export renders what the run trained on."""
     from transformers import AutoTokenizer

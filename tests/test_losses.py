@@ -99,3 +99,32 @@ def test_gradients_push_chosen_up():
                                      *ref, beta=0.5, eps=0.1)
         losses.sum().backward()
         assert pc.grad.item() < 0 < pr.grad.item(), name
+
+
+def test_registry_has_a_function_for_every_loss_and_reads_config_traits():
+    from core.config import LOSS_TRAITS
+    from core.methods.losses import FUNCTIONS
+
+    assert set(FUNCTIONS) == set(LOSS_TRAITS) == set(LOSSES)
+    for name, loss in LOSSES.items():
+        assert loss.fn is FUNCTIONS[name] and loss.fn.__name__ == name
+        assert (loss.average, loss.reference) == (LOSS_TRAITS[name].average,
+                                                  LOSS_TRAITS[name].reference)
+
+
+def test_ld_alpha_weights_tokens_beyond_the_shorter_answer():
+    from core.methods.logps import sequence_logps
+
+    # rows: chosen 1, chosen 2, rejected 1, rejected 2 (pairs are rows i and i + 2); per-token
+    # log-probs are zero outside the answer, as token_logps returns them.
+    per_token = t([0, -1, -2, -3, 0], [-1, -1, 0, 0, 0], [0, 0, -4, -5, 0], [-2, -3, -4, -5, -6])
+    mask = t([0, 1, 1, 1, 0], [1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [1, 1, 1, 1, 1])
+    # pair 1: lengths 3 and 2 -> chosen's third token counts alpha times;
+    # pair 2: lengths 2 and 5 -> rejected's last three tokens count alpha times.
+    sums, counts = sequence_logps(per_token, mask, 0.5)
+    assert sums.tolist() == pytest.approx([-1 - 2 - 0.5 * 3, -2, -9, -2 - 3 - 0.5 * (4 + 5 + 6)])
+    assert counts.tolist() == [3, 2, 2, 5]
+    assert sequence_logps(per_token, mask, 0.0)[0].tolist() == pytest.approx([-3, -2, -9, -5])
+    plain = [-6, -2, -9, -20]
+    assert sequence_logps(per_token, mask, 1.0)[0].tolist() == pytest.approx(plain)
+    assert sequence_logps(per_token, mask)[0].tolist() == pytest.approx(plain)

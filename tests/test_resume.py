@@ -1,7 +1,9 @@
 """Checkpoints and resume: 3 steps + resume equals 6 straight steps (weights and metrics), a
 process killed with SIGKILL while writing a checkpoint resumes from the previous complete one,
 incomplete/corrupt checkpoints are reported and never loaded, save_total_limit counts complete
-checkpoints only, and resuming loads with weights_only."""
+checkpoints only, resuming loads with weights_only, and a resume with a changed config is
+logged (max_steps, ...) or refused (another model, finetuning_type, ...)."""
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +18,9 @@ from safetensors.torch import load_file
 
 from core.errors import UserError
 from core.methods.callbacks import GracefulStop
-from core.runs.rundir import MARKER, RunDir
+from core.runs.manager import RunManager
+from core.runs.placement import resume_settings
+from core.runs.rundir import MARKER, RunDir, config_hash
 from core.training.run import run
 
 TIMING = {"elapsed_s", "eta_s", "samples_per_s", "pairs_per_s", "tokens_per_s", "train_runtime",
@@ -89,11 +93,11 @@ from core.training.run import run
 
 mark = core.methods.callbacks.mark_complete
 
-def slow(folder, step):  # checkpoint-3 is written, its marker never is: SIGKILL arrives
+def slow(folder, step, *args):  # checkpoint-3 is written, its marker never is: SIGKILL arrives
     if step == 3:
         Path(sys.argv[2]).touch()
         time.sleep(300)
-    mark(folder, step)
+    mark(folder, step, *args)
 
 core.methods.callbacks.mark_complete = slow
 run(RunConfig.load(sys.argv[1]))
@@ -161,3 +165,41 @@ def test_refuses_to_resume_behind_newer_complete_checkpoints(tiny_model, tmp_pat
                                 resume_from_checkpoint=str(rd.path / "checkpoint-2")))
     assert elsewhere.status()["state"] == "completed"
     assert [m["step"] for m in elsewhere.metrics() if "loss" in m] == [3, 4]
+
+
+def test_resume_with_a_changed_config(tiny_model, tiny_qwen3, tmp_path, caplog):
+    """The marker records the run's settings: other max_steps resume with a warning naming
+    them; another finetuning_type or model is refused, by run() and RunManager.resume alike,
+    before anything is written. A marker from before settings were recorded resumes unchecked."""
+    caplog.set_level("INFO")
+    cfg = tiny_config(tiny_model, tmp_path / "run", max_steps=2, save_steps=1)
+    rd = run(cfg)
+    marker = json.loads((rd.path / "checkpoint-2" / MARKER).read_text())
+    assert marker["step"] == 2 and "adapter_model.safetensors" in marker["files"]
+    assert marker["config"] == resume_settings(cfg) and marker["config_hash"] == config_hash(
+        resume_settings(cfg.replace(output_dir="elsewhere", run_name="other")))
+
+    for key, value in (("finetuning_type", "full"), ("model_name_or_path", str(tiny_qwen3)),
+                       ("lora_rank", 4)):
+        status = rd.status_file.read_text()
+        with pytest.raises(UserError, match=f"checkpoint-2 was saved with another {key} "):
+            run(cfg.replace(resume_from_checkpoint=True, **{key: value}))
+        assert rd.status_file.read_text() == status and len(rd.checkpoints()) == 2
+
+    rd.update_status(state="aborted")  # as the Runs tab offers it
+    with pytest.raises(UserError, match=r"finetuning_type \('lora' -> 'full'\)"):
+        RunManager(tmp_path, max_concurrent=0).resume("run", overrides=["finetuning_type=full"])
+    assert rd.status()["state"] == "aborted"
+
+    resumed = run(cfg.replace(resume_from_checkpoint=True, max_steps=3, learning_rate=2e-3))
+    log = resumed.log_file.read_text()
+    assert "Resuming checkpoint-2 with changed settings: learning_rate (0.001 -> 0.002), " \
+           "max_steps (2 -> 3)" in log
+    assert resumed.status()["state"] == "completed" and resumed.status()["step"] == 3
+
+    old = rd.path / "checkpoint-3" / MARKER  # written before markers held settings
+    data = json.loads(old.read_text())
+    old.write_text(json.dumps({"step": data["step"], "files": data["files"]}))
+    again = run(cfg.replace(resume_from_checkpoint=True, max_steps=4))
+    after = again.log_file.read_text().rsplit("Resuming from", 1)[1]
+    assert "changed settings" not in after and again.status()["step"] == 4

@@ -4,6 +4,7 @@ started from the shell, and stale statuses. Run: pytest -q tests/test_runs.py"""
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,9 +17,9 @@ from conftest import ROOT, tiny_config
 
 from core.config import ConfigError
 from core.errors import UserError
-from core.runs.info import GONE
+from core.runs.info import ACTIONS, GONE, refusal
 from core.runs.manager import RunManager
-from core.runs.rundir import RunDir
+from core.runs.rundir import FINAL_STATES, RunDir
 
 
 def wait_for(check, timeout=120.0, what="condition", interval=0.2):
@@ -130,6 +131,61 @@ def test_stale_status_reads_failed_unless_the_lock_is_held(tmp_path):
     assert stale.status()["state"] == "failed" and stale.status()["error"] == GONE
     m.poll()
     assert locked.status()["state"] == "failed"
+
+
+def refused_by_manager(call, *args, **kwargs) -> str:
+    """The UserError message a RunManager call raises."""
+    with pytest.raises(UserError) as e:
+        call(*args, **kwargs)
+    return str(e.value)
+
+
+def allowed(info) -> set[str]:
+    return {action for action in ACTIONS if refusal(info, action) is None}
+
+
+def test_run_actions_follow_one_rule(tmp_path):
+    """core.runs.info.refusal decides what a run allows; RunManager raises its reason."""
+    saves = tmp_path / "saves"
+    m = RunManager(saves, max_concurrent=0)
+    for name, state in (("done", "completed"), ("stopped", "aborted"), ("bare", "aborted"),
+                        ("final", "failed")):
+        rd = RunDir(saves / name)
+        write_status(rd, state=state, pid=None)
+        if name != "bare":
+            tiny_config(tmp_path / "model", rd.path).save(rd.config)
+    (saves / "final" / "adapter_model.safetensors").write_bytes(b"weights")
+    m.start(unplaced(tmp_path / "model", run_name="waiting"))
+
+    assert allowed(m.get("done")) == {"delete", "load"}
+    for action, call in (("abort", m.abort), ("resume", m.resume)):
+        reason = refusal(m.get("done"), action)
+        assert reason.startswith("done is completed; only a")
+        assert refused_by_manager(call, "done") == reason
+    assert allowed(m.get("stopped")) == {"resume", "delete", "load"}
+    assert allowed(m.get("waiting")) == {"abort", "delete", "load"}
+    assert "only an aborted or failed run" in refused_by_manager(m.resume, "waiting")
+    assert allowed(m.get("bare")) == {"delete"}
+    assert "config.yaml is missing" in refused_by_manager(m.resume, "bare")
+    assert allowed(m.get("final")) == {"delete", "load"}
+    assert "final model but no complete checkpoint" in refused_by_manager(m.resume, "final")
+    with pytest.raises(ValueError, match="unknown run action"):
+        refusal(m.get("done"), "rename")
+
+    pid, created = dead_pid()
+    busy = RunDir(saves / "busy")
+    write_status(busy, state="running", pid=pid, pid_started_at=created, started_at=time.time())
+    with open(busy.lock_file, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # alive: a trainer holds the lock
+        assert allowed(m.get("busy")) == {"abort"}
+        assert "abort it first" in refused_by_manager(m.delete, "busy")
+        assert "still running" in refused_by_manager(m.resume, "busy")
+        info = m.abort("busy")  # alive by its lock only: a STOP file asks it to stop
+        assert info.stopping and busy.stop_file.exists() and allowed(info) == set()
+        assert refused_by_manager(m.abort, "busy") == refusal(info, "abort")
+        assert "stopping already" in refusal(info, "abort")
+        m.abort("busy", grace_s=5)  # a shorter grace is not refused: it escalates
+        assert busy.status()["abort_grace_s"] == 5
 
 
 def test_launch_that_dies_before_training_reads_failed(tmp_path):
@@ -293,24 +349,46 @@ def test_restarted_manager_reattaches_and_sees_shell_runs(tiny_model, tmp_path):
 
 
 def test_abort_during_startup_then_resume_fresh(tiny_model, tmp_path):
-    """Abort before the trainer runs: SIGTERM ends it outright (no checkpoint yet); resume then
-    starts the run fresh from its config."""
+    """Abort before the trainer trains: the trainer ends `aborted` (no checkpoint yet); resume
+    then starts the run fresh from its config. Deterministic: the data file is a FIFO, so the
+    trainer waits in its start-up (reading the data) until the test has aborted it; the
+    test waits on the run's status, never on how fast anything is."""
+    data = tmp_path / "data"
+    data.mkdir()
+    os.mkfifo(data / "demo_pref_en.json")  # the root registry's entry, read from this folder
     m = RunManager(tmp_path / "saves")
-    info = m.start(tiny_config(tiny_model, tmp_path / "saves" / "early", max_steps=2))
+    info = m.start(tiny_config(tiny_model, tmp_path / "saves" / "early", max_steps=2,
+                               dataset_dir=str(data)))
     assert info.state == "queued" and info.alive
+    wait_for(lambda: state_of(m, "early", ("running",)), 300, "the trainer to take over")
     m.abort("early")
-    info = wait_for(lambda: state_of(m, "early", ("aborted", "failed", "completed")), 30,
-                    "the aborted start-up")
+    info = wait_for(lambda: (i := state_of(m, "early", FINAL_STATES)) and not i.alive and i, 300,
+                    "the aborted start-up to end")
     assert info.state == "aborted" and not RunDir(info.path).checkpoints()
-    if info.exit_code == 130:  # SIGTERM while loading: the trainer wrote aborted itself
-        assert info.error is None
-    else:  # killed during imports, before run() took over: the manager wrote it
-        assert "before it could save" in info.error
-        assert info.exit_code in (-signal.SIGTERM, None)  # None: reaped before we saw it
+    assert info.exit_code == 130 and info.error is None  # SIGTERM while loading: it wrote
+    # aborted itself (killed before run() took over, the manager writes it: the test below)
 
+    (data / "demo_pref_en.json").unlink()  # the data arrives
+    shutil.copy(ROOT / "data" / "demo_pref_en.json", data / "demo_pref_en.json")
     m.resume("early")
     rd = RunDir(info.path)
     assert rd.status()["launch_args"] == ["resume_from_checkpoint=null"]
-    done = wait_for(lambda: state_of(m, "early", ("completed", "failed")), 120, "the fresh run")
+    done = wait_for(lambda: state_of(m, "early", ("completed", "failed")), 300, "the fresh run")
     assert done.state == "completed" and done.step == 2 and done.error is None, rd.log_tail()
     assert rd.log_file.read_text().count("[prefstudio ") == 2  # both launches, one log
+
+
+def test_abort_before_the_trainer_takes_over(tmp_path):
+    """A process SIGTERM kills before run() took over (still importing: here a stand-in that
+    only sleeps) cannot write its end; the manager writes `aborted` for it."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexec sleep 300\n")
+    fake.chmod(0o755)
+    m = RunManager(tmp_path / "saves", python=str(fake))
+    info = m.start(unplaced(tmp_path / "model", run_name="early"))
+    assert info.state == "queued" and info.alive
+    m.abort("early")
+    info = wait_for(lambda: (i := state_of(m, "early", FINAL_STATES)) and not i.alive and i, 60,
+                    "the abort")
+    assert info.state == "aborted" and "before it could save" in info.error
+    assert info.exit_code in (-signal.SIGTERM, None)  # None: reaped before we saw it

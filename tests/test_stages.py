@@ -11,16 +11,13 @@ import sys
 
 import pytest
 import torch
-import yaml
-from conftest import ROOT
+from conftest import ROOT, example
 
 from core.config import RunConfig
 from core.errors import UserError
 from core.runs.rundir import RunDir
 from core.training.run import run
 
-FAST = dict(max_samples=16, cutoff_len=128, max_steps=2, logging_steps=1, save_steps=2,
-            eval_steps=2, val_size=4, warmup_ratio=0.0, gradient_accumulation_steps=1)
 STAGE_KEYS = {
     "sft": ("loss", "mean_token_accuracy", "eval_loss", "eval_mean_token_accuracy"),
     "kto": ("loss", "kl", "rewards/chosen", "logps/chosen", "eval_loss", "eval_kl"),
@@ -31,15 +28,6 @@ STAGE_KEYS = {
 }
 GRPO_FAST = dict(num_generations=2, max_completion_length=8, per_device_train_batch_size=2,
                  per_device_eval_batch_size=2, val_size=2)
-
-
-def example(name: str, model, out, **overrides) -> RunConfig:
-    """An examples/ YAML on the tiny model, shortened for a test."""
-    values = yaml.safe_load((ROOT / "examples" / f"{name}.yaml").read_text())
-    values.update(model_name_or_path=str(model), output_dir=str(out),
-                  dataset_dir=str(ROOT / "data"), **FAST)
-    values.update(overrides)
-    return RunConfig.from_dict(values)
 
 
 def metric_keys(rd: RunDir) -> set:
@@ -64,11 +52,6 @@ def load_final(rd: RunDir, model, head: str = "causal"):
     auto = AutoModelForSequenceClassification if head == "reward" else AutoModelForCausalLM
     kwargs = {"num_labels": 1} if head == "reward" else {}
     return PeftModel.from_pretrained(auto.from_pretrained(model, **kwargs), rd.path).eval()
-
-
-@pytest.fixture(scope="module")
-def rm_run(tiny_model, tmp_path_factory) -> RunDir:
-    return run(example("rm_demo", tiny_model, tmp_path_factory.mktemp("rm") / "run"))
 
 
 @pytest.mark.parametrize("stage, name, extra", [
@@ -181,21 +164,25 @@ def test_grpo_refuses_bad_rewards_before_loading(tiny_model, tmp_path):
 def test_sft_labels_cover_every_assistant_turn(tokenizer):
     from core.data.templates import get_template
     from core.data.tokenize import tokenize_sft
+    from core.data.truncation import Cutoff
     from core.methods.sft import IGNORE, labelled
 
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                 {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"},
                 {"role": "assistant", "content": "Goodbye."}]
     template = get_template("qwen", tokenizer)
-    features, problems = tokenize_sft([{"messages": messages}], template, 512)
+    tokens = tokenize_sft([{"messages": messages}], template, Cutoff(512))
+    features, problems = tokens.features, tokens.problems
     assert not problems
     (answers,) = labelled(features, train_on_prompt=False)
     scored = tokenizer.decode([t for t in answers["labels"] if t != IGNORE])
     assert scored == "Hello.<|im_end|>\nGoodbye.<|im_end|>\n"
     (everything,) = labelled(features, train_on_prompt=True)
     assert everything["labels"] == everything["input_ids"]
-    _, cut = tokenize_sft([{"messages": messages}], template, 16)
-    assert cut and cut[0][1] == "messages" and "beyond cutoff_len 16" in cut[0][2]
+    # A conversation longer than cutoff_len used to be refused ("beyond cutoff_len"); now it is
+    # refused with truncation drop, and cut by default (tests/test_truncation.py).
+    cut = tokenize_sft([{"messages": messages}], template, Cutoff(16, "drop")).problems
+    assert cut and cut[0][1] == "messages" and "longer than cutoff_len 16" in cut[0][2]
 
 
 def test_kto_weight_suggestions():
@@ -291,7 +278,9 @@ def test_examples_are_valid(path):
 
 
 @pytest.mark.parametrize("overrides, key, text", [
-    ({"stage": "kto", "per_device_train_batch_size": 1}, "per_device_train_batch_size", "KL"),
+    # 1 x an even accumulation trains as 2 x half (core.methods.kto.kto_batches); odd: refused
+    ({"stage": "kto", "per_device_train_batch_size": 1, "gradient_accumulation_steps": 3},
+     "per_device_train_batch_size", "KL"),
     ({"stage": "grpo", "num_generations": 3, "per_device_train_batch_size": 2,
       "gradient_accumulation_steps": 2}, "num_generations", "must divide"),
     ({"stage": "grpo", "val_size": 0.1, "per_device_eval_batch_size": 1},

@@ -50,6 +50,7 @@ def our_metrics(tiny_model, tokenizer, tmp_path, fast=False):
     packing and the chunked head, as training runs by default)."""
     from core.data.templates import get_template
     from core.data.tokenize import tokenize_pairwise
+    from core.data.truncation import Cutoff
     from core.methods.common import training_arguments
     from core.methods.packing import PairBatcher
     from core.methods.pairwise import PairCollator, PairwiseTrainer
@@ -57,8 +58,9 @@ def our_metrics(tiny_model, tokenizer, tmp_path, fast=False):
     from core.runs.rundir import RunDir
 
     cfg = tiny_config(tiny_model, tmp_path / "ours", pref_beta=0.1, cutoff_len=1024)
-    features, problems = tokenize_pairwise(conversational_rows(), get_template(None, tokenizer), 1024)
-    assert not problems
+    tokens = tokenize_pairwise(conversational_rows(), get_template(None, tokenizer), Cutoff(1024))
+    features = tokens.features
+    assert not tokens.problems and not tokens.cuts
     policy, ref = load(tiny_model, 1), load(tiny_model, 2)
     collate = (PairBatcher(tokenizer.pad_token_id, pack_len=1024) if fast
                else PairCollator(tokenizer.pad_token_id))

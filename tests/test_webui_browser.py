@@ -8,6 +8,7 @@ Run: pytest -q tests/test_webui_browser.py   (skipped when /usr/bin/chromium is 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+from core.errors import UserError
 from core.runs.manager import RunManager
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -105,7 +107,8 @@ def server(tmp_path_factory, demo_home):
     manager = RunManager(srv.saves)
     for info in manager.list():  # no training process outlives the test
         if info.alive:
-            manager.abort(info.name, grace_s=0)
+            with contextlib.suppress(UserError):  # it ended meanwhile: nothing to stop
+                manager.abort(info.name, grace_s=0)
     manager.poll()
 
 

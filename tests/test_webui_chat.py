@@ -6,12 +6,16 @@ Run: pytest -q tests/test_webui_chat.py
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 
 import pytest
-from conftest import make_run
+from conftest import checkpointed, make_run
 
 from core.chat.engine import GenConfig
+from core.chat.host import ChatHost
+from core.chat.sides import Picks, side_of
 from core.errors import UserError
 from core.runs.manager import RunManager
 from webui import runlists
@@ -42,9 +46,9 @@ def tuned(tiny_model, adapter, ws) -> str:
 
 @pytest.fixture
 def holder():
-    h = chat_engine.Holder()
+    h = ChatHost()  # each app (and test) has its own
     yield h
-    chat_engine.unload(h)
+    h.unload()
 
 
 # --- chat ----------------------------------------------------------------------------------
@@ -58,21 +62,24 @@ def test_pickers_default_to_base_and_the_latest_finished_run(ws, manager, tiny_m
     assert ">B<" in chat.pane_head("B", tuned, "demo", "en")
     empty = RunManager(ws.saves_dir / "none", max_concurrent=0)
     assert chat.defaults(ws, empty) == ("base", None)  # single-model chat
-    assert chat_engine.Request("demo", a="base", b=None).sides == {"A": "base"}
+    assert Picks("demo", a="base", b=None).sides == {"A": "base"}
 
 
 def test_picks_resolve_and_stay_confined(ws, tiny_model, tuned):
-    run = chat_engine.target(ws, tuned)
+    def target(pick):  # what the tab does: confine, then core resolves
+        return side_of(chat_engine.confine(ws, pick))
+
+    run = target(tuned)
     assert (run.kind, run.name, run.base) == ("adapter", "tuned", str(tiny_model))
-    assert chat_engine.target(ws, str(tiny_model)).kind == "model"  # a model folder, anywhere
-    assert chat_engine.target(ws, "Qwen/Qwen2.5-0.5B-Instruct").kind == "model"
+    assert target(str(tiny_model)).kind == "model"  # a model folder, anywhere
+    assert target("Qwen/Qwen2.5-0.5B-Instruct").kind == "model"
     for bad in ("/etc", "../../etc/passwd", ""):
         with pytest.raises(UserError):
-            chat_engine.target(ws, bad)
+            target(bad)
 
 
 def test_send_streams_both_sides_from_one_base_load(ws, tiny_model, tuned, holder, loads):
-    req = chat_engine.Request(str(tiny_model), a="base", b=tuned)
+    req = Picks(str(tiny_model), a="base", b=tuned)
     updates = list(chat.send(holder, ws, req, "What is the capital of France?", GREEDY,
                              chat.empty(), "en"))
     history, status = updates[-1]
@@ -84,56 +91,73 @@ def test_send_streams_both_sides_from_one_base_load(ws, tiny_model, tuned, holde
     streamed_b = [h["B"][-1]["content"] for h, _ in updates if len(h["B"]) == 2 and
                   h["B"][-1]["role"] == "assistant"]
     assert len(streamed_b) > 2 and streamed_b[-1] == history["B"][1]["content"]  # it streamed
-    assert "ps-info" in status and "tuned" in status and str(tiny_model) in status
+    assert "ps-info" in status.html() and "tuned" in status.text and str(tiny_model) in status.text
     # a second turn continues both conversations; nothing is loaded again
     history, _ = list(chat.send(holder, ws, req, "And of Spain?", GREEDY, history, "en"))[-1]
     assert len(history["A"]) == len(history["B"]) == 4 and len(loads) == 1
 
 
 def test_same_seed_gives_both_sides_the_same_sampling(ws, tiny_model, holder):
-    req = chat_engine.Request(str(tiny_model), a="base", b=str(tiny_model))
+    req = Picks(str(tiny_model), a="base", b=str(tiny_model))
     settings = {"temperature": 1.0, "seed": "7", "max_new_tokens": 8}
     history, _ = list(chat.send(holder, ws, req, "Hi", settings, chat.empty(), "en"))[-1]
     assert history["A"][1]["content"] == history["B"][1]["content"]
 
 
 def test_stop_ends_the_turn_on_both_sides(ws, tiny_model, tuned, holder):
-    req = chat_engine.Request(str(tiny_model), a="base", b=tuned)
+    req = Picks(str(tiny_model), a="base", b=tuned)
     updates = chat.send(holder, ws, req, "Hi", {"max_new_tokens": 200, "temperature": 1.0},
                         chat.empty(), "en")
     for history, status in updates:
-        if "answering" in status and history["A"][-1]["content"]:
-            chat_engine.stop(holder)  # what the Stop button does, mid-answer of A
+        if "answering" in status.text and history["A"][-1]["content"]:
+            holder.stop()  # what the Stop button does, mid-answer of A
             break
     history, status = list(updates)[-1]
-    assert "Stopped" in status and len(history["A"]) == len(history["B"]) == 2
+    assert "Stopped" in status.text and len(history["A"]) == len(history["B"]) == 2
     assert history["B"] == [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}]
     assert chat.shown(history["B"], "en")[1]["content"] == "*(no answer)*"
 
 
 def test_single_model_chat_and_problems(ws, tiny_model, adapter, tuned, holder):
-    req = chat_engine.Request(str(tiny_model), a=tuned, b="base", compare=False)
+    req = Picks(str(tiny_model), a=tuned, b="base", compare=False)
     history, status = list(chat.send(holder, ws, req, "Hi", GREEDY, chat.empty(), "en"))[-1]
     assert len(history["A"]) == 2 and history["B"] == []
     before = {"A": history["A"], "B": []}
     for text, settings in (("", GREEDY), ("Hi", {"top_p": 0}), ("Hi", {"top_k": "x"})):
         out = list(chat.send(holder, ws, req, text, settings, before, "en"))
-        assert len(out) == 1 and out[0][0] is None and "ps-error" in out[0][1]  # unchanged
+        assert len(out) == 1 and out[0][0] is None and "ps-error" in out[0][1].html()  # unchanged
+        assert out[0][1].failed  # the tab keeps the typed message
     for pick, reason in (("/etc", "not a model folder"), (str(adapter), "outside")):
-        bad = chat_engine.Request(str(tiny_model), a=pick, b=None)  # adapters only from saves/
+        bad = Picks(str(tiny_model), a=pick, b=None)  # adapters only from saves/
         history, status = list(chat.send(holder, ws, bad, "Hi", GREEDY, before, "en"))[-1]
-        assert history == before and "ps-error" in status and reason in status
+        assert history == before and "ps-error" in status.html() and reason in status.text
+        assert status.failed
 
 
 def test_a_run_on_another_base_decides_the_base(ws, tiny_model, tiny_qwen3, tuned, holder):
-    note = chat_engine.prepare(holder, ws, chat_engine.Request("demo", a="base", b=tuned), "en")
-    assert holder.key[0] == str(tiny_model) and "tuned was trained on" in note
-    assert "Adapters on it: tuned" in chat_engine.status_text(holder, "en")
-    other = chat_engine.Request(str(tiny_qwen3), a="base", b=tuned, compare=False)
+    note = chat_engine.prepare(holder, ws, Picks("demo", a="base", b=tuned), "en")
+    assert holder.base.model == str(tiny_model) and "tuned was trained on" in note
+    assert "Adapters on it: tuned" in chat_engine.status(holder, "en").text
+    other = Picks(str(tiny_qwen3), a="base", b=tuned, compare=False)
     assert "Reloaded: the base is now" in chat_engine.prepare(holder, ws, other, "en")
-    assert holder.key[0] == str(tiny_qwen3) and holder.adapters == {}
-    chat_engine.unload(holder)
-    assert "Nothing loaded" in chat_engine.status_text(holder, "en")
+    assert holder.base.model == str(tiny_qwen3) and holder.adapters == {}
+    assert "ps-ok" in chat_engine.unload(holder, "en").html()
+    assert "Nothing loaded" in chat_engine.status(holder, "en").text
+
+
+def test_model_handlers_share_one_queue_and_each_app_has_its_own_engine(ws, manager):
+    from webui.app import build_app
+    from webui.context import Ctx
+
+    assert Ctx(ws, manager).chat is not Ctx(ws, manager).chat
+    app = build_app(ws, manager)
+    loading = {("chat", "on_send"), ("chat", "on_load"), ("chat", "on_unload"),
+               ("evaluate", "on_run"), ("export", "on_export")}
+    queues = {(fn.fn.__module__.rsplit(".")[-1], fn.name, fn.concurrency_id, fn.concurrency_limit)
+              for fn in app.fns.values() if fn.fn is not None}
+    queues = {q for q in queues if q[:2] in loading}
+    assert {q[:2] for q in queues} == loading
+    assert {q[2:] for q in queues} == {("models", 1)}  # never two model loads at once
 
 
 def test_swap_and_clear():
@@ -170,6 +194,32 @@ def test_reward_runs_are_judges_not_chat_models(ws, manager, tiny_model, adapter
         assert not runs_tab.actions(manager.get("judge"))["chat"]
     finally:
         shutil.rmtree(judge)
+
+
+def test_runs_without_a_final_model_offer_their_newest_checkpoint(ws, manager, tiny_model,
+                                                                  adapter, tuned):
+    import psutil
+
+    early = checkpointed(tiny_model, adapter, ws.saves_dir / "early", state="aborted",
+                         started_at=time.time())
+    busy = checkpointed(tiny_model, adapter, ws.saves_dir / "busy", state="running",
+                        pid=os.getpid(), pid_started_at=psutil.Process().create_time(),
+                        started_at=time.time())
+    try:
+        newest = ws.shown(early / "checkpoint-4")  # checkpoint-6 is incomplete
+        assert runlists.model_choices(ws, manager) == [("early · checkpoint-4", newest),
+                                                       ("tuned", tuned)]
+        listed = runlists.model_choices(ws, manager, True)
+        assert ("early · checkpoint-2", ws.shown(early / "checkpoint-2")) in listed
+        assert [value for _, value in listed].count(newest) == 1
+        assert not any("busy" in value for _, value in listed)  # still training
+        assert runs_tab.actions(manager.get("early"))["chat"]
+        assert not runs_tab.actions(manager.get("busy"))["chat"]
+        assert chat.defaults(ws, manager) == ("base", newest)
+        assert chat.pane_label(newest, "demo", "en") == "early · checkpoint-4"
+    finally:
+        shutil.rmtree(early)
+        shutil.rmtree(busy)
 
 
 # --- evaluate ------------------------------------------------------------------------------

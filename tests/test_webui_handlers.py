@@ -14,6 +14,7 @@ from conftest import ROOT
 
 from core.config import FIELDS, RunConfig
 from core.errors import UserError
+from core.runs.info import ACTIONS, refusal
 from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
 from webui import forms, i18n, plots
@@ -61,6 +62,22 @@ def test_every_form_field_comes_from_the_config_metadata():
     help_text = forms.info(forms.SPECS["lora_rank"], "en")
     assert FIELDS["lora_rank"].metadata["help"] in help_text and "Default: 8" in help_text
     assert "≥ 1" in help_text and "≤ 1024" in help_text
+
+
+def test_pick_lists_come_from_the_metadata():
+    from core.config import MODEL_SUGGESTIONS
+
+    kinds = {k: s.kind for k, s in forms.SPECS.items() if s.kind in ("model", "datasets",
+                                                                     "adapters")}
+    assert kinds == {"model_name_or_path": "model", "ref_model": "model", "dataset": "datasets",
+                     "eval_dataset": "datasets", "adapter_name_or_path": "adapters",
+                     "ref_model_adapters": "adapters"}
+    for key, kind in kinds.items():
+        meta = FIELDS[key].metadata
+        assert (meta["suggest"] if kind == "model" else meta["pick"]) in (MODEL_SUGGESTIONS, kind)
+    assert forms.suggestions(forms.SPECS["model_name_or_path"], "en") == list(MODEL_SUGGESTIONS)
+    assert forms.suggestions(forms.SPECS["ref_model"], "zh")[0] == ("（空）", "")
+    assert not hasattr(forms, "MODEL_SUGGESTIONS") and not hasattr(forms, "WIDGET_HINTS")
 
 
 def test_form_values_round_trip_to_the_same_config(ws):
@@ -140,6 +157,22 @@ def test_preview_shows_yaml_and_command_and_writes_nothing(ws):
     assert found and found[0][0] == "pref_beta"
 
 
+def test_preview_includes_the_dry_run(ws):
+    """Once the form is valid, Preview lists core.training.preflight's findings: the data
+    tokenized with the model's tokenizer, the output folder; it writes nothing."""
+    text, _, found = train_tab.preview(ws, form(ws, cutoff_len=16, truncation="drop"))
+    assert text and [k for k, _ in found] == ["dataset"]
+    assert "longer than cutoff_len 16 (truncation drop)" in found[0][1]
+    fake_run(ws, "done")
+    before = sorted(p.name for p in ws.saves_dir.rglob("*"))
+    _, _, found = train_tab.preview(ws, form(ws, output_dir=str(ws.saves_dir / "done")))
+    assert [k for k, _ in found] == ["output_dir"] and "already holds a run" in found[0][1]
+    _, _, found = train_tab.preview(ws, form(ws, output_dir=str(ws.saves_dir / "done"),
+                                             resume_from_checkpoint=True))
+    assert found[0][0] == "resume_from_checkpoint" and "no complete checkpoint" in found[0][1]
+    assert sorted(p.name for p in ws.saves_dir.rglob("*")) == before
+
+
 def test_save_then_load_yaml(ws):
     written, found = train_tab.save_yaml(ws, form(ws, run_name="saved", pref_beta=0.3), "")
     assert found == [] and Path(written) == ws.saves_dir / "saved" / "config.yaml"
@@ -187,6 +220,15 @@ def test_check_report_and_token_histogram(ws, tiny_model):
     html, fig = data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", "no-such/model-x",
                                None, 256, True, "en")
     assert "OK" in html and "tokenizer" in html and not fig.data
+
+
+def test_check_without_cutoff_uses_the_config_default(ws, monkeypatch):
+    seen = {}
+    real = data_tab.check_dataset
+    monkeypatch.setattr(data_tab, "check_dataset",
+                        lambda *a, **k: seen.update(k) or real(*a, **k))
+    data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", None, None, None, True, "en")
+    assert seen["cutoff_len"] == FIELDS["cutoff_len"].default
 
 
 def test_register_detects_first_then_saves(ws, tmp_path):
@@ -262,6 +304,11 @@ def test_runs_table_view_and_actions(ws):
     assert len(v.figures["loss"].data) == 2 and v.figures["eval"].data[0].name == "eval_loss"
     both = runs_tab.view(manager, ["a", "b"], "en")
     assert len(both.figures["loss"].data) == 4 and runs_tab.actions(manager.get("b"))["resume"]
+    for name in ("a", "b"):  # the buttons follow the rule RunManager enforces
+        info = manager.get(name)
+        assert {k: v for k, v in runs_tab.actions(info).items() if k != "chat"} == {
+            action: refusal(info, action) is None for action in ACTIONS}
+    assert runs_tab.act(manager, "resume", "a", "en") == (False, refusal(manager.get("a"), "resume"))
     values, message = runs_tab.load_config(manager, "a", "en")
     assert values["output_dir"] == "" and values["run_name"] == "" and "cleared" in message
     assert runs_tab.act(manager, "delete", "a", "en") == (True, "Deleted a.")

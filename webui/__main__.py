@@ -1,8 +1,9 @@
 """Start the WebUI:  python -m webui [--host 127.0.0.1] [--port 7860] [--auth USER:PASS] [--share]
 
 Binds 127.0.0.1 unless --host says otherwise. --auth (or PREFSTUDIO_AUTH=USER:PASS) puts a
-login in front; --share (a public gradio.live link) is off unless asked. Runs live in
---saves-dir (or $PREFSTUDIO_SAVES, default saves/), where the CLI's runs are too.
+login in front of every route (webui/auth.py); --share (a public gradio.live link) is off
+unless asked. Runs live in --saves-dir (or $PREFSTUDIO_SAVES, default saves/), where the
+CLI's runs are too.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from .workspace import Workspace
 
     ws = Workspace(saves_dir=args.saves_dir)
-    runs = RunManager(ws.saves_dir, max_concurrent=args.max_concurrent)
+    runs = RunManager(ws.saves_dir, max_concurrent=args.max_concurrent, confined=True)
     start_poller(runs)
     app = build_app(ws, runs)
     print(f"PrefStudio WebUI on http://{args.host}:{args.port} (runs in {ws.saves_dir})"
@@ -61,8 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     app.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, auth=auth, share=args.share,
         inbrowser=False, show_error=True, css=CSS, footer_links=[], run_history=False,
-        quiet=True)
+        quiet=True, **login_gate(auth))
     return 0
+
+
+def login_gate(auth: tuple[str, str] | None) -> dict:
+    """launch() arguments that put webui.auth's gate in front of every route when there is a
+    login (gradio's own leaves some open), and keep pages rendered here (server-side rendering
+    would answer from a Node process in front of the gate). Nothing without a login."""
+    if auth is None:
+        return {}
+    from .auth import middleware
+    return {"app_kwargs": {"middleware": middleware()}, "ssr_mode": False}
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ def build_app(ws: Workspace | None = None, runs: RunManager | None = None) -> gr
     import transformers  # noqa: F401
     ws = ws or Workspace()
     runs = runs or RunManager(ws.saves_dir)
+    runs.confined = True  # every run a handler names (and the API too) must be in saves/
     cfg, options = initial_config(ws), ws.pick_lists(runs)
     with gr.Blocks(title="PrefStudio", analytics_enabled=False, fill_width=True) as app:
         shown = tabs.available()

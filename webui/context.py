@@ -5,8 +5,10 @@
     ctx.relabel(button, "start")     # re-labelled when the language changes
     ctx.focus_run / ctx.registry     # gr.State that Train/Data set and Runs/Train listen to
     ctx.chat_run                     # gr.State Runs sets ("Compare in chat"), Chat listens to
+    ctx.chat                         # the app's one core.chat.host.ChatHost (Chat's engine)
     ctx.tab                          # the gr.Tab being built (for its select event)
     ctx.shared["train_status"]       # components a tab offers to the tabs built after it
+    button.click(fn, ..., **MODELS)  # every handler that loads a model: one at a time, app-wide
 """
 from __future__ import annotations
 
@@ -15,10 +17,15 @@ from typing import Any, Callable
 
 import gradio as gr
 
+from core.chat.host import ChatHost
 from core.runs.manager import RunManager
 
 from .i18n import t
 from .workspace import Workspace
+
+# The queue of every handler that loads a model (chat, evaluation, export): one at a time, so
+# two models never load at once on a small machine.
+MODELS = {"concurrency_id": "models", "concurrency_limit": 1}
 
 
 @dataclass
@@ -34,6 +41,7 @@ class Ctx:
     registry: Any = None  # gr.State: bumped when a dataset is registered
     chat_run: Any = None  # gr.State: [run folder, nonce] to compare in Chat (None: no Chat tab)
     tab: Any = None  # the gr.Tab whose build(ctx) is running
+    chat: ChatHost = field(default_factory=ChatHost)  # one per app: tests and apps never share
     shared: dict[str, Any] = field(default_factory=dict)  # components other tabs write to
     labels: list[tuple[Any, Callable[[str], dict]]] = field(default_factory=list)
 

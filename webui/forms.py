@@ -7,22 +7,28 @@
 Nothing here names a hyperparameter's default, choice, range or help: they come from the
 field metadata (help, choices, min/max/gt, stages, when, ui), so a field added to core appears
 in the form. Numbers are gr.Number/gr.Slider, booleans checkboxes, choices dropdowns (None
-shows as "(empty)"), optional text an empty textbox. A few keys get a richer widget
-(WIDGET_HINTS): pick lists of models, registered datasets and finished runs' adapters.
+shows as "(empty)"), optional text an empty textbox. Fields whose metadata says so get a pick
+list: `suggest` (model ids, any other may be typed), `pick` (registered datasets, finished
+runs' adapters).
 """
 from __future__ import annotations
 
 import dataclasses
-import types as pytypes
-import typing
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 import yaml
 
-from core.config import FIELDS, RunConfig, field_group, problems, split_list
-from core.config.run import coerce
+from core.config import (
+    FIELDS,
+    RunConfig,
+    coerce,
+    field_group,
+    problems,
+    split_list,
+    type_members,
+)
 
 from .i18n import field_label, t
 from .workspace import Workspace
@@ -30,13 +36,6 @@ from .workspace import Workspace
 # The top bar's fields (shared by every tab); the Train tab shows all the others.
 TOPBAR_KEYS = ("model_name_or_path", "template", "finetuning_type", "adapter_name_or_path",
                "quantization_bit")
-# Pick lists offered for a model field; any hub id or local model folder may be typed instead.
-MODEL_SUGGESTIONS = ("demo", "Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct",
-                     "Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen3-0.6B", "Qwen/Qwen3-1.7B",
-                     "Qwen/Qwen3-8B")
-WIDGET_HINTS = {"model_name_or_path": "model", "ref_model": "model", "dataset": "datasets",
-                "eval_dataset": "datasets", "adapter_name_or_path": "adapters",
-                "ref_model_adapters": "adapters"}
 SLIDER_SPAN = 1.0  # a bounded float whose range is at most this wide gets a slider
 
 
@@ -59,16 +58,12 @@ class Spec:
         return int in self.types and float not in self.types
 
 
-def _types(tp: Any) -> tuple:
-    if typing.get_origin(tp) in (typing.Union, pytypes.UnionType):
-        return typing.get_args(tp)
-    return (tp,)
-
-
-def _kind(key: str, types: tuple, meta: dict) -> str:
+def _kind(types: tuple, meta: dict) -> str:
     plain = tuple(t for t in types if t is not type(None))
-    if key in WIDGET_HINTS:
-        return WIDGET_HINTS[key]
+    if meta.get("pick"):
+        return meta["pick"]  # datasets | adapters
+    if meta.get("suggest"):
+        return "model"
     if meta.get("choices") is not None:
         return "dropdown"
     if plain == (bool,):
@@ -91,13 +86,12 @@ def _default(f: dataclasses.Field) -> Any:
 
 
 def build_specs() -> dict[str, Spec]:
-    hints = typing.get_type_hints(RunConfig)
     out = {}
     for key, f in FIELDS.items():
         if f.metadata.get("ui") is False:
             continue  # never in a form (trust_remote_code)
-        types = _types(hints[key])
-        out[key] = Spec(key, field_group(key), _kind(key, types, f.metadata), _default(f), types,
+        types = type_members(f.type)
+        out[key] = Spec(key, field_group(key), _kind(types, f.metadata), _default(f), types,
                         dict(f.metadata))
     return out
 
@@ -125,6 +119,8 @@ def info(spec: Spec, lang: str) -> str:
         parts.append(f"≥ {_number(m['min'])}")
     if m.get("max") is not None:
         parts.append(f"≤ {_number(m['max'])}")
+    if m.get("lt") is not None:
+        parts.append(f"< {_number(m['lt'])}")
     default = spec.default
     shown = t("empty_choice", lang) if default in (None, "") else (
         _number(default) if isinstance(default, (int, float)) and not isinstance(default, bool)
@@ -136,6 +132,11 @@ def info(spec: Spec, lang: str) -> str:
 def dropdown_choices(spec: Spec, lang: str) -> list[tuple[str, Any]]:
     return [(t("empty_choice", lang), "") if c is None else (str(c), c)
             for c in spec.meta["choices"]]
+
+
+def suggestions(spec: Spec, lang: str) -> list:
+    """A model field's pick list (metadata `suggest`), with "(empty)" first when optional."""
+    return ([(t("empty_choice", lang), "")] if spec.optional else []) + list(spec.meta["suggest"])
 
 
 # --- values both ways ----------------------------------------------------------------------
@@ -186,7 +187,11 @@ def build_config(values: dict[str, Any], ws: Workspace) -> tuple[RunConfig | Non
     hidden = {k: SPECS[k].default for k in values if not cfg.relevant(k)}
     cfg = cfg.replace(**hidden)
     unparsed = {k for k, _ in found}
-    more = problems(cfg) + ws.path_problems(cfg.to_dict(), path_kinds())
+    more = problems(cfg)
+    # Confinement reads the file system: only for paths validation passed (no NUL, no name
+    # over 255 bytes, which the file system refuses with errors naming no field).
+    checked = {k: kind for k, kind in path_kinds().items() if k not in {k for k, _ in more}}
+    more += ws.path_problems(cfg.to_dict(), checked)
     found += [(k, m) for k, m in more if k not in unparsed]
     return (None if unparsed else cfg), found
 
@@ -224,8 +229,7 @@ def widget(spec: Spec, value: Any, lang: str, options: dict[str, list] | None = 
     if kind == "optnumber":  # coerce() turns the text into an int/float, or names the problem
         return gr.Textbox(value=shown, placeholder=t("empty_choice", lang), **common)
     if kind == "model":
-        choices = ([(t("empty_choice", lang), "")] if spec.optional else []) + list(MODEL_SUGGESTIONS)
-        return gr.Dropdown(choices, value=shown, allow_custom_value=True, **common)
+        return gr.Dropdown(suggestions(spec, lang), value=shown, allow_custom_value=True, **common)
     if kind in ("datasets", "adapters"):
         choices = sorted(set(options.get(kind, [])) | set(shown))
         return gr.Dropdown(choices, value=shown, multiselect=True, allow_custom_value=True, **common)
@@ -241,8 +245,7 @@ def relabel(spec: Spec, lang: str) -> dict:
     elif spec.kind in ("optnumber", "text", "yaml") and spec.optional:
         update["placeholder"] = t("empty_choice", lang)
     elif spec.kind == "model":
-        update["choices"] = ([(t("empty_choice", lang), "")] if spec.optional else []) + \
-            list(MODEL_SUGGESTIONS)
+        update["choices"] = suggestions(spec, lang)
     return update
 
 

@@ -26,6 +26,11 @@ TEXT: dict[str, dict[str, str]] = {
     "tab_export": {"en": "Export", "zh": "导出"},
     "empty_choice": {"en": "(empty)", "zh": "（空）"},
     "default": {"en": "Default", "zh": "默认"},
+    "login_title": {"en": "Log in to continue.", "zh": "请先登录。"},
+    "login_user": {"en": "Username", "zh": "用户名"},
+    "login_password": {"en": "Password", "zh": "密码"},
+    "login_button": {"en": "Log in", "zh": "登录"},
+    "login_failed": {"en": "Wrong username or password.", "zh": "用户名或密码错误。"},
     # --- data tab --------------------------------------------------------------------------
     "registry": {"en": "Registered datasets", "zh": "已注册数据集"},
     "registry_hint": {"en": "Click a row to preview it.", "zh": "点击一行以预览。"},
@@ -56,10 +61,28 @@ TEXT: dict[str, dict[str, str]] = {
     "undesirable": {"en": "undesirable", "zh": "不期望"},
     "check_ok": {"en": "OK: the data can train", "zh": "通过：数据可用于训练"},
     "check_bad": {"en": "Not OK: fix the problems below", "zh": "未通过：请修复以下问题"},
+    "check_cut": {"en": "OK: the data can train; records longer than the cutoff length are cut "
+                        "or dropped (see below)",
+                  "zh": "通过：数据可用于训练；超过截断长度的记录会被截断或丢弃（见下）"},
     "check_counts": {"en": "{total} records · {good} good rows · {bad} bad records · "
-                           "{errors} errors · {warnings} warnings",
+                           "{errors} errors · {dropped} dropped · {warnings} warnings",
                      "zh": "{total} 条记录 · {good} 行可用 · {bad} 条坏记录 · "
-                           "{errors} 个错误 · {warnings} 个警告"},
+                           "{errors} 个错误 · {dropped} 条丢弃 · {warnings} 个警告"},
+    "check_cutoff": {"en": "Cutoff length for the check", "zh": "检查用的截断长度"},
+    "cuts_line": {"en": "Cutoff length {cutoff_len}, truncation {mode}: {prompts_cut} of "
+                        "{records} records had their prompt cut, {answers_cut} their answer, "
+                        "{tokens_removed} tokens removed, {dropped} dropped",
+                  "zh": "截断长度 {cutoff_len}，截断方式 {mode}：{records} 条记录中 "
+                        "{prompts_cut} 条的提示被截断，{answers_cut} 条的回答被截断，共删去 "
+                        "{tokens_removed} 个 Token，丢弃 {dropped} 条"},
+    "cuts_end": {"en": "A cut answer loses its end, end token included: the model does not "
+                       "learn to stop on that example.",
+                 "zh": "被截断的回答会失去结尾（包括结束符）：模型不会在该样本上学习停止。"},
+    "cuts_dropped": {"en": "Dropped records count as bad records: a run starts only when their "
+                           "share is at most max_bad_ratio.",
+                     "zh": "被丢弃的记录计为坏记录：只有其比例不超过 max_bad_ratio 时训练才会开始。"},
+    "tokens_all": {"en": "Tokens before truncation, all {rows} rows",
+                   "zh": "截断前的 Token 数，全部 {rows} 行"},
     "no_tokens": {"en": "Token lengths need the model's tokenizer: {error}",
                   "zh": "统计 Token 长度需要模型的分词器：{error}"},
     "tokens_loading": {"en": "Counting tokens with {model}…", "zh": "正在用 {model} 统计 Token…"},
@@ -88,8 +111,6 @@ TEXT: dict[str, dict[str, str]] = {
                        "zh": "未注册：{n} 条记录有错误。请修正列映射，或勾选“即使有坏记录也注册”。"},
     "need_file": {"en": "Upload a file first.", "zh": "请先上传文件。"},
     "need_name": {"en": "Give the dataset a name.", "zh": "请填写数据集名称。"},
-    "file_exists": {"en": "{path} exists already; choose another file name.",
-                    "zh": "{path} 已存在，请换一个文件名。"},
     # --- train tab -------------------------------------------------------------------------
     "group_model": {"en": "Model loading", "zh": "模型加载"},
     "group_finetuning": {"en": "Stage and LoRA", "zh": "阶段与 LoRA"},
@@ -205,6 +226,33 @@ TEXT: dict[str, dict[str, str]] = {
                      "zh": "还没有已完成的运行，因此这里只与基座对话。在“训练”页训练一次，完成后即可"
                            "在此左右对比基座与微调模型。"},
     "compare_in_chat": {"en": "Compare in chat", "zh": "在对话中对比"},
+    # votes: the answer pair becomes preference data (chat_votes.py)
+    "vote_a": {"en": "← A is better", "zh": "← A 更好"},
+    "vote_tie": {"en": "Tie", "zh": "平手"},
+    "vote_b": {"en": "B is better →", "zh": "B 更好 →"},
+    "vote_blind": {"en": "Blind: hide & shuffle", "zh": "盲评：隐藏并打乱"},
+    "vote_dataset": {"en": "Save votes to dataset", "zh": "投票保存到数据集"},
+    "vote_edit": {"en": "The better answer: edit it if you like, then save",
+                  "zh": "更好的回答：可先修改，再保存"},
+    "vote_save": {"en": "Save vote", "zh": "保存投票"},
+    "vote_cancel": {"en": "Cancel", "zh": "取消"},
+    "vote_hidden": {"en": "hidden until you vote", "zh": "投票后揭晓"},
+    "vote_nothing": {"en": "Nothing to vote on: send a message to two models first (one vote per "
+                           "answer pair).",
+                     "zh": "没有可投票的内容：请先向两个模型发送消息（每对回答投一次票）。"},
+    "vote_saved": {"en": "Saved vote {n} to {name} ({file}).",
+                   "zh": "已保存第 {n} 票到 {name}（{file}）。"},
+    "vote_registered": {"en": "Registered it in {registry}: train on it with dataset {name}.",
+                        "zh": "已在 {registry} 中注册，可用数据集 {name} 训练。"},
+    "vote_reveal": {"en": "A was {a}, B was {b}.", "zh": "A 是 {a}，B 是 {b}。"},
+    "votes_title": {"en": "Votes · {name} ({file})", "zh": "投票 · {name}（{file}）"},
+    "votes_none": {"en": "No votes yet.", "zh": "还没有投票。"},
+    "votes_none_pair": {"en": "No votes between {a} and {b} yet ({total} votes on other pairs).",
+                        "zh": "{a} 与 {b} 之间还没有投票（其他模型对共 {total} 票）。"},
+    "votes_rate": {"en": "{a} beats {b} {rate}% of the time (95% interval {low}–{high}%, Wilson; "
+                         "ties count half) · {n} votes, {ties} ties",
+                   "zh": "{a} 胜过 {b} 的比例为 {rate}%（95% 区间 {low}–{high}%，Wilson；平手计半）"
+                         " · 共 {n} 票，平手 {ties} 票"},
     "gen_max_new_tokens": {"en": "Max new tokens", "zh": "最大生成长度"},
     "gen_temperature": {"en": "Temperature", "zh": "温度"},
     "gen_temperature_info": {"en": "0 = greedy.", "zh": "0 为贪心解码。"},
@@ -293,6 +341,18 @@ TEXT: dict[str, dict[str, str]] = {
     "waiting_metrics": {"en": "Waiting for the first logged step", "zh": "等待第一个记录步"},
     "no_eval": {"en": "No evaluation yet (set val_size or eval_dataset)",
                 "zh": "暂无评估（设置 val_size 或 eval_dataset）"},
+    # --- run doctor (webui/doctor.py) ------------------------------------------------------
+    "doctor_title": {"en": "Doctor", "zh": "训练诊断"},
+    "doctor_scored_hint": {"en": "Two pairs exactly as the model sees them; highlighted tokens "
+                           "are scored by the loss.",
+                           "zh": "模型实际看到的两组样本；高亮的词元计入损失。"},
+    "doctor_first": {"en": "First pair", "zh": "第一组"},
+    "doctor_longest": {"en": "Longest pair", "zh": "最长的一组"},
+    "doctor_counts": {"en": "{tokens} tokens, {scored} scored",
+                      "zh": "{tokens} 个词元，{scored} 个计入损失"},
+    "doctor_cut": {"en": "✂ {n} more tokens cut at cutoff_len",
+                   "zh": "✂ 另有 {n} 个词元被 cutoff_len 截断"},
+    "doctor_try": {"en": "Try:", "zh": "建议："},
 }
 
 # Friendly names for the most visible fields; the key is always shown too, since YAML and the

@@ -9,7 +9,7 @@ import html
 import time
 from typing import Any
 
-from .i18n import state_label, t
+from .i18n import TEXT, state_label, t
 
 
 def _esc(value: Any) -> str:
@@ -58,20 +58,31 @@ def rows_html(rows: list[dict], sources: list[tuple[str, int]], start: int, tota
 
 
 def report_html(report: dict[str, Any], lang: str, note: str | None = None) -> str:
-    """CheckReport.to_dict() as a verdict line, counts, token statistics and problems."""
-    ok = report["ok"]
-    verdict = t("check_ok" if ok else "check_bad", lang)
-    counts = t("check_counts", lang, **{k: report[k] for k in ("total", "good", "bad", "errors",
-                                                                 "warnings")})
-    out = [f'<div class="ps-report"><div class="ps-verdict {"ps-ok" if ok else "ps-bad"}">'
-           f'{"✓" if ok else "✗"} {_esc(verdict)}</div><div class="ps-counts">{_esc(counts)}</div>']
+    """CheckReport.to_dict() as a verdict line, counts, what cutoff_len cut, token statistics
+    and problems. Records cut or dropped by truncation make the verdict a warning, not a
+    "Not OK"."""
+    ok, cuts = report["ok"], report.get("truncation") or {}
+    cut = bool(cuts.get("prompts_cut") or cuts.get("answers_cut") or cuts.get("dropped"))
+    if not ok:
+        kind, mark, verdict = "ps-bad", "✗", t("check_bad", lang)
+    elif cut:
+        kind, mark, verdict = "ps-warn", "!", t("check_cut", lang)
+    else:
+        kind, mark, verdict = "ps-ok", "✓", t("check_ok", lang)
+    counts = t("check_counts", lang, **{k: report.get(k, 0) for k in (
+        "total", "good", "bad", "errors", "dropped", "warnings")})
+    out = [f'<div class="ps-report"><div class="ps-verdict {kind}">{mark} '
+           f'{_esc(verdict)}</div><div class="ps-counts">{_esc(counts)}</div>']
+    if cuts:
+        out.append(cuts_html(cuts, lang))
     stats = report.get("token_stats") or {}
     if stats:
         cols = ("min", "mean", "p50", "p95", "max")
         head = "".join(f"<th>{c}</th>" for c in cols)
-        body = "".join(f"<tr><td>{_esc(t(n, lang))}</td>" + "".join(
+        body = "".join(f"<tr><td>{_esc(t(n, lang) if n in TEXT else n)}</td>" + "".join(
             f"<td>{s[c]:.0f}</td>" for c in cols) + "</tr>" for n, s in stats.items())
-        out.append(f'<table class="ps-stats"><tr><th>tokens</th>{head}</tr>{body}</table>')
+        title = t("tokens_all", lang, rows=report.get("token_rows", ""))
+        out.append(f'<table class="ps-stats"><tr><th>{_esc(title)}</th>{head}</tr>{body}</table>')
     out += [f'<div class="ps-note">{_esc(n)}</div>' for n in report.get("notes", [])]
     if note:
         out.append(f'<div class="ps-note">{_esc(note)}</div>')
@@ -84,6 +95,19 @@ def report_html(report: dict[str, Any], lang: str, note: str | None = None) -> s
         more = f"<li>… +{len(problems) - 50}</li>" if len(problems) > 50 else ""
         out.append(f'<ul class="ps-problems">{items}{more}</ul>')
     return "".join(out) + "</div>"
+
+
+def cuts_html(cuts: dict[str, Any], lang: str) -> str:
+    """What cutoff_len did (core.data.truncation.Cuts.to_dict()): one line, the first cut
+    records, and what a cut answer or a dropped record means."""
+    lines = [_cuts_text(cuts, lang)] + (cuts.get("examples") or [])
+    if cuts.get("answers_cut"):
+        lines.append(t("cuts_end", lang))
+    if cuts.get("dropped"):
+        lines.append(t("cuts_dropped", lang))
+    cut = cuts.get("prompts_cut") or cuts.get("answers_cut") or cuts.get("dropped")
+    kind = "ps-note ps-warn" if cut else "ps-note"  # the cutoff used is said even when nothing is cut
+    return "".join(f'<div class="{kind}">{_esc(line)}</div>' for line in lines)
 
 
 def duration(seconds: float | None) -> str:
@@ -129,8 +153,10 @@ def speed_text(records: list[dict[str, Any]], lang: str) -> str:
     return out
 
 
-def progress_html(info: Any, lang: str, now: float | None = None, speed: str = "") -> str:
-    """A run's bar: state, step/total, percent, elapsed, ETA and `speed` (speed_text)."""
+def progress_html(info: Any, lang: str, now: float | None = None,
+                  truncation: dict[str, Any] | None = None, speed: str = "") -> str:
+    """A run's bar: state, step/total, percent, elapsed, ETA and `speed` (speed_text); then
+    what cutoff_len cut (status.json's "truncation") when the run wrote it."""
     now = now or time.time()
     pct = round(100 * (info.progress or 0.0))
     total = info.total_steps or "?"
@@ -144,7 +170,22 @@ def progress_html(info: Any, lang: str, now: float | None = None, speed: str = "
             f'<span>{t("step", lang)} {info.step}/{total} · {pct}% · {t("elapsed", lang)} '
             f'{duration(elapsed)}{eta}{_esc(speed)}</span></div>'
             f'<div class="ps-bar"><div class="ps-bar-fill ps-fill-{_esc(info.state)}" '
-            f'style="width:{pct}%"></div></div>{error}</div>')
+            f'style="width:{pct}%"></div></div>{error}'
+            f'{cuts_line_html(truncation, lang)}</div>')
+
+
+def cuts_line_html(truncation: dict[str, Any] | None, lang: str) -> str:
+    """The one line of a run's cuts; nothing when it cut nothing."""
+    if not truncation or not (truncation.get("prompts_cut") or truncation.get("answers_cut")
+                              or truncation.get("dropped")):
+        return ""
+    return f'<div class="ps-note ps-warn ps-run-cuts">{_esc(_cuts_text(truncation, lang))}</div>'
+
+
+def _cuts_text(cuts: dict[str, Any], lang: str) -> str:
+    keys = ("cutoff_len", "mode", "prompts_cut", "records", "answers_cut", "tokens_removed",
+            "dropped")
+    return t("cuts_line", lang, **{k: cuts.get(k, 0) for k in keys})
 
 
 def message_html(text: str, kind: str = "info") -> str:

@@ -1,18 +1,21 @@
-"""Pick lists of finished runs for the Chat, Evaluate and Export tabs.
+"""Pick lists of the runs that offer a model, for the Chat, Evaluate and Export tabs (which
+runs do, and from which folder, is core.models.spec.run_model_folder's decision).
 
-    finished(runs)                     # completed runs that hold a model, newest first
+    loadable(runs)                     # [(RunInfo, folder its model loads from)], newest first
     model_choices(ws, runs, True)      # [(label, value)]: runs and their complete checkpoints
-    judges(ws, runs)                   # finished `rm` runs (reward models)
+    judges(ws, runs)                   # `rm` runs with a final model (reward models)
 
-A value is the run's folder as the UI shows paths (relative to the project root when inside
-it), so it can be typed too; `source(ws, value)` turns one back into a confined folder.
+A value is the folder the model loads from (the run's, or its newest complete checkpoint's) as
+the UI shows paths (relative to the project root when inside it), so it can be typed too;
+`source(ws, value)` turns one back into a confined folder.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from core.config import ConfigError, RunConfig
+from core.config import RunConfig
 from core.errors import UserError
+from core.models.spec import run_model_folder
 from core.runs.manager import RunInfo, RunManager
 from core.runs.rundir import RunDir
 
@@ -27,41 +30,48 @@ def stage(info: RunInfo) -> str | None:
         return info.stage
     try:
         return RunConfig.load(info.path / "config.yaml").stage
-    except (UserError, ConfigError, OSError):
+    except (UserError, OSError):  # ConfigError is a UserError
         return None
 
 
 def usable(info: RunInfo) -> bool:
-    """Completed, with a final model or a complete checkpoint to load."""
-    if info.state != "completed":
-        return False
-    rd = RunDir(info.path)
-    return rd.has_final_model() or (info.path / "adapter_config.json").is_file() or any(
-        c.complete for c in rd.checkpoints())
+    """The run offers a model to load (core.models.spec.run_model_folder decides)."""
+    return run_model_folder(info) is not None
 
 
-def finished(runs: RunManager, reward: bool = False) -> list[RunInfo]:
-    """Usable runs, newest first: generative ones, or with `reward` only the reward models."""
-    return [i for i in runs.list() if usable(i) and (stage(i) == REWARD_STAGE) == reward]
-
-
-def checkpoints(info: RunInfo) -> list[Path]:
-    return [c.path for c in RunDir(info.path).checkpoints() if c.complete]
-
-
-def model_choices(ws: Workspace, runs: RunManager, with_checkpoints: bool = False,
-                  infos: list[RunInfo] | None = None) -> list[tuple[str, str]]:
-    """(label, value) per finished run, each followed by its checkpoints when asked."""
+def loadable(runs: RunManager, reward: bool = False) -> list[tuple[RunInfo, Path]]:
+    """(run, the folder its model loads from), newest first: generative runs, or with `reward`
+    only the reward models."""
     out = []
-    for info in finished(runs) if infos is None else infos:
-        out.append((info.name, ws.shown(info.path)))
-        if with_checkpoints:
-            out += [(f"{info.name} · {c.name}", ws.shown(c)) for c in checkpoints(info)]
+    for info in runs.list():
+        folder = run_model_folder(info)
+        if folder is not None and (stage(info) == REWARD_STAGE) == reward:
+            out.append((info, folder))
     return out
 
 
+def model_choices(ws: Workspace, runs: RunManager,
+                  with_checkpoints: bool = False) -> list[tuple[str, str]]:
+    """(label, value) per loadable run, each followed by its other complete checkpoints when
+    asked. A run that loads from a checkpoint (no final model) says which, as a checkpoint
+    entry does: "my-run · checkpoint-20"."""
+    out = []
+    for info, folder in loadable(runs):
+        out.append((_label(info, folder), ws.shown(folder)))
+        if with_checkpoints:
+            out += [(_label(info, c.path), ws.shown(c.path))
+                    for c in RunDir(info.path).checkpoints() if c.complete and c.path != folder]
+    return out
+
+
+def _label(info: RunInfo, folder: Path) -> str:
+    return info.name if folder == info.path else f"{info.name} · {folder.name}"
+
+
 def judges(ws: Workspace, runs: RunManager) -> list[tuple[str, str]]:
-    return [(i.name, ws.shown(i.path)) for i in finished(runs, reward=True)]
+    """Reward models with a final model: the judge reads the run folder (its config.yaml)."""
+    return [(i.name, ws.shown(i.path)) for i, folder in loadable(runs, reward=True)
+            if folder == i.path]
 
 
 def source(ws: Workspace, value: str, key: str = "run") -> Path:

@@ -9,6 +9,12 @@ Every path typed into a form goes through here. Relative paths are read from the
 `../etc/passwd` or a link out of data/ is refused with a message that names the allowed
 folders. Model fields (model_name_or_path, ref_model) also take a hub id or a local model
 folder anywhere (a folder with config.json): loading a model reads it, never runs its code.
+
+What a registry names is confined too: `ws.readable` is the guard core.data calls for the
+registry and for every file an entry would read (list, preview, check), and
+`ws.check_datasets` refuses, before training or evaluation starts, a dataset whose entry
+reads files outside these folders. Run names are confined by the RunManager the WebUI builds
+(`RunManager(..., confined=True)`): a run is a folder inside saves/.
 """
 from __future__ import annotations
 
@@ -19,8 +25,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from core.data.registry import REGISTRY
 from core.errors import UserError
-from core.paths import PROJECT_ROOT
+from core.paths import PROJECT_ROOT, path_problem
 
 log = logging.getLogger(__name__)
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -49,13 +56,51 @@ class Workspace:
         if not text:
             raise UserError(f"{key}: give a path inside {self.shown(self.data_dir)}/ or "
                             f"{self.shown(self.saves_dir)}/")
+        if problem := path_problem(key, text):  # NUL, over-long: before the file system sees it
+            raise UserError(problem)
         path = self.absolute(text)  # resolve(): symlinks and .. are gone before the check
         roots = [self.data_dir, self.saves_dir] + ([self.examples_dir] if readonly else [])
         if any(path == r or path.is_relative_to(r) for r in roots):
             return path
         allowed = " or ".join(f"{self.shown(r)}/" for r in roots)
-        raise UserError(f"{key}: {text} is outside the folders the WebUI may use ({allowed}); "
-                        "move the file there or give a path inside them")
+        unresolved = Path(text).expanduser()
+        link = "" if path in (unresolved, self.root / unresolved) else f" (it leads to {path})"
+        raise UserError(f"{key}: {text}{link} is outside the folders the WebUI may use "
+                        f"({allowed}); move the file there or give a path inside them")
+
+    def readable(self, path: str | os.PathLike, key: str = "path") -> Path:
+        """The guard core.data calls before reading a registry or an entry's file: inside
+        data/, saves/ or examples/ (links resolved), or the project's own dataset_info.json."""
+        if self.absolute(path) == self.root / REGISTRY:  # read when the folder has none
+            return self.root / REGISTRY
+        return self.confine(path, key, readonly=True)
+
+    def check_datasets(self, names: list[str], dataset_dir: str | os.PathLike,
+                       key: str = "dataset") -> None:
+        """Refuse (UserError) a dataset whose registry entry reads a file outside the allowed
+        folders: for flows that read it later or in another process (training, evaluation).
+        Other problems (an unknown name, a missing file) are left to those flows to report."""
+        from core.data.loading import data_files, guard_hub
+        from core.data.registry import get_entry
+
+        folder = self.confine(dataset_dir or "data", "dataset_dir")
+        refused: list[UserError] = []
+
+        def guard(path: Path, what: str) -> Path:
+            try:
+                return self.readable(path, what)
+            except UserError as e:
+                refused.append(e)
+                raise
+
+        for name in names:
+            try:
+                entry = get_entry(name, folder, guard)
+                guard_hub(entry)
+                data_files(entry)  # every file, each through the guard
+            except UserError:
+                if refused:
+                    raise UserError(f"{key}: {refused[0]}") from None
 
     def shown(self, path: Path) -> str:
         """A path as the UI shows it: relative to the project root when inside it."""
@@ -111,7 +156,8 @@ class Workspace:
         from core.data import list_datasets
 
         try:
-            datasets = [d.name for d in list_datasets(self.confine(dataset_dir, "dataset_dir"))]
+            datasets = [d.name for d in list_datasets(self.confine(dataset_dir, "dataset_dir"),
+                                                      self.readable)]
         except Exception as e:  # a broken registry must not stop the page; the Data tab says why
             log.warning("Cannot list datasets: %s", e)
             datasets = []

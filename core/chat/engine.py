@@ -1,5 +1,6 @@
 """ChatEngine: one base model, adapters switched on and off, streaming; base vs tuned side by side.
-The command line (`python -m core chat`) is in chat_cli.py.
+The command line (`python -m core chat`) is core/cli/chat.py; what a side's pick stands for is
+sides.py, and host.py keeps one engine loaded for a server's picks.
 
     engine = ChatEngine()
     engine.add_adapter("tuned", "saves/demo-dpo")     # loads the run's base once
@@ -21,14 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from core.chat.sides import canonical, side_of
 from core.errors import UserError
 from core.models.loading import DTYPES
-from core.models.spec import ModelSpec, run_folder, run_model_spec
+from core.models.spec import run_folder, run_model_spec
 
 log = logging.getLogger(__name__)
 SIDES = ("A", "B")
 GEN_FLAGS = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed")
-__all__ = ["ChatEngine", "ChatSession", "GenConfig", "ModelSpec", "run_model_spec"]
+__all__ = ["ChatEngine", "ChatSession", "GenConfig"]
 
 
 @dataclass
@@ -104,7 +106,7 @@ class ChatEngine:
     def load_base(self, model: str, template: str | None = None, enable_thinking: bool = True,
                   quantization_bit: int | None = None) -> None:
         """Load the shared base (once; a different model replaces it) and name it "base"."""
-        key = (_canonical(model), ())
+        key = (canonical(model), ())
         if self._main != key:
             if self._main is not None:
                 self.unload()
@@ -123,7 +125,7 @@ class ChatEngine:
         if self._main is None:
             self.load_base(spec.base, spec.template, spec.enable_thinking)
         self.remove(name)
-        key = (_canonical(spec.base), tuple(_canonical(p) for p in spec.merged))
+        key = (canonical(spec.base), tuple(canonical(p) for p in spec.merged))
         if key not in self._backbones:
             log.info("Loading %s + merged %s for adapter %s.", spec.base, list(spec.merged), name)
             self._load(key, spec.base, list(spec.merged), None)
@@ -182,19 +184,14 @@ class ChatEngine:
     def _resolve(self, spec: str) -> None:
         if spec == "base":
             raise UserError("no base model loaded: call load_base (or --model) first")
-        path = Path(spec)
-        if (path / "adapter_config.json").is_file() or (path / "config.yaml").is_file():
-            target = run_model_spec(spec)
-            if target.adapter is not None:
-                self.add_adapter(spec, spec)
-                return
-            spec_path, template, thinking = target.base, target.template, target.enable_thinking
-        else:
-            spec_path, template, thinking = spec, None, True
-        key = (_canonical(spec_path), ())
+        side = side_of(spec)
+        if side.kind == "adapter":
+            self.add_adapter(spec, spec)
+            return
+        key = (canonical(side.base), ())
         if key not in self._backbones:
-            self._load(key, spec_path, [], None)
-        self._entries[spec] = _Entry(key, None, template, thinking)
+            self._load(key, side.base, [], None)
+        self._entries[spec] = _Entry(key, None, side.template, side.thinking)
 
     def _is_model_side(self, name: str) -> bool:
         entry = self._entries.get(name)
@@ -205,6 +202,16 @@ class ChatEngine:
 
     def label(self, side: str) -> str:
         return self.sides[side]
+
+    def model_name(self, side: str) -> str:
+        """What `side` runs, as votes name it: the base model (its folder's name for a local
+        one), an adapter's name (a run's name), or another model's folder name or hub id."""
+        _check_side(side)
+        name = self.sides[side]
+        entry = self._entries.get(name)
+        if name == "base":
+            return _short(self._main[0]) if self._main else name
+        return name if entry is not None and entry.adapter else _short(name)
 
     @property
     def loaded(self) -> bool:
@@ -223,13 +230,13 @@ class ChatEngine:
         if entry is None:
             raise UserError(f"side {side}: {name!r} is not loaded; known: {', '.join(self._entries)}")
         backbone = self._backbones[entry.key]
-        ids = self._encode(backbone.tokenizer, entry, messages, gen)
+        template, ids = self._encode(backbone.tokenizer, entry, messages, gen)
         streamer = TextIteratorStreamer(backbone.tokenizer, skip_prompt=True,
                                         skip_special_tokens=True)
         stop, failure = threading.Event(), []
         self._running.add(stop)
         worker = threading.Thread(target=self._generate, daemon=True,
-                                  args=(entry, ids, gen, streamer, stop, failure))
+                                  args=(entry, template, ids, gen, streamer, stop, failure))
         worker.start()
         text = ""
         try:
@@ -245,15 +252,17 @@ class ChatEngine:
             raise failure[0]
 
     def _encode(self, tokenizer, entry: _Entry, messages: list[dict], gen: GenConfig):
+        """(the side's template, the prompt's ids)."""
         from core.data.templates import get_template
 
         thinking = entry.enable_thinking if gen.enable_thinking is None else gen.enable_thinking
         template = get_template(entry.template, tokenizer, thinking)
         system = [{"role": "system", "content": gen.system}] if gen.system else []
         text = template.prompt_text(system + list(messages))
-        return tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        return template, tokenizer(text, return_tensors="pt", add_special_tokens=False)
 
-    def _generate(self, entry: _Entry, ids, gen: GenConfig, streamer, stop, failure) -> None:
+    def _generate(self, entry: _Entry, template, ids, gen: GenConfig, streamer, stop,
+                  failure) -> None:
         import contextlib
 
         import torch
@@ -281,7 +290,7 @@ class ChatEngine:
                     torch.manual_seed(gen.seed)  # seeds every CUDA device too
                 with context, torch.inference_mode():
                     model.generate(**ids.to(model.device), **gen.generate_kwargs(),
-                                   eos_token_id=_end_ids(tok, model, entry.template),
+                                   eos_token_id=template.stop_token_ids(model.generation_config),
                                    pad_token_id=tok.pad_token_id, streamer=streamer,
                                    stopping_criteria=StoppingCriteriaList([Stop()]))
         except Exception as e:  # re-raised in the caller's thread
@@ -350,21 +359,9 @@ def _attach(model, path: str, name: str, existing: set[str]):
     return model
 
 
-def _end_ids(tokenizer, model, template: str | None) -> list[int]:
-    """Stop on the template's end-of-turn token, the tokenizer's eos and the model's eos ids."""
-    ids = {tokenizer.eos_token_id}
-    if template != "default":
-        end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(end, int) and end != tokenizer.unk_token_id:
-            ids.add(end)
-    configured = getattr(model.generation_config, "eos_token_id", None)
-    ids.update(configured if isinstance(configured, list) else [configured])
-    return sorted(i for i in ids if i is not None)
-
-
-def _canonical(path: str) -> str:
-    p = Path(path)
-    return str(p.resolve()) if p.exists() else path
+def _short(model: str) -> str:
+    path = Path(model)
+    return path.name if path.is_absolute() or path.exists() else model
 
 
 def _check_side(side: str) -> None:

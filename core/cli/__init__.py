@@ -1,6 +1,6 @@
-"""The command line: one module per command (train, data, chat, eval, export, demo, bench), each
-with add_arguments(parser) and main(args) -> exit code. Argument parsing and printing only:
-every decision is made by the core package the command calls."""
+"""The command line: one module per command (train, doctor, data, chat, eval, runs, export,
+demo, bench), each with add_arguments(parser) and main(args) -> exit code. Argument parsing and
+printing only: every decision is made by the core package the command calls."""
 import logging
 
 

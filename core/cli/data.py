@@ -13,8 +13,11 @@ examples:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
+from core.config import RunConfig
+from core.config.fields import STAGES, TEMPLATES
 from core.errors import UserError
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -25,13 +28,16 @@ examples:
   python -m core data list --dataset_dir ~/LLaMA-Factory/data --json
 """
 CHECK_HELP = """Check that a dataset can train a stage: every bad record with file:index, field and
-reason; with --model also token lengths and prompts too long for cutoff_len.
+reason; with --model also token lengths (of every row, before truncation) and what cutoff_len
+does to the records longer than it (--truncation, as a run with that setting would).
 Exit code 0 when the data can train, 1 when it cannot.
 
 examples:
   python -m core data check demo_pref_en
   python -m core data check demo_pref_en --stage kto
   python -m core data check demo_pref_en --model demo --template qwen --cutoff_len 512
+  python -m core data check dpo_en_demo --dataset_dir ../LLaMA-Factory/data --model demo \\
+      --cutoff_len 256 --truncation keep_recent
   python -m core data check mine --model Qwen/Qwen2.5-0.5B-Instruct --json
 """
 ADD_HELP = """Register a data file in dataset_info.json. Formatting, ranking, columns and tags
@@ -57,13 +63,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        description=CHECK_HELP, formatter_class=RAW)
     p.add_argument("name", metavar="NAME", help="dataset name in dataset_info.json")
     _dir(p)
-    p.add_argument("--stage", choices=("sft", "dpo", "kto", "rm", "grpo"),
+    p.add_argument("--stage", choices=STAGES,
                    help="stage to check for (default: the first one the dataset suits)")
     p.add_argument("--model", help="tokenizer for token statistics: a local folder, a hub id "
                    "(online), or 'demo'")
-    p.add_argument("--template", choices=("qwen", "qwen3", "default"),
+    p.add_argument("--template", choices=[n for n in TEMPLATES if n],
                    help="chat template (default: the tokenizer's own)")
-    p.add_argument("--cutoff_len", "--cutoff-len", type=int, default=2048, help="default 2048")
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}  # defaults and help: the config's
+    for key, kind, more in (("cutoff_len", int, ""), ("truncation", str, ""),
+                            ("max_completion_length", int, " grpo: the prompt gets cutoff_len "
+                             "minus this."), ("seed", int, " Here: which records num_samples draws.")):
+        meta, default = fields[key].metadata, fields[key].default
+        names = dict.fromkeys((f"--{key}", f"--{key.replace('_', '-')}"))
+        p.add_argument(*names, type=kind, default=default, choices=meta["choices"],
+                       help=f"{meta['help']}{more} (default {default})")
     p.add_argument("--max_samples", "--max-samples", type=int, help="check the first N records")
     p.add_argument("--max_bad_ratio", "--max-bad-ratio", type=float, default=0.0,
                    help="share of bad records a run would accept (default 0)")
@@ -119,14 +132,15 @@ def main(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from core.data import list_datasets, registry_path
+    from core.data.registry import data_command
 
     infos = list_datasets(args.dataset_dir)
     if args.json:
         print(json.dumps([i.to_dict() for i in infos], indent=2, ensure_ascii=False))
         return 0
     if not infos:
-        print(f"no datasets in {registry_path(args.dataset_dir)}; add one with "
-              "`python -m core data add NAME --file PATH`")
+        add = data_command("add", "NAME", "--file", "PATH", dataset_dir=args.dataset_dir)
+        print(f"no datasets in {registry_path(args.dataset_dir)}; add one with `{add}`")
         return 0
     table = [("NAME", "FORMAT", "STAGES", "RECORDS", "FILE")]
     for i in infos:
@@ -154,16 +168,21 @@ def cmd_check(args: argparse.Namespace) -> int:
         tokenizer = load_tokenizer(LoadOptions(args.model, key="--model"))
     report = check_dataset(args.name, args.dataset_dir, stage, tokenizer=tokenizer,
                            template=args.template, cutoff_len=args.cutoff_len,
-                           max_samples=args.max_samples)
+                           max_samples=args.max_samples, truncation=args.truncation,
+                           max_completion_length=args.max_completion_length, seed=args.seed)
     if not args.model:
         report.notes.append("token lengths and cutoff_len are checked with --model")
-    ok = report.can_train(args.max_bad_ratio)
+    ok = report.can_train(args.max_bad_ratio) and not (report.truncation
+                                                       and report.truncation.refused)
     if args.json:
         print(json.dumps(dict(report.to_dict(), can_train=ok), indent=2, ensure_ascii=False))
     else:
         print(report.render())
-        if ok and not report.ok:
+        if ok and report.bad:
             print(f"the run would skip {report.bad} bad records (max_bad_ratio {args.max_bad_ratio})")
+        elif not ok and report.ok:
+            print(f"the run would refuse: {report.bad} of {report.total} records left out, above "
+                  f"max_bad_ratio {args.max_bad_ratio}")
     return 0 if ok else 1
 
 

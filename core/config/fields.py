@@ -6,40 +6,89 @@ command-line overrides, validation and the WebUI's Train form are all generated 
 Field metadata (see `arg`):
   help     one or two sentences for the UI and `--help`
   choices  allowed values (None may be one of them)
-  min/max  inclusive numeric range; `gt` for a strict lower bound
+  min/max  inclusive numeric range; `gt` / `lt` for a strict lower / upper bound. Every
+           number has an upper bound (max, lt or choices; a test checks it), so a typo cannot
+           fork a thousand workers, overflow a C integer or run for a century
+  max_len  most UTF-8 bytes of a text value
   stages   stages the field applies to (None: every stage)
   when     {other_key: allowed values}: the field only matters in that case
   ui       False for fields a form must never show (remote code)
   path     what a text value names on disk, so forms can confine it: model (a hub id or a
            model folder), paths (comma-separated adapter or run folders), dir (a folder),
            checkpoint (true or a checkpoint folder)
+  suggest  values a form offers in a pick list; any other may be typed (model ids)
+  pick     a form's multi-select over what the workspace holds: datasets (registered in
+           dataset_info.json) or adapters (finished runs' adapters), comma-joined
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
+
+from .losses import PAIRWISE_LOSSES
 
 STAGES = ("sft", "dpo", "kto", "rm", "grpo")
 PREF_STAGES = ("dpo",)
 REF_STAGES = ("dpo", "kto")  # stages that train against a reference model
 BETA_STAGES = ("dpo", "kto")  # pref_beta is DPO's and KTO's beta
-PAIRWISE_LOSSES = ("sigmoid", "hinge", "ipo", "kto_pair", "robust", "orpo", "simpo")
-REFERENCE_FREE_LOSSES = ("orpo", "simpo")
-TEMPLATES = (None, "qwen", "qwen3", "default")
+# LLaMA-Factory's names for Qwen text models (core/data/templates.py renders them as it does);
+# None: the tokenizer's own chat template.
+TEMPLATES = (None, "qwen", "qwen3", "qwen3_nothink", "default", "empty")
+TRUNCATION = ("llamafactory", "keep_recent", "drop", "error")
+MIX_STRATEGIES = ("concat", "interleave_under", "interleave_over", "interleave_once")
 SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup",
               "polynomial", "inverse_sqrt")
-OPTIMIZERS = ("adamw_torch", "paged_adamw_32bit", "paged_adamw_8bit", "sgd")
+# transformers' optimizer names; the bitsandbytes ones need a CUDA GPU (core.models.loading).
+BNB_OPTIMIZERS = ("adamw_8bit", "adamw_bnb_8bit", "paged_adamw_32bit", "paged_adamw_8bit",
+                  "lion_8bit", "lion_32bit", "paged_lion_8bit", "paged_lion_32bit")
+OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop",
+              *BNB_OPTIMIZERS)
+STRATEGIES = ("no", "steps", "epoch")
+REPORTERS = ("none", "tensorboard", "wandb", "swanlab", "mlflow")
 REWARD_FUNCS = ("answer_match", "format", "length", "reward_model")
 DEMO_MODEL = "demo"
 DEMO_DATASET = "demo_pref_en"
+# Offered for the model fields; any hub id or local model folder may be typed instead.
+MODEL_SUGGESTIONS = (DEMO_MODEL, "Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct",
+                     "Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen3-0.6B", "Qwen/Qwen3-1.7B",
+                     "Qwen/Qwen3-8B")
+PICKS = ("datasets", "adapters")
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+# Ceilings: generous for anything that trains here, far below what breaks a machine.
+CPUS = _usable_cpus()
+WORKERS_MAX = max(CPUS, 4)  # one worker per CPU; 4 anywhere, as LLaMA-Factory's examples use
+TOKENS_MAX = 1_048_576  # 4 x Qwen3-2507's 262,144-token context
+STEPS_MAX = 100_000_000
+COUNT_MAX = 1_000_000_000  # records, checkpoints
+BATCH_MAX = 4096
+LAYERS_MAX = 1024
+WEIGHT_MAX = 100.0  # loss weights, betas and margins
+SEED_MAX = 2**32 - 1  # numpy's seed range (transformers' set_seed seeds numpy too)
+TIMEOUT_MAX = 2**31 - 1  # seconds; LLaMA-Factory's examples use 180000000
+NAME_MAX = 200  # bytes of a run name, which names a folder (255 at most, less "-rerun-N")
 
 
 def arg(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
-        max: float | None = None, gt: float | None = None, stages: tuple | None = None,
-        when: dict | None = None, ui: bool = True, path: str | None = None) -> Any:
+        max: float | None = None, gt: float | None = None, lt: float | None = None,
+        max_len: int | None = None, stages: tuple | None = None, when: dict | None = None,
+        ui: bool = True, path: str | None = None, suggest: tuple | None = None,
+        pick: str | None = None) -> Any:
     """A dataclass field carrying the metadata the validator and the WebUI read."""
-    meta = {"help": help, "choices": choices, "min": min, "max": max, "gt": gt,
-            "stages": stages, "when": when, "ui": ui, "path": path}
+    if pick not in (None, *PICKS):
+        raise ValueError(f"pick={pick!r}: use one of {PICKS}")
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "gt": gt, "lt": lt,
+            "max_len": max_len, "stages": stages, "when": when, "ui": ui, "path": path,
+            "suggest": suggest, "pick": pick}
     return field(default=default, metadata=meta)
 
 
@@ -47,13 +96,15 @@ def arg(default: Any, help: str, *, choices: tuple | None = None, min: float | N
 class ModelArgs:
     model_name_or_path: str = arg(
         DEMO_MODEL, "Hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct), a local folder, or 'demo' for the "
-        "bundled tiny model.", path="model")
+        "bundled tiny model.", path="model", suggest=MODEL_SUGGESTIONS)
     adapter_name_or_path: str | None = arg(
         None, "Adapters to start from, comma-separated (e.g. an SFT run's folder). For DPO the "
-        "reference becomes base + these adapters.", path="paths")
+        "reference becomes base + these adapters.", path="paths", pick="adapters")
     template: str | None = arg(
-        None, "Chat template. Empty: the tokenizer's own; qwen: ChatML; qwen3: ChatML with "
-        "thinking; default: plain User:/Assistant: text.", choices=TEMPLATES)
+        None, "Chat template, as LLaMA-Factory renders it. Empty: the tokenizer's own; qwen: "
+        "ChatML with Qwen's default system prompt (Qwen2/2.5); qwen3: ChatML with <think> "
+        "blocks; qwen3_nothink: plain ChatML (Qwen3 Instruct-2507); default: Human:/Assistant: "
+        "lines ending with the eos; empty: the texts alone, no end token.", choices=TEMPLATES)
     enable_thinking: bool = arg(
         True, "Qwen3 only: let the model think (<think>...</think>) before answering.",
         when={"template": ("qwen3",)})
@@ -81,7 +132,7 @@ class FinetuningArgs:
         choices=("lora", "full", "freeze"))
     lora_rank: int = arg(8, "LoRA rank r.", min=1, max=1024, when={"finetuning_type": ("lora",)})
     lora_alpha: int | None = arg(
-        None, "LoRA scaling alpha. Empty: 2 x lora_rank.", min=1,
+        None, "LoRA scaling alpha. Empty: 2 x lora_rank.", min=1, max=4096,
         when={"finetuning_type": ("lora",)})
     lora_dropout: float = arg(0.0, "Dropout on the LoRA input.", min=0.0, max=0.9,
                               when={"finetuning_type": ("lora",)})
@@ -95,22 +146,39 @@ class FinetuningArgs:
     pissa_init: bool = arg(False, "Initialise LoRA from the principal singular vectors (PiSSA).",
                            when={"finetuning_type": ("lora",)})
     freeze_trainable_layers: int = arg(
-        2, "freeze: train the last N decoder layers (negative: the first N).",
+        2, "freeze: train the last N decoder layers (negative: the first N; not 0, and at most "
+        "the model's layer count).", min=-LAYERS_MAX, max=LAYERS_MAX,
         when={"finetuning_type": ("freeze",)})
 
 
 @dataclass
 class DataArgs:
-    dataset: str = arg(DEMO_DATASET, "Dataset names from dataset_info.json, comma-separated.")
-    eval_dataset: str | None = arg(None, "Datasets for evaluation, comma-separated.")
+    dataset: str = arg(DEMO_DATASET, "Dataset names from dataset_info.json, comma-separated.",
+                       pick="datasets")
+    eval_dataset: str | None = arg(None, "Datasets for evaluation, comma-separated.",
+                                   pick="datasets")
     dataset_dir: str = arg("data", "Folder with the data files. Its own dataset_info.json is used "
                            "when present, so a LLaMA-Factory data/ folder works as it is.",
                            path="dir")
-    cutoff_len: int = arg(2048, "Maximum tokens per sequence (prompt + answer). Longer answers "
-                          "are cut; a prompt that leaves no room is a bad record.", min=16)
-    max_samples: int | None = arg(None, "Use at most this many records of each dataset.", min=1)
+    cutoff_len: int = arg(2048, "Maximum tokens per sequence (prompt + answer). Longer records "
+                          "are cut or refused as truncation says.", min=16,
+                          max=TOKENS_MAX)
+    truncation: str = arg(
+        "llamafactory", "A record longer than cutoff_len: llamafactory cuts it as LLaMA-Factory "
+        "does (a short answer stays whole, the prompt keeps its start); keep_recent drops the "
+        "oldest turns, then the start of the prompt; drop skips it as a bad record; error stops "
+        "the run.", choices=TRUNCATION)
+    mix_strategy: str = arg(
+        "concat", "Several datasets: concat one after the other; interleave_under stops when the "
+        "first runs out; interleave_over repeats the shorter ones; interleave_once uses each "
+        "record at most once.", choices=MIX_STRATEGIES)
+    interleave_probs: str | None = arg(
+        None, "interleave: the share of each dataset, comma-separated (e.g. 0.7,0.3), summing "
+        "to 1. Empty: take the datasets in turn.", when={"mix_strategy": MIX_STRATEGIES[1:]})
+    max_samples: int | None = arg(None, "Use at most this many records of each dataset.", min=1,
+                                  max=COUNT_MAX)
     val_size: float = arg(0.0, "Held-out share (0-1) or count (>=1) of the training data for "
-                          "evaluation.", min=0.0)
+                          "evaluation (not with eval_dataset).", min=0.0, max=COUNT_MAX)
     train_on_prompt: bool = arg(
         False, "sft: also train on the prompt tokens (system and user turns), not only on every "
         "assistant turn.", stages=("sft",))
@@ -153,11 +221,12 @@ class PrefArgs:
         "sigmoid", "Pairwise loss: sigmoid (DPO), hinge (SLiC), ipo, kto_pair, robust, orpo, "
         "simpo.", choices=PAIRWISE_LOSSES, stages=PREF_STAGES)
     pref_ftx: float = arg(0.0, "Weight of an SFT loss on the chosen answers, added to the "
-                          "preference loss.", min=0.0, stages=PREF_STAGES)
+                          "preference loss.", min=0.0, max=WEIGHT_MAX,
+                          stages=PREF_STAGES)
     dpo_label_smoothing: float = arg(
         0.0, "Assumed share of flipped labels (cDPO for sigmoid, robust DPO for robust).",
         min=0.0, max=0.49, stages=PREF_STAGES, when={"pref_loss": ("sigmoid", "robust")})
-    simpo_gamma: float = arg(0.5, "SimPO target reward margin gamma.", min=0.0,
+    simpo_gamma: float = arg(0.5, "SimPO target reward margin gamma.", min=0.0, max=WEIGHT_MAX,
                              stages=PREF_STAGES, when={"pref_loss": ("simpo",)})
     ld_alpha: float | None = arg(
         None, "LD-DPO: weight of answer tokens beyond the shorter answer's length (0-1). Empty: "
@@ -171,10 +240,10 @@ class PrefArgs:
         stages=("kto",))
     ref_model: str | None = arg(
         None, "Separate reference model. Empty: the policy with its adapter off (LoRA) or a "
-        "frozen copy (full).", stages=REF_STAGES, path="model")
+        "frozen copy (full).", stages=REF_STAGES, path="model", suggest=MODEL_SUGGESTIONS)
     ref_model_adapters: str | None = arg(
         None, "Adapters applied to ref_model, comma-separated.", stages=REF_STAGES,
-        path="paths")
+        path="paths", pick="adapters")
     ref_model_quantization_bit: int | None = arg(
         None, "Load ref_model in 4 or 8 bits (CUDA).", choices=(None, 4, 8), stages=REF_STAGES)
 
@@ -199,16 +268,17 @@ class GrpoArgs:
         "expression matches its start (dot matches newlines).", stages=("grpo",))
     reward_length_target: int = arg(
         64, "length: the completion length in tokens that scores 1; the score falls linearly "
-        "to 0 at 0 and at twice the target.", min=1, stages=("grpo",))
+        "to 0 at 0 and at twice the target.", min=1, max=TOKENS_MAX,
+        stages=("grpo",))
     reward_model: str | None = arg(
         None, "reward_model: the run directory of an rm run (e.g. saves/rm-demo).",
         stages=("grpo",), path="paths")
     num_generations: int = arg(
         4, "Completions sampled per prompt (the group). per_device_train_batch_size x "
         "gradient_accumulation_steps counts completions and must be a multiple of it.", min=2,
-        stages=("grpo",))
+        max=BATCH_MAX, stages=("grpo",))
     max_completion_length: int = arg(
-        128, "Most tokens generated per completion.", min=1, stages=("grpo",))
+        128, "Most tokens generated per completion.", min=1, max=TOKENS_MAX, stages=("grpo",))
     grpo_beta: float = arg(
         0.0, "KL weight towards the reference (0: no reference pass, faster; DeepSeek-R1 used "
         "0.001).", min=0.0, max=10.0, stages=("grpo",))
@@ -220,11 +290,15 @@ class GrpoArgs:
 class OptimArgs:
     learning_rate: float = arg(5e-5, "Peak learning rate.", gt=0.0, max=1.0)
     num_train_epochs: float = arg(3.0, "Passes over the data (ignored when max_steps > 0).",
-                                  gt=0.0)
-    max_steps: int = arg(-1, "Stop after this many optimizer steps (-1: use epochs).", min=-1)
-    per_device_train_batch_size: int = arg(1, "Pairs (or examples) per device per step.", min=1)
-    per_device_eval_batch_size: int = arg(1, "Batch size for evaluation.", min=1)
-    gradient_accumulation_steps: int = arg(8, "Batches summed before each optimizer step.", min=1)
+                                  gt=0.0, max=10_000.0)
+    max_steps: int = arg(-1, "Stop after this many optimizer steps (-1: use epochs).", min=-1,
+                         max=STEPS_MAX)
+    per_device_train_batch_size: int = arg(1, "Pairs (or examples) per device per step.", min=1,
+                                           max=BATCH_MAX)
+    per_device_eval_batch_size: int = arg(1, "Batch size for evaluation.", min=1,
+                                          max=BATCH_MAX)
+    gradient_accumulation_steps: int = arg(8, "Batches summed before each optimizer step.", min=1,
+                                           max=BATCH_MAX)
     lr_scheduler_type: str = arg("cosine", "Learning-rate schedule after warmup.",
                                  choices=SCHEDULERS)
     min_lr_ratio: float = arg(0.1, "Floor of the cosine schedule as a share of learning_rate "
@@ -232,14 +306,29 @@ class OptimArgs:
                               when={"lr_scheduler_type": ("cosine_with_min_lr",)})
     warmup_ratio: float = arg(0.1, "Share of the steps spent warming the learning rate up.",
                               min=0.0, max=1.0)
-    warmup_steps: int = arg(0, "Warmup steps (overrides warmup_ratio when > 0).", min=0)
-    weight_decay: float = arg(0.0, "AdamW weight decay.", min=0.0)
-    max_grad_norm: float = arg(1.0, "Clip the gradient norm to this (0: no clipping).", min=0.0)
-    optim: str = arg("adamw_torch", "Optimizer. The paged ones need a CUDA GPU.",
-                     choices=OPTIMIZERS)
-    seed: int = arg(42, "Random seed for data order, dropout and initialisation.", min=0)
+    warmup_steps: int = arg(0, "Warmup steps (overrides warmup_ratio when > 0).", min=0,
+                            max=STEPS_MAX)
+    # Ceilings above 1: a bounded float whose range is at most 1 is a 0.01-step slider in the
+    # form, which would round weight_decay 0.001.
+    weight_decay: float = arg(0.0, "AdamW weight decay.", min=0.0, max=10.0)
+    max_grad_norm: float = arg(1.0, "Clip the gradient norm to this (0: no clipping).", min=0.0,
+                               max=10_000.0)
+    optim: str = arg("adamw_torch", "Optimizer (transformers' names). The 8-bit, paged and lion "
+                     "ones need a CUDA GPU with bitsandbytes.", choices=OPTIMIZERS)
+    # lt, not max: a float with min and max 1 apart becomes a 0.01-step slider in the form,
+    # which would round 0.999.
+    adam_beta1: float = arg(0.9, "Adam beta1 (momentum), below 1.", min=0.0, lt=1.0)
+    adam_beta2: float = arg(0.999, "Adam beta2 (second-moment decay), below 1.", min=0.0, lt=1.0)
+    adam_epsilon: float = arg(1e-8, "Adam epsilon.", gt=0.0, max=1.0)
+    lr_scheduler_kwargs: str | None = arg(
+        None, "Extra schedule arguments as JSON (a YAML mapping works too), e.g. "
+        '{"min_lr": 1e-6} for cosine_with_min_lr or {"num_cycles": 2}. They win over min_lr_ratio.')
+    seed: int = arg(42, "Random seed for data order, dropout and initialisation.", min=0,
+                    max=SEED_MAX)
     bf16: bool = arg(False, "Train in bfloat16 (GPU). Falls back to fp32 with a warning where "
                      "unsupported.")
+    pure_bf16: bool = arg(False, "Keep the weights in bfloat16 and train without mixed "
+                          "precision (less memory than bf16, which keeps fp32 master weights).")
     fp16: bool = arg(False, "Train in float16 with loss scaling (CUDA only).")
     chunked_logps: bool = arg(
         True, "Apply the LM head only at the scored (answer) tokens, a chunk at a time, "
@@ -248,32 +337,50 @@ class OptimArgs:
         "and other rows' prompts included.", stages=PREF_STAGES)
     gradient_checkpointing: bool = arg(False, "Recompute activations in the backward pass: "
                                        "less memory, ~30% slower.")
-    dataloader_num_workers: int = arg(0, "Worker processes for data loading.", min=0)
+    dataloader_num_workers: int = arg(
+        0, "Worker processes for data loading: at most one per CPU of this machine (4 where it "
+        "has fewer).", min=0, max=WORKERS_MAX)
+    ddp_timeout: int = arg(1800, "Seconds a multi-process (torchrun) run waits for its other "
+                           "processes before failing.", min=1, max=TIMEOUT_MAX, ui=False)
 
 
 @dataclass
 class OutputArgs:
     output_dir: str | None = arg(None, "Run directory. Empty: saves/<run_name>.", path="dir")
-    run_name: str | None = arg(None, "Run name. Empty: <stage>-<dataset>-<date>-<time>.")
-    logging_steps: int = arg(5, "Write metrics every N optimizer steps.", min=1)
-    save_steps: int = arg(100, "Save a resumable checkpoint every N steps.", min=1)
-    save_total_limit: int | None = arg(None, "Keep at most this many checkpoints.", min=1)
+    run_name: str | None = arg(
+        None, f"Run name, at most {NAME_MAX} bytes. Without output_dir it names the folder "
+        "saves/<run_name>, so then it is one folder name (no /). Empty: "
+        "<stage>-<dataset>-<date>-<time>.",
+        max_len=NAME_MAX)
+    logging_steps: int = arg(5, "Write metrics every N optimizer steps.", min=1, max=STEPS_MAX)
+    save_strategy: str = arg("steps", "When to save a checkpoint: every save_steps steps, every "
+                             "epoch, or no (only the final model; an abort still saves one).",
+                             choices=STRATEGIES)
+    save_steps: int = arg(100, "Save a resumable checkpoint every N steps.", min=1, max=STEPS_MAX,
+                          when={"save_strategy": ("steps",)})
+    save_only_model: bool = arg(
+        False, "Checkpoints hold only the weights, not the optimizer and schedule: smaller, but "
+        "a run cannot resume from them.")
+    save_total_limit: int | None = arg(None, "Keep at most this many checkpoints.", min=1,
+                                         max=COUNT_MAX)
+    eval_strategy: str = arg("steps", "When to evaluate, given val_size or eval_dataset: every "
+                             "eval_steps steps, every epoch, or no.", choices=STRATEGIES)
     eval_steps: int | None = arg(None, "Evaluate every N steps (needs val_size or eval_dataset). "
-                                 "Empty: logging_steps.", min=1)
-    report_to: str = arg("none", "Also log to tensorboard or wandb (metrics.jsonl is always "
-                         "written).", choices=("none", "tensorboard", "wandb"))
+                                 "Empty: logging_steps.", min=1, max=STEPS_MAX,
+                                 when={"eval_strategy": ("steps",)})
+    plot_loss: bool = arg(False, "At the end, also draw the loss curves (loss, smoothed, "
+                          "eval_loss) into training_loss.svg in the run folder.")
+    report_to: str = arg("none", "Also log to tensorboard, wandb, swanlab or mlflow (its package "
+                         "must be installed; metrics.jsonl is always written).", choices=REPORTERS)
+    stop_on_alarm: bool = arg(
+        False, "Stop the run when an alarm fires (loss stuck at its start, diverging, NaN, "
+        "overfitting, ...): a checkpoint is saved, the run ends as aborted with the alarm as "
+        "its reason and resumes with resume_from_checkpoint=true. Off: alarms are only shown.")
     resume_from_checkpoint: bool | str | None = arg(
         None, "true: continue from the newest complete checkpoint in output_dir; a path: from "
         "that checkpoint.", path="checkpoint")
-
-
-# LLaMA-Factory keys that a copied YAML may carry and that have no effect here. They are
-# accepted (so its YAMLs run unchanged) and named in the log, never silently.
-COMPAT_KEYS = {
-    "do_train": "training always runs with `python -m core train`",
-    "plot_loss": "curves are in metrics.jsonl and the WebUI's Runs tab",
-    "overwrite_cache": "tokenised data is rebuilt for every run",
-    "preprocessing_num_workers": "tokenisation runs in the training process",
-    "overwrite_output_dir": "a run never overwrites checkpoints; use resume or a new output_dir",
-    "ddp_timeout": "set by accelerate's launcher",
-}
+    overwrite_output_dir: bool = arg(
+        False, "LLaMA-Factory's key, kept for its YAMLs. Nothing is ever deleted: true or false, a "
+        "new run may reuse output_dir only when it holds no checkpoint, no final model and no "
+        "completed run (e.g. one that failed before its first save); otherwise resume it or "
+        "choose a new output_dir.", ui=False)

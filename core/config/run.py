@@ -9,19 +9,17 @@ import dataclasses
 import difflib
 import logging
 import os
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from core.errors import UserError
-from core.paths import write_atomic
+from core.errors import UserError, shown
+from core.paths import path_problem, write_atomic
 
+from . import llamafactory
 from .fields import (
-    COMPAT_KEYS,
     DataArgs,
     FinetuningArgs,
     GrpoArgs,
@@ -30,9 +28,12 @@ from .fields import (
     OutputArgs,
     PrefArgs,
 )
+from .losses import needs_reference
+from .values import convert, type_members
 
 log = logging.getLogger(__name__)
 
+MAX_NESTING = 100  # bracket levels a config file may hold (a flat config needs one or two)
 GROUPS = {"model": ModelArgs, "finetuning": FinetuningArgs, "data": DataArgs,
           "preference": PrefArgs, "grpo": GrpoArgs, "optimisation": OptimArgs,
           "output": OutputArgs}
@@ -58,18 +59,29 @@ class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningA
     # --- reading and writing -------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | None = None) -> "RunConfig":
-        """Build from a flat mapping: unknown keys and wrong types are errors; the LLaMA-Factory
-        keys in COMPAT_KEYS are accepted and logged as having no effect."""
+        """Build from a flat mapping: unknown keys and wrong types are errors; LLaMA-Factory's
+        keys are honoured, logged as having no effect, or refused (core.config.llamafactory)."""
         if not isinstance(data, dict):
             raise ConfigError([f"expected a mapping of key: value, got {type(data).__name__}"], source)
-        problems, values = [], {}
+        problems, raw_values, implied = [], {}, {}
         for key, raw in data.items():
-            if key in COMPAT_KEYS:
-                log.info("Ignoring LLaMA-Factory key %s=%r: %s.", key, raw, COMPAT_KEYS[key])
-                continue
-            if key not in FIELDS:
+            if not isinstance(key, str):  # `1: 2`, `true: x`, `null: x` in YAML
+                problems.append(f"key {shown(key)} is not a name; each line is name: value, "
+                                "with names such as learning_rate")
+            elif key in FIELDS:
+                try:
+                    raw_values[key] = llamafactory.translate(key, raw)
+                except ValueError as e:
+                    problems.append(str(e))
+            elif key in llamafactory.TABLE:
+                sets, problem = llamafactory.handle(key, raw)
+                problems += [problem] if problem else []
+                implied.update(sets)
+            else:
                 problems.append(unknown_key_message(key))
-                continue
+        raw_values.update(implied)  # neat_packing: true means packing, as in LLaMA-Factory
+        values = {}
+        for key, raw in raw_values.items():
             try:
                 values[key] = coerce(key, raw)
             except ValueError as e:
@@ -82,14 +94,7 @@ class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningA
     def load(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> "RunConfig":
         """Read a YAML file, then apply `key=value` overrides (command-line strings)."""
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError([f"config file not found: {path}"])
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError([f"not valid YAML{where}: {getattr(e, 'problem', e)}"], str(path))
+        data = read_mapping(path)
         data.update(parse_overrides(overrides or []))
         return cls.from_dict(data, source=str(path))
 
@@ -121,8 +126,7 @@ class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningA
 
     @property
     def uses_reference(self) -> bool:
-        from .fields import REFERENCE_FREE_LOSSES
-        return self.stage == "dpo" and self.pref_loss not in REFERENCE_FREE_LOSSES
+        return self.stage == "dpo" and needs_reference(self.pref_loss)
 
     def relevant(self, key: str) -> bool:
         """Whether a field matters for this config's stage, loss, finetuning type, ..."""
@@ -133,6 +137,61 @@ class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningA
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(RunConfig)}
+
+
+def read_mapping(path: Path) -> dict[Any, Any]:
+    """A config file's key: value mapping (empty for an empty file); ConfigError naming the
+    file for one that cannot be read, is not YAML, or holds a list or a single value."""
+    problem = path_problem("config", str(path))
+    if problem:
+        raise ConfigError([problem])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ConfigError([f"config file not found: {path}"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"not UTF-8 text (byte {e.start}); save the file as UTF-8"],
+                          str(path)) from None
+    except OSError as e:
+        raise ConfigError([f"cannot read it: {e.strerror or e}"], str(path)) from None
+    data = parse_yaml(text, str(path))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"expected key: value lines (a mapping), got {type(data).__name__} "
+                           f"{shown(data)}"], str(path))
+    return data
+
+
+def parse_yaml(text: str, source: str | None = None) -> Any:
+    """YAML text as data; ConfigError for anything PyYAML cannot read, its line when known."""
+    if nesting(text) > MAX_NESTING:  # PyYAML takes seconds per thousand levels, then recurses
+        raise ConfigError([f"not a config: brackets nested more than {MAX_NESTING} deep; a "
+                           "config is flat key: value lines"], source)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"not valid YAML{where}: {getattr(e, 'problem', e)}"], source) from None
+    except RecursionError:  # thousands of nested brackets
+        raise ConfigError(["not a config: nested too deeply; a config is flat key: value lines"],
+                          source) from None
+    except ValueError as e:  # a date like 2020-13-45, an integer of more than 4,300 digits
+        why = "a number has more than 4300 digits" if "digits" in str(e) else str(e)
+        raise ConfigError([f"not valid YAML: a value cannot be read ({why})"], source) from None
+
+
+def nesting(text: str) -> int:
+    """How deep [ and { brackets nest in `text` (quotes not told apart: an upper bound)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
 
 
 def field_group(key: str) -> str:
@@ -160,55 +219,14 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError([f"override '{item}' is not key=value (e.g. pref_beta=0.2)"])
         try:
+            if nesting(value) > MAX_NESTING:
+                raise RecursionError
             out[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):  # not YAML: the text itself
             out[key.strip()] = value
     return out
 
 
-def _allowed_types(tp: Any) -> tuple[type, ...]:
-    if isinstance(tp, str):  # `from __future__ import annotations` keeps them as strings
-        tp = eval(tp, {"typing": typing})  # noqa: S307 - only our own annotations
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        return tuple(t for t in typing.get_args(tp))
-    return (tp,)
-
-
 def coerce(key: str, value: Any) -> Any:
     """Convert a YAML or command-line value to the field's type, or explain what is expected."""
-    types_ = _allowed_types(FIELDS[key].type)
-    blank = isinstance(value, str) and value.strip().lower() in ("", "none", "null")
-    if value is None or (blank and type(None) in types_):
-        if type(None) in types_:
-            return None
-        raise ValueError(f"{key}: a value is required (expected {_type_names(types_)})")
-    if isinstance(value, bool):
-        if bool in types_:
-            return value
-    elif isinstance(value, str):
-        text = value.strip()
-        if bool in types_ and text.lower() in ("true", "false", "yes", "no", "on", "off"):
-            return text.lower() in ("true", "yes", "on")
-        for tp in (int, float):
-            if tp in types_:
-                try:
-                    return tp(text)
-                except ValueError:
-                    pass
-        if str in types_:
-            return value
-    elif isinstance(value, int) and int in types_:
-        return value
-    elif isinstance(value, (int, float)) and float in types_:
-        return float(value)
-    elif isinstance(value, float) and int in types_ and value.is_integer():
-        return int(value)
-    elif str in types_ and isinstance(value, (int, float)):
-        return str(value)
-    raise ValueError(f"{key}: {value!r} is not {_type_names(types_)}")
-
-
-def _type_names(types_: tuple) -> str:
-    names = {bool: "true/false", int: "a whole number", float: "a number", str: "text",
-             type(None): "empty"}
-    return " or ".join(names.get(t, getattr(t, "__name__", str(t))) for t in types_)
+    return convert(key, value, type_members(FIELDS[key].type))

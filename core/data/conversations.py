@@ -5,14 +5,16 @@ alternate: user or observation (-> role "tool"), then assistant or function_call
 "assistant"). Ranking data ends with a user turn that chosen and rejected answer; plain
 data ends with the assistant answer. openai records may also carry `tool_calls` on
 assistant turns and several tool results in a row, which are merged as LLaMA-Factory does.
+Tool definitions and function calls are written in Qwen's format (tools.py).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from .records import RecordError, Sample, assistant, column, label, text
+from .records import RecordError, Sample, assistant, column, label, short, text
 from .registry import Entry
+from .tools import call_text, system_with_tools
 
 
 def parse_conversation(rec: dict, entry: Entry, stage: str) -> Sample:
@@ -23,7 +25,7 @@ def parse_conversation(rec: dict, entry: Entry, stage: str) -> Sample:
                           f"{type(turns).__name__ if turns else 'nothing'}")
     indexed = list(enumerate(turns))
     if entry.formatting == "openai":
-        indexed = _openai_turns(indexed, entry.tags)
+        indexed = _openai_turns(indexed, entry.tags, name)
     prompt, indexed = _system(rec, entry, indexed, name)
     turns_ = _align(indexed, entry.tags, name)
     if not turns_:
@@ -63,9 +65,10 @@ def _system(rec: dict, entry: Entry, indexed: list, name: str) -> tuple[list[dic
     else:
         where = entry.column("system")
         value = rec.get(where) if where else None
-    if value is None or value == "":
-        return [], indexed
-    return [{"role": "system", "content": text(value, where)}], indexed
+    system = "" if value is None or value == "" else text(value, where)
+    tools = entry.column("tools")
+    system = system_with_tools(system, rec.get(tools) if tools else None, tools or "tools")
+    return ([{"role": "system", "content": system}] if system else []), indexed
 
 
 def _align(indexed: list[tuple[int, Any]], tags: dict[str, str], name: str) -> list[dict]:
@@ -87,7 +90,8 @@ def _align(indexed: list[tuple[int, Any]], tags: dict[str, str], name: str) -> l
                 reason = (f"unknown role {role!r}; this dataset's roles are "
                           f"{', '.join(repr(r) for r in roles)} (set \"tags\" in dataset_info.json)")
             raise RecordError(where, reason)
-        out.append({"role": roles[role], "content": text(content, where)})
+        content = call_text(content, where) if role == tags["function_tag"] else text(content, where)
+        out.append({"role": roles[role], "content": content})
     return out
 
 
@@ -101,7 +105,11 @@ def _message(message: Any, tags: dict[str, str], where: str) -> tuple[Any, Any]:
             raise RecordError(where, f"message has no '{tag}' key; it has: "
                               f"{', '.join(map(str, message)) or 'nothing'} (set tags.{key} "
                               "in dataset_info.json)")
-    return message[role_tag], message[content_tag]
+    role = message[role_tag]
+    if not isinstance(role, str):  # a list or an object is no role (and cannot be looked up)
+        raise RecordError(f"{where}.{role_tag}", f"expected a role name (text), got "
+                          f"{type(role).__name__}: {short(role)}")
+    return role, message[content_tag]
 
 
 def _reply(rec: dict, entry: Entry, key: str) -> dict:
@@ -121,19 +129,26 @@ def _reply(rec: dict, entry: Entry, key: str) -> dict:
         if role not in (tags["assistant_tag"], tags["function_tag"]):
             raise RecordError(name, f"expected a {tags['assistant_tag']!r} message, got role "
                               f"{role!r}")
+        if role == tags["function_tag"]:
+            return assistant(call_text(content, name))
         return assistant(text(content, name))
     return assistant(text(value, name))
 
 
-def _openai_turns(indexed: list[tuple[int, Any]], tags: dict[str, str]) -> list[tuple[int, Any]]:
+def _openai_turns(indexed: list[tuple[int, Any]], tags: dict[str, str],
+                  name: str) -> list[tuple[int, Any]]:
     """tool_calls become a function_call turn holding their JSON; consecutive tool results
     become one observation turn."""
     role_tag, content_tag = tags["role_tag"], tags["content_tag"]
     out: list[tuple[int, Any]] = []
     for i, m in indexed:
         if isinstance(m, dict) and m.get("tool_calls") and m.get(role_tag) == tags["assistant_tag"]:
+            if not isinstance(m["tool_calls"], list):
+                raise RecordError(f"{name}[{i}].tool_calls", "expected a list of calls, got "
+                                  f"{type(m['tool_calls']).__name__}: {short(m['tool_calls'])}")
             calls = [c.get("function", c) if isinstance(c, dict) else c for c in m["tool_calls"]]
-            m = {role_tag: tags["function_tag"], content_tag: json.dumps(calls, ensure_ascii=False)}
+            m = {role_tag: tags["function_tag"],
+                 content_tag: json.dumps(calls, ensure_ascii=False, default=str)}
         prev = out[-1][1] if out else None
         observation = tags["observation_tag"]
         if (isinstance(m, dict) and isinstance(prev, dict) and m.get(role_tag) == observation

@@ -10,11 +10,12 @@ and a true/false column as kto_tag. What the caller passes wins over the guess.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
 
-from .registry import DEFAULT_TAGS
+from .registry import DEFAULT_TAGS, data_command
 
 CONVERSATION_KEYS = ("conversations", "messages", "conversation", "dialog", "prompt")
 PROMPT_KEYS = ("instruction", "prompt", "question")
@@ -26,14 +27,16 @@ SAMPLE = 20  # records looked at
 
 def detect_entry(records: list, file_name: str, formatting: str | None = None,
                  ranking: bool | None = None, columns: dict[str, str] | None = None,
-                 tags: dict[str, str] | None = None) -> dict[str, Any]:
-    """The registry entry for these records, as `data add` writes it."""
+                 tags: dict[str, str] | None = None, path: Path | None = None,
+                 dataset_dir: Any = None) -> dict[str, Any]:
+    """The registry entry for these records, as `data add` writes it. `path` and
+    `dataset_dir`: the file and the registry's folder, for the commands a refusal suggests."""
     sample = [r for r in records[:SAMPLE] if isinstance(r, dict)]
     if not sample:
         raise UserError(f"{file_name}: no records to detect the layout from (expected a list of "
                         "objects); give --formatting and --columns")
     keys = list(dict.fromkeys(k for r in sample for k in r))
-    _refuse_full_conversations(sample, file_name)
+    _refuse_full_conversations(sample, file_name, path, dataset_dir)
     conv = _conversation_key(sample, keys) if formatting in (None, "sharegpt", "openai") else None
     if formatting is None:
         formatting = "alpaca" if conv is None else _conversation_format(sample, conv)
@@ -99,18 +102,25 @@ def _tags(sample: list[dict], key: str, formatting: str) -> dict[str, str]:
     for role_key, content_key in (("from", "value"), ("role", "content")):
         if role_key in first and content_key in first:
             tags.update(role_tag=role_key, content_tag=content_key)
-    roles = {m.get(tags["role_tag"]) for r in sample for m in r[key] if isinstance(m, dict)}
+    roles = {role for r in sample for role in _roles(r[key], tags["role_tag"])}
     for tag, names in (("user_tag", ("human", "user")), ("assistant_tag", ("gpt", "assistant")),
                        ("observation_tag", ("observation", "tool")),
                        ("system_tag", ("system",))):
         if tags[tag] not in roles:
             tags[tag] = next((n for n in names if n in roles), tags[tag])
-    turns = [m.get(tags["role_tag"]) for m in sample[0][key] if isinstance(m, dict)
-             and m.get(tags["role_tag"]) != tags["system_tag"]]
+    turns = [role for role in _roles(sample[0][key], tags["role_tag"])
+             if role != tags["system_tag"]]
     for tag, pos in (("user_tag", 0), ("assistant_tag", 1)):
         if tags[tag] not in roles and len(turns) > pos:
             tags[tag] = turns[pos]
     return tags
+
+
+def _roles(messages: list, role_tag: str) -> list[str]:
+    """The role names of these messages; a role that is not text names nothing (the
+    conversion reports it per record)."""
+    return [m[role_tag] for m in messages if isinstance(m, dict)
+            and isinstance(m.get(role_tag), str)]
 
 
 def _alpaca_columns(sample: list[dict], keys: list[str]) -> dict[str, str]:
@@ -132,12 +142,14 @@ def _alpaca_columns(sample: list[dict], keys: list[str]) -> dict[str, str]:
     return found
 
 
-def _refuse_full_conversations(sample: list[dict], file_name: str) -> None:
+def _refuse_full_conversations(sample: list[dict], file_name: str, path: Path | None,
+                               dataset_dir: Any) -> None:
     value = sample[0].get("chosen")
     if isinstance(value, list) and len(value) > 1:
+        command = data_command("convert", str(path or file_name), "--to", "sharegpt", "--out",
+                               "DIR", "--register", "NAME", dataset_dir=dataset_dir)
         raise UserError(f"{file_name}: chosen/rejected hold whole conversations (prompt turns "
-                        "included); turn them into prompt + answers first with `python -m core "
-                        f"data convert {file_name} --to sharegpt --out DIR --register NAME`")
+                        f"included); turn them into prompt + answers first with `{command}`")
 
 
 def _all(sample: list[dict], key: str | None, test) -> bool:

@@ -34,10 +34,13 @@ from .records import (
     text,
     user,
 )
-from .registry import IGNORED_COLUMN_KEYS, Entry
+from .registry import MEDIA_COLUMN_KEYS, Entry
+from .tools import system_with_tools
 
 STAGES = ("sft", "dpo", "kto", "rm", "grpo")
 PAIRWISE = ("dpo", "rm")
+TRAINS_PAIRS = PAIRWISE + ("kto",)  # stages that learn from the rejected answer too
+IDENTICAL = "identical to rejected: this pair trains nothing"
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Converted:
     rows: list[Row] = field(default_factory=list)
     sources: list[tuple[str, int]] = field(default_factory=list)  # (file, index) per row
     problems: list[Problem] = field(default_factory=list)
+    record_of: list[int] = field(default_factory=list)  # position in `records` per row
 
 
 def convert(records: list, entry: Entry, stage: str) -> Converted:
@@ -58,28 +62,82 @@ def convert(records: list, entry: Entry, stage: str) -> Converted:
         out.problems.append(problem)
         if problem.is_error:
             return out
-    parse = parse_alpaca if entry.formatting == "alpaca" else parse_conversation
-    counts = {"left_out": 0, "tools": 0}
-    for rec in records:
+    if not records:
+        out.problems.append(no_records(entry))
+        return out
+    counts = {"left_out": 0, "ties": 0}
+    for position, rec in enumerate(records):
         try:
-            if not isinstance(rec.data, dict):
-                raise RecordError("record", f"expected an object of columns, got "
-                                  f"{type(rec.data).__name__}")
-            sample = parse(rec.data, entry, stage)
-            rows = shape(sample, stage)
+            sample, rows = convert_one(rec.data, entry, stage)
+            if rows and is_tie(rec.data, entry, stage):
+                counts["ties"] += 1
+                continue
         except RecordError as e:
             out.problems.append(Problem(rec.file, rec.index, e.field, e.reason))
             continue
-        if sample.chosen and sample.chosen["content"].strip() == sample.rejected["content"].strip():
+        if stage in TRAINS_PAIRS and sample.chosen and same_text(sample.chosen, sample.rejected):
             out.problems.append(Problem(rec.file, rec.index, entry.column("chosen") or "chosen",
-                                        "identical to rejected: this pair trains nothing",
-                                        "warning"))
-        counts["tools"] += bool(entry.column("tools") and rec.data.get(entry.column("tools")))
+                                        IDENTICAL, "warning"))
         counts["left_out"] += not rows
         out.rows += rows
         out.sources += [(rec.file, rec.index)] * len(rows)
+        out.record_of += [position] * len(rows)
     out.problems = collapse(out.problems + _dataset_warnings(entry, counts), len(records))
     return out
+
+
+def convert_one(data: Any, entry: Entry, stage: str) -> tuple[Sample, list[Row]]:
+    """One record's sample and rows; RecordError says what is wrong with it."""
+    if not isinstance(data, dict):
+        raise RecordError("record", f"expected an object of columns, got {type(data).__name__}")
+    parse = parse_alpaca if entry.formatting == "alpaca" else parse_conversation
+    try:
+        sample = parse(data, entry, stage)
+    except RecursionError:  # lists in lists hundreds deep: shown or dumped, they recurse
+        raise RecordError("record", "values nested too deeply (hundreds of lists or objects "
+                          "in one another); a column holds text or a list of messages") from None
+    return sample, shape(sample, stage)
+
+
+def no_records(entry: Entry) -> Problem:
+    """The dataset-level error of a dataset that reads as no records at all."""
+    if entry.load_from == "file" and entry.split == "train":
+        field, where = "file_name", f"{entry.source} (an empty file, an empty list or blank lines)"
+    else:
+        field, where = "split", f"split {entry.split!r} of {entry.source}"
+    return Problem(entry.source, None, field,
+                   f"no records: nothing to read in {where}; add records, or point dataset "
+                   f"'{entry.name}' in {entry.registry} at the data that holds them")
+
+
+def same_text(a: dict, b: dict) -> bool:
+    """Whether two answers are the same text (surrounding whitespace aside)."""
+    return a["content"].strip() == b["content"].strip()
+
+
+def identical_pair(rows: list[Row]) -> bool:
+    """Whether one record's rows are a preference pair whose two answers are the same text:
+    a dpo/rm row, or kto's desirable and undesirable rows made from one pair."""
+    if len(rows) == 1 and "chosen" in rows[0] and "rejected" in rows[0]:
+        return same_text(rows[0]["chosen"][0], rows[0]["rejected"][0])
+    if len(rows) == 2 and [r.get("label") for r in rows] == [True, False]:
+        return same_text(rows[0]["completion"][0], rows[1]["completion"][0])
+    return False
+
+
+def no_usable_pair(records: list[list[Row]], stage: str) -> int:
+    """How many pairs there are when every one of them has identical answers (0: some pair
+    is usable, or the stage learns from no pairs); each item is the rows of one record."""
+    if stage not in TRAINS_PAIRS or not records:
+        return 0
+    return len(records) if all(identical_pair(rows) for rows in records) else 0
+
+
+def identical_reason(pairs: int) -> str:
+    """Why data whose every pair has identical answers cannot train (check and run alike)."""
+    return (f"no usable pair: chosen is identical to rejected in all {pairs} pairs, so a "
+            "preference between them teaches nothing; check that columns.chosen and "
+            "columns.rejected name different columns, or fix the data")
 
 
 def _dataset_warnings(entry: Entry, counts: dict[str, int]) -> list[Problem]:
@@ -89,20 +147,22 @@ def _dataset_warnings(entry: Entry, counts: dict[str, int]) -> list[Problem]:
         out.append(Problem(entry.source, None, entry.column("kto_tag") or "kto_tag",
                            f"{counts['left_out']} records with kto_tag false are left out of sft "
                            "(their answers are the undesirable ones)", "warning"))
-    if counts["tools"]:
-        out.append(Problem(entry.source, None, entry.column("tools") or "tools",
-                           f"{counts['tools']} records define tools; the chat templates do not "
-                           "render tool definitions, so they are ignored", "warning"))
-    media = [k for k in IGNORED_COLUMN_KEYS if entry.raw.get("columns", {}).get(k)]
-    if media:
-        out.append(Problem(entry.source, None, media[0], f"columns.{', '.join(media)} ignored: "
-                           "training here is text only", "warning"))
+    if counts["ties"]:
+        out.append(Problem(entry.source, None, entry.column("tie") or "tie",
+                           f"{counts['ties']} records are ties (no preference): left out of "
+                           "pairwise and kto training", "warning"))
     return out
 
 
 def stage_problem(entry: Entry, stage: str) -> Problem | None:
     """One problem for the whole dataset when its kind does not suit the stage."""
     where = f"in {entry.registry}"
+    media = [k for k in MEDIA_COLUMN_KEYS if entry.raw.get("columns", {}).get(k)]
+    if media:
+        return Problem(entry.source, None, f"columns.{media[0]}",
+                       f"dataset '{entry.name}' has {', '.join(media)} inputs ({where}); training "
+                       "here is text only, so it cannot be used. Remove columns."
+                       f"{media[0]} from the entry to train on its text alone")
     if stage in PAIRWISE and not entry.ranking:
         other = "kto" if entry.column("kto_tag") else "sft"
         return Problem(entry.source, None, "ranking",
@@ -137,6 +197,16 @@ def shape(sample: Sample, stage: str) -> list[Row]:
             return []
         return [{"messages": sample.prompt + [sample.answer or sample.chosen]}]
     return [{**sample.extras, "prompt": sample.prompt}]  # grpo
+
+
+def is_tie(rec: dict, entry: Entry, stage: str) -> bool:
+    """A ranking record marked a tie in the entry's `tie` column (our own column key): both
+    answers are equally good, so it teaches no preference; sft and grpo still use it."""
+    name = entry.column("tie")
+    if not name or not entry.ranking or stage not in PAIRWISE + ("kto",):
+        return False
+    value = rec.get(name)
+    return value is not None and label(value, name)
 
 
 def collapse(problems: list[Problem], total: int) -> list[Problem]:
@@ -184,11 +254,12 @@ def parse_alpaca(rec: dict, entry: Entry, stage: str) -> Sample:
 
 
 def system_message(rec: dict, entry: Entry) -> list[dict]:
-    name = entry.column("system")
+    """The system column, with the tools column's definitions appended (tools.py)."""
+    name, tools = entry.column("system"), entry.column("tools")
     value = rec.get(name) if name else None
-    if value is None or value == "":
-        return []
-    return [{"role": "system", "content": text(value, name)}]
+    system = "" if value is None or value == "" else text(value, name)
+    system = system_with_tools(system, rec.get(tools) if tools else None, tools or "tools")
+    return [{"role": "system", "content": system}] if system else []
 
 
 def _instruction(rec: dict, entry: Entry) -> str:

@@ -21,16 +21,19 @@ class Problem:
     index: int | None
     field: str
     reason: str
-    severity: str = "error"  # "error": the record is not used; "warning": it is, but look
+    # "error": the record is not used; "dropped": not used either, because it is too long
+    # for cutoff_len (truncation); "warning": it is used, but look
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = self.file if self.index is None else f"{self.file}:{self.index}"
-        mark = " (warning)" if self.severity == "warning" else ""
+        mark = f" ({self.severity})" if self.severity != "error" else ""
         return f"{where} {self.field}: {self.reason}{mark}"
 
     @property
     def is_error(self) -> bool:
-        return self.severity == "error"
+        """Whether the record is left out (an error, or dropped by truncation)."""
+        return self.severity != "warning"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,7 +63,7 @@ def text(value: Any, field: str) -> str:
     if value is None:
         raise RecordError(field, "empty (null)")
     if not isinstance(value, str):
-        raise RecordError(field, f"expected text, got {type(value).__name__}: {_short(value)}")
+        raise RecordError(field, f"expected text, got {type(value).__name__}: {short(value)}")
     if not value.strip():
         raise RecordError(field, "empty text")
     return value
@@ -81,7 +84,7 @@ def label(value: Any, field: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise RecordError(field, f"expected true or false, got {_short(value)}")
+    raise RecordError(field, f"expected true or false, got {short(value)}")
 
 
 def user(content: str) -> Message:
@@ -92,6 +95,7 @@ def assistant(content: str) -> Message:
     return {"role": "assistant", "content": content}
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def short(value: Any, limit: int = 60) -> str:
+    """The value as a problem shows it: repr, cut at `limit` characters."""
     shown = repr(value)
     return shown if len(shown) <= limit else shown[:limit] + "..."

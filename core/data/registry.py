@@ -7,31 +7,53 @@ Which registry: `<dataset_dir>/dataset_info.json` when it exists (so a LLaMA-Fac
 folder works unchanged), otherwise the project root's dataset_info.json. file_name is
 relative to dataset_dir (absolute paths allowed; a folder means all its data files).
 Writing keeps every other entry byte for byte: the new entry is spliced into the text.
+
+A `guard` (the WebUI's Workspace.readable) is called with every local path an entry would read,
+and with the registry itself, before anything is read; it raises UserError to refuse. The CLI
+passes none: its user may read any file they name.
+
+Every key of LLaMA-Factory's schema is read. The source is chosen as LLaMA-Factory chooses it:
+hf_hub_url (ms_hub_url / om_hub_url when USE_MODELSCOPE_HUB / USE_OPENMIND_HUB is set or
+there is no hf_hub_url), then script_url, cloud_file_name, file_name. Sources this project
+cannot read (ModelScope, Modelers, loading scripts, cloud files) and image/video/audio
+columns are listed like any entry; using such a dataset is a dataset-level error that says
+what to do instead (loading.py, formats.py).
 """
 from __future__ import annotations
 
 import difflib
 import json
+import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from core.errors import UserError
 from core.paths import PROJECT_ROOT
+
+from .textfile import BOM, decode, parse_json
 
 REGISTRY = "dataset_info.json"
 FORMATS = ("alpaca", "sharegpt", "openai")
 COLUMN_KEYS = ("prompt", "query", "response", "history", "messages", "system", "tools",
                "chosen", "rejected", "kto_tag")
-IGNORED_COLUMN_KEYS = ("images", "videos", "audios")  # LLaMA-Factory multimodal: accepted, unused
+MEDIA_COLUMN_KEYS = ("images", "videos", "audios")  # LLaMA-Factory multimodal: listed, not trained
+# Our own column keys, beyond LLaMA-Factory's (which ignores unknown ones): tie names a
+# true/false column of ranking data whose true records are left out of pairwise and kto
+# training (chat votes, core/data/votes.py).
+OWN_COLUMN_KEYS = ("tie",)
 TAG_KEYS = ("role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag",
             "function_tag", "system_tag")
-SOURCE_KEYS = ("file_name", "hf_hub_url")
-OTHER_SOURCES = ("ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")  # not supported
+# key -> LLaMA-Factory's name for the source (DatasetAttr.load_from), in its order of preference
+SOURCE_KEYS = {"hf_hub_url": "hf_hub", "ms_hub_url": "ms_hub", "om_hub_url": "om_hub",
+               "script_url": "script", "cloud_file_name": "cloud_file", "file_name": "file"}
+SHOWN_SOURCE = {"hf_hub": "hf://", "ms_hub": "ms://", "om_hub": "om://", "script": "script:",
+                "cloud_file": ""}
+TEXT_KEYS = ("split", "subset", "folder", "revision")
 # Every key LLaMA-Factory's registries carry, so its files load unchanged (file_sha1: old ones).
-ENTRY_KEYS = SOURCE_KEYS + OTHER_SOURCES + (
-    "formatting", "ranking", "columns", "tags", "split", "subset", "num_samples", "folder",
-    "revision", "file_sha1")
+ENTRY_KEYS = tuple(SOURCE_KEYS) + TEXT_KEYS + (
+    "formatting", "ranking", "columns", "tags", "num_samples", "file_sha1")
 # LLaMA-Factory's defaults. openai data speaks role/content with OpenAI's role names.
 DEFAULT_TAGS = {
     "sharegpt": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
@@ -49,6 +71,8 @@ DEFAULT_COLUMNS = {
     "sharegpt": {"messages": "conversations"},
     "openai": {"messages": "messages"},
 }
+# guard(path, what): returns when the path may be read, raises UserError otherwise.
+Guard = Callable[[Path, str], Any]
 
 
 @dataclass
@@ -63,30 +87,58 @@ class Entry:
     ranking: bool = False
     columns: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    guard: Guard | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def load_from(self) -> str:
+        """hf_hub, ms_hub, om_hub, script, cloud_file or file, as LLaMA-Factory decides."""
+        raw, hf = self.raw, bool(self.raw.get("hf_hub_url"))
+        if raw.get("ms_hub_url") and (_env_flag("USE_MODELSCOPE_HUB") or not hf):
+            return "ms_hub"
+        if raw.get("om_hub_url") and (_env_flag("USE_OPENMIND_HUB") or not hf):
+            return "om_hub"
+        return next(kind for key, kind in SOURCE_KEYS.items() if raw.get(key))
+
+    @property
+    def location(self) -> str:
+        """The value of the source key in use (a hub id, a script folder, a URL, a file)."""
+        key = next(k for k, kind in SOURCE_KEYS.items() if kind == self.load_from)
+        return str(self.raw[key])
 
     @property
     def file_name(self) -> str | None:
-        return self.raw.get("file_name")
+        return self.location if self.load_from == "file" else None
 
     @property
     def hub_id(self) -> str | None:
-        return self.raw.get("hf_hub_url")
+        """The Hugging Face hub id, for datasets read from the hub."""
+        return self.location if self.load_from == "hf_hub" else None
+
+    @property
+    def split(self) -> str:
+        return self.raw.get("split") or "train"
 
     @property
     def path(self) -> Path | None:
-        """The data file or folder (None for hub datasets)."""
+        """The data file or folder (None for other sources)."""
         if self.file_name is None:
             return None
         return (self.dataset_dir / self.file_name).resolve()
 
     @property
     def source(self) -> str:
-        """The file, or hf://<id> for hub datasets: what the user sees as 'where it lives'."""
-        return display(self.path) if self.path is not None else f"hf://{self.hub_id}"
+        """The file, or hf://<id> and the like: what the user sees as 'where it lives'."""
+        if self.path is not None:
+            return display(self.path)
+        return SHOWN_SOURCE[self.load_from] + self.location
 
     def column(self, key: str) -> str | None:
         """The record's column name for a LLaMA-Factory column key (prompt, chosen, ...)."""
         return self.columns.get(key) or DEFAULT_COLUMNS[self.formatting].get(key)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "0").lower() in ("true", "y", "1")
 
 
 def display(path: Path) -> str:
@@ -129,11 +181,9 @@ def read_registry(path: Path) -> dict[str, Any]:
     """The registry as a dict ({} when the file does not exist)."""
     if not path.is_file():
         return {}
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}")
+    text = decode(path.read_bytes(), path)  # as the data files: UTF-8, a BOM allowed
+    data = parse_json(text, path, fix="the registry is an object of dataset entries") \
+        if text.strip() else {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected an object of dataset entries, got {type(data).__name__}")
     return data
@@ -144,18 +194,17 @@ def entry_problems(raw: Any) -> list[str]:
     if not isinstance(raw, dict):
         return [f"expected an object, got {type(raw).__name__}"]
     out = [f"unknown key '{k}'" + _did_you_mean(k, ENTRY_KEYS) for k in raw if k not in ENTRY_KEYS]
-    sources = [k for k in SOURCE_KEYS if raw.get(k)]
-    if not sources:
-        other = [k for k in OTHER_SOURCES if raw.get(k)]
-        out.append(f"{other[0]} is not supported; download the data and set file_name" if other
-                   else "needs file_name (a file or folder in dataset_dir) or hf_hub_url")
-    elif len(sources) > 1:
-        out.append("has both file_name and hf_hub_url; keep one")
+    if not any(raw.get(k) for k in SOURCE_KEYS):
+        out.append("needs file_name (a file or folder in dataset_dir) or hf_hub_url")
+    for key in tuple(SOURCE_KEYS) + TEXT_KEYS:
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            out.append(f"{key} must be text, got {raw[key]!r}")
     if raw.get("formatting", "alpaca") not in FORMATS:
         out.append(f"formatting {raw['formatting']!r} is not one of {', '.join(FORMATS)}")
     if not isinstance(raw.get("ranking", False), bool):
         out.append(f"ranking must be true or false, got {raw['ranking']!r}")
-    for group, known in (("columns", COLUMN_KEYS + IGNORED_COLUMN_KEYS), ("tags", TAG_KEYS)):
+    columns = COLUMN_KEYS + OWN_COLUMN_KEYS + MEDIA_COLUMN_KEYS
+    for group, known in (("columns", columns), ("tags", TAG_KEYS)):
         mapping = raw.get(group, {})
         if not isinstance(mapping, dict):
             out.append(f"{group} must be an object, got {type(mapping).__name__}")
@@ -171,36 +220,72 @@ def entry_problems(raw: Any) -> list[str]:
     return out
 
 
-def make_entry(name: str, raw: Any, registry: Path, dataset_dir: str | Path | None) -> Entry:
+def make_entry(name: str, raw: Any, registry: Path, dataset_dir: str | Path | None,
+               guard: Guard | None = None) -> Entry:
     problems = entry_problems(raw)
     if problems:
         raise UserError(f"{registry}: dataset '{name}': " + "; ".join(problems))
     formatting = raw.get("formatting", "alpaca")
-    columns = {k: v for k, v in raw.get("columns", {}).items() if v and k in COLUMN_KEYS}
+    columns = {k: v for k, v in raw.get("columns", {}).items()
+               if v and k in COLUMN_KEYS + OWN_COLUMN_KEYS}
     tags = dict(DEFAULT_TAGS.get(formatting, {}))
     tags.update({k: v for k, v in raw.get("tags", {}).items() if v})
     return Entry(name, raw, registry, resolve_dir(dataset_dir), formatting,
-                 bool(raw.get("ranking", False)), columns, tags)
+                 bool(raw.get("ranking", False)), columns, tags, guard)
 
 
-def get_entry(name: str, dataset_dir: str | Path | None = "data") -> Entry:
+def get_entry(name: str, dataset_dir: str | Path | None = "data",
+              guard: Guard | None = None) -> Entry:
     """The named entry; an unknown name lists the registered ones, closest first."""
-    path = registry_path(dataset_dir)
+    path = guarded_registry(dataset_dir, guard)
     registry = read_registry(path)
     if name not in registry:
-        raise UserError(unknown_name_message(name, list(registry), path))
-    return make_entry(name, registry[name], path, dataset_dir)
+        raise UserError(unknown_name_message(name, list(registry), path, dataset_dir))
+    return make_entry(name, registry[name], path, dataset_dir, guard)
 
 
-def unknown_name_message(name: str, names: list[str], path: Path) -> str:
+def guarded_registry(dataset_dir: str | Path | None, guard: Guard | None) -> Path:
+    """registry_path(), refused by `guard` before it is read (a link out of data/, say)."""
+    path = registry_path(dataset_dir)
+    if guard is not None:
+        guard(path, "registry")
+    return path
+
+
+def check_names(names: list[str], dataset_dir: str | Path | None, key: str = "dataset",
+                guard: Guard | None = None) -> None:
+    """Refuse, naming the config `key`, the first of `names` the registry does not have; the
+    message lists the registered ones. Nothing is read for an empty list."""
     if not names:
+        return
+    path = guarded_registry(dataset_dir, guard)
+    registry = read_registry(path)
+    for name in names:
+        if name not in registry:
+            raise UserError(f"{key}: " + unknown_name_message(name, list(registry), path,
+                                                              dataset_dir))
+
+
+def unknown_name_message(name: str, names: list[str], path: Path,
+                         dataset_dir: str | Path | None = None) -> str:
+    if not names:
+        add = data_command("add", "NAME", "--file", "PATH", dataset_dir=dataset_dir)
         return (f"unknown dataset '{name}': {path} has no datasets (or does not exist); "
-                "register one with `python -m core data add NAME --file PATH`")
+                f"register one with `{add}`")
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.3)
     ordered = close + [n for n in names if n not in close]
     shown = ", ".join(ordered[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
     hint = f" Did you mean {close[0]}?" if close else ""
     return f"unknown dataset '{name}' in {path}.{hint} Available: {shown}"
+
+
+def data_command(action: str, *args: str, dataset_dir: str | Path | None = None) -> str:
+    """`python -m core data ACTION ARGS`, ready to paste: with --dataset_dir (absolute) unless
+    `dataset_dir` is the folder the command finds by default."""
+    parts = ["python", "-m", "core", "data", action, *args]
+    if dataset_dir is not None and resolve_dir(dataset_dir) != resolve_dir("data"):
+        parts += ["--dataset_dir", str(resolve_dir(dataset_dir))]
+    return " ".join(shlex.quote(str(p)) for p in parts)
 
 
 def _did_you_mean(key: str, known: tuple[str, ...]) -> str:
@@ -227,14 +312,15 @@ def add_entry(name: str, raw: dict[str, Any], dataset_dir: str | Path | None = "
     old = read_registry(path)  # raises on a malformed registry: never write over it
     if name in old and not force:
         raise UserError(f"dataset '{name}' is already in {path}; pass --force to replace it")
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    raw_bytes = path.read_bytes() if path.is_file() else b""
+    text = decode(raw_bytes, path)  # a BOM is dropped here and written back below
     new_text = splice(text, name, raw)
     expected = dict(old)
     expected[name] = raw
     if json.loads(new_text) != expected:  # the splice must not change anything else
         raise UserError(f"{path}: could not add '{name}' without changing other entries; "
                         "the file was left as it was")
-    write_atomic(path, new_text)
+    write_atomic(path, (BOM if raw_bytes.startswith(BOM.encode()) else "") + new_text)
     return path
 
 

@@ -1,93 +1,239 @@
-"""Canonical rows -> token ids, per stage, with the cutoff check that needs the tokens.
+"""Canonical rows -> token ids, per stage, with cutoff_len applied as `truncation` says.
 
-One function per stage, all returning (features, problems). `data check` uses them for token
-statistics and training uses them to build its dataset, so both see the same lengths.
-A feature keeps the untruncated lengths (`*_len`) for statistics. grpo has no tokenizer here:
-its prompts are rendered at training time and the completions do not exist yet.
+    out = tokenize_rows("dpo", rows, template, Cutoff(256, "llamafactory"))
+    out.features, out.problems, out.lengths, out.cuts
+
+One function per stage; `data check` uses them for token statistics and training uses them to
+build its dataset, so both see the same ids. `lengths` holds the untruncated lengths of every
+row (cut, dropped or not) for statistics. The rules for cutting are in truncation.py:
+  dpo, rm  the prompt and the longer answer share cutoff_len; both answers get the same budget
+  kto      the prompt and the completion share cutoff_len
+  sft      LLaMA-Factory's multi-turn rule: turns are taken in order, each (prompt part, answer)
+           pair shares what earlier turns left of cutoff_len; once it is used up the later
+           turns are left out. keep_recent instead drops the oldest turns and keeps the end.
+  grpo     the prompt gets cutoff_len - max_completion_length tokens; a cut prompt is given to
+           TRL as the decoded text of the kept tokens
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from .templates import ChatTemplate, encode, encode_conversation
+from .templates import ChatTemplate, encode
+from .truncation import CUTTING, Cutoff, Encoded, budget, drop_turns, fit
 
 Row = dict[str, Any]
-Tokenized = tuple[list[dict], list[tuple[int, str, str]]]  # features, (row position, field, reason)
 
 
-def _no_room(prompt_ids: list[int], cutoff_len: int) -> str | None:
-    """Why a prompt cannot be trained at cutoff_len, or None when an answer fits after it."""
-    if cutoff_len - len(prompt_ids) > 0:
+@dataclass
+class Tokenized:
+    features: list[dict] = field(default_factory=list)  # kept rows, each with its "row" position
+    # (row, field, reason, severity) of the rows truncation drops or refuses
+    problems: list[tuple[int, str, str, str]] = field(default_factory=list)
+    lengths: list[dict[str, int]] = field(default_factory=list)  # every row, before truncation
+    # (row, prompt tokens removed, answer tokens removed, turns dropped) of the rows cut
+    cuts: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def refuse(self, pos: int, fld: str, total: int, cut: Cutoff) -> None:
+        """A record longer than the limit under truncation drop or error."""
+        limit = (f"cutoff_len {cut.length} - max_completion_length {cut.completion}"
+                 if cut.completion else f"cutoff_len {cut.length}")
+        severity = "dropped" if cut.mode == "drop" else "error"
+        self.problems.append((pos, fld, f"{total} tokens, longer than {limit} (truncation "
+                              f"{cut.mode}); raise cutoff_len or set truncation llamafactory or "
+                              "keep_recent to cut it", severity))
+
+    def empty_answer(self, pos: int, fld: str, cut: Cutoff) -> None:
+        self.problems.append((pos, fld, f"no answer token would remain within cutoff_len "
+                              f"{cut.length} (the prompt takes it all); raise cutoff_len or "
+                              "shorten the prompt", "dropped"))
+
+
+def _fit(out: Tokenized, pos: int, prompt: list[dict], encoded: Encoded,
+         enc: Callable[[list[dict]], Encoded], cut: Cutoff,
+         limit: int) -> Encoded | None:
+    """`encoded` (the ids of `prompt` and of the answers) within `limit` tokens, or None (a
+    problem recorded). keep_recent re-encodes the prompt without its oldest turns with `enc`."""
+    prompt_ids, answers = encoded
+    total = len(prompt_ids) + max(map(len, answers), default=0)
+    if total <= limit:
+        return prompt_ids, answers
+    if cut.mode not in CUTTING:
+        out.refuse(pos, "prompt", total, cut)
         return None
-    return (f"prompt has {len(prompt_ids)} tokens, no room for the answer at cutoff_len "
-            f"{cutoff_len}; raise cutoff_len or shorten it")
+    shorter = None
+    if cut.mode == "keep_recent":
+        def shorter(n: int):
+            fewer = drop_turns(prompt, n)
+            return None if fewer is None else enc(fewer)
+    kept, kept_answers, turns = fit(prompt_ids, answers, limit, cut.mode, shorter)
+    if answers and not all(kept_answers):
+        out.empty_answer(pos, "prompt", cut)
+        return None
+    removed = sum(map(len, answers)) - sum(map(len, kept_answers))
+    out.cuts.append((pos, len(prompt_ids) - len(kept), max(removed, 0), turns))
+    return kept, kept_answers
 
 
-def tokenize_pairwise(rows: list[Row], template: ChatTemplate, cutoff_len: int) -> Tokenized:
-    """prompt/chosen/rejected -> prompt_ids, chosen_ids, rejected_ids. Answers are cut to fit
-    cutoff_len after the prompt; a prompt that leaves no room for an answer is a problem."""
-    features, problems = [], []
+def tokenize_pairwise(rows: list[Row], template: ChatTemplate, cut: Cutoff) -> Tokenized:
+    """prompt/chosen/rejected -> prompt_ids, chosen_ids, rejected_ids within cutoff_len."""
+    out = Tokenized()
     for pos, row in enumerate(rows):
-        prompt_ids, (chosen_ids, rejected_ids) = encode(
-            template, row["prompt"], [row["chosen"][0], row["rejected"][0]])
-        reason = _no_room(prompt_ids, cutoff_len)
-        if reason:
-            problems.append((pos, "prompt", reason))
-            continue
-        room = cutoff_len - len(prompt_ids)
-        features.append({
-            "prompt_ids": prompt_ids, "chosen_ids": chosen_ids[:room],
-            "rejected_ids": rejected_ids[:room], "prompt_len": len(prompt_ids),
-            "chosen_len": len(chosen_ids), "rejected_len": len(rejected_ids), "row": pos,
-        })
-    return features, problems
+        answers = [row["chosen"][0], row["rejected"][0]]
+        enc = lambda prompt, answers=answers: encode(template, prompt, answers)  # noqa: E731
+        encoded = enc(row["prompt"])
+        prompt_ids, (chosen, rejected) = encoded
+        out.lengths.append({"prompt_len": len(prompt_ids), "chosen_len": len(chosen),
+                            "rejected_len": len(rejected)})
+        fitted = _fit(out, pos, row["prompt"], encoded, enc, cut, cut.length)
+        if fitted is not None:
+            prompt_ids, (chosen_ids, rejected_ids) = fitted
+            out.features.append({"prompt_ids": prompt_ids, "chosen_ids": chosen_ids,
+                                 "rejected_ids": rejected_ids, **out.lengths[-1], "row": pos})
+    return out
 
 
-def tokenize_kto(rows: list[Row], template: ChatTemplate, cutoff_len: int) -> Tokenized:
-    """prompt/completion/label -> prompt_ids, completion_ids (cut to fit cutoff_len), label."""
-    features, problems = [], []
+def tokenize_kto(rows: list[Row], template: ChatTemplate, cut: Cutoff) -> Tokenized:
+    """prompt/completion/label -> prompt_ids, completion_ids within cutoff_len, label."""
+    out = Tokenized()
     for pos, row in enumerate(rows):
-        prompt_ids, (completion_ids,) = encode(template, row["prompt"], [row["completion"][0]])
-        reason = _no_room(prompt_ids, cutoff_len)
-        if reason:
-            problems.append((pos, "prompt", reason))
+        answer = [row["completion"][0]]
+        enc = lambda prompt, answer=answer: encode(template, prompt, answer)  # noqa: E731
+        encoded = enc(row["prompt"])
+        prompt_ids, (completion,) = encoded
+        out.lengths.append({"prompt_len": len(prompt_ids), "completion_len": len(completion)})
+        fitted = _fit(out, pos, row["prompt"], encoded, enc, cut, cut.length)
+        if fitted is not None:
+            prompt_ids, (completion_ids,) = fitted
+            out.features.append({"prompt_ids": prompt_ids, "completion_ids": completion_ids,
+                                 "label": bool(row["label"]), **out.lengths[-1], "row": pos})
+    return out
+
+
+def tokenize_grpo(rows: list[Row], template: ChatTemplate, cut: Cutoff) -> Tokenized:
+    """prompt -> prompt_ids and prompt_text (what TRL generates from) within cutoff_len -
+    max_completion_length; a cut prompt's text is the decoded kept tokens."""
+    out = Tokenized()
+    tok = template.tokenizer
+
+    def enc(prompt: list[dict]) -> Encoded:
+        return tok(template.prompt_text(prompt), add_special_tokens=False)["input_ids"], []
+
+    for pos, row in enumerate(rows):
+        encoded = enc(row["prompt"])
+        prompt_ids = encoded[0]
+        out.lengths.append({"prompt_len": len(prompt_ids)})
+        fitted = _fit(out, pos, row["prompt"], encoded, enc, cut, cut.room)
+        if fitted is not None:
+            kept = fitted[0]
+            text = (template.prompt_text(row["prompt"]) if kept == prompt_ids
+                    else tok.decode(kept, skip_special_tokens=False))
+            out.features.append({"prompt_ids": kept, "prompt_text": text, **out.lengths[-1],
+                                 "row": pos})
+    return out
+
+
+Pairs = list[tuple[list[int], list[int]]]  # (prompt part, answer) ids per turn
+
+
+def conversation_turns(template: ChatTemplate, messages: list[dict]) -> Pairs:
+    """(prompt part, answer) ids for each assistant message, as LLaMA-Factory pairs the turns of
+    a conversation: concatenated they are the whole conversation. A history the template
+    renders differently (qwen3 strips earlier think blocks) starts the pairs again."""
+    pairs: Pairs = []
+    ids: list[int] = []
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
             continue
-        features.append({
-            "prompt_ids": prompt_ids,
-            "completion_ids": completion_ids[:cutoff_len - len(prompt_ids)],
-            "label": bool(row["label"]), "prompt_len": len(prompt_ids),
-            "completion_len": len(completion_ids), "row": pos,
-        })
-    return features, problems
+        prompt_ids, (answer_ids,) = encode(template, messages[:i], [message])
+        if prompt_ids[:len(ids)] == ids:
+            pairs.append((prompt_ids[len(ids):], answer_ids))
+        else:
+            pairs = [(prompt_ids, answer_ids)]
+        ids = prompt_ids + answer_ids
+    return pairs
 
 
-def tokenize_sft(rows: list[Row], template: ChatTemplate, cutoff_len: int) -> Tokenized:
+def _flat(pairs: Pairs) -> tuple[list[int], list[int]]:
+    ids, mask = [], []
+    for source, target in pairs:
+        ids += source + target
+        mask += [0] * len(source) + [1] * len(target)
+    return ids, mask
+
+
+def lf_turns(pairs: Pairs, cutoff_len: int) -> tuple[list[int], list[int]]:
+    """LLaMA-Factory's multi-turn cut: each turn's pair shares what the earlier turns left."""
+    ids, mask = [], []
+    for source, target in pairs:
+        if len(ids) >= cutoff_len:
+            break
+        keep, room = budget(len(source), len(target), cutoff_len - len(ids))
+        ids += source[:keep] + target[:room]
+        mask += [0] * keep + [1] * room
+    return ids, mask
+
+
+def recent_turns(template: ChatTemplate, messages: list[dict],
+                 cutoff_len: int) -> tuple[list[int], list[int], int]:
+    """keep_recent for a conversation: everything before the last answer is its prompt part
+    (earlier answers keep their mask); drop the oldest exchanges while that part would be cut,
+    then keep its end. (ids, mask, turns dropped)"""
+    turns, current = 0, messages
+    while True:
+        pairs = conversation_turns(template, current)
+        head, head_mask = _flat(pairs[:-1])
+        head, head_mask = head + pairs[-1][0], head_mask + [0] * len(pairs[-1][0])
+        answer = pairs[-1][1]
+        keep, room = budget(len(head), len(answer), cutoff_len)
+        fewer = drop_turns(messages, turns + 1) if len(head) > keep else None
+        if fewer is None:
+            start = len(head) - keep
+            return head[start:] + answer[:room], head_mask[start:] + [1] * room, turns
+        current, turns = fewer, turns + 1
+
+
+def tokenize_sft(rows: list[Row], template: ChatTemplate, cut: Cutoff) -> Tokenized:
     """messages -> input_ids and assistant_mask (1 on every assistant turn's tokens, end token
-    included), cut to cutoff_len. A conversation whose first answer starts beyond cutoff_len
-    trains nothing: a problem. train_on_prompt is applied by the sft stage, not here, so the
+    included) within cutoff_len. train_on_prompt is applied by the sft stage, not here, so the
     same features serve both settings."""
-    features, problems = [], []
+    out = Tokenized()
     for pos, row in enumerate(rows):
-        ids, mask = encode_conversation(template, row["messages"])
-        if not any(mask[:cutoff_len]):
-            problems.append((pos, "messages", f"the first answer starts after token "
-                             f"{mask.index(1) if 1 in mask else len(ids)}, beyond cutoff_len "
-                             f"{cutoff_len}; raise cutoff_len or shorten the conversation"))
-            continue
-        features.append({"input_ids": ids[:cutoff_len], "assistant_mask": mask[:cutoff_len],
-                         "sequence_len": len(ids), "answer_len": sum(mask), "row": pos})
-    return features, problems
+        pairs = conversation_turns(template, row["messages"])
+        ids, mask = _flat(pairs)
+        out.lengths.append({"sequence_len": len(ids), "answer_len": sum(mask)})
+        turns = 0
+        if len(ids) > cut.length:
+            if cut.mode not in CUTTING:
+                out.refuse(pos, "messages", len(ids), cut)
+                continue
+            full_answers = sum(mask)
+            if cut.mode == "llamafactory":
+                ids, mask = lf_turns(pairs, cut.length)
+            else:
+                ids, mask, turns = recent_turns(template, row["messages"], cut.length)
+            if not any(mask):
+                out.empty_answer(pos, "messages", cut)
+                continue
+            removed = full_answers - sum(mask)
+            out.cuts.append((pos, out.lengths[-1]["sequence_len"] - len(ids) - removed, removed,
+                             turns))
+        out.features.append({"input_ids": ids, "assistant_mask": mask, **out.lengths[-1],
+                             "row": pos})
+    return out
 
 
-TOKENIZERS: dict[str, Callable[[list[Row], ChatTemplate, int], Tokenized]] = {
+TOKENIZERS: dict[str, Callable[[list[Row], ChatTemplate, Cutoff], Tokenized]] = {
     "dpo": tokenize_pairwise,
     "rm": tokenize_pairwise,
     "kto": tokenize_kto,
     "sft": tokenize_sft,
+    "grpo": tokenize_grpo,
 }
 
 
-def tokenize_rows(stage: str, rows: list[Row], template: ChatTemplate, cutoff_len: int) -> Tokenized:
+def tokenize_rows(stage: str, rows: list[Row], template: ChatTemplate, cut: Cutoff) -> Tokenized:
     if stage not in TOKENIZERS:
         raise ValueError(f"stage {stage!r} has no tokenizer; known: {', '.join(TOKENIZERS)}")
-    return TOKENIZERS[stage](rows, template, cutoff_len)
+    return TOKENIZERS[stage](rows, template, cut)

@@ -1,23 +1,31 @@
-"""The data of a run: every dataset of the config, checked, split and (optionally) tokenized.
+"""The data of a run: every dataset of the config, checked, mixed, split and tokenized.
 
     data = load_for_training(cfg, template)   # data.train, data.eval, data.train_features
 
+The order is LLaMA-Factory's: each dataset is read (split, num_samples, max_samples), the
+datasets are mixed (mix_strategy, interleave_probs) and val_size is held out (mixing.py),
+then the records a stage cannot use are left out. Rows are tokenized with cutoff_len and
+`truncation` (truncation.py); what was cut is in data.truncation, train.log and status.json.
 Bad records are skipped and logged one by one; when their share passes cfg.max_bad_ratio the
-run refuses to start and says which records and what to do.
+run refuses to start and says which records and what to do. truncation error refuses any
+record longer than cutoff_len.
 """
 from __future__ import annotations
 
 import logging
-import math
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.config import split_list
 from core.errors import UserError
 
 from .dataset import DatasetRows, load_rows, tokenize_checked
+from .formats import identical_reason, no_usable_pair
 from .loading import fingerprint
+from .mixing import hold_out, mix
 from .records import Problem, Row
+from .registry import check_names, data_command
+from .truncation import Cutoff, Cuts
 
 log = logging.getLogger(__name__)
 LISTED = 10  # bad records named in the refusal
@@ -33,67 +41,146 @@ class TrainingData:
     fingerprint: str  # sha256 of the registry entries and data files, for env.json
     total: int = 0  # records read
     bad: int = 0  # records skipped
+    # Worth a warning, tied to no record (the template fallback): train.log and preflight say them.
     notes: list[str] = field(default_factory=list)
+    truncation: Cuts | None = None  # what cutoff_len did (None: not tokenized)
+
+
+@dataclass
+class _Record:
+    """One record read: its rows (0, 1 or 2) and their features; the unit of mixing."""
+
+    key: tuple  # (dataset, file, index)
+    rows: list[Row] = field(default_factory=list)
+    features: list[dict] = field(default_factory=list)
+    bad: bool = False
 
 
 @dataclass
 class _Part:
-    """Rows of one or more datasets, each row with its source and (maybe) its features."""
+    """Rows of one or more datasets, each row with its record key and (maybe) its features."""
 
     rows: list[Row] = field(default_factory=list)
-    keys: list[tuple] = field(default_factory=list)  # (dataset, file, index): split unit
+    keys: list[tuple] = field(default_factory=list)
     features: list[dict] | None = None
+    groups: list[list[Row]] = field(default_factory=list)  # the rows of each record kept
 
 
 def load_for_training(cfg: Any, template: Any = None) -> TrainingData:
     """Load cfg.datasets (and cfg.eval_datasets) for cfg.stage. With a ChatTemplate the rows
     are tokenized once here, so training does not tokenize them again."""
+    import numpy as np
+
     if not cfg.datasets:
         raise UserError("dataset: no dataset given; name one from dataset_info.json "
-                        "(`python -m core data list`)")
-    loaded = [load_rows(n, cfg.dataset_dir, cfg.stage, cfg.max_samples) for n in cfg.datasets]
-    loaded_eval = [load_rows(n, cfg.dataset_dir, cfg.stage, cfg.max_samples)
+                        f"(`{data_command('list', dataset_dir=cfg.dataset_dir)}`)")
+    if cfg.eval_datasets and cfg.val_size:
+        raise UserError(f"val_size: {cfg.val_size} holds out training data, but eval_dataset "
+                        f"{cfg.eval_dataset} is set too (LLaMA-Factory refuses both); keep one")
+    check_dataset_names(cfg)
+    rng = np.random.RandomState(cfg.seed)  # num_samples draws, shared in order as in LF
+    loaded = [load_rows(n, cfg.dataset_dir, cfg.stage, cfg.max_samples, rng) for n in cfg.datasets]
+    loaded_eval = [load_rows(n, cfg.dataset_dir, cfg.stage, cfg.max_samples, rng)
                    for n in cfg.eval_datasets]
-    notes: list[str] = []
-    train = _merge(loaded, template, cfg.cutoff_len, notes)
-    evals = _merge(loaded_eval, template, cfg.cutoff_len, notes)
+    cut = Cutoff(cfg.cutoff_len, cfg.truncation,
+                 cfg.max_completion_length if cfg.stage == "grpo" else 0)
+    cuts = Cuts(cut.mode, cut.length) if template is not None else None
+    train = [_records(ds, template, cut, cuts) for ds in loaded]
+    evals = [_records(ds, template, cut, cuts) for ds in loaded_eval]
     every = loaded + loaded_eval
+    if cuts is not None and cuts.refused:
+        raise _too_long(every, cuts)
     total, bad = enforce_bad_ratio(every, cfg.max_bad_ratio)
     problems = [p for ds in every for p in ds.problems]
-    _log(problems, bad, total, notes)
-    if not loaded_eval and cfg.val_size:
-        train, evals = split(train, cfg.val_size, cfg.seed)
-    elif loaded_eval and cfg.val_size:
-        log.info("eval_dataset is set, so val_size=%s is ignored", cfg.val_size)
-    if not train.rows:
+    notes = [template.fallback] if getattr(template, "fallback", None) else []
+    _log(problems, bad, total, cuts, notes)
+    train_part, eval_part = _arrange(train, evals, cfg, template is not None)
+    if not train_part.rows:
         raise UserError(f"no usable training rows in {cfg.dataset} for stage {cfg.stage}; "
-                        f"run `python -m core data check {cfg.datasets[0]} --stage {cfg.stage}`")
-    return TrainingData(train.rows, evals.rows, train.features, evals.features, problems,
-                        fingerprint([ds.entry for ds in every]), total, bad, notes)
+                        f"run `{check_command(cfg.datasets[0], cfg)}`")
+    refuse_identical(train_part, cfg)
+    return TrainingData(train_part.rows, eval_part.rows, train_part.features, eval_part.features,
+                        problems, fingerprint([ds.entry for ds in every]), total, bad, notes,
+                        cuts)
 
 
-def _merge(loaded: list[DatasetRows], template: Any, cutoff_len: int, notes: list[str]) -> _Part:
-    """Concatenate datasets, tokenizing each when a template is given; rows of a record with
-    an error (cutoff included) are dropped here, after their problem was recorded."""
-    part = _Part(features=[] if template is not None else None)
-    for ds in loaded:
-        features = None
-        if template is not None:
-            features, note = tokenize_checked(ds, template, cutoff_len)
-            if note and note not in notes:
-                notes.append(note)
-        bad = {(p.file, p.index) for p in ds.errors}
-        by_row = {f["row"]: f for f in features} if features is not None else None
-        for pos, (row, src) in enumerate(zip(ds.rows, ds.sources)):
-            if src in bad or (by_row is not None and pos not in by_row):
-                continue
-            if part.features is not None and by_row is not None:
-                part.features.append(dict(by_row[pos], row=len(part.rows)))
+def check_dataset_names(cfg: Any) -> None:
+    """Refuse a dataset or eval_dataset name the registry does not have, naming the key and
+    the registered names (preflight asks this before loading a tokenizer)."""
+    check_names(cfg.datasets, cfg.dataset_dir, "dataset")
+    check_names(cfg.eval_datasets, cfg.dataset_dir, "eval_dataset")
+
+
+def check_command(name: str, cfg: Any) -> str:
+    """The `data check` line for one of the run's datasets, ready to paste."""
+    return data_command("check", name, "--stage", cfg.stage, dataset_dir=cfg.dataset_dir)
+
+
+def refuse_identical(part: _Part, cfg: Any) -> None:
+    """A run whose every training pair has identical answers would train for nothing."""
+    pairs = no_usable_pair(part.groups, cfg.stage)
+    if pairs:
+        raise UserError(f"dataset: {cfg.dataset}, stage {cfg.stage}: {identical_reason(pairs)} "
+                        f"(`{check_command(cfg.datasets[0], cfg)}` shows them)")
+
+
+def _records(ds: DatasetRows, template: Any, cut: Cutoff, cuts: Cuts | None) -> list[_Record]:
+    """Every record read, in order, with its rows; tokenized when a template is given. Records
+    with an error (truncation's drops included) are marked bad, after their problem was
+    recorded."""
+    by_row = None
+    if template is not None:
+        tokens = tokenize_checked(ds, template, cut)
+        cuts.add(tokens.cuts)
+        by_row = {f["row"]: f for f in tokens.features}
+    bad = {(p.file, p.index) for p in ds.errors}
+    whole = any(p.index is None for p in ds.errors)
+    records = [_Record((ds.name, *key), bad=whole or key in bad) for key in ds.keys]
+    for pos, (row, at) in enumerate(zip(ds.rows, ds.record_of)):
+        records[at].rows.append(row)
+        if by_row is not None:
+            records[at].features.append(by_row.get(pos))
+            records[at].bad |= pos not in by_row
+    return records
+
+
+def _arrange(train: list[list[_Record]], evals: list[list[_Record]], cfg: Any,
+             tokenized: bool) -> tuple[_Part, _Part]:
+    """Mix the datasets, hold out val_size, then leave the bad records out."""
+    probs = [float(p) for p in split_list(cfg.interleave_probs)] or None
+    merged = [train[d][i] for d, i in mix([len(r) for r in train], cfg.mix_strategy, probs,
+                                          cfg.seed)]
+    held: list[_Record] = []
+    if evals:
+        held = [evals[d][i] for d, i in mix([len(r) for r in evals], cfg.mix_strategy, probs,
+                                            cfg.seed)]
+    elif cfg.val_size:
+        kept, out = hold_out(len(merged), cfg.val_size, cfg.seed)
+        merged, held = [merged[i] for i in kept], [merged[i] for i in out]
+    return _flatten(merged, tokenized), _flatten(held, tokenized)
+
+
+def _flatten(records: list[_Record], tokenized: bool) -> _Part:
+    part = _Part(features=[] if tokenized else None)
+    for rec in records:
+        if rec.bad:
+            continue
+        part.groups.append(rec.rows)
+        for row, feature in zip(rec.rows, rec.features if tokenized else rec.rows):
+            if tokenized:
+                part.features.append(dict(feature, row=len(part.rows)))
             part.rows.append(row)
-            part.keys.append((ds.name, *src))
-        if by_row is None:
-            part.features = None  # a stage without a tokenizer: training tokenizes itself
+            part.keys.append(rec.key)
     return part
+
+
+def _too_long(loaded: list[DatasetRows], cuts: Cuts) -> UserError:
+    longer = [p for ds in loaded for p in ds.errors if "(truncation error)" in p.reason]
+    shown = "\n".join(f"  {p}" for p in longer[:LISTED])
+    more = f"\n  ... and {len(longer) - LISTED} more" if len(longer) > LISTED else ""
+    return UserError(f"truncation error: {cuts.refused} records are longer than cutoff_len "
+                     f"{cuts.cutoff_len}:\n{shown}{more}\nraise cutoff_len, or set truncation "
+                     "llamafactory (cut them as LLaMA-Factory does), keep_recent, or drop")
 
 
 def enforce_bad_ratio(loaded: list[DatasetRows], max_bad_ratio: float) -> tuple[int, int]:
@@ -104,43 +191,31 @@ def enforce_bad_ratio(loaded: list[DatasetRows], max_bad_ratio: float) -> tuple[
         errors = [p for ds in loaded for p in ds.errors]
         shown = "\n".join(f"  {p}" for p in errors[:LISTED])
         more = f"\n  ... and {len(errors) - LISTED} more" if len(errors) > LISTED else ""
-        first = next(ds.name for ds in loaded if ds.errors)
+        first = next(ds for ds in loaded if ds.errors)
+        check = data_command("check", first.name, "--stage", first.stage,
+                             dataset_dir=first.entry.dataset_dir if first.entry else None)
         raise UserError(
             f"{bad} of {total} records are bad ({bad / total:.1%}), above max_bad_ratio "
-            f"{max_bad_ratio}:\n{shown}{more}\nrun `python -m core data check {first} --stage "
-            f"{loaded[0].stage}` to see them all, fix the data, or raise max_bad_ratio to "
-            "train on the good records")
+            f"{max_bad_ratio}:\n{shown}{more}\nrun `{check}` to see them all, fix the data, or "
+            "raise max_bad_ratio to train on the good records")
     return total, bad
 
 
-def _log(problems: list[Problem], bad: int, total: int, notes: list[str]) -> None:
+def _log(problems: list[Problem], bad: int, total: int, cuts: Cuts | None,
+         notes: list[str]) -> None:
+    for note in notes:
+        log.warning("%s", note)
     for p in problems:
         if p.is_error:
-            log.warning("skipping bad record %s", p)
+            log.warning("skipping %s record %s", "bad" if p.severity == "error" else "dropped", p)
         else:
             log.warning("data warning: %s", p)
     if bad:
         log.warning("skipped %d of %d records (see the lines above)", bad, total)
-    for note in notes:
-        log.info("%s", note)
-
-
-def split(part: _Part, val_size: float, seed: int) -> tuple[_Part, _Part]:
-    """Hold out val_size records (a share below 1, or a count), chosen with the seed. Whole
-    records move together, so kto's two rows of a pair stay on one side."""
-    groups = list(dict.fromkeys(part.keys))
-    k = int(val_size) if val_size >= 1 else math.ceil(val_size * len(groups))
-    if k >= len(groups):
-        raise UserError(f"val_size {val_size} holds out {k} of {len(groups)} records, leaving "
-                        "none to train; lower val_size")
-    held = set(random.Random(seed).sample(groups, k))
-    train, evals = _Part(), _Part()
-    for side in (train, evals):
-        side.features = [] if part.features is not None else None
-    for pos, (row, key) in enumerate(zip(part.rows, part.keys)):
-        side = evals if key in held else train
-        if side.features is not None:
-            side.features.append(dict(part.features[pos], row=len(side.rows)))
-        side.rows.append(row)
-        side.keys.append(key)
-    return train, evals
+    if cuts is not None:
+        (log.warning if cuts.cut or cuts.dropped else log.info)("truncation: %s", cuts.summary())
+        for example in cuts.examples:
+            log.info("truncation: cut %s", example)
+        if cuts.mode == "llamafactory" and cuts.prompts_cut:
+            log.info("truncation: a cut prompt keeps its start, as in LLaMA-Factory, so it loses "
+                     "its end and the assistant header; truncation keep_recent keeps the end")

@@ -22,7 +22,13 @@ from core.errors import UserError
 from core.models.spec import ModelSpec, run_folder, run_model_spec
 from core.paths import write_atomic
 
-from .metrics import RESULTS, preference_metrics, ranked_tau, require_pairs, training_summary
+from .metrics import (
+    RESULTS,
+    preference_metrics,
+    ranked_tau,
+    require_pairs,
+    training_summary,
+)
 
 log = logging.getLogger(__name__)
 BATCH = 4  # pairs per forward pass
@@ -194,13 +200,15 @@ def _evaluate_group(group: list[Member], rows: list[dict], settings: Settings,
 def _tokenize(rows: list[dict], tokenizer: Any, cfg: RunConfig) -> EvalSet:
     from core.data.templates import get_template
     from core.data.tokenize import tokenize_pairwise
+    from core.data.truncation import Cutoff
     from core.methods.pairwise import PairCollator
 
     template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
-    features, problems = tokenize_pairwise(rows, template, cfg.cutoff_len)
-    if problems:
-        log.warning("%d pairs do not fit cutoff_len %d and are left out.", len(problems),
-                    cfg.cutoff_len)
+    tokens = tokenize_pairwise(rows, template, Cutoff(cfg.cutoff_len, cfg.truncation))
+    features = tokens.features
+    if tokens.problems:  # cut as the run was trained; what its truncation refuses is left out
+        log.warning("%d pairs do not fit cutoff_len %d (truncation %s) and are left out.",
+                    len(tokens.problems), cfg.cutoff_len, cfg.truncation)
     kept = [rows[f["row"]] for f in features]
     ranked, sizes = _rank_pairs(kept, template, cfg.cutoff_len)
     return EvalSet(tokenizer, template, PairCollator(tokenizer.pad_token_id), kept, features,
@@ -261,8 +269,7 @@ def generate(model: Any, es: EvalSet, rows: list[dict], max_new_tokens: int) -> 
     import torch
 
     tok, out = es.tokenizer, []
-    stop = [i for i in {tok.eos_token_id, tok.pad_token_id,
-                        tok.convert_tokens_to_ids("<|im_end|>")} if isinstance(i, int) and i >= 0]
+    stop = es.template.stop_token_ids(model.generation_config)
     device = next(model.parameters()).device
     for row in rows:
         ids = tok(es.template.prompt_text(row["prompt"]), return_tensors="pt",

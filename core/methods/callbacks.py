@@ -5,8 +5,9 @@
   num_tokens, counted from this process's start so a resumed run is not flattered), status.json
   step/total_steps (and peak_gpu_memory_gib at the end on CUDA), and a progress line in
   train.log.
-- CheckpointMarker: writes checkpoint-N/COMPLETE after the Trainer finished saving it, then
-  applies save_total_limit (counting complete checkpoints only).
+- CheckpointMarker: writes checkpoint-N/COMPLETE after the Trainer finished saving it (with
+  the run's settings, so a resume sees what changed), then applies save_total_limit
+  (counting complete checkpoints only).
 - GracefulStop: SIGTERM/SIGINT or a STOP file in the run directory stop training at the end of
   the current step, after saving a checkpoint.
 """
@@ -18,9 +19,10 @@ import shutil
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
-from transformers import TrainerCallback
+from transformers import TrainerCallback, TrainerControl
 
 from core.runs.rundir import RunDir, mark_complete
 
@@ -29,14 +31,14 @@ DROP = {"total_flos"}
 
 
 class RunFiles(TrainerCallback):
-    def __init__(self, run_dir: RunDir, batch_size: int, pairs: bool = False):
+    def __init__(self, run_dir: RunDir, batch_size: int, pairs: bool = False) -> None:
         self.rd, self.batch_size, self.pairs = run_dir, batch_size, pairs
         self.start = time.time()
         self.first_step = 0
         self.first_tokens = 0
         self.last_status = 0.0
 
-    def on_train_begin(self, args, state, control, **kw):
+    def on_train_begin(self, args, state, control, **kw) -> None:
         self.start, self.first_step = time.time(), state.global_step
         counts = [h["num_tokens"] for h in state.log_history if "num_tokens" in h]
         self.first_tokens = counts[-1] if counts else 0
@@ -57,14 +59,14 @@ class RunFiles(TrainerCallback):
             out["tokens_per_s"] = round((logs["num_tokens"] - self.first_tokens) / elapsed, 1)
         return out
 
-    def on_step_end(self, args, state, control, **kw):
+    def on_step_end(self, args, state, control, **kw) -> None:
         now = time.time()
         if now - self.last_status > 1.0 or state.global_step == state.max_steps:
             self.last_status = now
             self.rd.update_status(step=state.global_step, total_steps=state.max_steps,
                                   eta_s=self._timing(state)["eta_s"])
 
-    def on_train_end(self, args, state, control, **kw):
+    def on_train_end(self, args, state, control, **kw) -> None:
         # on_step_end writes at most once a second; an early stop must still show its step
         extra = {}
         if torch.cuda.is_available():  # what QLoRA saves against LoRA, in one number
@@ -72,7 +74,7 @@ class RunFiles(TrainerCallback):
             log.info("Peak GPU memory: %.3f GiB", extra["peak_gpu_memory_gib"])
         self.rd.update_status(step=state.global_step, total_steps=state.max_steps, **extra)
 
-    def on_log(self, args, state, control, logs=None, **kw):
+    def on_log(self, args, state, control, logs=None, **kw) -> None:
         record = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
         record.update({k: v for k, v in (logs or {}).items() if k not in DROP})
         record.update(self._timing(state, logs))
@@ -85,15 +87,16 @@ class RunFiles(TrainerCallback):
 class CheckpointMarker(TrainerCallback):
     """The Trainer's own rotation (save_total_limit) runs before this marker exists, so a crash
     in between could leave no complete checkpoint; the limit is applied here instead, after
-    the new checkpoint is complete."""
+    the new checkpoint is complete. `config`: the run's settings for the marker
+    (core.runs.placement.resume_settings)."""
 
-    def __init__(self, limit: int | None = None):
-        self.limit = limit
+    def __init__(self, limit: int | None = None, config: dict[str, Any] | None = None) -> None:
+        self.limit, self.config = limit, config
 
-    def on_save(self, args, state, control, **kw):
+    def on_save(self, args, state, control, **kw) -> None:
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir() and args.should_save:
-            mark_complete(folder, state.global_step)
+            mark_complete(folder, state.global_step, self.config)
             log.info("Checkpoint saved: %s", folder)
             if self.limit:
                 prune(RunDir(args.output_dir), self.limit)
@@ -115,26 +118,26 @@ def prune(rd: RunDir, limit: int) -> None:
 class GracefulStop(TrainerCallback):
     """Stops at the next step boundary and saves, so an aborted run can resume."""
 
-    def __init__(self, run_dir: RunDir):
+    def __init__(self, run_dir: RunDir) -> None:
         self.rd = run_dir
         self.requested = False
         self.previous = {}
 
-    def on_train_begin(self, args, state, control, **kw):
+    def on_train_begin(self, args, state, control, **kw) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.previous[sig] = signal.signal(sig, self._on_signal)
 
-    def on_train_end(self, args, state, control, **kw):
+    def on_train_end(self, args, state, control, **kw) -> None:
         for sig, handler in self.previous.items():  # in-process callers get theirs back
             signal.signal(sig, handler)
 
-    def _on_signal(self, signum, frame):
+    def _on_signal(self, signum, frame) -> None:
         if self.requested:  # a second signal: stop now
             raise KeyboardInterrupt
         self.requested = True
         log.warning("Stop requested (signal %d): saving a checkpoint after this step.", signum)
 
-    def on_step_end(self, args, state, control, **kw):
+    def on_step_end(self, args, state, control, **kw) -> TrainerControl:
         if self.rd.stop_file.exists() and not self.requested:
             self.requested = True
             log.warning("Stop requested (STOP file): saving a checkpoint after this step.")

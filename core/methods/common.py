@@ -3,6 +3,7 @@ callbacks, resume selection, the training call and the final save. A stage modul
 (core/methods/<stage>.py) builds its model and trainer and hands over to `fit`."""
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -11,15 +12,17 @@ from transformers import TrainerCallback
 
 from core.config import RunConfig
 from core.models.loading import compute_dtype
+from core.runs.placement import resume_settings
 from core.runs.rundir import RunDir
 
+from .alarms import AlarmWatch
 from .callbacks import CheckpointMarker, GracefulStop, RunFiles
 
 log = logging.getLogger(__name__)
 
 
 class ListDataset(torch.utils.data.Dataset):
-    def __init__(self, items: list[dict]):
+    def __init__(self, items: list[dict]) -> None:
         self.items = items
 
     def __len__(self) -> int:
@@ -29,46 +32,58 @@ class ListDataset(torch.utils.data.Dataset):
         return self.items[i]
 
 
-def to_dataset(rows: list[dict]):
+def to_dataset(rows: list[dict]) -> Any:
     """A datasets.Dataset, which TRL's trainers require (they map over it)."""
     from datasets import Dataset
 
     return Dataset.from_list(rows)
 
 
-def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls=None, **extra: Any):
+def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls: Any = None,
+                       **extra: Any) -> Any:
     """HF TrainingArguments (or a TRL subclass such as KTOConfig) for this run. Every value is
     set from the config, so TRL's different defaults (bf16 on, gradient checkpointing on,
     logging every 10 steps) never apply."""
     from transformers import TrainingArguments
 
     dtype = compute_dtype(cfg)
+    evaluates = has_eval and cfg.eval_strategy != "no"
     kwargs = dict(
         output_dir=str(rd.path), run_name=cfg.run_name, learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.num_train_epochs, max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.per_device_train_batch_size,
         per_device_eval_batch_size=cfg.per_device_eval_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        lr_scheduler_type=cfg.lr_scheduler_type,
+        lr_scheduler_type=cfg.lr_scheduler_type, lr_scheduler_kwargs=scheduler_kwargs(cfg),
         warmup_steps=cfg.warmup_steps if cfg.warmup_steps > 0 else cfg.warmup_ratio,
         weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, optim=cfg.optim,
+        adam_beta1=cfg.adam_beta1, adam_beta2=cfg.adam_beta2, adam_epsilon=cfg.adam_epsilon,
         logging_steps=cfg.logging_steps, logging_first_step=False,
         # save_total_limit is applied by CheckpointMarker, once the new checkpoint is complete
-        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=None,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=(cfg.eval_steps or cfg.logging_steps) if has_eval else None,
-        seed=cfg.seed, data_seed=cfg.seed, bf16=dtype == torch.bfloat16,
-        fp16=dtype == torch.float16,
+        save_strategy=cfg.save_strategy, save_steps=cfg.save_steps, save_total_limit=None,
+        save_only_model=cfg.save_only_model,
+        eval_strategy=cfg.eval_strategy if evaluates else "no",
+        eval_steps=(cfg.eval_steps or cfg.logging_steps) if evaluates else None,
+        seed=cfg.seed, data_seed=cfg.seed,
+        # pure_bf16: the weights are already bf16 (LoadOptions.of_run), so no autocast
+        bf16=dtype == torch.bfloat16 and not cfg.pure_bf16, fp16=dtype == torch.float16,
         report_to=[] if cfg.report_to == "none" else [cfg.report_to],
         remove_unused_columns=False, disable_tqdm=True,
-        dataloader_num_workers=cfg.dataloader_num_workers,
-        use_cpu=not torch.cuda.is_available(), save_only_model=False,
+        dataloader_num_workers=cfg.dataloader_num_workers, ddp_timeout=cfg.ddp_timeout,
+        use_cpu=not torch.cuda.is_available(),
         activation_checkpointing=False,  # load_policy enables it on the model when asked
     )
-    if cfg.lr_scheduler_type == "cosine_with_min_lr":
-        kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": cfg.min_lr_ratio}
     kwargs.update(extra)
     return (args_cls or TrainingArguments)(**kwargs)
+
+
+def scheduler_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """min_lr_ratio for cosine_with_min_lr, then lr_scheduler_kwargs (which win)."""
+    out: dict[str, Any] = {}
+    given = json.loads(cfg.lr_scheduler_kwargs) if cfg.lr_scheduler_kwargs else {}
+    if cfg.lr_scheduler_type == "cosine_with_min_lr" and not {"min_lr", "min_lr_rate"} & set(given):
+        out["min_lr_rate"] = cfg.min_lr_ratio
+    return out | given
 
 
 def quiet(trainer) -> None:
@@ -82,8 +97,9 @@ def quiet(trainer) -> None:
 def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     stop = GracefulStop(rd)
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
+    marker = CheckpointMarker(cfg.save_total_limit, resume_settings(cfg))
     pairs = cfg.stage in ("dpo", "rm")  # a sample is a preference pair
-    return [RunFiles(rd, batch, pairs), CheckpointMarker(cfg.save_total_limit), stop], stop
+    return [RunFiles(rd, batch, pairs), marker, stop, AlarmWatch(rd, cfg, stop)], stop
 
 
 def describe(model) -> None:
@@ -98,10 +114,10 @@ class TokenCount(TrainerCallback):
     """TRL's trainers count num_tokens from zero in every process; a resumed run continues the
     count from the checkpoint's log history, so metrics.jsonl reads as one run."""
 
-    def __init__(self, trainer):
+    def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
 
-    def on_train_begin(self, args, state, control, **kw):
+    def on_train_begin(self, args, state, control, **kw) -> None:
         counts = [h["num_tokens"] for h in state.log_history if "num_tokens" in h]
         if counts and hasattr(self.trainer, "_total_train_tokens"):
             self.trainer._total_train_tokens = int(counts[-1])

@@ -7,20 +7,16 @@ relative to its group.
 
 Prompts are rendered with the run's template (so qwen3 thinking and system prompts match the
 other stages) and given to TRL as text; a prompt longer than cutoff_len -
-max_completion_length tokens is skipped with a warning. Rewards: core/rewards.py (built-ins
-from reward_funcs, user functions from --reward-func, weighted by reward_weights). The
-reference (only with grpo_beta > 0) is the policy with its adapter off, or base + the start
+max_completion_length tokens is cut or dropped as `truncation` says (core/data/tokenize.py).
+Rewards: core/rewards.py (built-ins from reward_funcs, user functions from --reward-func,
+weighted by reward_weights). The reference (only with grpo_beta > 0) is the policy with its adapter off, or base + the start
 adapter when continuing one. Logged: loss, reward, reward_std, rewards/<name>/mean and /std,
 completions/mean_length (and min/max, clipped_ratio), entropy, kl (grpo_beta > 0).
 """
 from __future__ import annotations
 
-import logging
-
 from core.config import RunConfig, split_list
 from core.errors import UserError
-
-log = logging.getLogger(__name__)
 
 
 def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None,
@@ -29,25 +25,17 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None,
     specs from the command line. Rewards and prompts are checked before any weight loads."""
     from trl import GRPOConfig, GRPOTrainer
 
-    from core.data.templates import get_template
     from core.models.policy import load_policy
 
     from .common import callbacks, describe, fit, to_dataset, training_arguments
     from .rewards import builtin_rewards, load_user_reward
 
     user = [load_user_reward(spec) for spec in user_rewards]
-    _check_columns(cfg, data.train)
-    count = len(split_list(cfg.reward_funcs)) + len(user)
-    if not count:
-        raise UserError("reward_funcs: grpo needs at least one reward; list built-ins (e.g. "
-                        "answer_match) or pass --reward-func module:function")
-    template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
-    train_rows = prompt_rows(data.train, template, tokenizer, cfg)
-    eval_rows = prompt_rows(data.eval, template, tokenizer, cfg) if data.eval else []
+    train_rows, eval_rows, weights = check_data(cfg, data, tokenizer, len(user))
     args = training_arguments(
         cfg, rd, bool(eval_rows), GRPOConfig, num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length, beta=cfg.grpo_beta,
-        temperature=cfg.temperature, reward_weights=_weights(cfg, count), log_completions=False)
+        temperature=cfg.temperature, reward_weights=weights, log_completions=False)
     rewards = builtin_rewards(cfg, args.device) + user
     model = load_policy(cfg, tokenizer)
     describe(model)
@@ -59,24 +47,29 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None,
     return fit(trainer, rd, tokenizer, checkpoint, stop)
 
 
-def prompt_rows(rows: list[dict], template, tokenizer, cfg: RunConfig) -> list[dict]:
-    """Rows with the prompt rendered as text (and kept as prompt_messages for rewards that
-    render it their way); prompts that leave no room for max_completion_length tokens within
-    cutoff_len are left out (and counted in the log)."""
-    room = cfg.cutoff_len - cfg.max_completion_length
-    out = []
-    for row in rows:
-        text = template.prompt_text(row["prompt"])
-        if len(tokenizer(text, add_special_tokens=False)["input_ids"]) <= room:
-            out.append({**row, "prompt": text, "prompt_messages": row["prompt"]})
-    if len(out) < len(rows):
-        log.warning("grpo: skipped %d of %d prompts longer than cutoff_len - "
-                    "max_completion_length = %d tokens; raise cutoff_len to keep them",
-                    len(rows) - len(out), len(rows), room)
-    if not out:
-        raise UserError(f"cutoff_len: {cfg.cutoff_len} leaves no prompt room for "
-                        f"max_completion_length {cfg.max_completion_length}; raise cutoff_len")
-    return out
+def check_data(cfg: RunConfig, data, tokenizer,
+               user_rewards: int = 0) -> tuple[list[dict], list[dict], list[float] | None]:
+    """What train() refuses on the loaded data before any weight loads (the dry run of
+    core.training.preflight asks too): a column answer_match needs, no reward at all, weights
+    that do not match the rewards. `user_rewards`: how many --reward-func functions come on
+    top of reward_funcs. Returns the prompt rows (train, eval) and weights. The prompts were
+    rendered and cut to cutoff_len - max_completion_length by the data layer (truncation)."""
+    _check_columns(cfg, data.train)
+    count = len(split_list(cfg.reward_funcs)) + user_rewards
+    if not count:
+        raise UserError("reward_funcs: grpo needs at least one reward; list built-ins (e.g. "
+                        "answer_match) or pass --reward-func module:function")
+    train_rows = prompt_rows(data.train, data.train_features)
+    eval_rows = prompt_rows(data.eval, data.eval_features) if data.eval else []
+    return train_rows, eval_rows, _weights(cfg, count)
+
+
+def prompt_rows(rows: list[dict], features: list[dict]) -> list[dict]:
+    """Rows with the prompt as the text TRL generates from (rendered, and cut to cutoff_len -
+    max_completion_length by the data layer), the messages kept as prompt_messages for
+    rewards that render them their way."""
+    return [{**row, "prompt": f["prompt_text"], "prompt_messages": row["prompt"]}
+            for row, f in zip(rows, features)]
 
 
 def _check_columns(cfg: RunConfig, rows: list[dict]) -> None:

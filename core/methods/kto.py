@@ -83,13 +83,28 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     evals = data.eval_features
     args = training_arguments(
         cfg, rd, bool(evals), KTOConfig, beta=cfg.pref_beta, max_length=cfg.cutoff_len,
-        desirable_weight=cfg.kto_chosen_weight, undesirable_weight=cfg.kto_rejected_weight)
+        desirable_weight=cfg.kto_chosen_weight, undesirable_weight=cfg.kto_rejected_weight,
+        **kto_batches(cfg))
     cbs, stop = callbacks(rd, cfg)
     trainer = PretokenizedKTOTrainer(
         model=model, ref_model=reference, args=args, processing_class=tokenizer, callbacks=cbs,
         train_dataset=to_dataset(_columns(data.train_features)),
         eval_dataset=to_dataset(_columns(evals)) if evals else None)
     return fit(trainer, rd, tokenizer, checkpoint, stop)
+
+
+def kto_batches(cfg: RunConfig) -> dict:
+    """Batches of 2 or more rows, which the KL estimate needs: LLaMA-Factory's KTO examples
+    use 1 x 8, trained here as 2 x 4, the same rows per optimizer step (validation refuses
+    1 x an odd count)."""
+    if cfg.per_device_train_batch_size > 1:
+        return {}
+    steps = cfg.gradient_accumulation_steps // 2
+    log.warning("kto: per_device_train_batch_size 1 x gradient_accumulation_steps %d trains as "
+                "2 x %d (the same %d rows per step): the KL estimate pairs each prompt with "
+                "another answer of its batch.", cfg.gradient_accumulation_steps, steps,
+                cfg.gradient_accumulation_steps)
+    return {"per_device_train_batch_size": 2, "gradient_accumulation_steps": steps}
 
 
 def _columns(features: list[dict]) -> list[dict]:

@@ -3,7 +3,8 @@
 Every function takes the log-probabilities of the chosen (w) and rejected (l) answers under the
 policy (`pc`, `pr`) and the reference (`rc`, `rr`, None for reference-free losses), one value
 per pair, and returns (per-pair losses, chosen rewards, rejected rewards, extra metrics).
-`Loss.average` says whether the log-probs are per-token averages (True) or sums (False).
+What each loss needs (per-token averages or sums, a reference or not) is core.config's
+LOSS_TRAITS; `Loss.average` and `Loss.reference` read it.
 
 Notation: h = (pc - rc) - (pr - rr), the difference of the policy/reference log-ratios;
 beta the pref_beta; eps the dpo_label_smoothing; gamma the simpo_gamma.
@@ -17,6 +18,8 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from core.config import LOSS_TRAITS, LossTraits
 
 Tensor = torch.Tensor
 Result = tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]
@@ -89,19 +92,23 @@ def simpo(pc, pr, rc, rr, beta: float, gamma: float = 0.5, **_) -> Result:
 @dataclass(frozen=True)
 class Loss:
     fn: Callable[..., Result]
-    average: bool  # per-token average log-probs instead of sums
-    reference: bool  # needs reference log-probs
+    traits: LossTraits  # from core.config, where validation reads them too
+
+    @property
+    def average(self) -> bool:
+        """Scored on per-token average log-probs instead of sums."""
+        return self.traits.average
+
+    @property
+    def reference(self) -> bool:
+        """Needs reference log-probs."""
+        return self.traits.reference
 
 
-LOSSES: dict[str, Loss] = {
-    "sigmoid": Loss(sigmoid, average=False, reference=True),
-    "hinge": Loss(hinge, average=False, reference=True),
-    "ipo": Loss(ipo, average=True, reference=True),
-    "kto_pair": Loss(kto_pair, average=False, reference=True),
-    "robust": Loss(robust, average=False, reference=True),
-    "orpo": Loss(orpo, average=True, reference=False),
-    "simpo": Loss(simpo, average=True, reference=False),
-}
+FUNCTIONS = {"sigmoid": sigmoid, "hinge": hinge, "ipo": ipo, "kto_pair": kto_pair,
+              "robust": robust, "orpo": orpo, "simpo": simpo}
+LOSSES: dict[str, Loss] = {name: Loss(FUNCTIONS[name], traits)
+                           for name, traits in LOSS_TRAITS.items()}
 
 
 def preference_loss(name: str, pc: Tensor, pr: Tensor, rc: Tensor | None, rr: Tensor | None, *,

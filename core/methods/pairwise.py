@@ -29,8 +29,6 @@ from .packing import PairBatcher
 from .scoring import accepts_4d_mask, attention_impl
 
 log = logging.getLogger(__name__)
-METRIC_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
-               "logps/chosen", "logps/rejected")
 
 
 @dataclass
@@ -106,7 +104,8 @@ class PairwiseTrainer(Trainer):
                    "logps/chosen": pc.detach(), "logps/rejected": pr.detach(), **extra}
         return losses.mean(), metrics
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+    def compute_loss(self, model, inputs, return_outputs=False,
+                     num_items_in_batch=None) -> torch.Tensor | tuple[torch.Tensor, dict]:
         loss, metrics = self.pair_loss(model, inputs)
         mode = "train" if model.training else "eval"
         if mode == "train" and "tokens" in inputs:
@@ -115,7 +114,8 @@ class PairwiseTrainer(Trainer):
             self._metrics[mode][key].append(float(value.float().mean()))
         return (loss, {"loss": loss}) if return_outputs else loss
 
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+    def prediction_step(self, model, inputs, prediction_loss_only,
+                        ignore_keys=None) -> tuple[torch.Tensor, None, None]:
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad(), self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs)
@@ -140,7 +140,7 @@ class BetaSchedule(TrainerCallback):
     def __init__(self, trainer: PairwiseTrainer, start: float, end: float):
         self.trainer, self.start, self.end = trainer, start, end
 
-    def on_step_begin(self, args, state, control, **kw):
+    def on_step_begin(self, args, state, control, **kw) -> None:
         share = min(state.global_step / max(state.max_steps - 1, 1), 1.0)
         self.trainer.beta = self.start + (self.end - self.start) * share
 

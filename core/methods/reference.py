@@ -4,8 +4,10 @@ The reference is, in order: an explicit `ref_model` (+ adapters, + quantization)
 the policy with its trainable adapter switched off (base + any start adapters, which are
 either merged or loaded as the frozen 'ref' adapter); for full/freeze, a frozen copy of the
 initial weights. Its log-probs are computed in one no-grad pass before training and cached
-under $PREFSTUDIO_HOME/ref-logps keyed by the reference's identity and the exact token ids,
-so epochs, resumes and reruns never compute them again.
+under $PREFSTUDIO_HOME/ref-logps keyed by the reference's identity (model, adapters,
+quantization, the weights' fingerprints: file sizes and times for folders, the cached commit for
+hub ids) and the exact token ids (data, template, cutoff_len), so epochs, resumes and reruns
+never compute them again, and any change that alters the log-probs computes them anew.
 """
 from __future__ import annotations
 
@@ -15,16 +17,18 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
-from core.config import RunConfig
+from core.config import RunConfig, split_list
 from core.paths import home
 
 from .logps import score_pairs
 
 log = logging.getLogger(__name__)
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+CONFIG_FILES = ("config.json", "adapter_config.json")
 
 
 class Reference:
@@ -34,7 +38,7 @@ class Reference:
         self.policy, self.model = policy, model
 
     @contextlib.contextmanager
-    def active(self) -> Iterator:
+    def active(self) -> Iterator[Any]:
         if self.model is not None:
             yield self.model
             return
@@ -55,28 +59,60 @@ def build_reference(cfg: RunConfig, policy) -> tuple[Reference, str]:
     from core.models.policy import load_reference_model
 
     if cfg.ref_model:
-        ident = f"model={cfg.ref_model}|adapters={cfg.ref_model_adapters}|bits={cfg.ref_model_quantization_bit}"
-        return Reference(policy, load_reference_model(cfg)), ident + _fingerprint(cfg.ref_model)
-    ident = f"model={cfg.model_name_or_path}|adapters={cfg.adapter_name_or_path}|bits={cfg.quantization_bit}"
-    ident += _fingerprint(cfg.model_name_or_path) + "".join(_fingerprint(a) for a in cfg.adapters)
+        return Reference(policy, load_reference_model(cfg)), identity(cfg)
     if cfg.finetuning_type == "lora":
-        return Reference(policy), ident
+        return Reference(policy), identity(cfg)
     frozen = copy.deepcopy(policy).eval().requires_grad_(False)
-    return Reference(policy, frozen), ident
+    return Reference(policy, frozen), identity(cfg)
 
 
-def _fingerprint(path: str) -> str:
-    """Names, sizes and mtimes of a local folder's weight files (cheap, catches retraining)."""
+def identity(cfg: RunConfig) -> str:
+    """What the reference log-probs depend on besides the token ids (which carry the data,
+    template and cutoff_len): the reference's model, adapters and quantization, each with a
+    fingerprint of its weights."""
+    if cfg.ref_model:
+        model, adapters = cfg.ref_model, split_list(cfg.ref_model_adapters)
+        bits = cfg.ref_model_quantization_bit
+    else:
+        model, adapters, bits = cfg.model_name_or_path, cfg.adapters, cfg.quantization_bit
+    parts = [f"model={model}", f"adapters={','.join(adapters)}", f"bits={bits}"]
+    return "|".join(parts + [fingerprint(name) for name in [model, *adapters]])
+
+
+def fingerprint(name: str) -> str:
+    """A local folder: the names, sizes and modification times of its weight and config files
+    (cheap, and retraining changes them; a run folder's status or evaluation files do not
+    count). A hub id: the commit of the snapshot the local Hugging Face cache holds for it, so
+    a newer download computes again."""
     from core.models.loading import resolve_model_path
 
-    folder = Path(resolve_model_path(path))
-    if not folder.is_dir():
-        return ""
-    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
-    return "|" + ";".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in files)
+    folder = Path(resolve_model_path(name))
+    if folder.is_dir():
+        files = sorted(p for p in folder.iterdir()
+                       if p.suffix in WEIGHT_SUFFIXES or p.name in CONFIG_FILES)
+        return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    revision = hub_revision(name)
+    return f"revision={revision}" if revision else ""
+
+
+def hub_revision(repo_id: str) -> str | None:
+    """The commit hash of the snapshot the local Hugging Face cache resolves for `repo_id`
+    (its refs/main), which is what loading it reads; None when it is not cached."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in ("config.json", "adapter_config.json"):  # a model or an adapter repo
+        try:
+            found = try_to_load_from_cache(repo_id, filename)
+        except ValueError:  # not a repo id (HFValidationError)
+            return None
+        if isinstance(found, str):
+            return Path(found).parent.name  # .../snapshots/<commit>/config.json
+    return None
 
 
 def cache_key(ident: str, features: list[dict], ld_alpha: float | None, dtype: torch.dtype) -> str:
+    """The cache file's name: the reference's identity, the exact token ids of every pair,
+    LD-DPO's alpha and the dtype."""
     h = hashlib.sha256(f"{ident}|ld={ld_alpha}|{dtype}".encode())
     for f in features:
         h.update(json.dumps([f["prompt_ids"], f["chosen_ids"], f["rejected_ids"]]).encode())

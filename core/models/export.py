@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from core.data.templates import EMPTY_THINK, THINK_CLOSE, THINK_OPEN
 from core.errors import UserError
 
 from .loading import DTYPES, LoadOptions, load_model, load_tokenizer
@@ -136,31 +137,57 @@ def _agrees(tokenizer, template: str | None, thinking: bool, default: bool = Fal
 
 
 def template_jinja(name: str, eos: str) -> str:
-    """Jinja equal to core.data.templates' `name` for prompts (tested on probes)."""
-    from core.data.templates import EMPTY_THINK, QWEN_DEFAULT_SYSTEM
+    """Jinja equal to core.data.templates' `name` for prompts (tested on probes): the system
+    text or the default one, each message's slot, and for qwen3 the thoughts of earlier answers
+    removed and the empty think block after the header when enable_thinking is false. A
+    conversation ending with an answer renders it as training scored it."""
+    from core.data.templates import SLOTS
 
-    if name == "default":
-        return ("{%- set labels = {'system': 'System', 'user': 'User', 'assistant': 'Assistant', "
-                "'tool': 'Tool'} %}{%- for m in messages %}"
-                "{{- labels.get(m['role'], m['role'] | capitalize) + ': ' + m['content'] }}"
-                "{%- if m['role'] == 'assistant' %}{{- " + json.dumps(eos) + " }}{%- endif %}"
-                "{{- '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- 'Assistant: ' }}"
-                "{%- endif %}")
-    head = ""
-    if name == "qwen":
-        head = ("{%- if not messages or messages[0]['role'] != 'system' %}{{- '<|im_start|>system\\n"
-                + QWEN_DEFAULT_SYSTEM + "<|im_end|>\\n' }}{%- endif %}")
-    strip = ""
-    if name == "qwen3":  # earlier answers lose their think block, as in training
-        strip = ("{%- if m['role'] == 'assistant' and '</think>' in content %}{%- set content = "
-                 "content.split('<think>')[0] + content.split('</think>')[-1].lstrip() %}{%- endif %}")
-    think = ""
-    if name == "qwen3":
-        think = ("{%- if enable_thinking is defined and enable_thinking is false %}{{- "
-                 + json.dumps(EMPTY_THINK) + " }}{%- endif %}")
-    return (head + "{%- for m in messages %}{%- set content = m['content'] %}" + strip +
-            "{%- if m['role'] == 'tool' %}{{- '<|im_start|>user\\n<tool_response>\\n' + content + "
-            "'\\n</tool_response><|im_end|>\\n' }}{%- else %}{{- '<|im_start|>' + m['role'] + "
-            "'\\n' + content + '<|im_end|>\\n' }}{%- endif %}{%- endfor %}"
-            "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}" + think +
-            "{%- endif %}")
+    slots = SLOTS[name]
+
+    def slot(text: str, var: str) -> str:
+        before, after = text.replace("{eos}", eos).split("{content}")
+        return " + ".join(p for p in (json.dumps(before) if before else "", var,
+                                      json.dumps(after) if after else "") if p)
+
+    assistant = "{{- " + slot(slots.assistant, "content") + " }}"
+    if slots.reasoning:
+        assistant = _REASONING_ANSWER + assistant
+    return (
+        (_REMOVE_THOUGHT if slots.reasoning else "")
+        + "{%- set ns = namespace(system='', start=0) %}"
+        "{%- if messages and messages[0]['role'] == 'system' %}"
+        "{%- set ns.system = messages[0]['content'] %}{%- set ns.start = 1 %}{%- endif %}"
+        "{%- if not ns.system %}{%- set ns.system = " + json.dumps(slots.default_system) + " %}"
+        "{%- endif %}"
+        "{%- for m in messages[ns.start:] %}{%- set content = m['content'] %}"
+        "{%- if loop.first and ns.system %}{{- " + slot(slots.system, "ns.system") + " }}"
+        "{%- endif %}"
+        "{%- if m['role'] == 'assistant' %}" + assistant +
+        "{%- elif m['role'] == 'tool' %}{{- " + slot(slots.observation, "content") + " }}"
+        "{%- else %}{{- " + slot(slots.user, "content") + " }}{%- endif %}{%- endfor %}"
+        + ("{%- if add_generation_prompt and enable_thinking is defined and enable_thinking "
+           "is false %}{{- " + json.dumps(EMPTY_THINK) + " }}{%- endif %}"
+           if slots.reasoning else ""))
+
+
+# LLaMA-Factory's remove_thought: every "<think>\n...\n</think>\n\n" (shortest match), then
+# leading newlines. Jinja has no regular expressions: split at the openings and drop each
+# one up to the first closing after it; an opening never closed stays.
+_REMOVE_THOUGHT = (
+    "{%- macro remove_thought(text) %}{%- set t = namespace(out='', pending='') %}"
+    "{%- for part in text.split(" + json.dumps(THINK_OPEN) + ") %}"
+    "{%- if loop.first %}{%- set t.out = part %}"
+    "{%- elif " + json.dumps(THINK_CLOSE) + " in part %}"
+    "{%- set t.out = t.out + part.split(" + json.dumps(THINK_CLOSE) + ", 1)[1] %}"
+    "{%- set t.pending = '' %}"
+    "{%- else %}{%- set t.pending = t.pending + " + json.dumps(THINK_OPEN) + " + part %}"
+    "{%- endif %}{%- endfor %}{{- (t.out + t.pending).lstrip('\\n') }}{%- endmacro %}")
+# An answer in the prompt loses its thoughts; the conversation's last answer (no generation
+# prompt) keeps them unless thinking is off, and gets the empty block when it has none.
+_REASONING_ANSWER = (
+    "{%- set thinking = not (enable_thinking is defined and enable_thinking is false) %}"
+    "{%- if not loop.last or add_generation_prompt or not thinking %}"
+    "{%- set content = remove_thought(content) %}{%- endif %}"
+    "{%- if loop.last and not add_generation_prompt and '<think>' not in content and "
+    "'</think>' not in content %}{{- " + json.dumps(EMPTY_THINK) + " }}{%- endif %}")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import DEMO_MODEL, RunConfig
+from core.config.fields import BNB_OPTIMIZERS
 from core.errors import UserError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class LoadOptions:
     def of_run(cls, cfg: RunConfig, **changes: Any) -> "LoadOptions":
         """A run's base model as it trains: its dtype (bf16/fp16 flags), quantization,
         attention kernel and remote-code setting; `changes` replace any of them."""
-        dtype = "bfloat16" if cfg.bf16 else "float16" if cfg.fp16 else "float32"
+        dtype = "bfloat16" if cfg.bf16 or cfg.pure_bf16 else "float16" if cfg.fp16 else "float32"
         opts = cls(cfg.model_name_or_path, dtype=dtype, quantization_bit=cfg.quantization_bit,
                    quantization_type=cfg.quantization_type,
                    double_quantization=cfg.double_quantization, flash_attn=cfg.flash_attn,
@@ -113,7 +114,7 @@ def check_machine(cfg: RunConfig) -> None:
     for key, value in bits.items():
         if value is not None:
             _require_bitsandbytes(f"{key}: {value}")
-    if cfg.optim.startswith("paged_"):
+    if cfg.optim in BNB_OPTIMIZERS:
         _require_bitsandbytes(f"optim: {cfg.optim}")
     _require_reporter(cfg.report_to)
     if cfg.flash_attn == "fa2":
@@ -146,7 +147,8 @@ def _require_bitsandbytes(what: str) -> None:
 def _require_reporter(report_to: str) -> None:
     import importlib.util
 
-    packages = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
+    packages = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",),
+                "swanlab": ("swanlab",), "mlflow": ("mlflow",)}
     needs = packages.get(report_to, ())
     if needs and not any(importlib.util.find_spec(name) for name in needs):
         raise UserError(f"report_to: {report_to} needs the {needs[0]} package: pip install "
@@ -161,13 +163,13 @@ def load_tokenizer(opts: LoadOptions) -> Any:
     try:
         tok = AutoTokenizer.from_pretrained(source, trust_remote_code=opts.trust_remote_code)
     except (OSError, ValueError) as e:
-        raise UserError(_load_hint(opts.key, source, e)) from e
+        raise UserError(load_hint(opts.key, source, e)) from e
     if tok.pad_token is None:  # Qwen ships one; other tokenizers may not
         tok.pad_token = tok.eos_token
     return tok
 
 
-def _load_hint(key: str, source: str, error: Exception) -> str:
+def load_hint(key: str, source: str, error: Exception) -> str:
     if Path(source).exists():
         return f"{key}: cannot load {source}: {error}"
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
@@ -208,7 +210,7 @@ def load_model(opts: LoadOptions, head: str = "causal") -> Any:
     try:
         model = auto.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as e:
-        raise UserError(_load_hint(opts.key, source, e)) from e
+        raise UserError(load_hint(opts.key, source, e)) from e
     model.config.use_cache = False
     return merge_adapters(model, list(opts.adapters))
 

@@ -1,6 +1,8 @@
-"""What model a run, checkpoint or adapter folder stands for (chat, export and evaluation).
+"""What model a run, checkpoint or adapter folder stands for (chat, export and evaluation),
+and which runs offer a model to load.
 
     spec = run_model_spec("saves/demo-dpo")   # ModelSpec(base, merged, adapter, template, ...)
+    run_model_folder(info)                    # saves/demo-dpo, saves/x/checkpoint-20 or None
 """
 from __future__ import annotations
 
@@ -8,9 +10,13 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from core.errors import UserError
+
+if TYPE_CHECKING:
+    from core.runs.info import RunInfo
+    from core.runs.rundir import RunDir
 
 log = logging.getLogger(__name__)
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -71,16 +77,40 @@ def run_model_spec(path: str | os.PathLike, base: str | None = None) -> ModelSpe
                      cfg.template, cfg.enable_thinking)
 
 
-def _final_or_checkpoint(rd) -> Path:
-    if _is_adapter(rd.path) or _has_weights(rd.path):
+def run_model_folder(info: RunInfo) -> Path | None:
+    """The folder a run's model loads from in the pickers, or None when it offers none: a
+    completed run's final model (the run folder itself), else the newest complete checkpoint
+    of any run that is not running (aborted, failed, or completed without a final model). A
+    queued or running run offers nothing: it is still writing (a typed checkpoint path works)."""
+    from core.runs.rundir import RunDir
+
+    if info.alive or info.state in ("queued", "running"):
+        return None
+    if info.state == "completed" and _holds_model(info.path):
+        return info.path
+    return _newest_checkpoint(RunDir(info.path))
+
+
+def _final_or_checkpoint(rd: RunDir) -> Path:
+    if _holds_model(rd.path):
         return rd.path
-    complete = [c for c in rd.checkpoints() if c.complete]
-    if not complete:
+    newest = _newest_checkpoint(rd)
+    if newest is None:
         state = rd.status().get("state", "unknown")
         raise UserError(f"{rd.path} has no final model and no complete checkpoint yet (state: "
                         f"{state}); wait for its first save_steps checkpoint")
-    log.info("%s has no final model yet; using %s.", rd.path, complete[-1].path.name)
-    return complete[-1].path
+    log.info("%s has no final model yet; using %s.", rd.path, newest.name)
+    return newest
+
+
+def _newest_checkpoint(rd: RunDir) -> Path | None:
+    complete = [c for c in rd.checkpoints() if c.complete]
+    return complete[-1].path if complete else None
+
+
+def _holds_model(path: Path) -> bool:
+    """A final model: a LoRA adapter or full weights."""
+    return _is_adapter(path) or _has_weights(path)
 
 
 def _check_complete(folder: Path) -> None:

@@ -1,16 +1,23 @@
-"""RunInfo: what the UI shows of a run, read from its status.json and the process table.
-Reading never writes; RunManager.poll() persists what a dead process could not."""
+"""RunInfo: what the UI shows of a run, read from its status.json and the process table, and
+which actions the run allows now. Reading never writes; RunManager.poll() persists what a
+dead process could not.
+
+    info, status = inspect_run(RunDir("saves/x"), saves_dir)
+    refusal(info, "resume")   # None when allowed, else why not (RunManager raises it)
+"""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .alarms import Alarm, listed
 from .procs import children, lock_held, process_matches
 from .rundir import FINAL_STATES, RunDir
 
 GONE = "process ended unexpectedly (see train.log)"
+ACTIONS = ("abort", "resume", "delete", "load")  # "load": its config into a new run
 
 
 @dataclass
@@ -36,6 +43,7 @@ class RunInfo:
     pid: int | None = None
     alive: bool = False
     stopping: bool = False  # abort requested, process still going
+    alarms: list[Alarm] = field(default_factory=list)  # core/runs/alarms.py, first seen first
 
 
 def inspect_run(rd: RunDir, saves_dir: Path) -> tuple[RunInfo, dict[str, Any]]:
@@ -67,7 +75,8 @@ def inspect_run(rd: RunDir, saves_dir: Path) -> tuple[RunInfo, dict[str, Any]]:
         started_at=status.get("started_at"), ended_at=status.get("ended_at"),
         age_s=time.time() - begun if begun else None, error=error,
         exit_code=status.get("exit_code"), pid=status.get("pid"), alive=alive,
-        stopping=alive and abort_requested(status) and state not in FINAL_STATES), status
+        stopping=alive and abort_requested(status) and state not in FINAL_STATES,
+        alarms=listed(status)), status
 
 
 def derive(rd: RunDir, status: dict[str, Any], alive: bool) -> tuple[str, str | None]:
@@ -91,3 +100,49 @@ def startup_error(rd: RunDir) -> str:
         if line.startswith("error: "):
             return f"ended before training started: {line[len('error: '):]}"
     return "ended before training started (see train.log)"
+
+
+def refusal(info: RunInfo, action: str) -> str | None:
+    """None when `action` (one of ACTIONS) may be done to the run now, else the reason why not.
+    The one rule: RunManager raises it as a UserError, the Runs tab enables its buttons by it."""
+    rules = {"abort": _abort_refusal, "resume": _resume_refusal, "delete": _delete_refusal,
+             "load": _load_refusal}
+    if action not in rules:
+        raise ValueError(f"unknown run action {action!r}; one of {', '.join(ACTIONS)}")
+    return rules[action](info)
+
+
+def _abort_refusal(info: RunInfo) -> str | None:
+    if info.stopping:  # asking again changes nothing (RunManager may still shorten the grace)
+        return (f"{info.name} is stopping already: it saves a checkpoint after the current step "
+                "and ends")
+    if info.state not in ("queued", "running"):
+        return f"{info.name} is {info.state}; only a queued or running run can be aborted"
+    return None
+
+
+def _resume_refusal(info: RunInfo) -> str | None:
+    if info.alive:
+        return (f"{info.name} is {info.state}, its process (pid {info.pid}) is still running; "
+                "abort it, or wait for it to end")
+    if info.state not in ("aborted", "failed"):
+        return f"{info.name} is {info.state}; only an aborted or failed run can be resumed"
+    rd = RunDir(info.path)
+    if not rd.config.is_file():
+        return f"{rd.config} is missing, so {info.name} cannot be resumed"
+    if rd.has_final_model() and not any(c.complete for c in rd.checkpoints()):
+        return (f"{info.name} has a final model but no complete checkpoint to resume from; rerun "
+                f"its config into a new folder: python -m core train {rd.config}")
+    return None
+
+
+def _delete_refusal(info: RunInfo) -> str | None:
+    if not info.alive:
+        return None
+    hint = "try again in a moment" if info.state in FINAL_STATES else "abort it first"
+    return f"{info.name} is {info.state}, its process (pid {info.pid}) is still running; {hint}"
+
+
+def _load_refusal(info: RunInfo) -> str | None:
+    config = RunDir(info.path).config
+    return None if config.is_file() else f"{config} is missing: {info.name} has no config to load"

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,8 @@ from core.config import RunConfig, validate
 from core.errors import UserError
 from core.paths import PROJECT_ROOT, write_atomic
 
-from .info import RunInfo, abort_requested, inspect_run
-from .placement import check_free, place
+from .info import RunInfo, abort_requested, inspect_run, refusal
+from .placement import check_free, place, resume_point
 from .procs import children, exit_codes, kill, process_matches, reap
 from .rundir import FINAL_STATES, RunDir
 
@@ -54,15 +55,18 @@ MAX_DEPTH = 3          # saves/<model>/<type>/<run>, as LLaMA-Factory users lay 
 
 class RunManager:
     def __init__(self, saves_dir: str | os.PathLike = "saves", max_concurrent: int = 1,
-                 python: str = sys.executable):
+                 python: str = sys.executable, confined: bool = False) -> None:
         """`saves_dir` relative to the project root, like the CLI's default output_dir.
-        max_concurrent 0 holds the queue (nothing new is launched)."""
+        max_concurrent 0 holds the queue (nothing new is launched). `confined` (the WebUI's
+        manager): get() and list() also refuse or skip run folders outside saves_dir, links
+        resolved, as the changing calls always do; off, get() takes any run folder (CLI)."""
         if max_concurrent < 0:
             raise ValueError(f"max_concurrent: {max_concurrent} must be 0 or more")
         saves = Path(saves_dir)
         self.saves_dir = (saves if saves.is_absolute() else PROJECT_ROOT / saves).resolve()
         self.max_concurrent = max_concurrent
         self.python = python
+        self.confined = confined
         self._mutex = threading.Lock()
 
     # --- reading (no lock, no writes) ----------------------------------------------------
@@ -72,8 +76,9 @@ class RunManager:
         return sorted(infos, key=lambda i: -(i.started_at or i.queued_at or 0))
 
     def get(self, run: str | os.PathLike | RunInfo) -> RunInfo:
-        """A run by name (relative to saves_dir), path or RunInfo."""
-        rd = self._dir(run, inside=False)
+        """A run by name (relative to saves_dir), path or RunInfo; when confined, only one
+        inside saves_dir."""
+        rd = self._dir(run, inside=self.confined)
         if not (rd.status_file.exists() or rd.config.exists()):
             raise UserError(f"no run at {rd.path} (no status.json or config.yaml)")
         return self._inspect(rd)[0]
@@ -102,26 +107,27 @@ class RunManager:
     def abort(self, run: str | os.PathLike | RunInfo, grace_s: float = 30) -> RunInfo:
         """A queued run is marked aborted; a running one gets SIGTERM (it saves a checkpoint
         and stops after the current step) and poll() SIGKILLs its process group if it still
-        runs `grace_s` later. Returns at once. Calling again only shortens the grace."""
+        runs `grace_s` later. Returns at once. Calling again with a shorter grace only shortens
+        it; anything else info.refusal() refuses is a UserError."""
         with self._guard():
             rd = self._dir(run)
             info, status = self._inspect(rd)
             now = time.time()
-            if info.state == "queued" and not info.alive:
+            if info.stopping and grace_s < status.get("abort_grace_s", grace_s):
+                rd.update_status(abort_grace_s=grace_s)  # escalate: poll() kills it sooner
+            elif reason := refusal(info, "abort"):
+                raise UserError(reason)
+            elif info.state == "queued" and not info.alive:
                 rd.update_status(state="aborted", ended_at=now, error=None)
-            elif info.alive and info.state not in FINAL_STATES:
-                if abort_requested(status):
-                    grace_s = min(grace_s, status.get("abort_grace_s", grace_s))
-                    rd.update_status(abort_grace_s=grace_s)
-                else:  # recorded before the signal, so the trainer's final write keeps it
-                    rd.update_status(abort_requested_at=now, abort_grace_s=grace_s,
-                                     abort_pid=info.pid)
-                    if process_matches(info.pid, status.get("pid_started_at")):
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(info.pid, signal.SIGTERM)
-                    else:  # alive by its lock only: the trainer also checks STOP each step
-                        rd.stop_file.touch()
-                    log.info("Abort requested for %s (pid %s).", info.name, info.pid)
+            else:  # recorded before the signal, so the trainer's final write keeps it
+                rd.update_status(abort_requested_at=now, abort_grace_s=grace_s,
+                                 abort_pid=info.pid)
+                if process_matches(info.pid, status.get("pid_started_at")):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(info.pid, signal.SIGTERM)
+                else:  # alive by its lock only: the trainer also checks STOP each step
+                    rd.stop_file.touch()
+                log.info("Abort requested for %s (pid %s).", info.name, info.pid)
         return self.get(rd)
 
     def resume(self, run: str | os.PathLike | RunInfo,
@@ -132,16 +138,10 @@ class RunManager:
         with self._guard():
             rd = self._dir(run)
             info, status = self._inspect(rd)
-            if info.alive:
-                raise UserError(f"{info.name} is {info.state}, its process (pid {info.pid}) is "
-                                "still running; abort it, or wait for it to end")
-            if info.state not in ("aborted", "failed"):
-                raise UserError(f"{info.name} is {info.state}; only an aborted or failed run "
-                                "can be resumed")
-            if not rd.config.is_file():
-                raise UserError(f"{rd.config} is missing, so {info.name} cannot be resumed")
+            if reason := refusal(info, "resume"):
+                raise UserError(reason)
             cfg = validate(RunConfig.load(rd.config, overrides))
-            args = overrides + self._resume_args(rd, info)
+            args = overrides + self._resume_args(rd, cfg)
             rd.stop_file.unlink(missing_ok=True)  # a stale STOP would end the new run at once
             self._queue(rd, cfg, args, step=status.get("step"),
                         total_steps=status.get("total_steps"))
@@ -156,16 +156,14 @@ class RunManager:
                 raise UserError(f"{rd.path} is not a run directory (no status.json or "
                                 "config.yaml)")
             info, _ = self._inspect(rd)
-            if info.alive:
-                hint = "try again in a moment" if info.state in FINAL_STATES else "abort it first"
-                raise UserError(f"{info.name} is {info.state}, its process (pid {info.pid}) is "
-                                f"still running; {hint}")
+            if reason := refusal(info, "delete"):
+                raise UserError(reason)
             shutil.rmtree(rd.path)
             log.info("Deleted run %s.", rd.path)
 
     # --- internals -----------------------------------------------------------------------
     @contextlib.contextmanager
-    def _guard(self):
+    def _guard(self) -> Iterator[None]:
         """One writer at a time: a thread lock for the UI's worker threads, and a flock on
         <saves>/.runs.lock so a second server on the same saves never launches a run twice."""
         with self._mutex:
@@ -259,14 +257,13 @@ class RunManager:
         check_free(rd, cfg)
 
     @staticmethod
-    def _resume_args(rd: RunDir, info: RunInfo) -> list[str]:
+    def _resume_args(rd: RunDir, cfg: RunConfig) -> list[str]:
+        """The launch arguments: from the newest complete checkpoint (refused here, before
+        the launch, when the config no longer fits it), else a fresh start."""
         checkpoints = rd.checkpoints()
         if any(c.complete for c in checkpoints):
+            resume_point(cfg.replace(output_dir=str(rd.path), resume_from_checkpoint=True), rd)
             return ["resume_from_checkpoint=true"]
-        if rd.has_final_model():
-            raise UserError(f"{info.name} has a final model but no complete checkpoint to "
-                            "resume from; rerun its config into a new folder: "
-                            f"python -m core train {rd.config}")
         for c in checkpoints:  # unusable (no marker), and they would block a fresh start
             log.warning("Removing incomplete %s: %s.", c.path, c.problem)
             shutil.rmtree(c.path, ignore_errors=True)
@@ -278,7 +275,8 @@ class RunManager:
         path = Path(run.path if isinstance(run, (RunInfo, RunDir)) else run)
         path = (path if path.is_absolute() else self.saves_dir / path).resolve()
         if inside and (path == self.saves_dir or not path.is_relative_to(self.saves_dir)):
-            raise UserError(f"{path} is not inside the saves folder {self.saves_dir}")
+            raise UserError(f"{path} is not inside the saves folder {self.saves_dir}; "
+                            "a run is a folder under it")
         return RunDir(path)
 
     def _run_dirs(self) -> list[RunDir]:
@@ -292,6 +290,8 @@ class RunManager:
             except OSError:
                 continue
             for child in subfolders:
+                if self.confined and not child.resolve().is_relative_to(self.saves_dir):
+                    continue  # a link out of saves/: not the WebUI's to show
                 if (child / "status.json").exists() or (child / "config.yaml").exists():
                     found.append(RunDir(child))
                 elif depth < MAX_DEPTH:

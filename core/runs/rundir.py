@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,9 @@ from core.paths import write_atomic
 
 STATES = ("queued", "running", "completed", "failed", "aborted")
 FINAL_STATES = ("completed", "failed", "aborted")
-MARKER = "COMPLETE"  # written last into a checkpoint folder: {"step", "files": {name: size}}
+# Written last into a checkpoint folder: {"step", "files": {name: size}, "config_hash",
+# "config": the run's settings}; markers from before settings were recorded lack the last two.
+MARKER = "COMPLETE"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -30,10 +34,12 @@ class Checkpoint:
     step: int
     complete: bool
     problem: str = ""
+    config: dict[str, Any] | None = None  # the settings of the run that saved it (its marker)
+    config_hash: str | None = None
 
 
 class RunDir:
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
 
     config = property(lambda self: self.path / "config.yaml")
@@ -58,7 +64,7 @@ class RunDir:
         return status
 
     @contextlib.contextmanager
-    def status_lock(self):
+    def status_lock(self) -> Iterator[None]:
         """Held around every read-merge-write of status.json: the trainer and the RunManager
         both update it, and without the lock one could drop the other's fields (an abort
         request, a final state). Not re-entrant; readers need no lock (writes are atomic)."""
@@ -122,11 +128,21 @@ class RunDir:
                 or self.has_final_model())
 
 
-def mark_complete(folder: Path, step: int) -> None:
-    """Write the marker last: it lists every file with its size, so truncation shows."""
+def mark_complete(folder: Path, step: int, config: dict[str, Any] | None = None) -> None:
+    """Write the marker last: it lists every file with its size, so truncation shows, and
+    `config` (the run's settings, JSON values) with its hash, so a resume can tell what
+    changed since."""
     files = {str(p.relative_to(folder)): p.stat().st_size
              for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MARKER}
-    write_atomic(folder / MARKER, json.dumps({"step": step, "files": files}, indent=1))
+    marker: dict[str, Any] = {"step": step, "files": files}
+    if config is not None:
+        marker.update(config_hash=config_hash(config), config=config)
+    write_atomic(folder / MARKER, json.dumps(marker, indent=1))
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """sha256 of the settings as canonical JSON: equal settings, equal hash."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def inspect_checkpoint(folder: Path, step: int) -> Checkpoint:
@@ -134,8 +150,9 @@ def inspect_checkpoint(folder: Path, step: int) -> Checkpoint:
     if not marker.is_file():
         return Checkpoint(folder, step, False, "no COMPLETE marker (interrupted while saving)")
     try:
-        files = json.loads(marker.read_text(encoding="utf-8"))["files"]
-    except (json.JSONDecodeError, KeyError) as e:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+        files = data["files"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
         return Checkpoint(folder, step, False, f"unreadable marker: {e}")
     for name, size in files.items():
         path = folder / name
@@ -144,4 +161,5 @@ def inspect_checkpoint(folder: Path, step: int) -> Checkpoint:
         if path.stat().st_size != size:
             return Checkpoint(folder, step, False, f"{name} has {path.stat().st_size} bytes, "
                               f"the marker says {size}")
-    return Checkpoint(folder, step, True)
+    return Checkpoint(folder, step, True, config=data.get("config"),
+                      config_hash=data.get("config_hash"))

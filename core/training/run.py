@@ -19,12 +19,12 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from core.config import RunConfig, validate
 from core.errors import UserError
-from core.runs.placement import pick_checkpoint, place
+from core.runs.placement import in_use, pick_checkpoint, place
 from core.runs.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ METHODS = {"sft": "core.methods.sft", "dpo": "core.methods.pairwise", "kto": "co
 
 
 @contextlib.contextmanager
-def run_lock(rd: RunDir):
+def run_lock(rd: RunDir) -> Iterator[None]:
     """An exclusive flock on <run>/.lock while training: two trainings (UI and CLI, or two
     tabs) can never write the same directory. The OS drops it if the process dies."""
     rd.path.mkdir(parents=True, exist_ok=True)
@@ -42,14 +42,12 @@ def run_lock(rd: RunDir):
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pid = rd.status().get("pid", "?")
-            raise UserError(f"output_dir: {rd.path} is in use by another training process "
-                            f"(pid {pid}); wait for it, abort it, or choose a new output_dir")
+            raise UserError(in_use(rd)) from None
         yield
 
 
 @contextlib.contextmanager
-def log_to_file(rd: RunDir):
+def log_to_file(rd: RunDir) -> Iterator[None]:
     """Copy our log to train.log, unless stdout already goes there (RunManager/nohup)."""
     try:
         if rd.log_file.exists() and os.path.samefile(rd.log_file, f"/proc/self/fd/{sys.stdout.fileno()}"):
@@ -75,8 +73,7 @@ def run(cfg: RunConfig, config_path: str | os.PathLike | None = None, *,
     """Validate, set up the run directory and train. Returns the RunDir; raises on failure
     (after recording it in status.json). `reward_funcs`: user GRPO rewards, "module:function"."""
     validate(cfg)
-    if reward_funcs and cfg.stage != "grpo":
-        raise UserError(f"--reward-func is for stage grpo, not {cfg.stage}")
+    check_reward_funcs(cfg, reward_funcs)
     cfg = place(cfg, config_path=config_path)
     rd = RunDir(cfg.output_dir)
     with sigterm_interrupts(), run_lock(rd), log_to_file(rd):
@@ -84,8 +81,14 @@ def run(cfg: RunConfig, config_path: str | os.PathLike | None = None, *,
     return rd
 
 
+def check_reward_funcs(cfg: RunConfig, reward_funcs: Sequence[str]) -> None:
+    """User reward functions (--reward-func) only score grpo's completions."""
+    if reward_funcs and cfg.stage != "grpo":
+        raise UserError(f"--reward-func is for stage grpo, not {cfg.stage}")
+
+
 @contextlib.contextmanager
-def sigterm_interrupts():
+def sigterm_interrupts() -> Iterator[None]:
     """SIGTERM before training starts (imports, loading) ends the run as `aborted` instead of
     killing it with a stale `running` status; during training GracefulStop takes over."""
     if threading.current_thread() is not threading.main_thread():
@@ -110,12 +113,13 @@ def _run_locked(cfg: RunConfig, rd: RunDir, reward_funcs: tuple[str, ...]) -> No
     rd.stop_file.unlink(missing_ok=True)  # a STOP left by an earlier abort must not stop this run
     cfg.save(rd.config)
 
-    rd.update_status(state="running", pid=os.getpid(), pid_started_at=psutil.Process().create_time(),
-                     started_at=time.time(), ended_at=None, exit_code=None, error=None,
-                     stage=cfg.stage, model=cfg.model_name_or_path, dataset=cfg.dataset)
-    log.info("Run %s: stage=%s model=%s dataset=%s", rd.path, cfg.stage,
-             cfg.model_name_or_path, cfg.dataset)
-    try:
+    try:  # from the `running` status on, any end (an abort's SIGTERM too) is written below
+        rd.update_status(state="running", pid=os.getpid(),
+                         pid_started_at=psutil.Process().create_time(), started_at=time.time(),
+                         ended_at=None, exit_code=None, error=None, stage=cfg.stage,
+                         model=cfg.model_name_or_path, dataset=cfg.dataset)
+        log.info("Run %s: stage=%s model=%s dataset=%s", rd.path, cfg.stage,
+                 cfg.model_name_or_path, cfg.dataset)
         aborted = _train(cfg, rd, checkpoint, reward_funcs)
     except BaseException as e:
         interrupted = isinstance(e, KeyboardInterrupt)
@@ -140,8 +144,10 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
 
     from core.data import load_for_training
     from core.data.templates import get_template
+    from core.models.checks import check_model
     from core.models.loading import LoadOptions, check_machine, load_tokenizer
 
+    from .doctor import log_checks
     from .env import write_env
 
     transformers.utils.logging.disable_progress_bar()  # bars garble train.log
@@ -150,9 +156,19 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     check_machine(cfg)
     tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
+    check_model(cfg, tokenizer)  # pad token, lora_target, layers: before any weight is read
     template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
-    data = load_for_training(cfg, template)
+    data = load_for_training(cfg, template)  # logs what cutoff_len cut to train.log
+    if data.truncation is not None:  # the Runs view shows it
+        rd.update_status(truncation=data.truncation.to_dict())
+    log_checks(cfg, template, data)  # the doctor's data and memory findings, before any weight
     write_env(rd, cfg, data.fingerprint)
     method = importlib.import_module(METHODS[cfg.stage])
     extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
-    return bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
+    aborted = bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
+    if cfg.plot_loss:
+        from .plot import write_loss_plot
+
+        plot = write_loss_plot(rd)
+        log.info("Loss curves: %s", plot or f"none logged (logging_steps {cfg.logging_steps})")
+    return aborted

@@ -1,12 +1,15 @@
 """Chat tab: model A and model B side by side (base vs the latest finished run by default), one
 input that sends the same message to both, streamed answers, the same settings and seed on both
-sides; Swap, Clear, Stop, and single-model chat with the B pane hidden.
+sides; Swap, Clear, Stop, and single-model chat with the B pane hidden. Votes on the answer
+pair (A better, B better, tie; blind: the panes shuffled per prompt and the model names hidden
+until the vote) become preference data: chat_votes.py.
 
-The server holds one core.chat.ChatEngine (chat_engine.HOLDER): A = base and B = tuned share
-one base load, and a run trained on another base reloads it (the status says so). Models load
-lazily, on the first message or with Load. Plain handlers, tested without a browser:
-side_choices(), defaults(), pane_label(), send(), swap() here; target(), prepare(),
-status_text(), unload(), stop() in chat_engine.py.
+The app holds one core.chat.host.ChatHost (ctx.chat): A = base and B = tuned share one base
+load, and a run trained on another base reloads it (core decides; the status says so). Models
+load lazily, on the first message or with Load. Plain handlers, tested without a browser:
+side_choices(), defaults(), pane_label(), heads(), send(), swap() here; confine(), prepare(),
+status(), load(), unload() in chat_engine.py; new_round(), offer(), pick(), save(), panel() in
+chat_votes.py.
 """
 from __future__ import annotations
 
@@ -20,26 +23,20 @@ from typing import Any, Iterator
 import gradio as gr
 
 from core.chat.engine import SIDES, ChatSession
+from core.chat.host import ChatHost
+from core.chat.sides import BASE, Picks
 from core.config.run import coerce
 from core.errors import UserError
 from core.runs.manager import RunManager
 from core.runs.rundir import CHECKPOINT
 
 from .. import forms, runlists
+from ..context import MODELS
 from ..i18n import DEFAULT, t
 from ..render import message_html
 from ..workspace import Workspace
-from . import chat_settings
-from .chat_engine import (
-    BASE,
-    HOLDER,
-    Holder,
-    Request,
-    prepare,
-    status_text,
-    stop,
-    unload,
-)
+from . import chat_settings, chat_votes
+from .chat_engine import Status, load, prepare, status, unload
 from .chat_settings import gen_config
 
 log = logging.getLogger(__name__)
@@ -71,11 +68,20 @@ def pane_label(value: str | None, model: str, lang: str) -> str:
     return shown or value
 
 
-def pane_head(side: str, value: str | None, model: str, lang: str) -> str:
-    """The bar above a pane: the side's letter and its model."""
-    name = html.escape(pane_label(value, model, lang))
-    return (f'<div class="ps-pane-head"><span class="ps-side ps-side-{side.lower()}">{side}</span>'
-            f'<span class="ps-pane-model">{name}</span></div>')
+def pane_head(side: str, value: str | None, model: str, lang: str, hidden: bool = False) -> str:
+    """The bar above a pane: the side's letter and its model (hidden: blind voting)."""
+    name = html.escape(t("vote_hidden", lang) if hidden else pane_label(value, model, lang))
+    extra = " ps-pane-hidden" if hidden else ""
+    return (f'<div class="ps-pane-head{extra}"><span class="ps-side ps-side-{side.lower()}">'
+            f'{side}</span><span class="ps-pane-model">{name}</span></div>')
+
+
+def heads(rnd: dict | None, lang: str, model: str, a: str | None, b: str | None) -> list[str]:
+    """Both pane heads for a round: pane A shows the side rnd["panes"][0] (shuffled when
+    blind), the names hidden until the round is revealed."""
+    picks, hidden = {"A": a, "B": b}, not (rnd or {}).get("revealed", True)
+    return [pane_head(pane, picks[side], model, lang, hidden)
+            for pane, side in zip(SIDES, chat_votes.panes_of(rnd))]
 
 
 # --- chatting ------------------------------------------------------------------------------
@@ -96,10 +102,12 @@ def swap(a: str | None, b: str | None, history: History) -> tuple[str | None, st
     return b, a, {"A": history.get("B", []), "B": history.get("A", [])}
 
 
-def send(holder: Holder, ws: Workspace, req: Request, text: str, gen: dict[str, Any],
-         history: History, lang: str) -> Iterator[tuple[History | None, str]]:
-    """Stream the answers to `text`: yields (history, status) as tokens arrive, A then B. On a
-    problem the turn is dropped and the status says why (history None: nothing changed)."""
+def send(host: ChatHost, ws: Workspace, picks: Picks, text: str, gen: dict[str, Any],
+         history: History, lang: str,
+         panes: tuple[str, str] = SIDES) -> Iterator[tuple[History | None, Status]]:
+    """Stream the answers to `text`: yields (history, status) as tokens arrive, pane A's side
+    first (`panes`: the sides panes A and B show). On a problem the turn is dropped and the
+    status says why (failed; history None: nothing changed, the typed message stays)."""
     before = {side: list((history or {}).get(side) or []) for side in SIDES}
     text = (text or "").strip()
     try:
@@ -107,39 +115,40 @@ def send(holder: Holder, ws: Workspace, req: Request, text: str, gen: dict[str, 
             raise UserError(t("chat_empty_message", lang))
         settings = gen_config(gen)
     except UserError as e:
-        yield None, message_html(str(e), "error")
+        yield None, Status(str(e), "error")
         return
-    sides = tuple(req.sides)
+    sides = tuple(s for s in panes if s in picks.sides)
     question = [{"role": "user", "content": text}]
     asked = {s: before[s] + (question if s in sides else []) for s in SIDES}
-    yield asked, message_html(t("chat_loading", lang, model=req.model), "info")
-    holder.stopping.clear()
+    yield asked, Status(t("chat_loading", lang, model=picks.model))
+    host.stopping.clear()
     try:
-        note = prepare(holder, ws, req, lang)
-        session = ChatSession(holder.engine, sides)
+        note = prepare(host, ws, picks, lang)
+        session = ChatSession(host.engine, sides)
         session.history = {s: list(before[s]) for s in SIDES}
-        yield from _stream(holder, session, text, settings, lang)
+        yield from _stream(host, session, text, settings, lang, dict(zip(panes, SIDES)))
     except Exception as e:  # a load or generation failure is shown, not raised into the page
         if not isinstance(e, UserError):
             log.exception("Chat failed")
-        yield before, message_html(str(e) or type(e).__name__, "error")
+        yield before, Status(str(e) or type(e).__name__, "error")
         return
     done = ""
-    if holder.stopping.is_set():  # a side stopped before its turn still shows the question
+    if host.stopping.is_set():  # a side stopped before its turn still shows the question
         done = t("chat_stopped", lang)
         for s in sides:
             if len(session.history[s]) == len(before[s]):
                 session.history[s] = asked[s] + [{"role": "assistant", "content": ""}]
-    yield session.history, status_text(holder, lang, " ".join(x for x in (note, done) if x))
+    yield session.history, status(host, lang, " ".join(x for x in (note, done) if x))
 
 
-def _stream(holder: Holder, session: ChatSession, text: str, settings, lang: str):
+def _stream(host: ChatHost, session: ChatSession, text: str, settings, lang: str,
+            pane: dict[str, str]) -> Iterator[tuple[History, Status]]:
     stream = session.send(text, settings)
     try:
         for side, _ in stream:
-            if holder.stopping.is_set():
+            if host.stopping.is_set():
                 break
-            yield session.history, message_html(t("chat_answering", lang, side=side), "info")
+            yield session.history, Status(t("chat_answering", lang, side=pane[side]))
     finally:
         stream.close()  # stops the engine's generation thread at once
 
@@ -163,7 +172,8 @@ def _layout(ctx) -> SimpleNamespace:
         ui.checkpoints = ctx.relabel(gr.Checkbox(False, label=t("chat_checkpoints"), scale=0,
                                                  min_width=200, container=False,
                                                  elem_id="chat-checkpoints"), "chat_checkpoints")
-        ui.status = gr.HTML(status_text(HOLDER, lang), elem_id="chat-status")
+        blind = chat_votes.blind_box(ctx, lang)
+        ui.status = gr.HTML(status(ctx.chat, lang).html(), elem_id="chat-status")
         ui.load = ctx.relabel(gr.Button(t("chat_load"), size="sm", scale=0, min_width=80,
                                         elem_id="chat-load"), "chat_load", "value")
         ui.unload = ctx.relabel(gr.Button(t("chat_unload"), size="sm", scale=0, min_width=80,
@@ -177,10 +187,12 @@ def _layout(ctx) -> SimpleNamespace:
                                          elem_id=f"chat-head-{side.lower()}")
                 ui.panes[side] = gr.Chatbot(show_label=False, height=430, buttons=["copy"],
                                             feedback_options=None, elem_id=f"chat-{side.lower()}")
+    ui.vote = chat_votes.widgets(ctx, blind, lang)
     _compose(ctx, ui, lang)
     for box in (ui.a, ui.b):
         ctx.on_lang(box, lambda lang: {"info": t("chat_pick_info", lang)})
     ui.history = gr.State(empty())
+    ui.round = gr.State(chat_votes.reset(False))
     return ui
 
 
@@ -206,17 +218,17 @@ def _compose(ctx, ui, lang: str) -> None:
         ctx.on_lang(box, lambda lang, name=name: chat_settings.relabel(name, lang))
 
 
-def _request(model, template, quant, a, b, compare) -> Request:
+def _picks(model, template, quant, a, b, compare) -> Picks:
     try:
         bits = coerce("quantization_bit", forms.from_widget(forms.SPECS["quantization_bit"], quant))
     except (ValueError, KeyError):
         bits = None
-    return Request(model or "", template or None, bits, a, b, bool(compare))
+    return Picks(model or "", template or None, bits, a, b, bool(compare))
 
 
-def _pickers(ctx, lang, model, checkpoints, a, b, compare) -> list:
-    """Choices, values, heads and visibility of the pickers and panes for these values (an
-    empty B gets the latest finished run when comparing)."""
+def _pickers(ctx, lang, model, checkpoints, a, b, compare, rnd=None) -> list:
+    """Choices, values, heads and visibility of the pickers, panes and votes for these values
+    (an empty B gets the latest finished run when comparing)."""
     choices = side_choices(ctx.ws, ctx.runs, model, checkpoints, lang)
     b = b or (defaults(ctx.ws, ctx.runs)[1] if compare else None)
     note = t("chat_no_runs", lang) if len(choices) == 1 else ""
@@ -224,8 +236,8 @@ def _pickers(ctx, lang, model, checkpoints, a, b, compare) -> list:
             gr.update(choices=choices, value=b, visible=bool(compare)),
             gr.update(visible=bool(compare)), compare,
             gr.update(value=message_html(note, "info"), visible=bool(note)),
-            pane_head("A", a, model, lang), pane_head("B", b, model, lang),
-            gr.update(visible=bool(compare))]
+            *heads(rnd, lang, model, a, b), gr.update(visible=bool(compare)),
+            gr.update(visible=bool(compare)), gr.update(visible=bool(compare))]
 
 
 def build(ctx) -> None:
@@ -236,85 +248,101 @@ def build(ctx) -> None:
     picked = [ui.a, ui.b, ui.compare]
     panes = [ui.panes["A"], ui.panes["B"]]
     shown = [ui.a, ui.b, ui.swap, ui.compare, ui.note, ui.heads["A"], ui.heads["B"],
-             ui.columns["B"]]
+             ui.columns["B"], ui.vote.row, ui.vote.blind]
     gen = list(ui.gen.values())
 
-    def on_page(lang, model, checkpoints):
+    def on_page(lang, model, checkpoints) -> list:
         a, b = defaults(ctx.ws, ctx.runs)
         return _pickers(ctx, lang, model, checkpoints, a, b, b is not None) + [
-            status_text(HOLDER, lang)]
+            status(ctx.chat, lang).html()]
 
-    def refresh(lang, model, checkpoints, a, b, compare):
-        return _pickers(ctx, lang, model, checkpoints, a, b, compare)
+    def refresh(lang, model, checkpoints, a, b, compare, rnd) -> list:
+        return _pickers(ctx, lang, model, checkpoints, a, b, compare, rnd)
 
-    def compare_run(request, lang, model, checkpoints):
-        value = request[0] if request else None
-        return _pickers(ctx, lang, model, checkpoints, BASE, value, True) + [[], [], empty()]
+    def compare_run(request, lang, model, checkpoints, blind) -> list:
+        value, rnd = (request[0] if request else None), chat_votes.reset(blind)
+        return _pickers(ctx, lang, model, checkpoints, BASE, value, True, rnd) + [
+            [], [], empty(), rnd]
 
-    def choices(lang, model, checkpoints):  # runs finished meanwhile; the picks stay
+    def choices(lang, model, checkpoints) -> tuple:  # runs finished meanwhile; picks stay
         update = gr.update(choices=side_choices(ctx.ws, ctx.runs, model, checkpoints, lang))
         return update, update
 
     state = [ctx.lang, model, ui.checkpoints]
     ctx.app.load(on_page, state, shown + [ui.status], show_progress="hidden")
-    ctx.lang.change(lambda lang: status_text(HOLDER, lang), ctx.lang, ui.status,
+    ctx.lang.change(lambda lang: status(ctx.chat, lang).html(), ctx.lang, ui.status,
                     show_progress="hidden")
     if ctx.tab is not None:
         ctx.tab.select(choices, state, [ui.a, ui.b], show_progress="hidden")
     for event in (ui.checkpoints.change, ui.compare.input, ctx.lang.change, model.change):
-        event(refresh, state + picked, shown, show_progress="hidden")
-    for side, box in (("A", ui.a), ("B", ui.b)):
-        box.change(lambda lang, m, v, side=side: pane_head(side, v, m, lang),
-                   [ctx.lang, model, box], ui.heads[side], show_progress="hidden")
+        event(refresh, state + picked + [ui.round], shown, show_progress="hidden")
+    two_heads = [ui.heads["A"], ui.heads["B"]]
+    for box in (ui.a, ui.b):
+        box.change(lambda lang, m, a, b, rnd: heads(rnd, lang, m, a, b),
+                   [ctx.lang, model, ui.a, ui.b, ui.round], two_heads, show_progress="hidden")
     if ctx.chat_run is not None:
-        ctx.chat_run.change(compare_run, [ctx.chat_run] + state, shown + panes + [ui.history],
-                            show_progress="hidden")
+        ctx.chat_run.change(compare_run, [ctx.chat_run] + state + [ui.vote.blind],
+                            shown + panes + [ui.history, ui.round], show_progress="hidden")
+    chat_votes.wire(ctx, ui.vote, ui.round, heads, [model, ui.a, ui.b], two_heads)
     _wire_chat(ctx, ui, top + picked, gen, panes)
 
 
 def _wire_chat(ctx, ui, request_inputs: list, gen: list, panes: list) -> None:
-    names = list(ui.gen)
+    names, host = list(ui.gen), ctx.chat
 
-    def on_send(lang, *args):
-        req = _request(*args[:6])
-        history, text, values = args[6], args[7], dict(zip(names, args[8:]))
-        updates = send(HOLDER, ctx.ws, req, text, values, history, lang)
-        last, prev = None, next(updates)
+    def on_send(lang, *args) -> Iterator[tuple]:
+        picks = _picks(*args[:6])
+        history, text, blind = args[6], args[7], bool(args[8]) and picks.compare
+        values = dict(zip(names, args[10:]))
+        rnd = chat_votes.new_round(blind)  # a new prompt: shuffled again when blind
+        order = chat_votes.panes_of(rnd)
+        updates = send(host, ctx.ws, picks, text, values, history, lang, order)
+        last, prev, started = None, next(updates), False
         for item in itertools.chain(updates, [None]):  # one behind: the last is final
-            (hist, status), final = prev, item is None
+            (hist, state), final = prev, item is None
             panes = ([gr.skip()] * 3 if hist is None else
-                     [shown(hist[s], lang) if final else hist[s] for s in SIDES] + [hist])
-            yield (*panes, gr.skip() if status == last else status,
-                   text if "ps-error" in status else "")  # a failed message stays to retry
-            last, prev = status, item
+                     [shown(hist[s], lang) if final else hist[s] for s in order] + [hist])
+            votes = [gr.skip()] * 5  # heads, round, edit box, vote message: at start and end
+            if hist is not None and (final or not started):
+                vote_now = final and not state.failed  # a failed turn shows the last pair again
+                done = chat_votes.offer(host, hist, rnd, values) if vote_now else rnd
+                votes = [*heads(rnd, lang, picks.model, picks.a, picks.b), done,
+                         gr.update(visible=False), ""]
+                started = True
+            yield (*panes, gr.skip() if state == last else state.html(),
+                   text if state.failed else "", *votes)  # a failed message stays to retry
+            last, prev = state, item
 
-    def on_load(lang, *args):
-        req = _request(*args)
-        yield message_html(t("chat_loading", lang, model=req.model), "info")
-        try:
-            yield status_text(HOLDER, lang, prepare(HOLDER, ctx.ws, req, lang))
-        except Exception as e:  # shown beside the button, never raised into the page
-            if not isinstance(e, UserError):
-                log.exception("Chat load failed")
-            yield message_html(str(e) or type(e).__name__, "error")
+    def on_load(lang, *args) -> Iterator[str]:
+        picks = _picks(*args)
+        yield Status(t("chat_loading", lang, model=picks.model)).html()
+        yield load(host, ctx.ws, picks, lang).html()
 
-    def on_unload(lang):
-        unload(HOLDER)
-        return message_html(t("chat_unloaded", lang), "ok")
+    def on_unload(lang) -> str:
+        return unload(host, lang).html()
 
-    def on_swap(lang, a, b, history):
+    def on_swap(lang, a, b, history, blind) -> tuple:
         a, b, history = swap(a, b, history)
-        return a, b, history, shown(history["A"], lang), shown(history["B"], lang)
+        return (a, b, history, shown(history["A"], lang), shown(history["B"], lang),
+                chat_votes.reset(blind))
 
-    # One chat at a time on the one engine; Stop bypasses the queue to reach it mid-answer.
-    one = dict(concurrency_id="chat", concurrency_limit=1, show_progress="hidden")
-    send_inputs = [ctx.lang] + request_inputs + [ui.history, ui.text] + gen
-    send_outputs = panes + [ui.history, ui.status, ui.text]
+    def on_clear(lang, model, a, b, blind) -> tuple:
+        rnd = chat_votes.reset(blind)
+        return ([], [], empty(), rnd, *heads(rnd, lang, model, a, b))
+
+    # One model load at a time in the whole app (chat, evaluation, export share the queue);
+    # Stop bypasses the queue to reach a running answer.
+    one = dict(**MODELS, show_progress="hidden")
+    send_inputs = [ctx.lang] + request_inputs + [ui.history, ui.text, ui.vote.blind, ui.round] + gen
+    two_heads = [ui.heads["A"], ui.heads["B"]]
+    send_outputs = (panes + [ui.history, ui.status, ui.text] + two_heads
+                    + [ui.round, ui.vote.edit_box, ui.vote.message])
     ui.send.click(on_send, send_inputs, send_outputs, **one)
     ui.text.submit(on_send, send_inputs, send_outputs, **one)
     ui.load.click(on_load, [ctx.lang] + request_inputs, ui.status, **one)
     ui.unload.click(on_unload, ctx.lang, ui.status, **one)
-    ui.stop.click(lambda: stop(HOLDER), None, None, queue=False)
-    ui.clear.click(lambda: ([], [], empty()), None, panes + [ui.history], show_progress="hidden")
-    ui.swap.click(on_swap, [ctx.lang, ui.a, ui.b, ui.history], [ui.a, ui.b, ui.history] + panes,
-                  show_progress="hidden")
+    ui.stop.click(host.stop, None, None, queue=False)
+    ui.clear.click(on_clear, [ctx.lang, request_inputs[0], ui.a, ui.b, ui.vote.blind],
+                   panes + [ui.history, ui.round] + two_heads, show_progress="hidden")
+    ui.swap.click(on_swap, [ctx.lang, ui.a, ui.b, ui.history, ui.vote.blind],
+                  [ui.a, ui.b, ui.history] + panes + [ui.round], show_progress="hidden")

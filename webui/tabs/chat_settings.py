@@ -11,27 +11,21 @@ textbox (empty = None), text a textbox, the optional switch (enable_thinking) a 
 from __future__ import annotations
 
 import dataclasses
-import types as pytypes
-import typing
 from typing import Any
 
 import gradio as gr
 
 from core.chat.engine import GenConfig
+from core.config import parse_number, type_members
 
 from ..i18n import TEXT, t
-from ..numbers import parse_number
 
 FIELDS = {f.name: f for f in dataclasses.fields(GenConfig)}
-HINTS = typing.get_type_hints(GenConfig)
 SWITCH = {"default": None, "on": True, "off": False}  # radio value -> optional bool
 
 
-def _types(name: str) -> tuple:
-    tp = HINTS[name]
-    if typing.get_origin(tp) in (typing.Union, pytypes.UnionType):
-        return typing.get_args(tp)
-    return (tp,)
+def _types(name: str) -> tuple[type, ...]:
+    return type_members(FIELDS[name].type)
 
 
 def kind(name: str) -> str:

@@ -2,7 +2,8 @@
 rejected side by side), its check report and token-length histogram; upload and register a
 file (data_upload.py).
 
-Plain handlers: registry_table(), preview_rows(), check().
+Plain handlers: registry_table(), preview_rows(), check(). Every file a registry names is read
+through ws.readable: an entry pointing outside data/, saves/ or examples/ shows why instead.
 """
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import logging
 import math
 from functools import partial
 from types import SimpleNamespace
+from typing import Any
 
 import gradio as gr
 
+from core.config import RunConfig
 from core.data import check_dataset, list_datasets, load_rows
 from core.errors import UserError
 
@@ -30,7 +33,7 @@ COLUMNS = ("col_name", "col_format", "col_ranking", "col_stages", "col_records",
 
 def registry_table(ws: Workspace, dataset_dir: str, lang: str) -> tuple[dict, list]:
     """({headers, data} for gr.Dataframe, [DatasetInfo])."""
-    infos = list_datasets(ws.confine(dataset_dir or "data", "dataset_dir"))
+    infos = list_datasets(ws.confine(dataset_dir or "data", "dataset_dir"), ws.readable)
     rows = [[i.name, i.formatting, "✓" if i.ranking else "", ", ".join(i.stages),
              "" if i.records is None else i.records, i.file, i.error or ""] for i in infos]
     columns = list(COLUMNS)
@@ -42,7 +45,8 @@ def registry_table(ws: Workspace, dataset_dir: str, lang: str) -> tuple[dict, li
 def preview_rows(ws: Workspace, name: str, dataset_dir: str, stage: str, page: int,
                  lang: str) -> tuple[str, int]:
     """(HTML of PER_PAGE rows as chat, number of pages)."""
-    ds = load_rows(name, ws.confine(dataset_dir or "data", "dataset_dir"), stage)
+    ds = load_rows(name, ws.confine(dataset_dir or "data", "dataset_dir"), stage,
+                   guard=ws.readable)
     pages = max(1, math.ceil(len(ds.rows) / PER_PAGE))
     page = min(max(int(page or 1), 1), pages)
     start = (page - 1) * PER_PAGE
@@ -52,9 +56,12 @@ def preview_rows(ws: Workspace, name: str, dataset_dir: str, stage: str, page: i
 
 
 def check(ws: Workspace, name: str, dataset_dir: str, stage: str, model: str | None,
-          template: str | None, cutoff_len: int | None, enable_thinking: bool, lang: str):
+          template: str | None, cutoff_len: int | None, enable_thinking: bool, lang: str,
+          truncation: str | None = None,
+          max_completion_length: int | None = None) -> tuple[str, Any]:
     """(report HTML, token-length figure). Without a model (or when its tokenizer cannot load)
-    the report has no token statistics and says why."""
+    the report has no token statistics and says why. cutoff_len, truncation and
+    max_completion_length (grpo) are the check's; empty ones take the config's defaults."""
     folder = ws.confine(dataset_dir or "data", "dataset_dir")
     tokenizer, note = None, None
     if model:
@@ -63,10 +70,16 @@ def check(ws: Workspace, name: str, dataset_dir: str, stage: str, model: str | N
             tokenizer = ws.tokenizer(model)
         except Exception as e:  # offline hub id not in the cache, broken folder, ...
             note = t("no_tokens", lang, error=str(e).splitlines()[0])
-    cutoff = int(cutoff_len or 2048)
+    limits = {k: v for k, v in (("cutoff_len", cutoff_len), ("truncation", truncation),
+                                ("max_completion_length", max_completion_length)) if v}
+    cfg = RunConfig(**{k: int(v) if k != "truncation" else v for k, v in limits.items()})
     report = check_dataset(name, folder, stage, tokenizer=tokenizer, template=template or None,
-                           cutoff_len=cutoff, enable_thinking=bool(enable_thinking))
-    return report_html(report.to_dict(), lang, note), plots.length_histogram(report.lengths, cutoff, lang)
+                           cutoff_len=cfg.cutoff_len, enable_thinking=bool(enable_thinking),
+                           truncation=cfg.truncation,
+                           max_completion_length=cfg.max_completion_length,
+                           guard=ws.readable)
+    figure = plots.length_histogram(report.lengths, cfg.cutoff_len, lang)
+    return report_html(report.to_dict(), lang, note), figure
 
 
 def stages_for(infos: list, name: str, preferred: str | None) -> tuple[list[str], str | None]:
@@ -95,12 +108,16 @@ def _layout(ctx) -> SimpleNamespace:
             ui.chat = gr.HTML(f'<div class="ps-note">{t("pick_dataset")}</div>',
                               elem_id="data-preview")
         with gr.Column(scale=2, min_width=320):
+            # The check's own cutoff_len, following the Train form's until changed here.
+            ui.cutoff = ctx.relabel(gr.Number(ctx.fields["cutoff_len"].value, precision=0,
+                                              minimum=1, label=t("check_cutoff"),
+                                              elem_id="data-cutoff"), "check_cutoff")
             ui.report = gr.HTML(elem_id="data-report")
             ui.hist = gr.Plot(show_label=False, visible=False, elem_id="data-lengths")
     return ui
 
 
-def on_table(ws: Workspace, dataset_dir: str, lang: str):
+def on_table(ws: Workspace, dataset_dir: str, lang: str) -> tuple:
     try:
         value, found = registry_table(ws, dataset_dir, lang)
     except UserError as e:
@@ -108,17 +125,17 @@ def on_table(ws: Workspace, dataset_dir: str, lang: str):
     return value, found, gr.update(choices=[i.name for i in found]), gr.update()
 
 
-def on_pick(evt: gr.SelectData):
+def on_pick(evt: gr.SelectData) -> Any:
     row = evt.row_value or []
     return row[0] if row else gr.update()
 
 
-def on_name(picked: str, found: list, train_stage: str):
+def on_name(picked: str, found: list, train_stage: str) -> tuple[dict, dict]:
     stages, chosen = stages_for(found, picked, train_stage)
     return gr.update(choices=stages, value=chosen), gr.update(value=1)
 
 
-def on_preview(ws: Workspace, picked, dataset_dir, chosen_stage, number, lang):
+def on_preview(ws: Workspace, picked, dataset_dir, chosen_stage, number, lang) -> tuple[str, Any]:
     if not picked or not chosen_stage:
         return f'<div class="ps-note">{t("pick_dataset", lang)}</div>', gr.update()
     try:
@@ -130,18 +147,22 @@ def on_preview(ws: Workspace, picked, dataset_dir, chosen_stage, number, lang):
 
 
 def on_check(ws: Workspace, picked, dataset_dir, chosen_stage, model, template, cutoff, thinking,
-             lang):
+             lang, truncation=None, completion=None) -> tuple[str, Any]:
     if not picked or not chosen_stage:
         return "", gr.update(visible=False)
     try:
         html, fig = check(ws, picked, dataset_dir, chosen_stage, model, template, cutoff,
-                          thinking, lang)
+                          thinking, lang, truncation, completion)
     except UserError as e:
         return message_html(str(e), "error"), gr.update(visible=False)
     return html, gr.update(value=fig, visible=bool(fig.data))
 
 
-def first_pick(found: list, wanted: list | None):
+def same(value: Any) -> Any:
+    return value
+
+
+def first_pick(found: list, wanted: list | None) -> str | None:
     """On page load: the Train form's first dataset, else the first registered one."""
     names = [i.name for i in found]
     wanted = [w for w in (wanted or []) if w in names]
@@ -153,7 +174,8 @@ def build(ctx) -> None:
     listed, tables = [f["dataset_dir"], ctx.lang], [ui.table, ui.infos, ui.name, ui.report]
     shown = [ui.name, f["dataset_dir"], ui.stage, ui.page, ctx.lang]
     checked = [ui.name, f["dataset_dir"], ui.stage, f["model_name_or_path"], f["template"],
-               f["cutoff_len"], f["enable_thinking"], ctx.lang]
+               ui.cutoff, f["enable_thinking"], ctx.lang, f["truncation"],
+               f["max_completion_length"]]
     table, preview, checking = (partial(on_table, ctx.ws), partial(on_preview, ctx.ws),
                                 partial(on_check, ctx.ws))
     ctx.app.load(table, listed, tables, show_progress="hidden").then(
@@ -169,5 +191,10 @@ def build(ctx) -> None:
     ui.stage.input(preview, shown, [ui.chat, ui.page]).then(checking, checked, [ui.report, ui.hist])
     for event in (ui.page.submit, ui.page.blur, ctx.lang.change):
         event(preview, shown, [ui.chat, ui.page], show_progress="hidden")
-    for event in (f["model_name_or_path"].change, f["template"].change, f["cutoff_len"].blur):
+    # The check's cutoff_len follows the Train form's (a loaded YAML, a typed value).
+    f["cutoff_len"].change(same, f["cutoff_len"], ui.cutoff, show_progress="hidden")
+    f["cutoff_len"].blur(same, f["cutoff_len"], ui.cutoff, show_progress="hidden").then(
+        checking, checked, [ui.report, ui.hist])
+    for event in (f["model_name_or_path"].change, f["template"].change, f["truncation"].change,
+                  ui.cutoff.submit, ui.cutoff.blur):
         event(checking, checked, [ui.report, ui.hist])

@@ -1,5 +1,6 @@
 """Upload a data file and register it: detect format and columns (a dry run of
-core.data.register_file), let the user edit them, then copy the file into data/ and register.
+core.data.register_file), let the user edit them, then copy the file into data/ and register
+it (core.data.register_upload).
 
 A file is copied only when it registers: a file whose records fail (unless "register even with
 bad records" is ticked) or a name already taken leaves data/ and the registry as they were.
@@ -8,7 +9,6 @@ Plain handlers: detect(), register().
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,8 +16,8 @@ from typing import Any
 
 import gradio as gr
 
-from core.data import register_file
-from core.data.loading import read_path
+from core.data import register_file, register_upload
+from core.data.loading import EXTENSIONS, read_path
 from core.data.registry import (
     COLUMN_KEYS,
     DEFAULT_COLUMNS,
@@ -84,25 +84,13 @@ def detect(ws: Workspace, upload: str, dataset_dir: str, name: str | None = None
 def register(ws: Workspace, upload: str, name: str, save_as: str, dataset_dir: str,
              formatting: str | None, ranking: bool | None, columns: dict[str, str | None] | None,
              tags: dict[str, str] | None, allow_bad: bool = False) -> tuple[bool, str]:
-    """Copy `upload` to `save_as` (inside the data folder) and register it as `name`.
-    Returns (registered, message); on failure nothing is left behind."""
+    """Copy `upload` to `save_as` (inside the data folder) and register it as `name`
+    (core.data.register_upload). Returns (registered, message); on failure nothing is left."""
     folder = ws.confine(dataset_dir or "data", "dataset_dir")
     target = ws.confine(save_as, "save_as")
-    if not target.is_relative_to(folder):
-        raise UserError(f"save_as: {save_as} must be inside {ws.shown(folder)}/, where "
-                        "dataset_info.json finds its files")
-    if target.exists():
-        raise UserError(t("file_exists", path=ws.shown(target)))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(upload, target)
-    try:
-        reg = register_file(name, target, folder, formatting=formatting, ranking=ranking,
-                            columns=columns, tags=tags, allow_bad=allow_bad)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
+    reg = register_upload(upload, name, target, folder, formatting=formatting, ranking=ranking,
+                          columns=columns, tags=tags, allow_bad=allow_bad)
     if reg.registry is None:
-        target.unlink(missing_ok=True)
         return False, t("not_registered", n=len({p.index for p in reg.errors}))
     return True, t("registered", name=name, registry=ws.shown(reg.registry))
 
@@ -123,7 +111,7 @@ def _layout(ctx) -> SimpleNamespace:
     with ctx.relabel(gr.Accordion(t("upload"), open=False, elem_id="upload"), "upload"):
         with gr.Row(equal_height=False):
             ui.file = ctx.relabel(gr.File(label=t("upload_file"), scale=2, elem_id="upload-file",
-                                          file_types=[".json", ".jsonl", ".parquet", ".csv"]),
+                                          file_types=list(EXTENSIONS)),
                                   "upload_file")
             with gr.Column(scale=2):
                 ui.name = ctx.relabel(gr.Textbox(label=t("new_name"), elem_id="upload-name"),
@@ -175,7 +163,7 @@ def _unchanged(first: list, n: int) -> list:
     return first + [gr.update()] * (n - len(first))
 
 
-def build(ctx):
+def build(ctx) -> tuple[Any, Any]:
     """The accordion; returns (the Register event, a State holding the registered name) for
     the Data tab to chain its table refresh on."""
     ui = _layout(ctx)

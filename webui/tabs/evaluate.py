@@ -17,14 +17,15 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from core.config import parse_number
 from core.data import list_datasets
 from core.errors import UserError
 from core.evaluate.flow import evaluate
 from core.evaluate.metrics import RESULTS, TABLE
 
 from .. import plots, runlists
+from ..context import MODELS
 from ..i18n import t
-from ..numbers import parse_number
 from ..render import duration, message_html, samples_html
 from ..worker import Job
 from ..workspace import Workspace
@@ -52,7 +53,7 @@ def options() -> dict[str, Any]:
 def datasets(ws: Workspace, dataset_dir: str) -> tuple[list[str], str | None]:
     """Registered datasets that give pairs, and the one to pick first."""
     try:
-        infos = list_datasets(ws.confine(dataset_dir or "data", "dataset_dir"))
+        infos = list_datasets(ws.confine(dataset_dir or "data", "dataset_dir"), ws.readable)
     except UserError as e:
         log.warning("No datasets for Evaluate: %s", e)
         return [], None
@@ -104,6 +105,7 @@ def run(ws: Workspace, picked: list[str], dataset: str | None, dataset_dir: str,
             raise UserError(t("eval_pick_runs", lang))
         if not dataset:
             raise UserError(t("eval_pick_dataset", lang))
+        ws.check_datasets([dataset], dataset_dir)  # the flow reads it without the guard
         kwargs = dict(dataset_dir=str(ws.confine(dataset_dir or "data", "dataset_dir")),
                       max_samples=_count("max_samples", max_samples, optional=True),
                       samples=_count("samples", samples), max_new_tokens=_count("max_new_tokens",
@@ -223,4 +225,4 @@ def build(ctx) -> None:
             yield _shown(view)
 
     ui["run"].click(on_run, inputs + [ui["max_samples"], ui["samples"], ui["max_new_tokens"]],
-                    outputs, concurrency_id="models", concurrency_limit=1, show_progress="hidden")
+                    outputs, **MODELS, show_progress="hidden")

@@ -21,6 +21,7 @@ from core.models.loading import DTYPES
 from core.runs.rundir import CHECKPOINT
 
 from .. import runlists
+from ..context import MODELS
 from ..i18n import t
 from ..render import duration, message_html
 from ..worker import Job
@@ -128,7 +129,7 @@ def build(ctx) -> None:
 
 
 def _wire(ctx, source, checkpoints, out, dtype, shard, button, status, code, empty) -> None:
-    def lists(lang, picked, with_checkpoints):
+    def lists(lang, picked, with_checkpoints) -> tuple:
         """Fresh choices; with nothing picked yet, the newest finished run and its out folder
         (a pick, typed ones too, and its out folder stay)."""
         choices = runlists.model_choices(ctx.ws, ctx.runs, with_checkpoints)
@@ -144,9 +145,9 @@ def _wire(ctx, source, checkpoints, out, dtype, shard, button, status, code, emp
             event(lists, inputs, outputs, show_progress="hidden")
     source.input(lambda value: default_out(ctx.ws, value), source, out, show_progress="hidden")
 
-    def on_export(lang, value, target, kind, size):
+    def on_export(lang, value, target, kind, size) -> Iterator[tuple]:
         for text, lines in run(ctx.ws, value, target, kind, size, lang):
             yield text, lines or gr.skip()
 
-    button.click(on_export, [ctx.lang, source, out, dtype, shard], [status, code],
-                 concurrency_id="models", concurrency_limit=1, show_progress="hidden")
+    button.click(on_export, [ctx.lang, source, out, dtype, shard], [status, code], **MODELS,
+                 show_progress="hidden")

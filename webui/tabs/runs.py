@@ -15,15 +15,16 @@ from typing import Any
 
 import gradio as gr
 
-from core.config import ConfigError, RunConfig
+from core.config import RunConfig
 from core.errors import UserError
-from core.runs.manager import RunInfo, RunManager
+from core.runs.info import ACTIONS, RunInfo, refusal
+from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
 
 from .. import forms, plots, runlists
 from ..i18n import t
+from ..preview import filled
 from ..render import age, log_html, message_html, progress_html, speed_text, state_text
-from .train import filled
 
 TICK_S = 2.0
 LOG_LINES = 40
@@ -31,7 +32,7 @@ COLUMNS = ("col_run", "col_state", "col_stage", "col_model", "col_dataset", "col
 CHARTS = plots.PANELS
 
 
-def table(infos: list[RunInfo], lang: str) -> dict:
+def table(infos: list[RunInfo], lang: str) -> dict[str, list]:
     """{headers, data} for gr.Dataframe: one row per run, newest first."""
     rows = []
     for i in infos:
@@ -54,11 +55,11 @@ class View:
 
 
 def actions(info: RunInfo | None) -> dict[str, bool]:
+    """Which buttons are enabled: the run actions core allows now (core.runs.info.refusal,
+    which RunManager enforces), and Compare in chat for a finished generative run."""
     if info is None:
-        return {"abort": False, "resume": False, "delete": False, "load": False, "chat": False}
-    return {"abort": info.state in ("queued", "running") and not info.stopping,
-            "resume": not info.alive and info.state in ("aborted", "failed"),
-            "delete": not info.alive, "load": (info.path / "config.yaml").is_file(),
+        return {**dict.fromkeys(ACTIONS, False), "chat": False}
+    return {**{action: refusal(info, action) is None for action in ACTIONS},
             "chat": runlists.usable(info) and runlists.stage(info) != runlists.REWARD_STAGE}
 
 
@@ -78,8 +79,9 @@ def view(runs: RunManager, names: list[str], lang: str) -> View:
     records = {i.name: RunDir(i.path).metrics() for i in infos}
     config = rd.config.read_text(encoding="utf-8") if rd.config.is_file() else ""
     speed = speed_text(records[main.name], lang)
-    return View(progress_html(main, lang, speed=speed), plots.run_figures(records, lang),
-                rd.log_tail(LOG_LINES), config, actions(main), speed)
+    return View(progress_html(main, lang, truncation=rd.status().get("truncation"), speed=speed),
+                plots.run_figures(records, lang), rd.log_tail(LOG_LINES), config, actions(main),
+                speed)
 
 
 def act(runs: RunManager, action: str, name: str | None, lang: str) -> tuple[bool, str]:
@@ -105,7 +107,7 @@ def load_config(runs: RunManager, name: str | None, lang: str) -> tuple[dict | N
         return None, t("pick_run", lang)
     try:
         cfg = RunConfig.load(runs.get(name).path / "config.yaml")
-    except (UserError, ConfigError) as e:
+    except UserError as e:  # ConfigError is one
         return None, str(e)
     cfg = cfg.replace(output_dir=None, run_name=None, resume_from_checkpoint=None)
     return forms.config_values(cfg), t("cleared_output", lang, name=name)
@@ -170,7 +172,7 @@ def _layout(ctx) -> SimpleNamespace:
 
 
 def refresh(runs: RunManager, ui, names: list[str], lang: str, last: dict, force: bool = False,
-            newest: bool = False) -> dict:
+            newest: bool = False) -> dict[Any, Any]:
     """{component: update} for the parts that changed since `last` (a per-page State); all of
     them with `force`. `newest` (page load): pick the newest run when none is picked."""
     last, out = dict(last or {}), {}
@@ -200,7 +202,9 @@ def refresh(runs: RunManager, ui, names: list[str], lang: str, last: dict, force
     else:  # the clock of a live run moves on though its files did not change
         main = next((i for i in infos if names and i.name == names[0]), None)
         if main is not None and main.alive:
-            out[ui.progress] = progress_html(main, lang, speed=last.get("speed", ""))
+            cuts = RunDir(main.path).status().get("truncation")
+            out[ui.progress] = progress_html(main, lang, truncation=cuts,
+                                             speed=last.get("speed", ""))
     out[ui.seen] = last
     return out
 

@@ -2,56 +2,68 @@
 Save YAML, Load YAML, Start, Abort in a side panel that stays in view.
 
 The handlers below are plain functions of form values (key -> widget value), tested without a
-browser: preview(), save_yaml(), load_yaml(), start(), abort().
+browser: preview() (the YAML, the command and the dry run of core.training.preflight),
+save_yaml(), load_yaml(), start(), abort().
 """
 from __future__ import annotations
 
-import shlex
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
 
-from core.config import GROUPS, ConfigError, RunConfig
+from core.config import GROUPS, RunConfig
 from core.errors import UserError
+from core.runs.info import refusal
 from core.runs.manager import RunManager
-from core.runs.placement import place
+from core.training.preflight import Finding, key_of, preflight
 
 from .. import forms
 from ..i18n import group_title, t
+from ..preview import Problems, config_preview, filled, placed
 from ..render import message_html, problems_html
 from ..workspace import Workspace
 
-Problems = list[tuple[str, str]]
 # After a check: bring the first field with a problem into view (nothing when there is none).
 SHOW_FIRST_PROBLEM = ("() => document.querySelector('.ps-invalid')"
                       "?.scrollIntoView({block: 'center', behavior: 'smooth'})")
 
 
 # --- plain handlers --------------------------------------------------------------------------
-def placed(ws: Workspace, cfg: RunConfig) -> tuple[RunConfig, str]:
-    """The config as it will be saved (output_dir and run_name filled, as core places it) and
-    its folder as the UI shows paths."""
-    cfg = place(cfg, ws.saves_dir, root=ws.root)
-    shown = ws.shown(Path(cfg.output_dir))
-    return cfg.replace(output_dir=shown), shown
-
-
-def command(folder: str) -> str:
-    """The shell line that runs a saved config in the background, like Start does."""
-    config, log = shlex.quote(f"{folder}/config.yaml"), shlex.quote(f"{folder}/train.log")
-    return f"nohup python -m core train {config} > {log} 2>&1 &"
-
-
 def preview(ws: Workspace, values: dict[str, Any]) -> tuple[str | None, str | None, Problems]:
-    """(YAML, command, problems) for the form; writes nothing. (None, None, problems) when a
-    value does not parse."""
-    cfg, found = forms.build_config(values, ws)
-    if cfg is None:
-        return None, None, found
-    cfg, folder = placed(ws, cfg)
-    return cfg.to_yaml(), command(folder), found
+    """(YAML, command, problems) for the form; writes nothing. Once the form itself is valid,
+    the problems are the dry run's (core.training.preflight): machine, output folder and the
+    data tokenized with the model's (cached) tokenizer. (None, None, problems) when a value
+    does not parse."""
+    text, cmd, found = config_preview(ws, values)
+    if text is not None and not found:
+        cfg, _ = forms.build_config(values, ws)
+        found = data_problems(ws, cfg) or dry_run(ws, cfg)
+    return text, cmd, found
+
+
+def data_problems(ws: Workspace, cfg: RunConfig) -> Problems:
+    """(key, message) for a dataset whose registry entry reads a file outside data/, saves/
+    or examples/: the dry run and the run read the data without the WebUI's guard."""
+    out = []
+    for key, names in (("dataset", cfg.datasets), ("eval_dataset", cfg.eval_datasets)):
+        try:
+            ws.check_datasets(names, cfg.dataset_dir or "data", key)
+        except UserError as e:
+            out.append((key, str(e)))
+    return out
+
+
+def dry_run(ws: Workspace, cfg: RunConfig) -> Problems:
+    """The preflight's errors and warnings as (key, message), placed as Start places runs."""
+    return [(f.key, f.message if f.severity == "error" else f"{f.message} ({f.severity})")
+            for f in findings(ws, cfg) if f.severity != "info"]
+
+
+def findings(ws: Workspace, cfg: RunConfig) -> list[Finding]:
+    """core.training.preflight for the form's config, with the page's tokenizer cache."""
+    return preflight(cfg, saves_dir=ws.saves_dir, root=ws.root,
+                     tokenizer=lambda c: ws.tokenizer(c.model_name_or_path))
 
 
 def save_yaml(ws: Workspace, values: dict[str, Any], path: str | None) -> tuple[str | None, Problems]:
@@ -67,7 +79,11 @@ def save_yaml(ws: Workspace, values: dict[str, Any], path: str | None) -> tuple[
             raise UserError(f"yaml_path: {path} must end in .yaml or .yml")
     except UserError as e:
         return None, [("yaml_path", str(e))]
-    cfg.save(target)
+    try:
+        cfg.save(target)
+    except OSError as e:  # a folder where the file goes, no permission, a full disk
+        return None, [("yaml_path", f"yaml_path: cannot write {ws.shown(target)}: "
+                       f"{e.strerror or e}")]
     return ws.shown(target), []
 
 
@@ -75,43 +91,43 @@ def load_yaml(ws: Workspace, path: str) -> tuple[dict[str, Any] | None, str]:
     """Form values from a YAML file in saves/, data/ or examples/; (None, error) on failure."""
     try:
         cfg = RunConfig.load(ws.confine(path, "yaml_path", readonly=True))
-    except (UserError, ConfigError) as e:
+    except UserError as e:  # ConfigError is one
         return None, str(e)
     note = " trust_remote_code is never set from the WebUI." if cfg.trust_remote_code else ""
     return forms.config_values(cfg), note
 
 
 def start(ws: Workspace, runs: RunManager, values: dict[str, Any]) -> tuple[str | None, Problems]:
-    """Validate and hand the config to RunManager.start; (run name, []) or (None, problems)."""
+    """Validate, dry-run (core.training.preflight: an unknown dataset, bad data, a folder in
+    use, ...) and hand the config to RunManager.start; (run name, []) or (None, problems).
+    Nothing is written or launched while the preflight has an error; warnings do not stop it."""
     cfg, found = forms.build_config(values, ws)
+    found = found or (data_problems(ws, cfg) if cfg is not None else [])
     if cfg is None or found:
+        return None, found
+    found = [(f.key, f.message) for f in findings(ws, cfg) if f.severity == "error"]
+    if found:
         return None, found
     try:
         return runs.start(cfg).name, []
     except UserError as e:  # ConfigError too: the message starts with the key when it has one
         return None, [(key_of(str(e)), str(e))]
+    except OSError as e:  # the run folder cannot be written: a file in its place, a full disk
+        where = f" {e.filename}" if e.filename else ""
+        return None, [("output_dir", f"output_dir: cannot write the run folder{where}: "
+                       f"{e.strerror or e}")]
 
 
 def abort(runs: RunManager, name: str | None) -> str | None:
-    """Abort a run started from this page; None when there is nothing to abort."""
-    if not name:
-        return None
-    info = runs.get(name)
-    if not info.alive and info.state != "queued":
+    """Abort a run started from this page; None when there is nothing to abort (or the name
+    is not a run in saves/: the API can send any)."""
+    try:
+        if not name or refusal(runs.get(name), "abort"):
+            return None
+    except UserError:
         return None
     runs.abort(name)
     return name
-
-
-def filled(ws: Workspace, values: dict[str, Any]) -> tuple[str, str]:
-    """The YAML and command previews for values just put into the form ("" when invalid)."""
-    text, cmd, _ = preview(ws, values)
-    return text or "", cmd or ""
-
-
-def key_of(message: str) -> str:
-    head = message.split(":", 1)[0].strip()
-    return head if head in forms.SPECS else ""
 
 
 def yaml_files(ws: Workspace) -> list[str]:
@@ -204,7 +220,7 @@ def build(ctx) -> None:
         written, found = save_yaml(ctx.ws, values(args), target)
         if not written:
             return [gr.update(), gr.update(), gr.update()] + _marks(ctx, found, lang)
-        text, cmd, _ = preview(ctx.ws, values(args))
+        text, cmd = filled(ctx.ws, values(args))
         return ([text, cmd, gr.update(choices=yaml_files(ctx.ws), value=written)]
                 + _marks(ctx, [], lang, message_html(t("saved_yaml", lang, path=written), "ok")))
 
@@ -235,7 +251,7 @@ def build(ctx) -> None:
     ui.start.click(on_start, [ctx.lang] + fields, [started, ctx.focus_run, ctx.tabs] + marked
                    ).then(None, js=SHOW_FIRST_PROBLEM)
     ui.abort.click(on_abort, [ctx.lang, started], ui.status)
-    ctx.app.load(lambda *args: [v or "" for v in preview(ctx.ws, values(args))[:2]], fields,
+    ctx.app.load(lambda *args: list(filled(ctx.ws, values(args))), fields,
                  [ui.yaml, ui.command], show_progress="hidden")
     _wire_relevance(ctx, keys, fields, groups)
     _wire_pick_lists(ctx)
