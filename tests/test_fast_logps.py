@@ -6,6 +6,7 @@ import torch
 
 from core.data.templates import get_template
 from core.data.tokenize import tokenize_pairwise
+from core.data.truncation import Cutoff
 from core.methods import logps as plain
 from core.methods.head import chunk_rows, head_logps
 from core.methods.losses import LOSSES, preference_loss
@@ -54,8 +55,9 @@ def load(path, seed=1, attn="sdpa", lora=None):
 
 
 def features(tokenizer, cutoff=64):
-    feats, problems = tokenize_pairwise(ROWS, get_template(None, tokenizer), cutoff)
-    assert not problems
+    tokens = tokenize_pairwise(ROWS, get_template(None, tokenizer), Cutoff(cutoff))
+    feats = tokens.features
+    assert not tokens.problems and len(feats) == len(ROWS)
     assert any(len(f["chosen_ids"]) < f["chosen_len"] for f in feats), "an answer must be cut"
     return feats
 
