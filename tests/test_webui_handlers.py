@@ -658,6 +658,17 @@ def test_picked_runs_show_the_settings_that_differ_and_their_evaluations(ws):
     assert "不同的设置" in zh and "偏好准确率" in zh and "已完成" in zh
 
 
+def test_runs_view_shows_throughput(ws):
+    manager = RunManager(ws.saves_dir, max_concurrent=0)
+    rd = fake_run(ws, "fast", steps=2)
+    assert "pairs/s" not in runs_tab.view(manager, ["fast"], "en").progress  # none logged yet
+    rd.append_metrics({"step": 3, "loss": 0.6, "samples_per_s": 1.25, "pairs_per_s": 1.25,
+                       "tokens_per_s": 640.4})
+    v = runs_tab.view(manager, ["fast"], "en")
+    assert "1.25 pairs/s · 640 tokens/s" in v.progress and v.speed in v.progress
+    assert "1.25 对/秒 · 640 词元/秒" in runs_tab.view(manager, ["fast"], "zh").progress
+
+
 def test_plots_from_metrics_records():
     records = [{"step": s, "loss": 1.0 / s, "learning_rate": 1e-4 * s,
                 "rewards/chosen": 0.1 * s, "rewards/rejected": -0.1 * s,

@@ -148,11 +148,24 @@ def alarm_title(alarm: Any, lang: str) -> str:
     return t(f"alarm_{name}", lang) if f"alarm_{name}" in TEXT else name
 
 
+def speed_text(records: list[dict[str, Any]], lang: str) -> str:
+    """The latest throughput of a run's metrics.jsonl records: pairs/s (or samples/s) and
+    tokens/s, as ' · 1.2 pairs/s · 540 tokens/s'; empty before the first logged step."""
+    last = next((r for r in reversed(records) if r.get("samples_per_s") is not None), None)
+    if last is None:
+        return ""
+    key = "pairs_per_s" if last.get("pairs_per_s") is not None else "samples_per_s"
+    out = f' · {last[key]:.3g} {t(key, lang)}'
+    if last.get("tokens_per_s") is not None:
+        out += f' · {last["tokens_per_s"]:.0f} {t("tokens_per_s", lang)}'
+    return out
+
+
 def progress_html(info: Any, lang: str, now: float | None = None,
-                  truncation: dict[str, Any] | None = None) -> str:
-    """A run's bar: state, step/total, percent, elapsed and ETA; where a queued run stands;
-    then what cutoff_len cut (status.json's "truncation") when the run wrote it. A failed
-    run's error is failure_html's."""
+                  truncation: dict[str, Any] | None = None, speed: str = "") -> str:
+    """A run's bar: state, step/total, percent, elapsed, ETA and `speed` (speed_text); where a
+    queued run stands; then what cutoff_len cut (status.json's "truncation") when the run
+    wrote it. A failed run's error is failure_html's."""
     now = now or time.time()
     pct = round(100 * (info.progress or 0.0))
     total = info.total_steps or "?"
@@ -169,7 +182,7 @@ def progress_html(info: Any, lang: str, now: float | None = None,
     return (f'<div class="ps-progress"><div class="ps-progress-head"><b>{_esc(info.name)}</b>'
             f'<span class="ps-state ps-state-{_esc(info.state)}">{_esc(state)}</span>'
             f'<span>{t("step", lang)} {info.step}/{total} · {pct}% · {t("elapsed", lang)} '
-            f'{duration(elapsed)}{eta}</span></div>'
+            f'{duration(elapsed)}{eta}{_esc(speed)}</span></div>'
             f'<div class="ps-bar"><div class="ps-bar-fill ps-fill-{_esc(info.state)}" '
             f'style="width:{pct}%"></div></div>{error}'
             f'{cuts_line_html(truncation, lang)}</div>')
