@@ -31,6 +31,8 @@ from core.config import (
 )
 
 from .i18n import field_label, t
+from .i18n_core import say
+from .i18n_fields import help_text
 from .workspace import Workspace
 
 # The top bar's fields (shared by every tab); the Train tab shows all the others.
@@ -111,7 +113,7 @@ def _number(value: Any) -> str:
 
 
 def info(spec: Spec, lang: str) -> str:
-    """Help, default and range, all from the metadata."""
+    """Help, default and range, all from the metadata (the help in `lang`: i18n_fields)."""
     m, parts = spec.meta, []
     if m.get("gt") is not None:
         parts.append(f"> {_number(m['gt'])}")
@@ -122,11 +124,15 @@ def info(spec: Spec, lang: str) -> str:
     if m.get("lt") is not None:
         parts.append(f"< {_number(m['lt'])}")
     default = spec.default
-    shown = t("empty_choice", lang) if default in (None, "") else (
-        _number(default) if isinstance(default, (int, float)) and not isinstance(default, bool)
-        else str(default).lower() if isinstance(default, bool) else str(default))
-    tail = f"{t('default', lang)}: {shown}" + (f" · {', '.join(parts)}" if parts else "")
-    return f"{m.get('help') or ''} ({tail})"
+    if default in (None, ""):
+        tail = t("default_empty", lang)
+    else:
+        shown = (t("bool_true" if default else "bool_false", lang) if isinstance(default, bool)
+                 else _number(default) if isinstance(default, (int, float)) else str(default))
+        tail = t("default_is", lang, value=shown)
+    if parts:
+        tail += " · " + t("list_sep", lang).join(parts)
+    return t("field_info", lang, help=help_text(spec.key, lang), tail=tail)
 
 
 def dropdown_choices(spec: Spec, lang: str) -> list[tuple[str, Any]]:
@@ -252,5 +258,5 @@ def relabel(spec: Spec, lang: str) -> dict:
 def mark(spec: Spec, lang: str, message: str | None) -> dict:
     """The update that shows (or clears) a field's problem in place of its help."""
     if message:
-        return gr.update(info=f"⚠ {message}", elem_classes=["ps-field", "ps-invalid"])
+        return gr.update(info=f"⚠ {say(message, lang)}", elem_classes=["ps-field", "ps-invalid"])
     return gr.update(info=info(spec, lang), elem_classes=["ps-field"])

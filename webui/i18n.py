@@ -251,7 +251,7 @@ TEXT: dict[str, dict[str, str]] = {
     "eval_max_samples": {"en": "Max pairs", "zh": "最多数据对"},
     "eval_all": {"en": "all", "zh": "全部"},
     "eval_samples": {"en": "Generation samples", "zh": "生成样例数"},
-    "eval_max_new_tokens": {"en": "Sample length (tokens)", "zh": "样例长度（token）"},
+    "eval_max_new_tokens": {"en": "Sample length (tokens)", "zh": "样例长度（Token 数）"},
     "eval_run": {"en": "Evaluate", "zh": "开始评估"},
     "eval_running": {"en": "Evaluating {n} run(s) and the base on {dataset}… {elapsed}",
                      "zh": "正在用 {dataset} 评估 {n} 个运行及基座… {elapsed}"},
@@ -312,6 +312,12 @@ TEXT: dict[str, dict[str, str]] = {
     "no_eval": {"en": "No evaluation yet (set val_size or eval_dataset)",
                 "zh": "暂无评估（设置 val_size 或 eval_dataset）"},
 }
+# More texts (webui/i18n_extra.py), kept in their own table so both merge easily.
+from .i18n_extra import MORE as _MORE  # noqa: E402
+
+if TEXT.keys() & _MORE.keys():
+    raise RuntimeError(f"texts defined twice: {sorted(TEXT.keys() & _MORE.keys())}")
+TEXT.update(_MORE)
 
 # Friendly names for the most visible fields; the key is always shown too, since YAML and the
 # command line use it. A field without an entry shows its key only.
@@ -366,7 +372,11 @@ def t(key: str, lang: str = DEFAULT, **fields) -> str:
 
 def field_label(key: str, lang: str = DEFAULT) -> str:
     entry = LABELS.get(key)
-    return f"{entry.get(lang) or entry[DEFAULT]} · {key}" if entry else key
+    if entry is None:  # the other fields' 中文 labels: webui/i18n_fields.py
+        from .i18n_fields import label
+        more = label(key, lang)
+        return f"{more} · {key}" if more else key
+    return f"{entry.get(lang) or entry[DEFAULT]} · {key}"
 
 
 def group_title(group: str, lang: str = DEFAULT) -> str:
