@@ -7,13 +7,16 @@ keep one wording and one source. What the WebUI shows of them goes through say()
     say("a message no pattern knows", "zh")               # -> unchanged: English, never lost
     say(anything, "en")                                   # -> unchanged
 
-A message is translated by the first pattern that matches it whole. A pattern is core's
-message as a template, `{name}` standing for each part that varies, and its 中文 template
-with the same parts; a part can be translated too: `say` (a core message itself), `types`
-(core.config's type names), `state` (a run state), `what` (an answer's cut). A text of
-several lines that no pattern matches whole is translated line by line.
-tests/test_i18n_core.py produces each message from core as it is today and checks its
-pattern matches it, so a changed message in core fails there instead of showing English.
+A message is translated by the first pattern that matches it whole (webui/i18n_patterns.py:
+core's message as a template, `{name}` for each part that varies, and its 中文 with the same
+parts). A part may be translated too: "say" (a core message inside another: a run's error, a
+record's reason, an exception's message), or a converter of CONVERT (type names, run states, an
+alarm's name, ...); a part that cannot be translated leaves the whole message English, never
+half of it. A text of several lines that no pattern matches whole is translated line by line.
+The patterns: webui/i18n_messages.py (values, paths, models, data, uploads) and
+webui/i18n_runs.py (runs and alarms). tests/test_i18n_core.py makes every message from core as
+it is today and checks its pattern translates it, so a message changed in core fails there
+instead of showing English in the 中文 UI.
 """
 from __future__ import annotations
 
@@ -58,43 +61,54 @@ def _formula(text: str) -> str:
     return WORDS.get(text, text.replace("beta", "β"))
 
 
+ALARMS = {"stuck": "停滞", "too_easy": "过于简单", "displacement": "似然位移", "diverging": "发散",
+          "grad_spike": "梯度尖峰", "not_finite": "数值溢出", "overfitting": "过拟合"}
 CONVERT: dict[str, Callable[[str], str | None]] = {
-    "say": lambda text: translate(text)[0], "types": _types, "state": STATES.get,
-    "what": _what, "nan_names": _nan_names, "formula": _formula,
-    "held": lambda text: WORDS.get(text, text)}
+    "types": _types, "state": STATES.get, "what": _what, "nan_names": _nan_names,
+    "formula": _formula, "held": lambda text: WORDS.get(text, text), "alarm": ALARMS.get}
 
 
-def translate(message: str) -> tuple[str | None, Pattern | None]:
-    """(the 中文 of `message`, the pattern that made it); (None, None) when no pattern
-    translates it whole (a part to translate that no pattern knows counts as unknown). Lines
-    of a longer text are translated one by one (pattern None) when one of them is known."""
+def translate(message: str, used: list[str] | None = None) -> str | None:
+    """The 中文 of `message`, or None when no pattern translates it whole (a part to translate
+    that no pattern knows makes the whole unknown). A longer text that no pattern matches is
+    translated line by line when one of its lines is known. `used` collects the ids of the
+    patterns that did it, outer first."""
+    used = [] if used is None else used
     for pattern in PATTERNS:
         m = pattern.regex.fullmatch(message)
         if m is None:
             continue
-        parts = {}
-        for name, value in m.groupdict().items():
-            parts[name] = CONVERT[pattern.parts[name]](value) if name in pattern.parts else value
-            if parts[name] is None:
-                break
-        else:
-            return pattern.zh.format(**parts), pattern
+        inner: list[str] = []
+        parts = {name: _part(pattern.parts.get(name), value, inner)
+                 for name, value in m.groupdict().items()}
+        if None not in parts.values():
+            used += [pattern.id] + inner
+            return pattern.zh.format(**parts)
     if "\n" in message:
-        lines = [_line(line) for line in message.split("\n")]
-        if any(known for _, known in lines):
-            return "\n".join(text for text, _ in lines), None
-    return None, None
+        lines = [_line(line, used) for line in message.split("\n")]
+        if any(text is not None for text in lines):
+            return "\n".join(line if text is None else text
+                             for line, text in zip(message.split("\n"), lines))
+    return None
 
 
-def _line(line: str) -> tuple[str, bool]:
+def _part(converter: str | None, value: str, used: list[str]) -> str | None:
+    if converter is None:
+        return value
+    if converter == "say":  # a core message inside another
+        return translate(value, used)
+    return CONVERT[converter](value)
+
+
+def _line(line: str, used: list[str]) -> str | None:
     head, rest = re.match(r"(\s*(?:- )?)(.*)", line, re.DOTALL).groups()
-    text = translate(rest)[0] if rest else None
-    return (line, False) if text is None else (head + text, True)
+    text = translate(rest, used) if rest else None
+    return None if text is None else head + text
 
 
 def say(message: str | None, lang: str) -> str:
     """`message` from core in `lang`: unchanged in English, and when no pattern knows it."""
     if not message or lang != ZH:
         return message or ""
-    return translate(message)[0] or message
+    return translate(message) or message
 

@@ -9,7 +9,7 @@ NEEDS_CUDA = ("needs a CUDA GPU with bitsandbytes, and this machine has no CUDA 
 
 MESSAGES: tuple[Pattern, ...] = (
     # first: an exception's type before a message ("UserError: cutoff_len: ...")
-    P("exception", "{error}: {message}", "{error}：{message}", message="say"),
+    P("exception", "{exc}: {message}", "{exc}：{message}", message="say"),
     # --- a value typed into a field (core.config.values, core.config.validate) ---------------
     P("required", "{key}: a value is required (expected {types})",
       "{key}：必须填写（应为{types}）", types="types"),
@@ -18,6 +18,10 @@ MESSAGES: tuple[Pattern, ...] = (
     P("at_least", "{key}: {value} must be at least {num}", "{key}：{value} 不能小于 {num}"),
     P("not_one_of_hint", "{key}: {value} is not one of: {listed} ({hint})",
       "{key}：{value} 不是可选值之一：{listed}（{hint}）", hint="say"),
+    P("template_hint", "PrefStudio trains Qwen text models: use qwen (Qwen2/2.5), qwen3, "
+      "qwen3_nothink (Qwen3 Instruct-2507), default, empty, or leave it empty for the tokenizer's "
+      "own", "PrefStudio 训练 Qwen 文本模型：请用 qwen（Qwen2/2.5）、qwen3、qwen3_nothink（Qwen3 "
+      "Instruct-2507）、default、empty，或留空以使用分词器自带的模板"),
     P("not_one_of", "{key}: {value} is not one of: {listed}", "{key}：{value} 不是可选值之一：{listed}"),
     P("not_finite", "{key}: {value} is not a finite number; leave it empty or another number in "
       "range", "{key}：{value} 不是有限的数；请留空，或填写范围内的其他数"),
@@ -136,6 +140,10 @@ MESSAGES: tuple[Pattern, ...] = (
       "reward_format_regex：{value} 不是合法的正则表达式（{error}）；请修正，或从 reward_funcs 中去掉 format"),
     # --- paths, models, the machine (webui.workspace, core.models) --------------------------
     P("give_path", "{key}: give a path inside {a}/ or {b}/", "{key}：请填写 {a}/ 或 {b}/ 内的路径"),
+    P("dataset_file_outside", "{key}: dataset '{name}': file_name {file} in {registry}: {path} is "
+      "outside the folders the WebUI may use ({allowed}); move the file there or give a path "
+      "inside them", "{key}：数据集 '{name}' 的文件 {path}（{registry} 中的 file_name {file}）不在 "
+      "WebUI 可用的文件夹（{allowed}）内；请把文件移到那里，或填写其中的路径"),
     P("outside_link", "{key}: {value} (it leads to {path}) is outside the folders the WebUI may "
       "use ({allowed}); move the file there or give a path inside them",
       "{key}：{value}（指向 {path}）不在 WebUI 可用的文件夹（{allowed}）内；请把文件移到那里，或填写其中的"
@@ -253,6 +261,7 @@ MESSAGES: tuple[Pattern, ...] = (
       "{path}：不支持的文件类型 {value}；请用 {listed}"),
     P("bad_json", "{path}: not valid JSON at line {n}, column {m}: {error}",
       "{path}：第 {n} 行第 {m} 列不是合法的 JSON：{error}"),
-    P("bad_jsonl", "{path}: line {n} is not valid JSON (column {m}: {error}",
-      "{path}：第 {n} 行不是合法的 JSON（第 {m} 列：{error}"),
+    P("bad_jsonl", "{path}: line {n} is not valid JSON (column {m}: {error}); expected a list of "
+      "records or one record per line", "{path}：第 {n} 行不是合法的 JSON（第 {m} 列：{error}）；应为"
+      "记录列表，或每行一条记录"),
 )

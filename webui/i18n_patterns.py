@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 # What a part matches: a config key, a whole number, a number, a word, an exception's type, a
 # file (with its record index); any other text else.
-PART = {"key": r"[a-z_][a-z0-9_.]*", "error": r"[A-Z]\w*(?:Error|Exception)", "n": r"-?\d+", "m": r"-?\d+", "step": r"\d+",
+PART = {"key": r"[a-z_][a-z0-9_.]*", "exc": r"[A-Z]\w*(?:Error|Exception)", "n": r"-?\d+", "m": r"-?\d+", "step": r"\d+",
         "num": r"-?[\d.]+(?:e[-+]?\d+)?", "id": r"[a-z_]+", "type": r"[A-Za-z_]\w*",
         "where": r"\S+\.\w+(?::\d+)?", "field": r"\S+"}
 
@@ -49,6 +49,7 @@ def compile_template(template: str) -> re.Pattern:
     return re.compile("".join(out), re.DOTALL)
 
 
-def P(id: str, en: str, zh: str, **parts: str) -> Pattern:
-    return Pattern(id, en, zh, parts)
+def P(pattern_id: str, en: str, zh: str, /, **parts: str) -> Pattern:
+    """A pattern; `parts`: part name -> converter name (i18n_core.CONVERT, or "say")."""
+    return Pattern(pattern_id, en, zh, parts)
 

@@ -24,9 +24,8 @@ RUNS: tuple[Pattern, ...] = (
     P("gone", "process ended unexpectedly (see train.log)", "进程意外结束（见 train.log）"),
     P("startup_see_log", "ended before training started (see train.log)", "训练开始前就结束了（见 train.log）"),
     P("startup", "ended before training started: {error}", "训练开始前就结束了：{error}", error="say"),
-    P("launch", "could not launch: {error}", "无法启动：{error}"),
     P("stopped_alarm", "stopped on alarm {id} at step {step}: {seen}",
-      "因告警 {id} 在第 {step} 步停止：{seen}", seen="say"),
+      "因“{id}”告警在第 {step} 步停止：{seen}", id="alarm", seen="say"),
     P("abort_stopping", "{name} is stopping already: it saves a checkpoint after the current step "
       "and ends", "{name} 已在停止中：当前步结束后保存检查点并停止"),
     P("abort_state", "{name} is {state}; only a queued or running run can be aborted",
@@ -56,8 +55,9 @@ RUNS: tuple[Pattern, ...] = (
       "要重新开始，请换一个 output_dir。", held="held"),
     P("no_checkpoint", "resume_from_checkpoint: no complete checkpoint in {path}; remove the key to "
       "start fresh", "resume_from_checkpoint：{path} 中没有完整的检查点；删除该项即可从头开始"),
-    P("no_final_model", "{path} has no final model and no complete checkpoint yet (state: {state})",
-      "{path} 还没有最终模型，也没有完整的检查点（状态：{state}）", state="state"),
+    P("no_final_model", "{path} has no final model and no complete checkpoint yet (state: {state}); "
+      "wait for its first save_steps checkpoint", "{path} 还没有最终模型，也没有完整的检查点（状态："
+      "{state}）；请等它按 save_steps 保存第一个检查点", state="state"),
     P("export_exists", "--out {path} exists and is not empty; choose a new folder or empty it",
       "输出目录 {path} 已存在且不为空；请换一个文件夹或清空它"),
     # --- alarms: what was seen, what it means, what to try (core.runs.alarms) ----------------
@@ -158,6 +158,4 @@ GENERIC: tuple[Pattern, ...] = (
     P("warning", "{message} (warning)", "{message}（警告）", message="say"),
     P("problems", "{n} problems:", "{n} 个问题："),
     P("source_problems", "{path}: {n} problems:", "{path}：{n} 个问题："),
-    # last: a key, a file or an exception's type before a message these patterns know
-    P("prefixed", "{type}: {message}", "{type}：{message}", message="say"),
 )
