@@ -26,7 +26,8 @@ from core.data.registry import COLUMN_KEYS, FORMATS, TAG_KEYS
 TERMS = {
     # products, companies, models
     "PrefStudio", "LLaMA-Factory", "LlamaBoard", "Qwen", "Qwen2", "Qwen3", "Instruct", "Hugging",
-    "Face", "Hub", "DeepSeek-R1", "WebUI", "flash-attn", "Gradio", "Python", "PyTorch", "transformers", "bitsandbytes",
+    "Face", "Hub", "DeepSeek-R1", "WebUI", "flash-attn", "Gradio", "Python", "PyTorch",
+    "transformers", "bitsandbytes",
     "torchrun", "tensorboard", "wandb", "swanlab", "mlflow", "pip", "hf",
     # methods and their parts
     "LoRA", "QLoRA", "DoRA", "rsLoRA", "PiSSA", "DPO", "cDPO", "LD-DPO", "IPO", "KTO", "ORPO",

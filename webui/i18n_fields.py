@@ -225,7 +225,7 @@ def help_text(key: str, lang: str) -> str:
 # dataset_info.json's column and tag names (the Data tab's upload editors); the key stays shown.
 REGISTRY_KEYS: dict[str, str] = {
     "prompt": "提示", "query": "输入", "response": "回答", "history": "历史", "messages": "消息",
-    "system": "系统提示词", "tools": "工具", "chosen": "优选", "rejected": "劣选",
+    "system": "系统", "tools": "工具", "chosen": "优选", "rejected": "劣选",
     "kto_tag": "KTO 标签", "role_tag": "角色字段", "content_tag": "内容字段",
     "user_tag": "用户角色名", "assistant_tag": "助手角色名", "observation_tag": "观察角色名",
     "function_tag": "函数调用角色名", "system_tag": "系统角色名",

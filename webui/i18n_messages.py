@@ -37,7 +37,8 @@ MESSAGES: tuple[Pattern, ...] = (
       "{key}：{value} 含有不是文本的字符（孤立的代理项）"),
     P("surrogates_path", "{key}: {value} holds characters no file name can (lone surrogates)",
       "{key}：{value} 含有文件名不能包含的字符（孤立的代理项）"),
-    P("too_long", "{key}: {n} bytes long; shorten it to at most {m}", "{key}：长 {n} 字节，请缩短到最多 {m} 字节"),
+    P("too_long", "{key}: {n} bytes long; shorten it to at most {m}",
+      "{key}：长 {n} 字节，请缩短到最多 {m} 字节"),
     P("path_too_long", "{key}: the path is {n} bytes long; paths have at most {m}",
       "{key}：路径长 {n} 字节，路径最多 {m} 字节"),
     P("name_too_long", "{key}: the name {name} is {n} bytes long; a file or folder name has at "
@@ -64,7 +65,8 @@ MESSAGES: tuple[Pattern, ...] = (
       "remove it or pick a loss with a reference (sigmoid, ...)",
       "{key}：设置了 {value}，但 pref_loss {loss} 不使用参考模型；请删除它，或选一个使用参考模型的损失"
       "（sigmoid 等）"),
-    P("needs_ref_model", "{key}: {value} needs ref_model to be set", "{key}：{value} 需要先设置 ref_model"),
+    P("needs_ref_model", "{key}: {value} needs ref_model to be set",
+      "{key}：{value} 需要先设置 ref_model"),
     P("ld_alpha", "ld_alpha: {num} applies to losses on summed log-probs ({losses}); {loss} "
       "averages per token, so remove ld_alpha",
       "ld_alpha：{num} 只适用于对对数概率求和的损失（{losses}）；{loss} 按 Token 取平均，请删除 ld_alpha"),
@@ -81,8 +83,8 @@ MESSAGES: tuple[Pattern, ...] = (
     P("no_dataset", "dataset: no dataset given; name one from dataset_info.json (`python -m core "
       "data list`)", "dataset：没有指定数据集；请填写 dataset_info.json 中的一个（`python -m core data "
       "list`）"),
-    P("lora_target_empty", "lora_target: empty; give module names, comma-separated (q_proj,v_proj), "
-      "or all", "lora_target：为空；请填写模块名，逗号分隔（q_proj,v_proj），或填 'all'"),
+    P("lora_target_empty", "lora_target: empty; give module names, comma-separated "
+      "(q_proj,v_proj), or all", "lora_target：为空；请填写模块名，逗号分隔（q_proj,v_proj），或填 'all'"),
     P("lora_target_all", "lora_target: {value}: all stands for every linear layer; give it alone "
       "or list module names without it",
       "lora_target：{value}：'all' 表示全部线性层；请单独使用它，或只列出模块名"),
@@ -103,7 +105,8 @@ MESSAGES: tuple[Pattern, ...] = (
       "interleave_probs：{value} 必须是逗号分隔的数字"),
     P("probs_count", "interleave_probs: {n} values for {m} datasets in {key}; give one per dataset",
       "interleave_probs：{key} 中有 {m} 个数据集，却给了 {n} 个值；请每个数据集给一个"),
-    P("probs_sum", "interleave_probs: {value} sum to {num}, not 1", "interleave_probs：{value} 之和为 {num}，不是 1"),
+    P("probs_sum", "interleave_probs: {value} sum to {num}, not 1",
+      "interleave_probs：{value} 之和为 {num}，不是 1"),
     P("beta_end", "pref_beta_end: pref_beta_schedule linear needs the last step's beta; set "
       "pref_beta_end (e.g. 0.5), or use pref_beta_schedule constant",
       "pref_beta_end：pref_beta_schedule 为 linear 时需要最后一步的 β；请设置 pref_beta_end（如 0.5），"

@@ -43,7 +43,8 @@ RUNS: tuple[Pattern, ...] = (
       "{name} {state}，其进程（pid {n}）仍在运行；{hint}", state="state", hint="say"),
     P("try_later", "try again in a moment", "请稍后再试"),
     P("abort_first", "abort it first", "请先中止它"),
-    P("config_missing", "{path} is missing, so {name} cannot be resumed", "缺少 {path}，因此 {name} 无法继续"),
+    P("config_missing", "{path} is missing, so {name} cannot be resumed",
+      "缺少 {path}，因此 {name} 无法继续"),
     P("config_missing_load", "{path} is missing: {name} has no config to load",
       "缺少 {path}：{name} 没有可载入的配置"),
     P("in_use", "output_dir: {path} is in use by another training process (pid {n}); wait for it, "
@@ -53,10 +54,10 @@ RUNS: tuple[Pattern, ...] = (
       "resume_from_checkpoint=true; to start over, choose a new output_dir.",
       "output_dir：{path} 中已有一次运行（{held}）。要继续它，请加上 resume_from_checkpoint=true；"
       "要重新开始，请换一个 output_dir。", held="held"),
-    P("no_checkpoint", "resume_from_checkpoint: no complete checkpoint in {path}; remove the key to "
-      "start fresh", "resume_from_checkpoint：{path} 中没有完整的检查点；删除该项即可从头开始"),
-    P("no_final_model", "{path} has no final model and no complete checkpoint yet (state: {state}); "
-      "wait for its first save_steps checkpoint", "{path} 还没有最终模型，也没有完整的检查点（状态："
+    P("no_checkpoint", "resume_from_checkpoint: no complete checkpoint in {path}; remove the key "
+      "to start fresh", "resume_from_checkpoint：{path} 中没有完整的检查点；删除该项即可从头开始"),
+    P("no_final_model", "{path} has no final model and no complete checkpoint yet (state: "
+      "{state}); wait for its first save_steps checkpoint", "{path} 还没有最终模型，也没有完整的检查点（状态："
       "{state}）；请等它按 save_steps 保存第一个检查点", state="state"),
     P("export_exists", "--out {path} exists and is not empty; choose a new folder or empty it",
       "输出目录 {path} 已存在且不为空；请换一个文件夹或清空它"),

@@ -20,6 +20,7 @@ from core.errors import UserError
 
 from .. import runlists
 from ..i18n import DEFAULT, t
+from ..i18n_core import say
 from ..render import message_html
 from ..workspace import Workspace
 
@@ -90,7 +91,7 @@ def load(host: ChatHost, ws: Workspace, picks: Picks, lang: str) -> Status:
     except Exception as e:  # shown beside the button, never raised into the page
         if not isinstance(e, UserError):
             log.exception("Chat load failed")
-        return Status(str(e) or type(e).__name__, "error")
+        return Status(say(str(e), lang) or type(e).__name__, "error")
 
 
 def unload(host: ChatHost, lang: str) -> Status:

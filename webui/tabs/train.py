@@ -218,7 +218,8 @@ def build(ctx) -> None:
     def on_load(lang, target):
         loaded, note = load_yaml(ctx.ws, target or "")
         if loaded is None:
-            return [message_html(note, "error"), gr.update(), gr.update()] + [gr.update() for _ in fields]
+            return ([message_html(note, "error", lang), gr.update(), gr.update()]
+                    + [gr.update() for _ in fields])
         return ([message_html(t("loaded_yaml", lang, path=target) + note, "ok"),
                  *filled(ctx.ws, loaded)] + [gr.update(value=loaded[k]) for k in keys])
 
