@@ -23,7 +23,7 @@ from core.runs import alarms as core_alarms
 from core.runs import info as run_info
 from core.runs.placement import check_free, in_use
 from core.runs.rundir import RunDir
-from webui import i18n_core
+from webui import i18n_core, runlists
 from webui.i18n_core import PATTERNS, say, translate
 from webui.workspace import Workspace
 
@@ -267,6 +267,10 @@ PRODUCERS = {
     "give_path": lambda env, mp: raised(env.ws.confine, "", "dataset_dir"),
     "outside": lambda env, mp: raised(env.ws.confine, "/etc", "output_dir"),
     "outside_link": lambda env, mp: outside_link(env),
+    "not_a_run_folder": lambda env, mp: raised(runlists.source, env.ws,
+                                                             str(env.data / "pairs.json")),
+    "yaml_suffix": lambda env, mp: saved_yaml(env, "config.txt"),
+    "cannot_write": lambda env, mp: saved_yaml(env, "folder.yaml"),
     "not_model_folder": lambda env, mp: raised(env.ws.check_model, str(env.data)),
     "not_hub_id": lambda env, mp: raised(env.ws.check_model, "no such model"),
     "offline": lambda env, mp: load_hint("Qwen/Qwen2.5-0.5B-Instruct"),
@@ -401,6 +405,17 @@ def outside_link(env) -> str:
     if not link.exists():
         link.symlink_to(env.root.parent)
     return raised(env.ws.confine, str(link / "x.json"), "save_as")
+
+
+def saved_yaml(env, path: str) -> str:
+    """The Train tab's Save YAML refusal (a bad name, a folder where the file goes)."""
+    from webui import forms
+    from webui.tabs import train as train_tab
+    (env.ws.saves_dir / "folder.yaml").mkdir(exist_ok=True)
+    values = forms.config_values(RunConfig(dataset_dir=str(env.data)))
+    written, found = train_tab.save_yaml(env.ws, values, str(env.ws.saves_dir / path))
+    assert written is None
+    return [message for _, message in found]
 
 
 def load_hint(source: str) -> str:

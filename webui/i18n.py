@@ -344,7 +344,7 @@ LABELS: dict[str, dict[str, str]] = {
     "ref_model_quantization_bit": {"en": "Reference quantization", "zh": "参考模型量化"},
     "lora_rank": {"en": "LoRA rank", "zh": "LoRA 秩"},
     "lora_alpha": {"en": "LoRA alpha", "zh": "LoRA α"},
-    "lora_dropout": {"en": "LoRA dropout", "zh": "LoRA 随机丢弃"},
+    "lora_dropout": {"en": "LoRA dropout", "zh": "LoRA 丢弃率"},
     "lora_target": {"en": "LoRA modules", "zh": "LoRA 作用模块"},
     "learning_rate": {"en": "Learning rate", "zh": "学习率"},
     "num_train_epochs": {"en": "Epochs", "zh": "训练轮数"},
@@ -368,6 +368,14 @@ def t(key: str, lang: str = DEFAULT, **fields) -> str:
         return key
     text = entry.get(lang) or entry[DEFAULT]
     return text.format(**fields) if fields else text
+
+
+def sentences(parts: list[str], lang: str = DEFAULT) -> str:
+    """Sentences one after the other, as the language writes them."""
+    text = ""
+    for part in filter(None, parts):
+        text = t("two_sentences", lang, a=text, b=part) if text else part
+    return text
 
 
 def field_label(key: str, lang: str = DEFAULT) -> str:

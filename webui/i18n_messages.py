@@ -154,6 +154,11 @@ MESSAGES: tuple[Pattern, ...] = (
     P("outside", "{key}: {value} is outside the folders the WebUI may use ({allowed}); move the "
       "file there or give a path inside them",
       "{key}：{value} 不在 WebUI 可用的文件夹（{allowed}）内；请把文件移到那里，或填写其中的路径"),
+    P("not_a_run_folder", "{key}: {value} is not a folder; pick a finished run",
+      "{key}：{value} 不是文件夹；请选择一个已完成的运行"),
+    P("yaml_suffix", "yaml_path: {path} must end in .yaml or .yml",
+      "yaml_path：{path} 必须以 .yaml 或 .yml 结尾"),
+    P("cannot_write", "yaml_path: cannot write {path}: {error}", "yaml_path：无法写入 {path}：{error}"),
     P("not_model_folder", "{key}: {value} is not a model folder (no config.json in it)",
       "{key}：{value} 不是模型文件夹（其中没有 config.json）"),
     P("not_hub_id", "{key}: {value} is neither a hub id (like Qwen/Qwen2.5-0.5B-Instruct) nor a "

@@ -126,10 +126,10 @@ def age(seconds: float | None, lang: str) -> str:
         return "–"
     if seconds < 60:
         return t("just_now", lang)
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+    for size, unit in ((86400, "unit_d"), (3600, "unit_h"), (60, "unit_min")):
         if seconds >= size:
-            return t("ago", lang, t=f"{int(seconds // size)} {unit}")
-    return t("ago", lang, t=f"{int(seconds)} s")
+            return t("ago", lang, t=f"{int(seconds // size)} {t(unit, lang)}")
+    return t("ago", lang, t=f"{int(seconds)} {t('unit_s', lang)}")
 
 
 def state_text(info: Any, lang: str) -> str:

@@ -29,7 +29,7 @@ from core.runs.rundir import CHECKPOINT
 
 from .. import forms, runlists
 from ..context import MODELS
-from ..i18n import DEFAULT, t
+from ..i18n import DEFAULT, sentences, t
 from ..i18n_core import say
 from ..render import message_html
 from ..workspace import Workspace
@@ -126,7 +126,7 @@ def send(host: ChatHost, ws: Workspace, picks: Picks, text: str, gen: dict[str, 
         for s in sides:
             if len(session.history[s]) == len(before[s]):
                 session.history[s] = asked[s] + [{"role": "assistant", "content": ""}]
-    yield session.history, status(host, lang, " ".join(x for x in (note, done) if x))
+    yield session.history, status(host, lang, sentences([note, done], lang))
 
 
 def _stream(host: ChatHost, session: ChatSession, text: str, settings,

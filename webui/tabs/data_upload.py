@@ -102,7 +102,9 @@ def summary(d: Detected, lang: str) -> str:
     text = t("detected", lang, formatting=d.entry.get("formatting"), rows=d.rows, stage=d.stage,
              pairs=t("pairs_suffix", lang) if d.entry.get("ranking") else "",
              stages=", ".join(d.stages))
-    shown = [say(str(p), lang) for p in d.problems[:10]]
+    # the uploaded copy's name, not gradio's temporary folder
+    shown = [say(str(p).replace(str(p.file), Path(p.file).name, 1), lang)
+             for p in d.problems[:10]]
     more = f" (+{len(d.problems) - 10})" if len(d.problems) > 10 else ""
     kind = "error" if any(p.is_error for p in d.problems) else "ok"
     return message_html(text + ("\n" + "\n".join(shown) + more if shown else ""), kind)

@@ -19,7 +19,7 @@ from core.runs.manager import RunManager
 from core.training.preflight import key_of, preflight
 
 from .. import forms
-from ..i18n import group_title, t
+from ..i18n import DEFAULT, group_title, sentences, t
 from ..preview import Problems, config_preview, filled, placed
 from ..render import message_html, problems_html
 from ..workspace import Workspace
@@ -83,13 +83,15 @@ def save_yaml(ws: Workspace, values: dict[str, Any], path: str | None) -> tuple[
     return ws.shown(target), []
 
 
-def load_yaml(ws: Workspace, path: str) -> tuple[dict[str, Any] | None, str]:
-    """Form values from a YAML file in saves/, data/ or examples/; (None, error) on failure."""
+def load_yaml(ws: Workspace, path: str,
+              lang: str = DEFAULT) -> tuple[dict[str, Any] | None, str]:
+    """Form values from a YAML file in saves/, data/ or examples/, and a note; (None, error)
+    on failure."""
     try:
         cfg = RunConfig.load(ws.confine(path, "yaml_path", readonly=True))
     except UserError as e:  # ConfigError is one
         return None, str(e)
-    note = " trust_remote_code is never set from the WebUI." if cfg.trust_remote_code else ""
+    note = t("no_remote_code", lang) if cfg.trust_remote_code else ""
     return forms.config_values(cfg), note
 
 
@@ -204,7 +206,7 @@ def build(ctx) -> None:
         text, cmd, found = preview(ctx.ws, values(args))
         text, cmd = (gr.update(), gr.update()) if text is None else (text, cmd)
         named = values(args).get("run_name") or values(args).get("output_dir")
-        note = t("valid", lang) + ("" if named else " " + t("name_at_start", lang))
+        note = sentences([t("valid", lang), "" if named else t("name_at_start", lang)], lang)
         return [text, cmd] + _marks(ctx, found, lang, "" if found else message_html(note, "ok"))
 
     def on_save(lang, target, *args):
@@ -216,11 +218,11 @@ def build(ctx) -> None:
                 + _marks(ctx, [], lang, message_html(t("saved_yaml", lang, path=written), "ok")))
 
     def on_load(lang, target):
-        loaded, note = load_yaml(ctx.ws, target or "")
+        loaded, note = load_yaml(ctx.ws, target or "", lang)
         if loaded is None:
             return ([message_html(note, "error", lang), gr.update(), gr.update()]
                     + [gr.update() for _ in fields])
-        return ([message_html(t("loaded_yaml", lang, path=target) + note, "ok"),
+        return ([message_html(sentences([t("loaded_yaml", lang, path=target), note], lang), "ok"),
                  *filled(ctx.ws, loaded)] + [gr.update(value=loaded[k]) for k in keys])
 
     def on_start(lang, *args):
