@@ -232,3 +232,15 @@ def test_chinese_shows_no_english_on_the_six_tabs(server, page, saves, tmp_path)
     seen.check("7-export")
 
     assert not seen.found, "English in the 中文 UI:\n" + "\n".join(seen.found)
+
+    # ... and back: gradio's own texts too, and the uploaded file is still there
+    page.locator("#lang input").click()
+    page.get_by_role("option", name="English").click()
+    open_tab(page, "data")
+    page.locator("#data-report .ps-verdict").filter(has_text="OK").wait_for(timeout=60_000)
+    page.locator("#tab-train-button").filter(has_text="Train").wait_for()
+    page.locator("#upload-file").filter(has_text="upload_demo").wait_for()  # name | .json
+    page.locator("#upload-file").get_by_role("button", name="Clear").click()
+    page.locator("#upload-file").filter(has_text="Drop File Here").wait_for()
+    shot = ARTIFACTS / "zh-8-back-to-english.png"
+    page.screenshot(path=str(shot), full_page=True)
