@@ -314,6 +314,7 @@ TEXT: dict[str, dict[str, str]] = {
 }
 # More texts (webui/i18n_extra.py), kept in their own table so both merge easily.
 from .i18n_extra import MORE as _MORE  # noqa: E402
+from .i18n_fields import label as more_label  # noqa: E402
 
 if TEXT.keys() & _MORE.keys():
     raise RuntimeError(f"texts defined twice: {sorted(TEXT.keys() & _MORE.keys())}")
@@ -381,8 +382,7 @@ def sentences(parts: list[str], lang: str = DEFAULT) -> str:
 def field_label(key: str, lang: str = DEFAULT) -> str:
     entry = LABELS.get(key)
     if entry is None:  # the other fields' 中文 labels: webui/i18n_fields.py
-        from .i18n_fields import label
-        more = label(key, lang)
+        more = more_label(key, lang)
         return f"{more} · {key}" if more else key
     return f"{entry.get(lang) or entry[DEFAULT]} · {key}"
 
