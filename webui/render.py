@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from .i18n import TEXT, field_label, group_title, state_label, t
+from .i18n_core import say
 
 
 def _esc(value: Any) -> str:
@@ -78,12 +79,12 @@ def report_html(report: dict[str, Any], lang: str, note: str | None = None) -> s
     stats = report.get("token_stats") or {}
     if stats:
         cols = ("min", "mean", "p50", "p95", "max")
-        head = "".join(f"<th>{c}</th>" for c in cols)
+        head = "".join(f"<th>{_esc(t(f'stat_{c}', lang))}</th>" for c in cols)
         body = "".join(f"<tr><td>{_esc(t(n, lang) if n in TEXT else n)}</td>" + "".join(
             f"<td>{s[c]:.0f}</td>" for c in cols) + "</tr>" for n, s in stats.items())
         title = t("tokens_all", lang, rows=report.get("token_rows", ""))
         out.append(f'<table class="ps-stats"><tr><th>{_esc(title)}</th>{head}</tr>{body}</table>')
-    out += [f'<div class="ps-note">{_esc(n)}</div>' for n in report.get("notes", [])]
+    out += [f'<div class="ps-note">{_esc(say(n, lang))}</div>' for n in report.get("notes", [])]
     if note:
         out.append(f'<div class="ps-note">{_esc(note)}</div>')
     problems = report.get("problems") or []
@@ -91,7 +92,8 @@ def report_html(report: dict[str, Any], lang: str, note: str | None = None) -> s
         items = "".join(
             f'<li class="{"ps-err" if p["severity"] == "error" else "ps-warn"}">'
             f'{_esc(p["file"])}{"" if p["index"] is None else ":" + str(p["index"])} '
-            f'<b>{_esc(p["field"])}</b>: {_esc(p["reason"])}</li>' for p in problems[:50])
+            f'<b>{_esc(p["field"])}</b>: {_esc(say(p["reason"], lang))}</li>'
+            for p in problems[:50])
         more = f"<li>… +{len(problems) - 50}</li>" if len(problems) > 50 else ""
         out.append(f'<ul class="ps-problems">{items}{more}</ul>')
     return "".join(out) + "</div>"
@@ -100,7 +102,7 @@ def report_html(report: dict[str, Any], lang: str, note: str | None = None) -> s
 def cuts_html(cuts: dict[str, Any], lang: str) -> str:
     """What cutoff_len did (core.data.truncation.Cuts.to_dict()): one line, the first cut
     records, and what a cut answer or a dropped record means."""
-    lines = [_cuts_text(cuts, lang)] + (cuts.get("examples") or [])
+    lines = [_cuts_text(cuts, lang)] + [say(e, lang) for e in cuts.get("examples") or []]
     if cuts.get("answers_cut"):
         lines.append(t("cuts_end", lang))
     if cuts.get("dropped"):
@@ -124,10 +126,10 @@ def age(seconds: float | None, lang: str) -> str:
         return "–"
     if seconds < 60:
         return t("just_now", lang)
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+    for size, unit in ((86400, "unit_d"), (3600, "unit_h"), (60, "unit_min")):
         if seconds >= size:
-            return t("ago", lang, t=f"{int(seconds // size)} {unit}")
-    return t("ago", lang, t=f"{int(seconds)} s")
+            return t("ago", lang, t=f"{int(seconds // size)} {t(unit, lang)}")
+    return t("ago", lang, t=f"{int(seconds)} {t('unit_s', lang)}")
 
 
 def state_text(info: Any, lang: str) -> str:
@@ -173,7 +175,7 @@ def progress_html(info: Any, lang: str, now: float | None = None,
     state = state_text(info, lang)
     live = info.alive and info.state == "running"
     eta = f' · {t("eta", lang)} {duration(info.eta_s)}' if live and info.eta_s is not None else ""
-    error = (f'<div class="ps-run-error">{_esc(info.error)}</div>'
+    error = (f'<div class="ps-run-error">{_esc(say(info.error, lang))}</div>'
              if info.error and info.state != "failed" else "")
     if info.state == "queued" and info.queue_position and not info.alive:
         ahead = info.queue_position - 1
@@ -223,7 +225,7 @@ def failure_html(failure: Any, lang: str) -> str:
                                       if failure.log.strip() else "")
     return (f'<div class="ps-failure"><div class="ps-failure-title">✗ '
             f'{_esc(t("failure_title", lang))}</div>'
-            f'<div class="ps-headline">{_esc(failure.headline)}</div>{"".join(lines)}'
+            f'<div class="ps-headline">{_esc(say(failure.headline, lang))}</div>{"".join(lines)}'
             f'<details class="ps-details"><summary>{_esc(t("failure_details", lang))}</summary>'
             f'<pre>{details}</pre></details></div>')
 
@@ -236,7 +238,7 @@ def alarms_html(alarms: list[Any], lang: str) -> str:
     boxes = []
     for a in sorted(alarms, key=lambda a: a.severity != "error"):
         severity = "error" if a.severity == "error" else "warning"
-        rows = "".join(f'<dt>{_esc(t(label, lang))}</dt><dd>{_esc(text)}</dd>'
+        rows = "".join(f'<dt>{_esc(t(label, lang))}</dt><dd>{_esc(say(text, lang))}</dd>'
                        for label, text in (("alarm_seen", a.seen), ("alarm_meaning", a.meaning),
                                            ("alarm_advice", a.advice)))
         boxes.append(f'<div class="ps-alarm ps-alarm-{severity}" data-alarm="{_esc(a.id)}">'
@@ -289,15 +291,17 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def message_html(text: str, kind: str = "info") -> str:
-    """A one-line result under a button: info, ok or error."""
+def message_html(text: str, kind: str = "info", lang: str | None = None) -> str:
+    """A one-line result under a button: info, ok or error. With `lang`, a message from core
+    is said in that language (webui/i18n_core.py)."""
+    text = say(text, lang) if lang else text
     return f'<div class="ps-msgline ps-{kind}">{_esc(text)}</div>' if text else ""
 
 
 def problems_html(found: list[tuple[str, str]], lang: str) -> str:
     if not found:
         return ""
-    items = "".join(f"<li>{_esc(message)}</li>" for _, message in found)
+    items = "".join(f"<li>{_esc(say(message, lang))}</li>" for _, message in found)
     return f'<div class="ps-problem-box"><b>{t("problems", lang)}</b><ul>{items}</ul></div>'
 
 
@@ -332,7 +336,8 @@ def samples_html(results: dict[str, dict[str, Any]], lang: str) -> str:
 
 def _generated(text: str | None, model: str, lang: str) -> str:
     """One model's answer, labelled with the model; an empty one says so."""
-    badge = f' <span class="ps-badge">{_esc(model)}</span>'
+    shown = t("base_model", lang) if model == "base" else model  # core's name for the base
+    badge = f' <span class="ps-badge">{_esc(shown)}</span>'
     if text:
         return bubble({"role": "assistant", "content": text}, lang, "ps-generated", badge)
     return bubble({"role": "assistant", "content": t("eval_empty_answer", lang)}, lang,

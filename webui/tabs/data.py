@@ -21,6 +21,7 @@ from core.errors import UserError
 
 from .. import plots
 from ..i18n import t
+from ..i18n_core import say
 from ..render import message_html, report_html, rows_html
 from ..workspace import Workspace
 from . import data_upload
@@ -69,7 +70,7 @@ def check(ws: Workspace, name: str, dataset_dir: str, stage: str, model: str | N
             ws.check_model(model)
             tokenizer = ws.tokenizer(model)
         except Exception as e:  # offline hub id not in the cache, broken folder, ...
-            note = t("no_tokens", lang, error=str(e).splitlines()[0])
+            note = t("no_tokens", lang, error=say(str(e).splitlines()[0], lang))
     limits = {k: v for k, v in (("cutoff_len", cutoff_len), ("truncation", truncation),
                                 ("max_completion_length", max_completion_length)) if v}
     cfg = RunConfig(**{k: int(v) if k != "truncation" else v for k, v in limits.items()})
@@ -121,7 +122,7 @@ def on_table(ws: Workspace, dataset_dir: str, lang: str) -> tuple:
     try:
         value, found = registry_table(ws, dataset_dir, lang)
     except UserError as e:
-        return gr.update(), [], gr.update(), message_html(str(e), "error")
+        return gr.update(), [], gr.update(), message_html(str(e), "error", lang)
     return value, found, gr.update(choices=[i.name for i in found]), gr.update()
 
 
@@ -141,7 +142,7 @@ def on_preview(ws: Workspace, picked, dataset_dir, chosen_stage, number, lang) -
     try:
         html, pages = preview_rows(ws, picked, dataset_dir, chosen_stage, number, lang)
     except UserError as e:
-        return message_html(str(e), "error"), gr.update()
+        return message_html(str(e), "error", lang), gr.update()
     number = min(max(int(number or 1), 1), pages)
     return html, gr.update(value=number, label=f"{t('page', lang)} ({number}/{pages})")
 
@@ -154,7 +155,7 @@ def on_check(ws: Workspace, picked, dataset_dir, chosen_stage, model, template, 
         html, fig = check(ws, picked, dataset_dir, chosen_stage, model, template, cutoff,
                           thinking, lang, truncation, completion)
     except UserError as e:
-        return message_html(str(e), "error"), gr.update(visible=False)
+        return message_html(str(e), "error", lang), gr.update(visible=False)
     return html, gr.update(value=fig, visible=bool(fig.data))
 
 
@@ -196,5 +197,5 @@ def build(ctx) -> None:
     f["cutoff_len"].blur(same, f["cutoff_len"], ui.cutoff, show_progress="hidden").then(
         checking, checked, [ui.report, ui.hist])
     for event in (f["model_name_or_path"].change, f["template"].change, f["truncation"].change,
-                  ui.cutoff.submit, ui.cutoff.blur):
+                  ui.cutoff.submit, ui.cutoff.blur, ctx.lang.change):  # the report in the language
         event(checking, checked, [ui.report, ui.hist])

@@ -295,7 +295,7 @@ def _wire_actions(ctx, ui, then_refresh) -> None:
     def run_action(action):
         def handler(names, lang):
             done, text = act(ctx.runs, action, first(names), lang)
-            return message_html(text, "ok" if done else "error")
+            return message_html(text, "ok" if done else "error", lang)
         return handler
 
     for action in ("abort", "resume"):
@@ -327,7 +327,8 @@ def _wire_actions(ctx, ui, then_refresh) -> None:
     def to_train(names, lang):
         values, text = load_config(ctx.runs, first(names), lang)
         if values is None:
-            return [message_html(text, "error"), gr.update()] + [gr.update()] * (len(train) + len(keys))
+            return ([message_html(text, "error", lang), gr.update()]
+                    + [gr.update()] * (len(train) + len(keys)))
         return ([gr.update(), gr.update(selected="train"), message_html(text, "ok"),
                  *filled(ctx.ws, values)] + [gr.update(value=values[k]) for k in keys])
 

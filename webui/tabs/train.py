@@ -27,7 +27,7 @@ from core.training.preflight import Finding, key_of, preflight
 
 from .. import forms
 from ..doctor import doctor_html
-from ..i18n import DEFAULT, group_title, t
+from ..i18n import DEFAULT, group_title, sentences, t
 from ..preview import CONFIGS, Problems, config_preview, filled, yaml_target
 from ..render import message_html, problems_html
 from ..workspace import Workspace
@@ -126,13 +126,15 @@ def check_yaml_target(ws: Workspace, target: Path) -> None:
             break
 
 
-def load_yaml(ws: Workspace, path: str) -> tuple[dict[str, Any] | None, str]:
-    """Form values from a YAML file in saves/, data/ or examples/; (None, error) on failure."""
+def load_yaml(ws: Workspace, path: str,
+              lang: str = DEFAULT) -> tuple[dict[str, Any] | None, str]:
+    """Form values from a YAML file in saves/, data/ or examples/, and a note; (None, error)
+    on failure."""
     try:
         cfg = RunConfig.load(ws.confine(path, "yaml_path", readonly=True))
     except UserError as e:  # ConfigError is one
         return None, str(e)
-    note = " trust_remote_code is never set from the WebUI." if cfg.trust_remote_code else ""
+    note = t("no_remote_code", lang) if cfg.trust_remote_code else ""
     return forms.config_values(cfg), note
 
 
@@ -344,7 +346,7 @@ def _wire_files(ctx, ui) -> None:
         text, cmd, found, report = inspect(ctx.ws, values, target, lang)
         text, cmd = (gr.update(), gr.update()) if text is None else (text, cmd)
         named = values.get("run_name") or values.get("output_dir")
-        note = t("valid", lang) + ("" if named else " " + t("name_at_start", lang))
+        note = sentences([t("valid", lang), "" if named else t("name_at_start", lang)], lang)
         errors = [(k, m) for k, m in found if not m.endswith(("(warning)", "(info)"))]
         return [text, cmd, report] + _marks(ctx, found, lang,
                                             "" if errors else message_html(note, "ok"))
@@ -357,10 +359,11 @@ def _wire_files(ctx, ui) -> None:
                 + _marks(ctx, [], lang, message_html(t("saved_yaml", lang, path=written), "ok")))
 
     def on_load(lang, target):
-        loaded, note = load_yaml(ctx.ws, target or "")
+        loaded, note = load_yaml(ctx.ws, target or "", lang)
         if loaded is None:
-            return [message_html(note, "error")] + [gr.update() for _ in ui.live + ui.fields]
-        return ([message_html(t("loaded_yaml", lang, path=target) + note, "ok")]
+            return ([message_html(note, "error", lang)]
+                    + [gr.update() for _ in ui.live + ui.fields])
+        return ([message_html(sentences([t("loaded_yaml", lang, path=target), note], lang), "ok")]
                 + _live(ctx, ui, loaded, target, lang) + [loaded[k] for k in ui.keys])
 
     for event in (ui.preview.click(on_preview, [ctx.lang, ui.path] + ui.fields,
