@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 Round = dict[str, Any]
 
 
-def writable(ws: Workspace):
+def writable(ws: Workspace) -> Callable[[Any, str], Any]:
     """The guard core.data.votes calls before it reads or writes the registry and the votes
     file: inside data/ or saves/ (links resolved), or the project's dataset_info.json (data/'s
     registry); a registry entry naming a file elsewhere is refused, nothing is written."""
