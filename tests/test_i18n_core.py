@@ -198,10 +198,13 @@ def registered(env, **kwargs) -> str:
 
 
 def preflight_lines(env, dataset, **values) -> list[str]:
-    """The Train tab's dry run on this workspace (its problems as the form lists them)."""
+    """The Train tab's dry run on this workspace: its problems as Preview lists them next to
+    the form (core.training.preflight and the run doctor, through train.preview)."""
+    from webui import forms
     from webui.tabs import train as train_tab
     cfg = RunConfig(dataset=dataset, dataset_dir=str(env.data), cutoff_len=256, **values)
-    return [m for _, m in train_tab.dry_run(env.ws, cfg)]
+    _, _, found = train_tab.preview(env.ws, forms.config_values(cfg))
+    return [m for _, m in found]
 
 
 PRODUCERS = {
@@ -270,7 +273,11 @@ PRODUCERS = {
     "not_a_run_folder": lambda env, mp: raised(runlists.source, env.ws,
                                                              str(env.data / "pairs.json")),
     "yaml_suffix": lambda env, mp: saved_yaml(env, "config.txt"),
-    "cannot_write": lambda env, mp: saved_yaml(env, "folder.yaml"),
+    "cannot_write": lambda env, mp: saved_yaml(env, "a-file/x.yaml"),
+    "yaml_folder": lambda env, mp: saved_yaml(env, "folder.yaml"),
+    "yaml_run_config": lambda env, mp: saved_yaml(env, "configs/config.yaml"),
+    "yaml_in_run": lambda env, mp: (run_dir(env, "a-run"), saved_yaml(env, "a-run/x.yaml"))[1],
+    "run_folder_write": lambda env, mp: started(env, "blocked"),
     "not_model_folder": lambda env, mp: raised(env.ws.check_model, str(env.data)),
     "not_hub_id": lambda env, mp: raised(env.ws.check_model, "no such model"),
     "offline": lambda env, mp: load_hint("Qwen/Qwen2.5-0.5B-Instruct"),
@@ -363,6 +370,7 @@ PRODUCERS = {
                                                  "fp16: bf16 and fp16 are both true; keep one"])),
     "source_problems": lambda env, mp: raised(RunConfig.load, bad_yaml(env)),
     "exception": lambda env, mp: trained_error(env),
+    "keyed": lambda env, mp: keyed_unknown(env),
     "dataset_file_outside": lambda env, mp: refused_dataset(env),
     # --- alarms ----------------------------------------------------------------------------------
     "stuck_seen": lambda env, mp: alarm_texts([pair(s, 1e-6, 2e-6) for s in range(1, 20)], 100,
@@ -411,10 +419,26 @@ def saved_yaml(env, path: str) -> str:
     """The Train tab's Save YAML refusal (a bad name, a folder where the file goes)."""
     from webui import forms
     from webui.tabs import train as train_tab
-    (env.ws.saves_dir / "folder.yaml").mkdir(exist_ok=True)
+    (env.ws.saves_dir / "folder.yaml").mkdir(parents=True, exist_ok=True)
+    (env.ws.saves_dir / "a-file").write_text("a file where a folder goes")
     values = forms.config_values(RunConfig(dataset_dir=str(env.data)))
     written, found = train_tab.save_yaml(env.ws, values, str(env.ws.saves_dir / path))
     assert written is None
+    return [message for _, message in found]
+
+
+def started(env, output_dir: str) -> list[str]:
+    """The Train tab's Start refusal when the run folder cannot be written (a folder where
+    its config.yaml goes); nothing is launched."""
+    from core.runs.manager import RunManager
+    from webui import forms
+    from webui.tabs import train as train_tab
+    (env.ws.saves_dir / output_dir / "config.yaml").mkdir(parents=True, exist_ok=True)
+    cfg = RunConfig(dataset="demo_pref_en", dataset_dir=str(env.data), cutoff_len=256,
+                    output_dir=str(env.ws.saves_dir / output_dir))
+    name, found = train_tab.start(env.ws, RunManager(env.ws.saves_dir),
+                                  forms.config_values(cfg))
+    assert name is None
     return [message for _, message in found]
 
 
@@ -426,6 +450,12 @@ def load_hint(source: str) -> str:
 def unknown(env, name: str, folder: Path | None = None) -> str:
     from core.data.registry import get_entry
     return raised(get_entry, name, folder or env.data)
+
+
+def keyed_unknown(env) -> str:
+    """The dry run's refusal of an unknown dataset, under the key it concerns."""
+    from core.data.training import check_dataset_names
+    return raised(check_dataset_names, training_config(env, "demo_pref_eng"))
 
 
 def empty_registry(env) -> Path:
