@@ -630,3 +630,18 @@ def test_the_converters():
     assert i18n_core._types("a dict") is None
     assert i18n_core._what("prompt -12, answer -3") == "提示 -12，回答 -3"
     assert i18n_core._formula("1/(4 beta^2)") == "1/(4 β^2)"
+
+
+def test_a_failure_headline_reads_in_chinese(env):
+    """The Runs tab's headline of a failed run joins a list's first item to its intro line
+    (core.runs.failure): translated piece by piece, all or nothing."""
+    from core.runs.failure import explain
+    failure = explain(info(env, "failed", name="bad-data", error=f"UserError: {bad_ratio(env)}"))
+    zh = say(failure.headline, "zh")
+    assert zh.startswith("9 条记录中有 5 条坏记录（55.6%），超过了 max_bad_ratio 0.0：")
+    assert not english(zh, {"pairs.json"}), english(zh)
+    problems = str(ConfigError(["cutoff_len: 8 is below the minimum 16",
+                                "fp16: bf16 and fp16 are both true; keep one"]))
+    failure = explain(info(env, "failed", name="bad-config", error=problems))
+    assert say(failure.headline, "zh") == "2 个问题：cutoff_len：8 低于最小值 16"
+    assert say("2 problems: something new", "zh") == "2 problems: something new"
