@@ -16,9 +16,12 @@ from types import SimpleNamespace
 import pytest
 from conftest import ROOT
 from test_alarms import overfit_stream, pair
+from test_votes import Q, ballot
 from zh_text import english
 
+from core.chat.ballot import Ballot
 from core.config import ConfigError, RunConfig, coerce, parse_number, problems
+from core.data.votes import append_vote
 from core.errors import UserError
 from core.runs import alarms as core_alarms
 from core.runs import info as run_info
@@ -335,6 +338,17 @@ PRODUCERS = {
     "unsupported_type": lambda env, mp: upload(env, "notes.txt", "hello"),
     "bad_json": lambda env, mp: upload(env, "bad.json", "[{"),
     "bad_jsonl": lambda env, mp: upload(env, "bad.jsonl", '{"a": 1}\n{oops\n'),
+    # --- chat votes -------------------------------------------------------------------------------
+    "vote_no_answer": lambda env, mp: raised(Ballot, {"A": [Q], "B": []}, {"A": "x", "B": "y"}),
+    "vote_empty_side": lambda env, mp: raised(ballot, a="  "),
+    "vote_pick": lambda env, mp: raised(ballot().vote, "C"),
+    "vote_better_empty": lambda env, mp: raised(ballot().vote, "A", "   "),
+    "vote_not_saved": lambda env, mp: blank_vote(env),
+    "vote_answer_empty": lambda env, mp: blank_vote(env),
+    "votes_name": lambda env, mp: raised(append_vote, ballot().vote("A"), "../evil", env.root),
+    "votes_not_votes": lambda env, mp: raised(append_vote, ballot().vote("A"), "pairs", env.data),
+    "votes_bad_json": lambda env, mp: broken_votes(env, "{not json\n"),
+    "votes_not_vote": lambda env, mp: broken_votes(env, '{"a": 1}\n'),
     # --- runs ------------------------------------------------------------------------------------
     "gone": lambda env, mp: run_info.GONE,
     "startup_see_log": lambda env, mp: run_info.startup_error(run_dir(env, "s1", log="x\n")),
@@ -407,6 +421,19 @@ PRODUCERS = {
     "overfit_meaning": lambda env, mp: overfit(),
     "overfit_advice": lambda env, mp: overfit(),
 }
+
+
+def blank_vote(env) -> str:
+    vote = ballot().vote("B")
+    vote.rejected = " "
+    return raised(append_vote, vote, "chat_votes", env.root / "votes")
+
+
+def broken_votes(env, line: str) -> str:
+    folder = env.root / "votes"
+    folder.mkdir(exist_ok=True)
+    (folder / "broken.jsonl").write_text('{"winner": "A"}\n' + line)
+    return raised(append_vote, ballot().vote("A"), "broken", folder)
 
 
 def outside_link(env) -> str:

@@ -72,6 +72,7 @@ ALARMS = {"stuck": "停滞", "too_easy": "过于简单", "displacement": "似然
 CONVERT: dict[str, Callable[[str], str | None]] = {
     "types": _types, "state": STATES.get, "what": _what, "nan_names": _nan_names,
     "formula": _formula, "held": lambda text: WORDS.get(text, text), "alarm": ALARMS.get,
+    "answer": {"chosen": "优选", "rejected": "劣选"}.get,
     **DOCTOR_CONVERT}
 
 

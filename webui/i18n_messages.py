@@ -279,4 +279,26 @@ MESSAGES: tuple[Pattern, ...] = (
     P("bad_jsonl", "{path}: line {n} is not valid JSON (column {m}: {error}); expected a list of "
       "records or one record per line", "{path}：第 {n} 行不是合法的 JSON（第 {m} 列：{error}）；应为"
       "记录列表，或每行一条记录"),
+    # --- chat votes (core.chat.ballot, core.data.votes) ------------------------------------
+    P("vote_no_answer", "side {side} has no answer to vote on; send a message with two models "
+      "first", "{side} 侧没有可投票的回答；请先用两个模型发送一条消息"),
+    P("vote_empty_side", "side {side}'s answer is empty, so this pair cannot be voted on (a pair "
+      "needs two answers); send the message again",
+      "{side} 侧的回答为空，这一对无法投票（一对需要两个回答）；请重新发送消息"),
+    P("vote_pick", "pick pane A, B or tie, not {value}", "请选择 A、B 或平手，而不是 {value}"),
+    P("vote_better_empty", "the better answer is empty; write one, or vote without editing",
+      "更好的回答为空；请写一个，或不编辑直接投票"),
+    P("vote_not_saved", "vote not saved: {problem}", "投票未保存：{problem}", problem="say"),
+    P("vote_answer_empty", "the {part} answer is empty; a pair needs two answers",
+      "{part}回答为空；一对需要两个回答", part="answer"),
+    P("votes_name", "votes dataset name {name}: use letters, digits, '_', '-' or '.' (it names "
+      "the file <name>.jsonl), e.g. {default}", "投票数据集名称 {name}：请只用字母、数字、'_'、'-' "
+      "或 '.'（它是文件 <name>.jsonl 的名字），如 {default}"),
+    P("votes_not_votes", "dataset '{name}' in {path} is not a chat-votes dataset; save the votes "
+      "under another name (e.g. {default})",
+      "{path} 中的数据集 '{name}' 不是对话投票数据集；请用另一个名称保存投票（如 {default}）"),
+    P("votes_bad_json", "{path}: line {n} is not valid JSON ({error}); fix or move the file, then "
+      "vote again", "{path}：第 {n} 行不是合法的 JSON（{error}）；请修正或移走该文件，然后再投票"),
+    P("votes_not_vote", "{path}: line {n} is not a chat vote (no 'winner'); save the votes under "
+      "another name", "{path}：第 {n} 行不是对话投票（没有 'winner'）；请用另一个名称保存投票"),
 )
