@@ -1,8 +1,8 @@
 """The run doctor's findings in 中文 (webui/i18n_doctor.py): each pattern against what core
-says today, made as tests/test_doctor.py and tests/test_preflight.py make it (crafted pairs,
-BOS tokenizers, a checkpoint saved with other settings, the doctor on the demo data), as
-tests/test_i18n_core.py does for core's other messages; and the doctor's panel and its
-one-line findings read in 中文.
+says today, made as tests/test_doctor.py, tests/test_preflight.py and tests/test_model_checks.py
+make it (crafted pairs, BOS tokenizers, a checkpoint saved with other settings, a tokenizer
+without pad and eos, the doctor on the demo data), as tests/test_i18n_core.py does for core's
+other messages; and the doctor's panel and its one-line findings read in 中文.
 
 Run: pytest -q tests/test_i18n_doctor.py"""
 from __future__ import annotations
@@ -118,6 +118,24 @@ def resumed(tiny_model, tmp_path, **changes) -> list[str]:
     return [f.message for f in found if f.severity != "info"]
 
 
+def model_checked(model, tmp_path, **values) -> list[str]:
+    from core.training.preflight import preflight
+    found = preflight(tiny_config(model, tmp_path / "run", **values))
+    return [f.message for f in found if f.severity == "error"]
+
+
+def padless(tiny_model, tmp_path):
+    """The tiny model with a tokenizer that has neither a pad nor an eos token."""
+    import json
+    import shutil
+    folder = tmp_path / "padless"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.update(eos_token=None, pad_token=None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder
+
+
 # pattern id -> (tokenizer, tiny_model, demo doctor, tmp_path) -> core's message(s)
 PRODUCERS = {
     "try": lambda tok, m, d, p: lines(biased(tok)),
@@ -154,6 +172,10 @@ PRODUCERS = {
     "memory_seen": lambda tok, m, d, p: memory(d),
     "memory_reference": lambda tok, m, d, p: memory(d),
     "memory_no_reference": lambda tok, m, d, p: no_reference(),
+    "no_pad_token": lambda tok, m, d, p: model_checked(padless(m, p), p),
+    "lora_target_modules": lambda tok, m, d, p: model_checked(m, p, lora_target="q_proj,qproj,mlp"),
+    "freeze_layers": lambda tok, m, d, p: model_checked(m, p, finetuning_type="freeze",
+                                                        freeze_trainable_layers=-5),
     "resume_changed": lambda tok, m, d, p: resumed(m, p, max_steps=9, learning_rate=0.01),
     "resume_refused": lambda tok, m, d, p: resumed(m, p, finetuning_type="full"),
 }

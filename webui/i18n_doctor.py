@@ -1,11 +1,11 @@
 """The run doctor's findings (core.training.checks, core.training.token_checks, the memory
-line of core.training.doctor) and the preflight's resume warnings as patterns (see
-webui/i18n_patterns.py) with their 中文: what the Train tab's Preview shows beside the form
-and in the doctor's panel (webui/doctor.py). A finding's what-was-seen, meaning and advice are
-separate patterns; its one-line form (Check.line(): "seen meaning Try: advice") is translated
-sentence by sentence (i18n_core.translate). The converters of their parts are CONVERT below.
-The finding of the probe and of a GPU size (`python -m core doctor --probe --gpu-memory`) are
-the command line's only and stay English.
+line of core.training.doctor), the preflight's model checks and its resume warnings as
+patterns (see webui/i18n_patterns.py) with their 中文: what the Train tab's Preview shows
+beside the form and in the doctor's panel (webui/doctor.py). A finding's what-was-seen,
+meaning and advice are separate patterns; its one-line form (Check.line(): "seen meaning Try:
+advice") is translated sentence by sentence (i18n_core.translate). The converters of their
+parts are CONVERT below. The findings of the probe and of a GPU size (`python -m core doctor
+--probe --gpu-memory`) are the command line's only and stay English.
 """
 from __future__ import annotations
 
@@ -59,7 +59,22 @@ def _memory_line(text: str) -> str | None:
     return f"{device}（{dtype}）{total} [{listed}]"
 
 
-CONVERT = {"way": WAYS.get, "searched": _searched, "dominating": _dominating,
+def _lora_parts(text: str) -> str | None:
+    """lora_target's "'x' names no module of M; 'mlp' names blocks, not layers LoRA can wrap"."""
+    out = []
+    for part in text.split("; "):
+        missing = re.fullmatch(r"(.+) names no module of (.+)", part)
+        blocks = re.fullmatch(r"(.+) names blocks, not layers LoRA can wrap", part)
+        if missing:
+            out.append(f"{missing.group(2)} 中没有模块 {missing.group(1)}")
+        elif blocks:
+            out.append(f"{blocks.group(1)} 是模块块，不是 LoRA 能包装的层")
+        else:
+            return None
+    return "；".join(out)
+
+
+CONVERT = {"way": WAYS.get, "lora_parts": _lora_parts, "searched": _searched, "dominating": _dominating,
            "cut_parts": lambda text: _counts(text, PARTS), "markers": _counts,
            "memory_line": _memory_line, "reference": REFERENCES.get}
 
@@ -184,6 +199,21 @@ DOCTOR: tuple[Pattern, ...] = (
     P("memory_reference", "reference: {model}; its log-probs are computed once and cached on disk",
       "参考模型：{model}；它的对数概率只计算一次，并缓存到磁盘", model="reference"),
     P("memory_no_reference", "{loss} has no reference", "{loss} 不用参考模型"),
+    # --- the model (core.models.checks), before any weight loads --------------------------
+    P("no_pad_token", "model_name_or_path: the tokenizer of {model} has neither a pad token nor "
+      "an eos token, which training needs to pad batches and end answers; set \"eos_token\" (and "
+      "\"pad_token\") in its tokenizer_config.json, e.g. <|im_end|> and <|endoftext|> for Qwen, or "
+      "use a model whose tokenizer has them",
+      "model_name_or_path：{model} 的分词器既没有填充 Token（pad_token）也没有结束 Token"
+      "（eos_token），而训练要用它们填充批次、结束回答；请在其 tokenizer_config.json 中设置 "
+      "\"eos_token\"（和 \"pad_token\"），如 Qwen 的 <|im_end|> 和 <|endoftext|>，或换用分词器带有"
+      "它们的模型"),
+    P("lora_target_modules", "lora_target: {parts}; use all, or some of: {offer}",
+      "lora_target：{parts}；请用 all，或以下模块中的几个：{offer}", parts="lora_parts"),
+    P("freeze_layers", "freeze_trainable_layers: {n} but {model} has {k} decoder layers; give 1 to "
+      "{k} (the last N) or -1 to -{k} (the first N)",
+      "freeze_trainable_layers：{n}，但 {model} 只有 {k} 个解码层；请填 1 到 {k}（最后 N 层）或 -1 到 "
+      "-{k}（最前 N 层）"),
     # --- resuming (core.training.preflight, core.runs.placement) -------------------------
     P("resume_changed", "{name} was saved with other settings, resuming with: {changes}",
       "{name} 保存时的设置不同，将以这些改动继续：{changes}"),
