@@ -12,11 +12,13 @@ core's message as a template, `{name}` for each part that varies, and its 中文
 parts). A part may be translated too: "say" (a core message inside another: a run's error, a
 record's reason, an exception's message), or a converter of CONVERT (type names, run states, an
 alarm's name, ...); a part that cannot be translated leaves the whole message English, never
-half of it. A text of several lines that no pattern matches whole is translated line by line.
-The patterns: webui/i18n_messages.py (values, paths, models, data, uploads) and
-webui/i18n_runs.py (runs and alarms). tests/test_i18n_core.py makes every message from core as
-it is today and checks its pattern translates it, so a message changed in core fails there
-instead of showing English in the 中文 UI.
+half of it. A text of several lines that no pattern matches whole is translated line by line;
+one line of several sentences, sentence by sentence when every sentence is known.
+The patterns: webui/i18n_messages.py (values, paths, models, data, uploads, votes),
+webui/i18n_runs.py (runs and alarms) and webui/i18n_doctor.py (the run doctor's findings).
+tests/test_i18n_core.py (and tests/test_i18n_doctor.py) make every message from core as it is
+today and check its pattern translates it, so a message changed in core fails there instead
+of showing English in the 中文 UI.
 """
 from __future__ import annotations
 
