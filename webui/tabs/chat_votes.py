@@ -110,7 +110,7 @@ def save(ws: Workspace, dataset_dir: str, name: str, rnd: Round | None, choice: 
         vote = ballot.vote(choice, text if choice != "tie" else None)
         saved = append_vote(vote, name or DEFAULT_NAME, folder, writable(ws))
     except UserError as e:
-        return rnd, message_html(str(e), "error"), None, False
+        return rnd, message_html(str(e), "error", lang), None, False
     note = t("vote_saved", lang, n=saved.count, name=saved.name, file=ws.shown(saved.path))
     if saved.registered:
         note += " " + t("vote_registered", lang, registry=ws.shown(saved.registry),
@@ -133,7 +133,7 @@ def panel(ws: Workspace, dataset_dir: str, name: str, pair: tuple[str, str] | No
         name, guard = name or DEFAULT_NAME, writable(ws)
         path, votes = votes_file(name, folder, guard), read_votes(name, folder, guard)
     except UserError as e:
-        return message_html(str(e), "error")
+        return message_html(str(e), "error", lang)
     pair = pair or last_pair(votes)
     title = t("votes_title", lang, name=name, file=ws.shown(path))  # where the next vote goes
     title = f'<div class="ps-votes-title">{html.escape(title)}</div>'
@@ -194,7 +194,7 @@ def wire(ctx, vote, rnd_state, heads_fn, head_inputs: list, heads: list) -> None
     def on_pick(choice, rnd, lang):
         text, problem = pick(rnd, choice, lang)
         if problem:
-            return None, gr.skip(), gr.update(visible=False), message_html(problem, "error")
+            return None, gr.skip(), gr.update(visible=False), message_html(problem, "error", lang)
         return choice, text, gr.update(visible=True), ""
 
     def on_save(choice, rnd, text, folder, name, bump, lang, *head_values):
