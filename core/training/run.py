@@ -25,6 +25,7 @@ from pathlib import Path
 from core.config import RunConfig, validate
 from core.errors import UserError
 from core.runs.placement import in_use, pick_checkpoint, place
+from core.runs.progress import CLEARED, Phase
 from core.runs.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,8 @@ def _run_locked(cfg: RunConfig, rd: RunDir, reward_funcs: tuple[str, ...]) -> No
         rd.update_status(state="running", pid=os.getpid(),
                          pid_started_at=psutil.Process().create_time(), started_at=time.time(),
                          ended_at=None, exit_code=None, error=None, stage=cfg.stage,
-                         model=cfg.model_name_or_path, dataset=cfg.dataset)
+                         model=cfg.model_name_or_path, dataset=cfg.dataset,
+                         **CLEARED)  # an earlier run's phase is not this one's
         log.info("Run %s: stage=%s model=%s dataset=%s", rd.path, cfg.stage,
                  cfg.model_name_or_path, cfg.dataset)
         aborted = _train(cfg, rd, checkpoint, reward_funcs)
@@ -155,15 +157,17 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     # Raised by the Trainer's own internals on every run; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     check_machine(cfg)
-    tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
-    check_model(cfg, tokenizer)  # pad token, lora_target, layers: before any weight is read
-    template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
-    data = load_for_training(cfg, template)  # logs what cutoff_len cut to train.log
-    if data.truncation is not None:  # the Runs view shows it
-        rd.update_status(truncation=data.truncation.to_dict())
-    log_checks(cfg, template, data)  # the doctor's data and memory findings, before any weight
-    write_env(rd, cfg, data.fingerprint)
-    method = importlib.import_module(METHODS[cfg.stage])
+    with Phase(rd, "data"):
+        tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
+        check_model(cfg, tokenizer)  # pad token, lora_target, layers: before any weight is read
+        template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
+        data = load_for_training(cfg, template)  # logs what cutoff_len cut to train.log
+        if data.truncation is not None:  # the Runs view shows it
+            rd.update_status(truncation=data.truncation.to_dict())
+        log_checks(cfg, template, data)  # the doctor's data and memory findings, no weight yet
+        write_env(rd, cfg, data.fingerprint)
+    with Phase(rd, "imports"):  # trl and the Trainer take seconds to import
+        method = importlib.import_module(METHODS[cfg.stage])
     extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
     aborted = bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
     if cfg.plot_loss:
