@@ -48,7 +48,7 @@ def test_phase_without_count_and_unknown_phase(tmp_path):
         status = rd.status()
         assert status["phase"] == "model" and status["phase_total"] is None
         assert status["phase_done"] is None and status["phase_started_at"]
-    with pytest.raises(ValueError, match="unknown phase 'nap'; one of data, imports, model"):
+    with pytest.raises(ValueError, match="unknown phase 'nap'; one of imports, data, model"):
         Phase(rd, "nap")
 
 
@@ -116,7 +116,7 @@ def test_run_walks_the_phases_and_clears_them_at_the_first_step(tiny_model, tmp_
     names = [name for name, *_ in seen]
     assert names[0] is None  # the `running` status drops an earlier run's phase
     shown = [n for i, n in enumerate(names) if n and (i == 0 or names[i - 1] != n)]
-    assert shown == ["data", "imports", "model", "reference", "start"]
+    assert shown == ["imports", "data", "model", "reference", "start"]
     counts = [(done, total) for name, done, total, _ in seen if name == "reference"]
     assert counts[0] == (0, 12) and counts[-1] == (12, 12)  # 8 train + 4 eval pairs
     assert [d for d, _ in counts] == sorted(d for d, _ in counts) and len(counts) >= 7

@@ -25,8 +25,8 @@ from .rundir import RunDir
 log = logging.getLogger(__name__)
 # name -> what it does, for the terminal and train.log (the WebUI translates the name: i18n)
 PHASES = {
-    "data": "loading and tokenizing the data",
     "imports": "loading the training libraries",
+    "data": "loading and tokenizing the data",
     "model": "loading the model",
     "ref_model": "loading the reference model",
     "reference": "computing reference log-probs",

@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from core.config import RunConfig, validate
 from core.errors import UserError
@@ -141,9 +142,8 @@ def _step_of(checkpoint: str | None) -> int:
 
 def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
            reward_funcs: tuple[str, ...]) -> bool:
-    import datasets
-    import transformers
-
+    with Phase(rd, "imports"):  # torch, transformers and trl take seconds to import
+        method = _import_method(cfg)
     from core.data import load_for_training
     from core.data.templates import get_template
     from core.models.checks import check_model
@@ -152,10 +152,6 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     from .doctor import log_checks
     from .env import write_env
 
-    transformers.utils.logging.disable_progress_bar()  # bars garble train.log
-    datasets.disable_progress_bars()  # TRL's trainers map over datasets.Dataset
-    # Raised by the Trainer's own internals on every run; nothing a user can act on.
-    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     check_machine(cfg)
     with Phase(rd, "data"):
         tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
@@ -166,8 +162,6 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
             rd.update_status(truncation=data.truncation.to_dict())
         log_checks(cfg, template, data)  # the doctor's data and memory findings, no weight yet
         write_env(rd, cfg, data.fingerprint)
-    with Phase(rd, "imports"):  # trl and the Trainer take seconds to import
-        method = importlib.import_module(METHODS[cfg.stage])
     extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
     aborted = bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
     if cfg.plot_loss:
@@ -176,3 +170,17 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
         plot = write_loss_plot(rd)
         log.info("Loss curves: %s", plot or f"none logged (logging_steps {cfg.logging_steps})")
     return aborted
+
+
+def _import_method(cfg: RunConfig) -> Any:
+    """The stage's module (METHODS), with the libraries' progress bars off (they garble
+    train.log; our phases report instead) and their noise silenced."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()  # TRL's trainers map over datasets.Dataset
+    # Raised by the Trainer's own internals on every run; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*",
+                            category=FutureWarning)
+    return importlib.import_module(METHODS[cfg.stage])
