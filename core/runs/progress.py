@@ -2,11 +2,13 @@
 the trainer's set-up), reported so that a run never sits at "step 0/?" without saying why.
 
 status.json gets {"phase", "phase_done", "phase_total", "phase_eta_s", "phase_started_at"},
-written at most every REPORT_S seconds (the Runs tab's bar reads them; core.runs.info). The
-terminal gets a tqdm bar when stdout is a terminal, else a log line every LINE_S seconds, so
-train.log (the run's stdout) holds plain lines and never a carriage return. A phase stays in
-status.json until the next one replaces it; RunFiles clears it when training begins, and from
-then on the step counter tells.
+written at most every REPORT_S seconds (the Runs tab's bar reads them; core.runs.info). A
+phase that counts gets a tqdm bar when stdout is a terminal (console log lines go through
+tqdm meanwhile, so they do not break the bar), else a log line every LINE_S seconds: the
+train.log of a RunManager or nohup run (its stdout) holds plain lines, never a carriage
+return. Every phase logs its start and its end. A phase stays in status.json until the next
+one replaces it; RunFiles clears it when training begins, and from then on the step counter
+tells.
 
     with Phase(rd, "reference", total=len(pairs)) as phase:
         for batch in batches:
@@ -15,6 +17,7 @@ then on the step counter tells.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -51,6 +54,7 @@ class Phase:
         self.done = 0
         self.started = self.reported = self.lined = 0.0
         self.bar: Any = None
+        self.redirect = contextlib.ExitStack()
 
     def __enter__(self) -> Phase:
         self.start()
@@ -60,16 +64,18 @@ class Phase:
         self.finish(ok=kind is None)
 
     def start(self) -> None:
-        """Show the phase now: in status.json, and as a bar or a first line."""
+        """Show the phase now: in status.json, as a log line, and as a bar on a terminal."""
         self.started = self.lined = time.time()
+        log.info("%s%s...", PHASES[self.name].capitalize(),
+                 f" ({self.total} {UNITS.get(self.name, 'items')})" if self.total else "")
         if self.total and _terminal():
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
             self.bar = tqdm(total=self.total, desc=PHASES[self.name].capitalize(),
                             unit=f" {UNITS.get(self.name, 'items')}", file=sys.stdout,
                             dynamic_ncols=True)
-        log.info("%s%s...", PHASES[self.name].capitalize(),
-                 f" ({self.total} {UNITS.get(self.name, 'items')})" if self.total else "")
+            self.redirect.enter_context(logging_redirect_tqdm())
         self._status()
 
     def advance(self, n: int = 1) -> None:
@@ -89,6 +95,7 @@ class Phase:
         """The last report; the phase stays in status.json until replaced or cleared. A phase
         that raised leaves its last report, so a failed run shows where it stopped."""
         if self.bar is not None:
+            self.redirect.close()
             self.bar.close()
             self.bar = None
         if not ok:
