@@ -166,3 +166,16 @@ def test_runs_bar_shows_the_phase_with_pairs_and_eta(lang, text):
     html = progress_html(info, lang)
     assert ("Loading the model · elapsed" if lang == "en" else "正在加载模型 · 已用") in html
     assert "left" not in html and 'style="width:0%"' in html
+
+
+def test_runs_table_shows_the_phase_in_the_progress_column(tmp_path):
+    from core.runs.info import RunInfo
+    from webui.tabs.runs import COLUMNS, table
+
+    info = RunInfo(name="x", path=tmp_path, state="running", alive=True, phase="reference",
+                   phase_done=3, phase_total=12)
+    column = COLUMNS.index("col_progress")
+    assert table([info], "en")["data"][0][column] == "Computing reference log-probs 3/12 pairs"
+    assert table([info], "zh")["data"][0][column] == "正在计算参考模型对数概率 3/12 对"
+    info.phase = None
+    assert table([info], "en")["data"][0][column] == "0%"  # the step counter as before
