@@ -39,7 +39,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None,
     rewards = builtin_rewards(cfg, args.device) + user
     model = load_model(cfg, rd, tokenizer)
     cbs, stop = callbacks(rd, cfg)
-    with Phase(rd, "trainer"):  # TRL prepares the datasets (and the reference model) here
+    with Phase(rd, "trainer"):  # TRL prepares its datasets here
         trainer = GRPOTrainer(
             model=model, reward_funcs=rewards, args=args, train_dataset=to_dataset(train_rows),
             eval_dataset=to_dataset(eval_rows) if eval_rows else None,

@@ -87,7 +87,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
         desirable_weight=cfg.kto_chosen_weight, undesirable_weight=cfg.kto_rejected_weight,
         **kto_batches(cfg))
     cbs, stop = callbacks(rd, cfg)
-    with Phase(rd, "trainer"):  # TRL prepares the datasets (and the KL pairs) here
+    with Phase(rd, "trainer"):  # TRL prepares its datasets here
         trainer = PretokenizedKTOTrainer(
             model=model, ref_model=reference, args=args, processing_class=tokenizer,
             callbacks=cbs, train_dataset=to_dataset(_columns(data.train_features)),
