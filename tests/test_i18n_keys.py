@@ -18,6 +18,7 @@ from conftest import ROOT
 from core.config import GROUPS
 from core.evaluate.compare import TRAINING
 from core.runs.alarms import EVAL_CHECKS, TRAIN_CHECKS
+from core.runs.progress import PHASES, UNITS
 from core.runs.rundir import STATES
 from webui import i18n, tabs
 from webui.tabs import chat_settings
@@ -33,6 +34,8 @@ DYNAMIC = {
     "metric_{}": None,  # any metric key; unknown ones show their own label
     "alarm_{}": tuple(check[0] for check in TRAIN_CHECKS + EVAL_CHECKS),  # every alarm's title
     "summary_{}": tuple(key for key, _ in TRAINING),  # core.evaluate.compare's training rows
+    "phase_{}": tuple(PHASES),  # a run's set-up phases before its first step
+    "phase_count_{}": (*UNITS.values(), "items"),  # what a phase counts (render.phase_text)
 }
 # Functions whose key parameter is checked where they are called.
 PASSTHROUGH = {("context.py", "relabel")}

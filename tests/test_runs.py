@@ -326,6 +326,9 @@ def test_start_queue_and_complete(tiny_model, tmp_path):
         assert "[prefstudio " in log and " -m core train " in log
         # stdout is train.log, so the trainer adds no second copy of each line
         assert log.count("Run completed") == 1 and "run finished:" in log
+        # the set-up phases as plain lines (stdout is no terminal: no tqdm bar, no \r)
+        assert "Computing reference log-probs (16 pairs)..." in log and "\r" not in log
+        assert RunDir(info.path).status()["phase"] is None  # cleared when training began
 
 
 @pytest.mark.slow

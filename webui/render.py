@@ -9,6 +9,8 @@ import html
 import time
 from typing import Any
 
+from core.runs.progress import UNITS
+
 from .i18n import TEXT, field_label, group_title, state_label, t
 from .i18n_core import say
 
@@ -165,9 +167,10 @@ def speed_text(records: list[dict[str, Any]], lang: str) -> str:
 
 def progress_html(info: Any, lang: str, now: float | None = None,
                   truncation: dict[str, Any] | None = None, speed: str = "") -> str:
-    """A run's bar: state, step/total, percent, elapsed, ETA and `speed` (speed_text); where a
-    queued run stands; then what cutoff_len cut (status.json's "truncation") when the run
-    wrote it. A failed run's error is failure_html's."""
+    """A run's bar: state, step/total, percent, elapsed, ETA and `speed` (speed_text), or
+    before the first step its set-up phase with n/N and the phase's ETA; where a queued run
+    stands; then what cutoff_len cut (status.json's "truncation") when the run wrote it. A
+    failed run's error is failure_html's."""
     now = now or time.time()
     pct = round(100 * (info.progress or 0.0))
     total = info.total_steps or "?"
@@ -175,6 +178,11 @@ def progress_html(info: Any, lang: str, now: float | None = None,
     state = state_text(info, lang)
     live = info.alive and info.state == "running"
     eta = f' · {t("eta", lang)} {duration(info.eta_s)}' if live and info.eta_s is not None else ""
+    counter = f'{t("step", lang)} {info.step}/{total} · {pct}%'
+    fill, width = info.state, pct
+    if getattr(info, "phase", None):  # before the first step: what the run is doing instead
+        counter, eta, width = _phase_parts(info, lang)
+        fill = "phase"
     error = (f'<div class="ps-run-error">{_esc(say(info.error, lang))}</div>'
              if info.error and info.state != "failed" else "")
     if info.state == "queued" and info.queue_position and not info.alive:
@@ -183,11 +191,35 @@ def progress_html(info: Any, lang: str, now: float | None = None,
         error = f'<div class="ps-note">{_esc(wait)}</div>'
     return (f'<div class="ps-progress"><div class="ps-progress-head"><b>{_esc(info.name)}</b>'
             f'<span class="ps-state ps-state-{_esc(info.state)}">{_esc(state)}</span>'
-            f'<span>{t("step", lang)} {info.step}/{total} · {pct}% · {t("elapsed", lang)} '
+            f'<span class="ps-counter">{_esc(counter)} · {t("elapsed", lang)} '
             f'{duration(elapsed)}{eta}{_esc(speed)}</span></div>'
-            f'<div class="ps-bar"><div class="ps-bar-fill ps-fill-{_esc(info.state)}" '
-            f'style="width:{pct}%"></div></div>{error}'
+            f'<div class="ps-bar"><div class="ps-bar-fill ps-fill-{_esc(fill)}" '
+            f'style="width:{width}%"></div></div>{error}'
             f'{cuts_line_html(truncation, lang)}</div>')
+
+
+def phase_text(info: Any, lang: str) -> str:
+    """`Computing reference log-probs 40/200 pairs`: the set-up phase of a run before its
+    first step (core.runs.progress), with its count when it has one."""
+    name = info.phase
+    label = t(f"phase_{name}", lang) if f"phase_{name}" in TEXT else name
+    if not info.phase_total:
+        return label
+    unit = UNITS.get(name, "items")
+    count = t(f"phase_count_{unit}", lang, done=info.phase_done or 0, total=info.phase_total)
+    return f"{label} {count}"
+
+
+def _phase_parts(info: Any, lang: str) -> tuple[str, str, int]:
+    """The bar's counter, the phase's ETA and its fill (percent) during a set-up phase."""
+    width = 0
+    counter = phase_text(info, lang)
+    if info.phase_total:
+        width = round(100 * min((info.phase_done or 0) / info.phase_total, 1.0))
+        counter += f" · {width}%"
+    eta = (f' · {t("eta", lang)} {duration(info.phase_eta_s)}'
+           if info.phase_eta_s is not None else "")
+    return counter, eta, width
 
 
 def cuts_line_html(truncation: dict[str, Any] | None, lang: str) -> str:

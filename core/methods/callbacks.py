@@ -3,8 +3,8 @@
 - RunFiles: metrics.jsonl (one JSON per log event, with elapsed/eta and throughput:
   samples_per_s, pairs_per_s for pairwise stages, tokens_per_s where the trainer logs
   num_tokens, counted from this process's start so a resumed run is not flattered), status.json
-  step/total_steps (and peak_gpu_memory_gib at the end on CUDA), and a progress line in
-  train.log.
+  step/total_steps (and peak_gpu_memory_gib at the end on CUDA; the set-up phase cleared when
+  training begins), and a progress line in train.log.
 - CheckpointMarker: writes checkpoint-N/COMPLETE after the Trainer finished saving it (with
   the run's settings, so a resume sees what changed), then applies save_total_limit
   (counting complete checkpoints only).
@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, TrainerControl
 
+from core.runs.progress import CLEARED
 from core.runs.rundir import RunDir, mark_complete
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ class RunFiles(TrainerCallback):
         self.start, self.first_step = time.time(), state.global_step
         counts = [h["num_tokens"] for h in state.log_history if "num_tokens" in h]
         self.first_tokens = counts[-1] if counts else 0
-        self.rd.update_status(step=state.global_step, total_steps=state.max_steps)
+        # the set-up phases (core.runs.progress) are over: the step counter takes over
+        self.rd.update_status(step=state.global_step, total_steps=state.max_steps, **CLEARED)
 
     def _timing(self, state, logs: dict | None = None) -> dict:
         elapsed = time.time() - self.start

@@ -13,6 +13,7 @@ from transformers import TrainerCallback
 from core.config import RunConfig
 from core.models.loading import compute_dtype
 from core.runs.placement import resume_settings
+from core.runs.progress import Phase
 from core.runs.rundir import RunDir
 
 from .alarms import AlarmWatch
@@ -102,6 +103,16 @@ def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     return [RunFiles(rd, batch, pairs), marker, stop, AlarmWatch(rd, cfg, stop)], stop
 
 
+def load_model(cfg: RunConfig, rd: RunDir, tokenizer, **kwargs: Any) -> Any:
+    """The policy (core.models.policy.load_policy), shown as the run's "model" phase."""
+    from core.models.policy import load_policy
+
+    with Phase(rd, "model"):
+        model = load_policy(cfg, tokenizer, **kwargs)
+    describe(model)
+    return model
+
+
 def describe(model) -> None:
     from core.models.loading import count_parameters
 
@@ -127,6 +138,9 @@ def fit(trainer, rd: RunDir, tokenizer, checkpoint: str | None, stop: GracefulSt
     """Train (from `checkpoint` when resuming), save the final model; True if stopped early."""
     quiet(trainer)
     trainer.add_callback(TokenCount(trainer))
+    # optimizer, data loader and a resumed checkpoint's state load before the first step;
+    # RunFiles clears the phase when training begins
+    Phase(rd, "start").start()
     trainer.train(resume_from_checkpoint=checkpoint)
     if stop.requested:  # no final model: the run is resumable from the checkpoint just saved
         log.info("Stopped early at step %d; resume with resume_from_checkpoint=true.",

@@ -25,9 +25,9 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None,
     specs from the command line. Rewards and prompts are checked before any weight loads."""
     from trl import GRPOConfig, GRPOTrainer
 
-    from core.models.policy import load_policy
+    from core.runs.progress import Phase
 
-    from .common import callbacks, describe, fit, to_dataset, training_arguments
+    from .common import callbacks, fit, load_model, to_dataset, training_arguments
     from .rewards import builtin_rewards, load_user_reward
 
     user = [load_user_reward(spec) for spec in user_rewards]
@@ -37,13 +37,13 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None,
         max_completion_length=cfg.max_completion_length, beta=cfg.grpo_beta,
         temperature=cfg.temperature, reward_weights=weights, log_completions=False)
     rewards = builtin_rewards(cfg, args.device) + user
-    model = load_policy(cfg, tokenizer)
-    describe(model)
+    model = load_model(cfg, rd, tokenizer)
     cbs, stop = callbacks(rd, cfg)
-    trainer = GRPOTrainer(
-        model=model, reward_funcs=rewards, args=args, train_dataset=to_dataset(train_rows),
-        eval_dataset=to_dataset(eval_rows) if eval_rows else None, processing_class=tokenizer,
-        callbacks=cbs)
+    with Phase(rd, "trainer"):  # TRL prepares its datasets here
+        trainer = GRPOTrainer(
+            model=model, reward_funcs=rewards, args=args, train_dataset=to_dataset(train_rows),
+            eval_dataset=to_dataset(eval_rows) if eval_rows else None,
+            processing_class=tokenizer, callbacks=cbs)
     return fit(trainer, rd, tokenizer, checkpoint, stop)
 
 

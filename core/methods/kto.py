@@ -64,20 +64,21 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage kto into `rd`; True if stopped early. See the module docstring."""
     from trl import KTOConfig
 
-    from core.models.policy import load_policy, load_reference_model
+    from core.models.policy import load_reference_model
+    from core.runs.progress import Phase
 
-    from .common import callbacks, describe, fit, to_dataset, training_arguments
+    from .common import callbacks, fit, load_model, to_dataset, training_arguments
 
     labels = [f["label"] for f in data.train_features]
     warning = balance_warning(sum(labels), len(labels) - sum(labels), cfg.kto_chosen_weight,
                               cfg.kto_rejected_weight)
     if warning:
         log.warning("%s", warning)
-    model = load_policy(cfg, tokenizer)
-    describe(model)
+    model = load_model(cfg, rd, tokenizer)
     reference = None
     if cfg.ref_model:
-        reference = load_reference_model(cfg)
+        with Phase(rd, "ref_model"):
+            reference = load_reference_model(cfg)
     elif cfg.finetuning_type != "lora":  # TRL would reload the bare base, without start adapters
         reference = copy.deepcopy(model).eval().requires_grad_(False)
     evals = data.eval_features
@@ -86,10 +87,11 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
         desirable_weight=cfg.kto_chosen_weight, undesirable_weight=cfg.kto_rejected_weight,
         **kto_batches(cfg))
     cbs, stop = callbacks(rd, cfg)
-    trainer = PretokenizedKTOTrainer(
-        model=model, ref_model=reference, args=args, processing_class=tokenizer, callbacks=cbs,
-        train_dataset=to_dataset(_columns(data.train_features)),
-        eval_dataset=to_dataset(_columns(evals)) if evals else None)
+    with Phase(rd, "trainer"):  # TRL prepares its datasets here
+        trainer = PretokenizedKTOTrainer(
+            model=model, ref_model=reference, args=args, processing_class=tokenizer,
+            callbacks=cbs, train_dataset=to_dataset(_columns(data.train_features)),
+            eval_dataset=to_dataset(_columns(evals)) if evals else None)
     return fit(trainer, rd, tokenizer, checkpoint, stop)
 
 

@@ -9,6 +9,8 @@ pairs (reference pass, evaluation, bench).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 Tensor = torch.Tensor
@@ -73,14 +75,16 @@ def sequence_logps(per_token: Tensor, mask: Tensor, ld_alpha: float | None = Non
 
 @torch.no_grad()
 def score_pairs(model, features: list[dict], collate, batch_size: int, device,
-                ld_alpha: float | None = None) -> dict[str, Tensor]:
+                ld_alpha: float | None = None,
+                on_batch: Callable[[int], None] | None = None) -> dict[str, Tensor]:
     """Summed log-probs and token counts of every pair's answers, without gradients.
 
     `features` hold prompt_ids, chosen_ids and rejected_ids; `collate` (a PairBatcher, or a
     PairCollator for the plain path) lays out `batch_size` of them at a time. Returns float32 CPU tensors of len(features) under
     "chosen", "rejected" (summed log-probs, LD-DPO weighted with ld_alpha) and "n_chosen",
     "n_rejected" (answer tokens). Dropout is off while scoring; the model's mode is restored.
-    The reference pass, evaluation and the bench all score pairs here.
+    The reference pass, evaluation and the bench all score pairs here; `on_batch(n)` is
+    called after each batch of n pairs (the reference pass shows its progress with it).
     """
     keys = ("chosen", "rejected", "n_chosen", "n_rejected")
     parts: dict[str, list[Tensor]] = {k: [torch.zeros(0)] for k in keys}
@@ -94,6 +98,8 @@ def score_pairs(model, features: list[dict], collate, batch_size: int, device,
             n_chosen, n_rejected = counts.float().cpu().chunk(2)
             for key, value in zip(keys, (chosen, rejected, n_chosen, n_rejected)):
                 parts[key].append(value)
+            if on_batch is not None:
+                on_batch(len(chosen))
     finally:
         model.train(was_training)
     return {k: torch.cat(v) for k, v in parts.items()}

@@ -14,6 +14,7 @@ over the steps (logged as `beta`). num_tokens counts the pairs' tokens trained s
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -148,28 +149,14 @@ class BetaSchedule(TrainerCallback):
 def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage dpo into run directory `rd` (from `checkpoint` when resuming); returns True
     if stopped early (aborted). `data` is core.data.TrainingData with tokenized features."""
-    from core.models.policy import load_policy
+    from .common import ListDataset, callbacks, fit, load_model, training_arguments
 
-    from .common import ListDataset, callbacks, describe, fit, training_arguments
-    from .reference import build_reference, precompute
-
-    model = load_policy(cfg, tokenizer)
-    describe(model)
+    model = load_model(cfg, rd, tokenizer)
     collate = pair_batcher(cfg, model, tokenizer.pad_token_id)
     train_features, eval_features = data.train_features, data.eval_features
     args = training_arguments(cfg, rd, has_eval=bool(eval_features))
     if LOSSES[cfg.pref_loss].reference:
-        reference, ident = build_reference(cfg, model)
-        for m in (model, reference.model):
-            if m is not None and not getattr(m, "is_loaded_in_4bit", False) \
-                    and not getattr(m, "is_loaded_in_8bit", False):
-                m.to(args.device)  # the Trainer would move the policy anyway
-        del m  # the loop variable would otherwise keep the reference model alive
-        for features in (train_features, eval_features):
-            precompute(reference, features, collate, cfg.per_device_eval_batch_size, args.device,
-                       cfg.ld_alpha, f"{ident}|{collate.describe()}",
-                       next(model.parameters()).dtype)
-        del reference  # a separate reference model is no longer needed
+        reference_logps(cfg, rd, model, collate, args.device, [train_features, eval_features])
     cbs, stop = callbacks(rd, cfg)
     trainer = PairwiseTrainer(
         model=model, args=args, train_dataset=ListDataset(train_features),
@@ -179,6 +166,28 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
         trainer.add_callback(BetaSchedule(trainer, cfg.pref_beta_start or cfg.pref_beta,
                                           cfg.pref_beta_end))
     return fit(trainer, rd, tokenizer, checkpoint, stop)
+
+
+def reference_logps(cfg: RunConfig, rd, model, collate: PairBatcher, device,
+                    parts: list[list[dict]]) -> None:
+    """Add the reference's log-probs to the pairs of each part (train, eval; each its own
+    cache file): the run's "ref_model" phase when it loads one, then its "reference" phase,
+    n/N pairs of all parts. The separate reference model is freed on return."""
+    from core.runs.progress import Phase
+
+    from .reference import build_reference, precompute
+
+    with Phase(rd, "ref_model") if cfg.ref_model else contextlib.nullcontext():
+        reference, ident = build_reference(cfg, model)
+    for m in (model, reference.model):
+        if m is not None and not getattr(m, "is_loaded_in_4bit", False) \
+                and not getattr(m, "is_loaded_in_8bit", False):
+            m.to(device)  # the Trainer would move the policy anyway
+    with Phase(rd, "reference", total=sum(map(len, parts))) as phase:
+        for features in parts:
+            precompute(reference, features, collate, cfg.per_device_eval_batch_size, device,
+                       cfg.ld_alpha, f"{ident}|{collate.describe()}",
+                       next(model.parameters()).dtype, on_batch=phase.advance)
 
 
 def pair_batcher(cfg: RunConfig, model, pad_id: int) -> PairBatcher:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -121,8 +121,9 @@ def cache_key(ident: str, features: list[dict], ld_alpha: float | None, dtype: t
 
 def precompute(reference: Reference, features: list[dict], collate, batch_size: int,
                device: torch.device, ld_alpha: float | None, ident: str, dtype: torch.dtype,
-               use_cache: bool = True) -> None:
-    """Add ref_chosen_logps / ref_rejected_logps (sums) and their token counts to features."""
+               use_cache: bool = True, on_batch: Callable[[int], None] | None = None) -> None:
+    """Add ref_chosen_logps / ref_rejected_logps (sums) and their token counts to features.
+    `on_batch(n)` after each batch of n pairs (all at once when read from the cache)."""
     from safetensors.torch import load_file, save_file
 
     if not features:
@@ -131,8 +132,10 @@ def precompute(reference: Reference, features: list[dict], collate, batch_size: 
     if use_cache and path.is_file():
         values = load_file(path)
         log.info("Reference log-probs: read from cache %s", path)
+        if on_batch is not None:
+            on_batch(len(features))
     else:
-        values = _compute(reference, features, collate, batch_size, device, ld_alpha)
+        values = _compute(reference, features, collate, batch_size, device, ld_alpha, on_batch)
         if use_cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
@@ -144,9 +147,10 @@ def precompute(reference: Reference, features: list[dict], collate, batch_size: 
 
 
 def _compute(reference: Reference, features: list[dict], collate, batch_size: int,
-             device: torch.device, ld_alpha: float | None) -> dict[str, torch.Tensor]:
+             device: torch.device, ld_alpha: float | None,
+             on_batch: Callable[[int], None] | None = None) -> dict[str, torch.Tensor]:
     log.info("Reference log-probs: computing for %d pairs (once; cached for later runs)...",
              len(features))
     with reference.active() as model:
-        scores = score_pairs(model, features, collate, batch_size, device, ld_alpha)
+        scores = score_pairs(model, features, collate, batch_size, device, ld_alpha, on_batch)
     return {"chosen": scores["chosen"].contiguous(), "rejected": scores["rejected"].contiguous()}

@@ -38,21 +38,21 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage rm into `rd`; True if stopped early. See the module docstring."""
     from trl import RewardConfig
 
-    from core.models.policy import load_policy
+    from core.runs.progress import Phase
 
-    from .common import callbacks, describe, fit, to_dataset, training_arguments
+    from .common import callbacks, fit, load_model, to_dataset, training_arguments
 
-    model = load_policy(cfg, tokenizer, head="reward")
+    model = load_model(cfg, rd, tokenizer, head="reward")
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
-    describe(model)
     evals = data.eval_features
     # cutoff_len already bounds prompt + answer; TRL would drop longer pairs silently.
     args = training_arguments(cfg, rd, bool(evals), RewardConfig, max_length=None)
     cbs, stop = callbacks(rd, cfg)
-    trainer = PairwiseRewardTrainer(
-        model=model, args=args, processing_class=tokenizer, callbacks=cbs,
-        train_dataset=to_dataset(_sequences(data.train_features)),
-        eval_dataset=to_dataset(_sequences(evals)) if evals else None)
+    with Phase(rd, "trainer"):  # TRL prepares the datasets here
+        trainer = PairwiseRewardTrainer(
+            model=model, args=args, processing_class=tokenizer, callbacks=cbs,
+            train_dataset=to_dataset(_sequences(data.train_features)),
+            eval_dataset=to_dataset(_sequences(evals)) if evals else None)
     return fit(trainer, rd, tokenizer, checkpoint, stop)
 
 

@@ -31,18 +31,18 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     """Train stage sft into `rd`; True if stopped early. See the module docstring."""
     from trl import SFTConfig, SFTTrainer
 
-    from core.models.policy import load_policy
+    from core.runs.progress import Phase
 
-    from .common import callbacks, describe, fit, to_dataset, training_arguments
+    from .common import callbacks, fit, load_model, to_dataset, training_arguments
 
-    model = load_policy(cfg, tokenizer)
-    describe(model)
+    model = load_model(cfg, rd, tokenizer)
     evals = data.eval_features
     args = training_arguments(cfg, rd, bool(evals), SFTConfig, max_length=cfg.cutoff_len,
                               packing=bool(cfg.packing), dataset_num_proc=None)
     cbs, stop = callbacks(rd, cfg)
-    trainer = SFTTrainer(
-        model=model, args=args, processing_class=tokenizer, callbacks=cbs,
-        train_dataset=to_dataset(labelled(data.train_features, cfg.train_on_prompt)),
-        eval_dataset=to_dataset(labelled(evals, cfg.train_on_prompt)) if evals else None)
+    with Phase(rd, "trainer"):  # TRL prepares the datasets here
+        trainer = SFTTrainer(
+            model=model, args=args, processing_class=tokenizer, callbacks=cbs,
+            train_dataset=to_dataset(labelled(data.train_features, cfg.train_on_prompt)),
+            eval_dataset=to_dataset(labelled(evals, cfg.train_on_prompt)) if evals else None)
     return fit(trainer, rd, tokenizer, checkpoint, stop)

@@ -47,6 +47,13 @@ class RunInfo:
     alive: bool = False
     stopping: bool = False  # abort requested, process still going
     alarms: list[Alarm] = field(default_factory=list)  # core/runs/alarms.py, first seen first
+    # The set-up phase a live run is in before its first step (core/runs/progress.py): its
+    # name (a key of progress.PHASES), items done of total (None: it has no count) and
+    # seconds left; None once training began or when the process is gone.
+    phase: str | None = None
+    phase_done: int | None = None
+    phase_total: int | None = None
+    phase_eta_s: float | None = None
 
 
 def inspect_run(rd: RunDir, saves_dir: Path) -> tuple[RunInfo, dict[str, Any]]:
@@ -79,7 +86,15 @@ def inspect_run(rd: RunDir, saves_dir: Path) -> tuple[RunInfo, dict[str, Any]]:
         age_s=time.time() - begun if begun else None, error=error,
         exit_code=status.get("exit_code"), pid=status.get("pid"), alive=alive,
         stopping=alive and abort_requested(status) and state not in FINAL_STATES,
-        alarms=listed(status)), status
+        alarms=listed(status), **phase_of(status, alive and state == "running")), status
+
+
+def phase_of(status: dict[str, Any], live: bool) -> dict[str, Any]:
+    """RunInfo's phase fields from status.json; none for a run that is not live."""
+    if not live or not status.get("phase"):
+        return {}
+    return {"phase": status["phase"], "phase_done": status.get("phase_done"),
+            "phase_total": status.get("phase_total"), "phase_eta_s": status.get("phase_eta_s")}
 
 
 def waiting(infos: list[RunInfo]) -> list[RunInfo]:

@@ -21,10 +21,12 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from core.config import RunConfig, validate
 from core.errors import UserError
 from core.runs.placement import in_use, pick_checkpoint, place
+from core.runs.progress import CLEARED, Phase
 from core.runs.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -117,7 +119,8 @@ def _run_locked(cfg: RunConfig, rd: RunDir, reward_funcs: tuple[str, ...]) -> No
         rd.update_status(state="running", pid=os.getpid(),
                          pid_started_at=psutil.Process().create_time(), started_at=time.time(),
                          ended_at=None, exit_code=None, error=None, stage=cfg.stage,
-                         model=cfg.model_name_or_path, dataset=cfg.dataset)
+                         model=cfg.model_name_or_path, dataset=cfg.dataset,
+                         **CLEARED)  # an earlier run's phase is not this one's
         log.info("Run %s: stage=%s model=%s dataset=%s", rd.path, cfg.stage,
                  cfg.model_name_or_path, cfg.dataset)
         aborted = _train(cfg, rd, checkpoint, reward_funcs)
@@ -139,9 +142,8 @@ def _step_of(checkpoint: str | None) -> int:
 
 def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
            reward_funcs: tuple[str, ...]) -> bool:
-    import datasets
-    import transformers
-
+    with Phase(rd, "imports"):  # torch, transformers and trl take seconds to import
+        method = _import_method(cfg)
     from core.data import load_for_training
     from core.data.templates import get_template
     from core.models.checks import check_model
@@ -150,20 +152,16 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     from .doctor import log_checks
     from .env import write_env
 
-    transformers.utils.logging.disable_progress_bar()  # bars garble train.log
-    datasets.disable_progress_bars()  # TRL's trainers map over datasets.Dataset
-    # Raised by the Trainer's own internals on every run; nothing a user can act on.
-    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     check_machine(cfg)
-    tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
-    check_model(cfg, tokenizer)  # pad token, lora_target, layers: before any weight is read
-    template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
-    data = load_for_training(cfg, template)  # logs what cutoff_len cut to train.log
-    if data.truncation is not None:  # the Runs view shows it
-        rd.update_status(truncation=data.truncation.to_dict())
-    log_checks(cfg, template, data)  # the doctor's data and memory findings, before any weight
-    write_env(rd, cfg, data.fingerprint)
-    method = importlib.import_module(METHODS[cfg.stage])
+    with Phase(rd, "data"):
+        tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
+        check_model(cfg, tokenizer)  # pad token, lora_target, layers: before any weight is read
+        template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
+        data = load_for_training(cfg, template)  # logs what cutoff_len cut to train.log
+        if data.truncation is not None:  # the Runs view shows it
+            rd.update_status(truncation=data.truncation.to_dict())
+        log_checks(cfg, template, data)  # the doctor's data and memory findings, no weight yet
+        write_env(rd, cfg, data.fingerprint)
     extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
     aborted = bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
     if cfg.plot_loss:
@@ -172,3 +170,17 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
         plot = write_loss_plot(rd)
         log.info("Loss curves: %s", plot or f"none logged (logging_steps {cfg.logging_steps})")
     return aborted
+
+
+def _import_method(cfg: RunConfig) -> Any:
+    """The stage's module (METHODS), with the libraries' progress bars off (they garble
+    train.log; our phases report instead) and their noise silenced."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()  # TRL's trainers map over datasets.Dataset
+    # Raised by the Trainer's own internals on every run; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*",
+                            category=FutureWarning)
+    return importlib.import_module(METHODS[cfg.stage])

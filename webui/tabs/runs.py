@@ -36,6 +36,7 @@ from ..render import (
     failure_html,
     log_html,
     message_html,
+    phase_text,
     progress_html,
     speed_text,
     state_text,
@@ -62,6 +63,8 @@ def table(infos: list[RunInfo], lang: str) -> dict[str, list]:
             state += " · ⚠ " + ", ".join(alarm_title(a, lang) for a in i.alarms)
         total = f"{i.step}/{i.total_steps}" if i.total_steps else (str(i.step) if i.step else "")
         progress = f"{round(100 * i.progress)}%" + (f" ({total})" if total else "")
+        if i.phase:  # before the first step: the set-up phase, e.g. the reference pass n/N
+            progress = phase_text(i, lang)
         rows.append([i.name, state, i.stage or "", i.model or "", i.dataset or "", progress,
                      age(i.age_s, lang)])
     return {"headers": [t(c, lang) for c in COLUMNS], "data": rows}
