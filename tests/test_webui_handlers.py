@@ -23,7 +23,7 @@ from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
 from webui import forms, i18n, plots
 from webui.tabs import data as data_tab
-from webui.tabs import data_upload
+from webui.tabs import data_pages, data_upload
 from webui.tabs import runs as runs_tab
 from webui.tabs import train as train_tab
 from webui.workspace import Workspace
@@ -138,10 +138,24 @@ def test_paths_are_confined_to_data_and_saves(ws, tmp_path):
     assert ws.confine(ws.examples_dir / "dpo_demo.yaml", readonly=True).is_file()
 
 
-def test_model_fields_take_hub_ids_and_model_folders(ws, tiny_model):
+def with_models(ws: Workspace, *model_dirs: Path) -> Workspace:
+    """`ws` as a server started with --model-dir for each of `model_dirs`."""
+    return Workspace(saves_dir=ws.saves_dir, data_dir=ws.data_dir, model_dirs=model_dirs)
+
+
+def test_model_fields_take_demo_hub_ids_and_model_folders_in_the_workspace(ws, tiny_model):
+    """Deliberately changed (Hardening, item 3): a model folder anywhere on the machine was
+    taken; now only inside data/, saves/, assets/ or a --model-dir folder."""
     ws.check_model("demo")
     ws.check_model("Qwen/Qwen2.5-0.5B-Instruct")
-    ws.check_model(str(tiny_model))  # a local model folder anywhere
+    ws.check_model("assets/demo-model")  # the bundled model, by its path
+    exported = ws.saves_dir / "exports" / "mine"
+    shutil.copytree(tiny_model, exported)
+    ws.check_model(str(exported))
+    ws.check_model(ws.shown(exported))
+    with pytest.raises(UserError, match="outside the folders the WebUI loads models from"):
+        ws.check_model(str(tiny_model))
+    with_models(ws, tiny_model).check_model(str(tiny_model))  # python -m webui --model-dir
     for bad in ("/etc", "../../etc/passwd", "a/../b"):
         with pytest.raises(UserError, match="model_name_or_path"):
             ws.check_model(bad)
@@ -396,6 +410,7 @@ def test_registry_table_and_chat_preview(ws):
 
 
 def test_check_report_and_token_histogram(ws, tiny_model):
+    ws = with_models(ws, tiny_model)
     html, fig = data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", str(tiny_model), None,
                                256, True, "en")
     assert "OK: the data can train" in html and "300 records" in html and "p95" in html
@@ -404,6 +419,56 @@ def test_check_report_and_token_histogram(ws, tiny_model):
     html, fig = data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", "no-such/model-x",
                                None, 256, True, "en")
     assert "OK" in html and "tokenizer" in html and not fig.data
+
+
+def used(report: str) -> str:
+    """The report's line naming the model and template that counted the tokens ("" if none)."""
+    found = re.search(r'ps-check-used">([^<]*)<', report)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def test_the_check_names_the_model_it_used_and_takes_another(ws, tiny_model):
+    def check(model, lang="en", template=None):
+        return data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", model, template, 256,
+                              True, lang)[0]
+
+    assert used(check("demo")) == ("Tokens counted with the tokenizer of demo, template: the "
+                                   "tokenizer's own")
+    assert used(check("demo", template="qwen")).endswith("template: qwen")
+    assert used(check("demo", "zh")) == "Token 数由 demo 的分词器统计，模板：分词器自带"
+    refused = check(str(tiny_model))  # a model folder outside the workspace: no token counts
+    assert not used(refused) and "p95" not in refused and "OK: the data can train" in refused
+    note = html.unescape(re.search(r'ps-note ps-warn">([^<]*)<', refused).group(1))
+    assert note.startswith("Token lengths need the model's tokenizer: model: ")
+    assert "outside the folders the WebUI loads models from" in note and "--model-dir" in note
+    ws = with_models(ws, tiny_model)
+    assert used(check(str(tiny_model))).startswith(f"Tokens counted with the tokenizer of "
+                                                   f"{tiny_model},")
+    empty = check("  ")
+    assert not used(empty) and "Pick a model for the check" in empty and "ps-warn" not in empty
+    report = data_tab.check_dataset("demo_pref_en", ws.data_dir, "dpo",
+                                    tokenizer=ws.tokenizer("demo"), model="demo")
+    assert report.to_dict()["model"] == "demo" and report.to_dict()["template"] is None
+    assert "tokens counted with the tokenizer of demo, template its own" in report.render()
+
+
+def test_pages_show_4_10_or_25_rows(ws):
+    def shown(page, per_page):
+        html, pages = data_tab.preview_rows(ws, "demo_pref_en", str(ws.data_dir), "dpo", page,
+                                            "en", per_page)
+        return re.search(r"Rows [^<]*", html).group(0), html.count('class="ps-row"'), pages
+
+    assert shown(1, 4) == ("Rows 1–4 of 300", 4, 75)
+    assert shown(3, 10) == ("Rows 21–30 of 300", 10, 30)
+    assert shown(2, 25) == ("Rows 26–50 of 300", 25, 12)
+    assert shown(99, 25) == ("Rows 276–300 of 300", 25, 12)  # past the end: the last page
+    assert shown(1, 1000) == ("Rows 1–4 of 300", 4, 75)  # not a choice (an API call): 4
+    assert data_pages.PAGE_SIZES == (4, 10, 25)
+    # a new page size keeps the first row shown in view
+    assert data_pages.resize(3, 10, 4) == (6, 4)  # rows 21-30 -> 21-24
+    assert data_pages.resize(6, 4, 25) == (1, 25)  # rows 21-24 -> 1-25
+    assert data_pages.resize(2, 25, 10) == (3, 10)  # rows 26-50 -> 21-30
+    assert data_pages.resize(None, "x", 10) == (1, 10)
 
 
 def test_check_without_cutoff_uses_the_config_default(ws, monkeypatch):
@@ -436,6 +501,31 @@ def test_register_detects_first_then_saves(ws, tmp_path):
     assert registry["mine"]["file_name"] == "mine.jsonl" and registry["mine"]["ranking"] is True
     html, _ = data_tab.preview_rows(ws, "mine", str(ws.data_dir), "dpo", 1, "en")
     assert "yes 0" in html and "no 0" in html
+
+
+def test_an_upload_is_previewed_as_chat_with_its_columns_before_registering(ws, tmp_path):
+    upload = tmp_path / "gradio-tmp" / "mine.jsonl"
+    upload.parent.mkdir()
+    rows = [{"question": f"q{i}", "good": f"yes {i}", "bad": f"no {i}"} for i in range(12)]
+    upload.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = (ws.data_dir / "dataset_info.json").read_text()
+    d = data_upload.detect(ws, str(upload), str(ws.data_dir))
+    html, pages = data_upload.preview(d.converted, str(upload), 1, 4, "en")
+    assert d.stage == "grpo" and pages == 3 and "Rows 1–4 of 12" in html
+    assert "as stage grpo reads them" in html and "ps-pair" not in html  # good/bad are extras
+    assert "mine.jsonl · #0" in html and "gradio-tmp" not in html  # the file's own name
+    columns = {"prompt": "question", "chosen": "good", "rejected": "bad"}
+    d = data_upload.detect(ws, str(upload), str(ws.data_dir), None, "alpaca", True, columns, None)
+    html, pages = data_upload.preview(d.converted, str(upload), 2, 10, "en")
+    assert pages == 2 and "Rows 11–12 of 12" in html and html.count('class="ps-row"') == 2
+    assert "as stage dpo reads them" in html and "ps-pair" in html
+    assert re.search(r"ps-chosen.*yes 10.*ps-rejected.*no 10", html, re.S)
+    zh = data_upload.preview(d.converted, str(upload), 1, 4, "zh")[0]
+    assert "注册前预览" in zh and "优选" in zh
+    assert data_upload.preview(None, None, 1, 4, "en") == ("", 1)  # nothing detected
+    assert (ws.data_dir / "dataset_info.json").read_text() == before  # nothing registered
+    assert sorted(p.name for p in ws.data_dir.iterdir()) == sorted(DEMO_FILES + (
+        "dataset_info.json",))
 
 
 def test_bad_or_clashing_uploads_leave_nothing_behind(ws, tmp_path):

@@ -21,6 +21,7 @@ from .records import Problem, Row
 from .registry import (
     Guard,
     add_entry,
+    display,
     get_entry,
     guarded_registry,
     make_entry,
@@ -195,7 +196,8 @@ def _shown(entry: Any) -> str:
 @dataclass
 class Registration:
     """What `register_file` found and did: the entry, the stage it was validated for, how
-    many rows converted, the problems, and the registry written (None: not written)."""
+    many rows converted, the problems, the registry written (None: not written), and the
+    rows themselves (`converted`: how the file reads once registered, e.g. for a preview)."""
 
     name: str
     entry: dict[str, Any]
@@ -204,6 +206,7 @@ class Registration:
     rows: int
     problems: list[Problem]
     registry: Path | None = None
+    converted: DatasetRows | None = field(default=None, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -226,7 +229,11 @@ def register_file(name: str, path: str | Path, dataset_dir: str | Path | None = 
     entry = make_entry(name, raw, write_target(dataset_dir), dataset_dir)
     stages = suited_stages(entry, records[0].data if records else None)
     out = convert(records, entry, stages[0])
-    result = Registration(name, raw, stages[0], stages, len(out.rows), out.problems)
+    converted = DatasetRows(name, stages[0], out.rows, out.sources, out.problems, display(path),
+                            entry.formatting, entry.ranking, len(records), entry,
+                            [(r.file, r.index) for r in records], out.record_of)
+    result = Registration(name, raw, stages[0], stages, len(out.rows), out.problems,
+                          converted=converted)
     if not dry_run and out.rows and (allow_bad or not result.errors):
         result.registry = add_entry(name, raw, dataset_dir, force=force)
     return result
