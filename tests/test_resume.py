@@ -23,9 +23,9 @@ from core.runs.placement import resume_settings
 from core.runs.rundir import MARKER, RunDir, config_hash
 from core.training.run import run
 
-TIMING = {"elapsed_s", "eta_s", "samples_per_s", "train_runtime", "train_samples_per_second",
-          "train_steps_per_second", "eval_runtime", "eval_samples_per_second",
-          "eval_steps_per_second", "step_time"}
+TIMING = {"elapsed_s", "eta_s", "samples_per_s", "pairs_per_s", "tokens_per_s", "train_runtime",
+          "train_samples_per_second", "train_steps_per_second", "eval_runtime",
+          "eval_samples_per_second", "eval_steps_per_second", "step_time"}
 STAGES = {"dpo": {}, "sft": {"dataset": "demo_sft"}}
 
 

@@ -45,11 +45,14 @@ def trl_metrics(tiny_model, tokenizer, tmp_path):
     return loss.item(), metrics
 
 
-def our_metrics(tiny_model, tokenizer, tmp_path):
+def our_metrics(tiny_model, tokenizer, tmp_path, fast=False):
+    """Our loss on the plain path (PairCollator) or the fast one (PairBatcher: prefix sharing,
+    packing and the chunked head, as training runs by default)."""
     from core.data.templates import get_template
     from core.data.tokenize import tokenize_pairwise
     from core.data.truncation import Cutoff
     from core.methods.common import training_arguments
+    from core.methods.packing import PairBatcher
     from core.methods.pairwise import PairCollator, PairwiseTrainer
     from core.methods.reference import Reference, precompute
     from core.runs.rundir import RunDir
@@ -59,7 +62,8 @@ def our_metrics(tiny_model, tokenizer, tmp_path):
     features = tokens.features
     assert not tokens.problems and not tokens.cuts
     policy, ref = load(tiny_model, 1), load(tiny_model, 2)
-    collate = PairCollator(tokenizer.pad_token_id)
+    collate = (PairBatcher(tokenizer.pad_token_id, pack_len=1024) if fast
+               else PairCollator(tokenizer.pad_token_id))
     precompute(Reference(policy, ref), features, collate, 4, torch.device("cpu"), None, "parity",
                torch.float32, use_cache=False)
     trainer = PairwiseTrainer(model=policy, args=training_arguments(cfg, RunDir(cfg.output_dir), False),
@@ -69,9 +73,10 @@ def our_metrics(tiny_model, tokenizer, tmp_path):
     return loss.item(), {k: v.mean().item() for k, v in metrics.items()}
 
 
-def test_sigmoid_matches_trl(tiny_model, tokenizer, tmp_path):
+@pytest.mark.parametrize("fast", [False, True], ids=["plain", "fast"])
+def test_sigmoid_matches_trl(fast, tiny_model, tokenizer, tmp_path):
     trl_loss, trl = trl_metrics(tiny_model, tokenizer, tmp_path)
-    loss, ours = our_metrics(tiny_model, tokenizer, tmp_path)
+    loss, ours = our_metrics(tiny_model, tokenizer, tmp_path, fast)
     assert abs(trl_loss - 0.6931) > 1e-3, "policy and reference should differ"
     assert loss == pytest.approx(trl_loss, abs=1e-5)
     for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"):

@@ -239,7 +239,8 @@ def test_evaluate_shows_a_table_a_chart_and_samples(ws, manager, tuned):
     record = json.loads((ws.absolute(tuned) / "evaluation_results.json").read_text())
     assert record["dataset"] == first
     again = eval_tab.saved(ws, [tuned], "zh")  # shown again without re-running
-    assert again.table["data"] == view.table["data"]
+    assert [row[1:] for row in again.table["data"]] == [row[1:] for row in view.table["data"]]
+    assert [row[0] for row in again.table["data"]] == ["基座", "tuned"]  # the base in 中文
     assert again.table["headers"][1] == "偏好准确率"
     assert "基座模型以自身为参考打分" in again.status
 

@@ -175,7 +175,8 @@ def command_parts(command: str) -> tuple[list[str], list[str]]:
 def test_preview_shows_yaml_and_command_and_writes_nothing(ws):
     values = form(ws, run_name="my-run")
     text, command, found = train_tab.preview(ws, values)
-    assert found == [] and "pref_beta: 0.1" in text and "run_name: my-run" in text
+    refusals = [(k, m) for k, m in found if not m.endswith("(warning)")]  # the doctor warns
+    assert refusals == [] and "pref_beta: 0.1" in text and "run_name: my-run" in text
     assert yaml.safe_load(text) == forms.build_config(values, ws)[0].to_dict()  # what Save writes
     comments, words = command_parts(command)
     target = ws.saves_dir / "configs" / "my-run.yaml"
@@ -222,6 +223,19 @@ def test_preview_includes_the_dry_run(ws):
                                              resume_from_checkpoint=True))
     assert found[0][0] == "resume_from_checkpoint" and "no complete checkpoint" in found[0][1]
     assert sorted(p.name for p in ws.saves_dir.rglob("*")) == before
+
+
+def test_preview_shows_the_doctor(ws):
+    """A valid form's Preview also shows the run doctor: two pairs token by token with the
+    scored tokens highlighted, and its findings next to the fields (the demo's chosen answers
+    are always the longer ones: a length-bias warning on `dataset`)."""
+    text, _, found, report = train_tab.inspect(ws, form(ws), lang="en")
+    assert text and 'class="ps-tok ps-scored' in report and "First pair" in report
+    bias = [m for k, m in found if k == "dataset" and "longer" in m]
+    assert bias and bias[0].endswith("(warning)"), found
+    assert not [m for _, m in found if not m.endswith(("(warning)", "(info)"))]  # nothing refused
+    _, _, _, none = train_tab.inspect(ws, form(ws, cutoff_len=16, truncation="drop"))
+    assert none == ""  # a refused run shows the refusal, not the doctor
 
 
 def test_save_yaml_writes_a_file_and_makes_no_run(ws):
@@ -732,6 +746,17 @@ def test_picked_runs_show_the_settings_that_differ_and_their_evaluations(ws):
     assert cells["Final loss"] == ["0.55", "0.4"] and cells["State"] == ["completed"] * 2
     zh = runs_tab.view(manager, ["a", "b"], "zh").compare
     assert "不同的设置" in zh and "偏好准确率" in zh and "已完成" in zh
+
+
+def test_runs_view_shows_throughput(ws):
+    manager = RunManager(ws.saves_dir, max_concurrent=0)
+    rd = fake_run(ws, "fast", steps=2)
+    assert "pairs/s" not in runs_tab.view(manager, ["fast"], "en").progress  # none logged yet
+    rd.append_metrics({"step": 3, "loss": 0.6, "samples_per_s": 1.25, "pairs_per_s": 1.25,
+                       "tokens_per_s": 640.4})
+    v = runs_tab.view(manager, ["fast"], "en")
+    assert "1.25 pairs/s · 640 tokens/s" in v.progress and v.speed in v.progress
+    assert "1.25 对/秒 · 640 词元/秒" in runs_tab.view(manager, ["fast"], "zh").progress
 
 
 def test_plots_from_metrics_records():

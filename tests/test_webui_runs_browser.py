@@ -77,10 +77,11 @@ def finished_run(saves, name: str, steps: int, **config) -> None:
 
 
 def test_failure_queue_alarms_and_compare_in_runs(server, page):
-    # A run whose prompts do not fit cutoff_len 16 fails before its first step.
+    # A run whose prompts do not fit cutoff_len 16, and that drops such records rather than
+    # cutting them, fails before its first step.
     cfg = RunConfig.load(ROOT / "examples" / "dpo_demo.yaml").replace(
         output_dir=str(server.saves / "too-short"), run_name="too-short", cutoff_len=16,
-        max_samples=16)
+        max_samples=16, truncation="drop")
     RunManager(server.saves).start(cfg)
     page.goto(server.url)
     open_tab(page, "runs")

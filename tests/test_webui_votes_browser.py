@@ -20,6 +20,7 @@ from test_webui_browser import (
     CHROMIUM,
     Server,
     demo_home,
+    open_group,
     open_tab,
     shot,
 )
@@ -105,6 +106,7 @@ def open_chat(page, server, folder: Path) -> None:
     # the page's load events have run: what is typed from now on is not overwritten
     page.locator("#registry").get_by_text("demo_pref_en", exact=True).first.wait_for()
     open_tab(page, "train")
+    open_group(page, "dataset_dir")  # the form opens with its groups folded
     fill(page, "#field-dataset_dir", str(folder))
     open_tab(page, "chat")
     page.locator("#chat-head-b").filter(has_text="tuned").wait_for()

@@ -33,6 +33,8 @@ from core.config import (
 )
 
 from .i18n import field_label, t
+from .i18n_core import say
+from .i18n_fields import help_text
 from .workspace import Workspace
 
 # The top bar's fields (shared by every tab); the Train tab shows all the others.
@@ -133,12 +135,12 @@ def shown(value: Any, lang: str = "en") -> str:
     if value in (None, ""):
         return t("empty_choice", lang)
     if isinstance(value, bool):
-        return str(value).lower()
+        return t("bool_true" if value else "bool_false", lang)
     return _number(value) if isinstance(value, (int, float)) else str(value)
 
 
 def info(spec: Spec, lang: str) -> str:
-    """Help, default and range, all from the metadata."""
+    """Help, default and range, all from the metadata (the help in `lang`: i18n_fields)."""
     m, parts = spec.meta, []
     if m.get("gt") is not None:
         parts.append(f"> {_number(m['gt'])}")
@@ -148,9 +150,14 @@ def info(spec: Spec, lang: str) -> str:
         parts.append(f"≤ {_number(m['max'])}")
     if m.get("lt") is not None:
         parts.append(f"< {_number(m['lt'])}")
-    tail = f"{t('default', lang)}: {shown(spec.default, lang)}" + (
-        f" · {', '.join(parts)}" if parts else "")
-    return plain(f"{m.get('help') or ''} ({tail})")
+    default = spec.default
+    if default in (None, ""):
+        tail = t("default_empty", lang)
+    else:
+        tail = t("default_is", lang, value=shown(default, lang))
+    if parts:
+        tail += " · " + t("list_sep", lang).join(parts)
+    return plain(t("field_info", lang, help=help_text(spec.key, lang), tail=tail))
 
 
 def dropdown_choices(spec: Spec, lang: str) -> list[tuple[str, Any]]:
@@ -322,5 +329,6 @@ def relabel(spec: Spec, lang: str) -> dict:
 def mark(spec: Spec, lang: str, message: str | None) -> dict:
     """The update that shows (or clears) a field's problem in place of its help."""
     if message:
-        return gr.update(info=plain(f"⚠ {message}"), elem_classes=["ps-field", "ps-invalid"])
+        return gr.update(info=plain(f"⚠ {say(message, lang)}"),
+                         elem_classes=["ps-field", "ps-invalid"])
     return gr.update(info=info(spec, lang), elem_classes=["ps-field"])

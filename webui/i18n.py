@@ -201,6 +201,9 @@ TEXT: dict[str, dict[str, str]] = {
     "pick_run": {"en": "Pick a run first.", "zh": "请先选择一个运行。"},
     "elapsed": {"en": "elapsed", "zh": "已用"},
     "eta": {"en": "left", "zh": "剩余"},
+    "pairs_per_s": {"en": "pairs/s", "zh": "对/秒"},
+    "samples_per_s": {"en": "samples/s", "zh": "样本/秒"},
+    "tokens_per_s": {"en": "tokens/s", "zh": "词元/秒"},
     "step": {"en": "step", "zh": "步"},
     "ago": {"en": "{t} ago", "zh": "{t}前"},
     "just_now": {"en": "just now", "zh": "刚刚"},
@@ -367,7 +370,7 @@ TEXT: dict[str, dict[str, str]] = {
     "eval_max_samples": {"en": "Max pairs", "zh": "最多数据对"},
     "eval_all": {"en": "all", "zh": "全部"},
     "eval_samples": {"en": "Generation samples", "zh": "生成样例数"},
-    "eval_max_new_tokens": {"en": "Sample length (tokens)", "zh": "样例长度（token）"},
+    "eval_max_new_tokens": {"en": "Sample length (tokens)", "zh": "样例长度（Token 数）"},
     "eval_run": {"en": "Evaluate", "zh": "开始评估"},
     "eval_running": {"en": "Evaluating {n} run(s) and the base on {dataset}… {elapsed}",
                      "zh": "正在用 {dataset} 评估 {n} 个运行及基座… {elapsed}"},
@@ -445,6 +448,13 @@ TEXT: dict[str, dict[str, str]] = {
                    "zh": "✂ 另有 {n} 个词元被 cutoff_len 截断"},
     "doctor_try": {"en": "Try:", "zh": "建议："},
 }
+# More texts (webui/i18n_extra.py), kept in their own table so both merge easily.
+from .i18n_extra import MORE as _MORE  # noqa: E402
+from .i18n_fields import label as more_label  # noqa: E402
+
+if TEXT.keys() & _MORE.keys():
+    raise RuntimeError(f"texts defined twice: {sorted(TEXT.keys() & _MORE.keys())}")
+TEXT.update(_MORE)
 
 # Friendly names for the most visible fields; the key is always shown too, since YAML and the
 # command line use it. A field without an entry shows its key only.
@@ -471,7 +481,7 @@ LABELS: dict[str, dict[str, str]] = {
     "ref_model_quantization_bit": {"en": "Reference quantization", "zh": "参考模型量化"},
     "lora_rank": {"en": "LoRA rank", "zh": "LoRA 秩"},
     "lora_alpha": {"en": "LoRA alpha", "zh": "LoRA α"},
-    "lora_dropout": {"en": "LoRA dropout", "zh": "LoRA 随机丢弃"},
+    "lora_dropout": {"en": "LoRA dropout", "zh": "LoRA 丢弃率"},
     "lora_target": {"en": "LoRA modules", "zh": "LoRA 作用模块"},
     "learning_rate": {"en": "Learning rate", "zh": "学习率"},
     "num_train_epochs": {"en": "Epochs", "zh": "训练轮数"},
@@ -497,9 +507,20 @@ def t(key: str, lang: str = DEFAULT, **fields) -> str:
     return text.format(**fields) if fields else text
 
 
+def sentences(parts: list[str], lang: str = DEFAULT) -> str:
+    """Sentences one after the other, as the language writes them."""
+    text = ""
+    for part in filter(None, parts):
+        text = t("two_sentences", lang, a=text, b=part) if text else part
+    return text
+
+
 def field_label(key: str, lang: str = DEFAULT) -> str:
     entry = LABELS.get(key)
-    return f"{entry.get(lang) or entry[DEFAULT]} · {key}" if entry else key
+    if entry is None:  # the other fields' 中文 labels: webui/i18n_fields.py
+        more = more_label(key, lang)
+        return f"{more} · {key}" if more else key
+    return f"{entry.get(lang) or entry[DEFAULT]} · {key}"
 
 
 def group_title(group: str, lang: str = DEFAULT) -> str:

@@ -51,7 +51,7 @@ def series(records: list[dict[str, Any]], key: str) -> tuple[list[float], list[f
     return xs, ys
 
 
-def _figure(title: str, note: str | None = None) -> go.Figure:
+def _figure(title: str, note: str | None = None, lang: str = "en") -> go.Figure:
     fig = go.Figure()
     fig.update_layout(
         title=dict(text=title, font=dict(size=14), x=0.01, xanchor="left"), height=HEIGHT,
@@ -59,7 +59,8 @@ def _figure(title: str, note: str | None = None) -> go.Figure:
         plot_bgcolor="rgba(0,0,0,0)", hovermode="x unified", font=dict(size=11),
         legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom",
                     font=dict(size=10)),
-        xaxis=dict(title=dict(text="step", font=dict(size=10)), gridcolor="rgba(128,128,128,0.2)",
+        xaxis=dict(title=dict(text=t("step", lang), font=dict(size=10)),
+                   gridcolor="rgba(128,128,128,0.2)",
                    zeroline=False),
         yaxis=dict(gridcolor="rgba(128,128,128,0.2)", zeroline=False))
     if note:
@@ -80,7 +81,7 @@ def loss_figure(runs: dict[str, list[dict]], lang: str) -> go.Figure:
     data = {name: series(recs, "loss") for name, recs in runs.items()}
     if not any(xs for xs, _ in data.values()):
         return _figure(t("chart_loss", lang), t("waiting_metrics", lang))
-    fig, many = _figure(t("chart_loss", lang)), len(runs) > 1
+    fig, many = _figure(t("chart_loss", lang), lang=lang), len(runs) > 1
     for i, (name, (xs, ys)) in enumerate(data.items()):
         color = PALETTE[i % len(PALETTE)]
         if many:  # one legend entry per run (its smoothed line; the raw one goes with it)
@@ -88,7 +89,7 @@ def loss_figure(runs: dict[str, list[dict]], lang: str) -> go.Figure:
                   showlegend=False)
             _line(fig, xs, ema(ys), name, color, legendgroup=name)
         else:
-            _line(fig, xs, ys, "loss", color, width=1, opacity=0.35)
+            _line(fig, xs, ys, t("trace_loss", lang), color, width=1, opacity=0.35)
             _line(fig, xs, ema(ys), t("smoothed", lang), color)
     return fig
 
@@ -97,7 +98,7 @@ def rewards_figure(runs: dict[str, list[dict]], lang: str) -> go.Figure:
     title = t("chart_rewards", lang)
     if not any(series(recs, "rewards/chosen")[0] for recs in runs.values()):
         return _figure(title, t("waiting_metrics", lang))
-    fig, many = _figure(title), len(runs) > 1
+    fig, many = _figure(title, lang=lang), len(runs) > 1
     for i, (name, recs) in enumerate(runs.items()):
         for key, color, dash in (("chosen", CHOSEN, None), ("rejected", REJECTED, "dash")):
             xs, ys = series(recs, f"rewards/{key}")
@@ -111,7 +112,7 @@ def metric_figure(runs: dict[str, list[dict]], key: str, title: str, lang: str,
     data = {name: series(recs, key) for name, recs in runs.items()}
     if not any(xs for xs, _ in data.values()):
         return _figure(title, t("waiting_metrics", lang))
-    fig = _figure(title)
+    fig = _figure(title, lang=lang)
     for i, (name, (xs, ys)) in enumerate(data.items()):
         _line(fig, xs, ys, name if len(runs) > 1 else key, PALETTE[i % len(PALETTE)])
     if percent:
@@ -128,7 +129,7 @@ def eval_figure(runs: dict[str, list[dict]], lang: str) -> go.Figure:
                    if k.startswith("eval_") and k not in EVAL_SKIP})
     if not keys:
         return _figure(t("chart_eval", lang), t("no_eval", lang))
-    fig, i = _figure(t("chart_eval", lang)), 0
+    fig, i = _figure(t("chart_eval", lang), lang=lang), 0
     for name, recs in runs.items():
         for key in keys:
             xs, ys = series(recs, key)
@@ -181,14 +182,14 @@ def length_histogram(lengths: dict[str, list[int]], cutoff_len: int | None, lang
     title = t("lengths", lang)
     if not any(lengths.values()):
         return _figure(title, t("waiting_metrics", lang))
-    fig = _figure(title)
+    fig = _figure(title, lang=lang)
     colors = {"prompt": PALETTE[0], "chosen": CHOSEN, "rejected": REJECTED}
     for i, (name, values) in enumerate(lengths.items()):
         fig.add_trace(go.Histogram(x=values, name=t(name, lang) if name in colors else name,
                                    opacity=0.6, nbinsx=40, bingroup="lengths",
                                    marker_color=colors.get(name, PALETTE[(i + 3) % len(PALETTE)])))
     fig.update_layout(barmode="overlay", hovermode="closest")
-    fig.update_xaxes(title_text="tokens")
+    fig.update_xaxes(title_text=t("axis_tokens", lang))
     longest = max((max(v) for v in lengths.values() if v), default=0)
     if cutoff_len and longest >= cutoff_len / 2:  # else the line would squash the bars
         fig.add_vline(x=cutoff_len, line_dash="dot", line_color="#888",
@@ -213,13 +214,13 @@ def evaluation_figure(results: dict[str, dict[str, Any]], lang: str = "en") -> g
     title = t("eval_chart", lang)
     if not keys:
         return _figure(title, t("eval_nothing", lang))
-    fig = _figure(title)
+    fig = _figure(title, lang=lang)
     labels = [metric_label(k, lang) for k in keys]
     shown = [v for r in results.values() for v in (r.get(k) for k in keys) if _finite(v)]
     for i, (name, row) in enumerate(results.items()):
         values = [row.get(k) if _finite(row.get(k)) else None for k in keys]
         color = "#9ca3af" if name == "base" else PALETTE[(i - ("base" in results)) % len(PALETTE)]
-        fig.add_trace(go.Bar(x=labels, y=values, name=name, marker_color=color,
+        fig.add_trace(go.Bar(x=labels, y=values, name=model_label(name, lang), marker_color=color,
                              text=[f"{v:.3f}" if v is not None else "" for v in values],
                              textposition="outside", cliponaxis=False))
     fig.update_layout(barmode="group", hovermode="closest", height=HEIGHT + 60,
@@ -231,6 +232,11 @@ def evaluation_figure(results: dict[str, dict[str, Any]], lang: str = "en") -> g
     fig.update_yaxes(range=[low - (pad if low < 0 else 0), high + pad])
     fig.add_hline(y=0, line_color="rgba(128,128,128,0.6)", line_width=1)
     return fig
+
+
+def model_label(name: str, lang: str) -> str:
+    """A model of an evaluation as shown: "base" (core's name for the base model) in `lang`."""
+    return t("base_model", lang) if name == "base" else name
 
 
 def _finite(value: Any) -> bool:

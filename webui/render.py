@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from .i18n import TEXT, field_label, group_title, state_label, t
+from .i18n_core import say
 
 
 def _esc(value: Any) -> str:
@@ -95,12 +96,12 @@ def report_html(report: dict[str, Any], lang: str, note: str | None = None,
     stats = report.get("token_stats") or {}
     if stats:
         cols = ("min", "mean", "p50", "p95", "max")
-        head = "".join(f"<th>{c}</th>" for c in cols)
+        head = "".join(f"<th>{_esc(t(f'stat_{c}', lang))}</th>" for c in cols)
         body = "".join(f"<tr><td>{_esc(t(n, lang) if n in TEXT else n)}</td>" + "".join(
             f"<td>{s[c]:.0f}</td>" for c in cols) + "</tr>" for n, s in stats.items())
         title = t("tokens_all", lang, rows=report.get("token_rows", ""))
         out.append(f'<table class="ps-stats"><tr><th>{_esc(title)}</th>{head}</tr>{body}</table>')
-    out += [f'<div class="ps-note">{_esc(n)}</div>' for n in report.get("notes", [])]
+    out += [f'<div class="ps-note">{_esc(say(n, lang))}</div>' for n in report.get("notes", [])]
     if note:
         out.append(f'<div class="ps-note{" ps-warn" if warn else ""}">{_esc(note)}</div>')
     problems = report.get("problems") or []
@@ -108,7 +109,8 @@ def report_html(report: dict[str, Any], lang: str, note: str | None = None,
         items = "".join(
             f'<li class="{"ps-err" if p["severity"] == "error" else "ps-warn"}">'
             f'{_esc(p["file"])}{"" if p["index"] is None else ":" + str(p["index"])} '
-            f'<b>{_esc(p["field"])}</b>: {_esc(p["reason"])}</li>' for p in problems[:50])
+            f'<b>{_esc(p["field"])}</b>: {_esc(say(p["reason"], lang))}</li>'
+            for p in problems[:50])
         more = f"<li>… +{len(problems) - 50}</li>" if len(problems) > 50 else ""
         out.append(f'<ul class="ps-problems">{items}{more}</ul>')
     return "".join(out) + "</div>"
@@ -117,7 +119,7 @@ def report_html(report: dict[str, Any], lang: str, note: str | None = None,
 def cuts_html(cuts: dict[str, Any], lang: str) -> str:
     """What cutoff_len did (core.data.truncation.Cuts.to_dict()): one line, the first cut
     records, and what a cut answer or a dropped record means."""
-    lines = [_cuts_text(cuts, lang)] + (cuts.get("examples") or [])
+    lines = [_cuts_text(cuts, lang)] + [say(e, lang) for e in cuts.get("examples") or []]
     if cuts.get("answers_cut"):
         lines.append(t("cuts_end", lang))
     if cuts.get("dropped"):
@@ -141,10 +143,10 @@ def age(seconds: float | None, lang: str) -> str:
         return "–"
     if seconds < 60:
         return t("just_now", lang)
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+    for size, unit in ((86400, "unit_d"), (3600, "unit_h"), (60, "unit_min")):
         if seconds >= size:
-            return t("ago", lang, t=f"{int(seconds // size)} {unit}")
-    return t("ago", lang, t=f"{int(seconds)} s")
+            return t("ago", lang, t=f"{int(seconds // size)} {t(unit, lang)}")
+    return t("ago", lang, t=f"{int(seconds)} {t('unit_s', lang)}")
 
 
 def state_text(info: Any, lang: str) -> str:
@@ -165,11 +167,24 @@ def alarm_title(alarm: Any, lang: str) -> str:
     return t(f"alarm_{name}", lang) if f"alarm_{name}" in TEXT else name
 
 
+def speed_text(records: list[dict[str, Any]], lang: str) -> str:
+    """The latest throughput of a run's metrics.jsonl records: pairs/s (or samples/s) and
+    tokens/s, as ' · 1.2 pairs/s · 540 tokens/s'; empty before the first logged step."""
+    last = next((r for r in reversed(records) if r.get("samples_per_s") is not None), None)
+    if last is None:
+        return ""
+    key = "pairs_per_s" if last.get("pairs_per_s") is not None else "samples_per_s"
+    out = f' · {last[key]:.3g} {t(key, lang)}'
+    if last.get("tokens_per_s") is not None:
+        out += f' · {last["tokens_per_s"]:.0f} {t("tokens_per_s", lang)}'
+    return out
+
+
 def progress_html(info: Any, lang: str, now: float | None = None,
-                  truncation: dict[str, Any] | None = None) -> str:
-    """A run's bar: state, step/total, percent, elapsed and ETA; where a queued run stands;
-    then what cutoff_len cut (status.json's "truncation") when the run wrote it. A failed
-    run's error is failure_html's."""
+                  truncation: dict[str, Any] | None = None, speed: str = "") -> str:
+    """A run's bar: state, step/total, percent, elapsed, ETA and `speed` (speed_text); where a
+    queued run stands; then what cutoff_len cut (status.json's "truncation") when the run
+    wrote it. A failed run's error is failure_html's."""
     now = now or time.time()
     pct = round(100 * (info.progress or 0.0))
     total = info.total_steps or "?"
@@ -177,7 +192,7 @@ def progress_html(info: Any, lang: str, now: float | None = None,
     state = state_text(info, lang)
     live = info.alive and info.state == "running"
     eta = f' · {t("eta", lang)} {duration(info.eta_s)}' if live and info.eta_s is not None else ""
-    error = (f'<div class="ps-run-error">{_esc(info.error)}</div>'
+    error = (f'<div class="ps-run-error">{_esc(say(info.error, lang))}</div>'
              if info.error and info.state != "failed" else "")
     if info.state == "queued" and info.queue_position and not info.alive:
         ahead = info.queue_position - 1
@@ -186,7 +201,7 @@ def progress_html(info: Any, lang: str, now: float | None = None,
     return (f'<div class="ps-progress"><div class="ps-progress-head"><b>{_esc(info.name)}</b>'
             f'<span class="ps-state ps-state-{_esc(info.state)}">{_esc(state)}</span>'
             f'<span>{t("step", lang)} {info.step}/{total} · {pct}% · {t("elapsed", lang)} '
-            f'{duration(elapsed)}{eta}</span></div>'
+            f'{duration(elapsed)}{eta}{_esc(speed)}</span></div>'
             f'<div class="ps-bar"><div class="ps-bar-fill ps-fill-{_esc(info.state)}" '
             f'style="width:{pct}%"></div></div>{error}'
             f'{cuts_line_html(truncation, lang)}</div>')
@@ -227,7 +242,7 @@ def failure_html(failure: Any, lang: str) -> str:
                                       if failure.log.strip() else "")
     return (f'<div class="ps-failure"><div class="ps-failure-title">✗ '
             f'{_esc(t("failure_title", lang))}</div>'
-            f'<div class="ps-headline">{_esc(failure.headline)}</div>{"".join(lines)}'
+            f'<div class="ps-headline">{_esc(say(failure.headline, lang))}</div>{"".join(lines)}'
             f'<details class="ps-details"><summary>{_esc(t("failure_details", lang))}</summary>'
             f'<pre>{details}</pre></details></div>')
 
@@ -240,7 +255,7 @@ def alarms_html(alarms: list[Any], lang: str) -> str:
     boxes = []
     for a in sorted(alarms, key=lambda a: a.severity != "error"):
         severity = "error" if a.severity == "error" else "warning"
-        rows = "".join(f'<dt>{_esc(t(label, lang))}</dt><dd>{_esc(text)}</dd>'
+        rows = "".join(f'<dt>{_esc(t(label, lang))}</dt><dd>{_esc(say(text, lang))}</dd>'
                        for label, text in (("alarm_seen", a.seen), ("alarm_meaning", a.meaning),
                                            ("alarm_advice", a.advice)))
         boxes.append(f'<div class="ps-alarm ps-alarm-{severity}" data-alarm="{_esc(a.id)}">'
@@ -293,15 +308,17 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def message_html(text: str, kind: str = "info") -> str:
-    """A one-line result under a button: info, ok or error."""
+def message_html(text: str, kind: str = "info", lang: str | None = None) -> str:
+    """A one-line result under a button: info, ok or error. With `lang`, a message from core
+    is said in that language (webui/i18n_core.py)."""
+    text = say(text, lang) if lang else text
     return f'<div class="ps-msgline ps-{kind}">{_esc(text)}</div>' if text else ""
 
 
 def problems_html(found: list[tuple[str, str]], lang: str) -> str:
     if not found:
         return ""
-    items = "".join(f"<li>{_esc(message)}</li>" for _, message in found)
+    items = "".join(f"<li>{_esc(say(message, lang))}</li>" for _, message in found)
     return f'<div class="ps-problem-box"><b>{t("problems", lang)}</b><ul>{items}</ul></div>'
 
 
@@ -336,7 +353,8 @@ def samples_html(results: dict[str, dict[str, Any]], lang: str) -> str:
 
 def _generated(text: str | None, model: str, lang: str) -> str:
     """One model's answer, labelled with the model; an empty one says so."""
-    badge = f' <span class="ps-badge">{_esc(model)}</span>'
+    shown = t("base_model", lang) if model == "base" else model  # core's name for the base
+    badge = f' <span class="ps-badge">{_esc(shown)}</span>'
     if text:
         return bubble({"role": "assistant", "content": text}, lang, "ps-generated", badge)
     return bubble({"role": "assistant", "content": t("eval_empty_answer", lang)}, lang,

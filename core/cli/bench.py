@@ -1,35 +1,54 @@
 """Timing benchmarks (timings live here, never in test assertions).
 
-    python -m core bench dpo [--model demo] [--dataset demo_pref_en] [--steps 20] [--batch 4]
-    python -m core bench dpo --file ../shared/data/llamafactory/dpo_en_demo.json
+    python -m core bench dpo                      # ours (all switches, each off) vs TRL
+    python -m core bench dpo --workload long --llamafactory-cli ../lf-venv/bin/llamafactory-cli
+    python -m core bench dpo --size qwen2.5-0.5b --bf16          # on a GPU
     python -m core bench data [--dataset NAME | --file PATH]
 
-`dpo` times the pieces of a pairwise step on this machine: tokenisation, the one-off
-reference pass, and policy forward+backward (pairs/s and scored tokens/s), and prints one
-JSON line per measurement so results can be collected. `data` times loading, conversion and
-checking of a dataset. --file reads any data file where it lies (its layout detected).
+`dpo` trains one workload whole-process with every trainer in turn (core/bench/dpo.py) and
+prints a Markdown table: wall time, pairs/s, tokens/s, peak RSS (and GPU memory), first-step
+loss, the loss-curve difference to our plain path, speed-ups over TRL and LLaMA-Factory.
+docs/benchmarks.md holds measured figures. `data` times loading, conversion and checking of
+a dataset; --file reads any data file where it lies (its layout detected).
 """
 from __future__ import annotations
 
 import argparse
 
+from core.paths import PROJECT_ROOT
+
+LF_DATA = PROJECT_ROOT.parent / "shared" / "data" / "llamafactory" / "dpo_en_demo.json"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from core.bench.workload import MODELS, WORKLOADS
+
     parser.add_argument("what", choices=("dpo", "data"), help="what to time")
-    parser.add_argument("--model", default="demo", help="model id, folder or 'demo'")
-    parser.add_argument("--dataset", default="demo_pref_en", help="a registered dataset")
+    parser.add_argument("--workload", choices=tuple(WORKLOADS), default="default",
+                        help="dpo: default (8 pairs at cutoff_len 512) or long (64 pairs at 1024)")
+    parser.add_argument("--size", choices=tuple(MODELS), default="small",
+                        help="dpo: model shape (built in code, Qwen's vocabulary)")
+    parser.add_argument("--file", help="data file (dpo: default LLaMA-Factory's dpo_en_demo.json "
+                        "in ../shared/data/llamafactory; data: instead of --dataset)")
+    parser.add_argument("--batch", type=int, default=4, help="dpo: pairs per batch")
+    parser.add_argument("--epochs", type=float, default=2.0, help="dpo: epochs")
+    parser.add_argument("--bf16", action="store_true", help="dpo: train in bf16 (GPU)")
+    parser.add_argument("--llamafactory-cli", "--llamafactory_cli", dest="llamafactory_cli",
+                        help="dpo: path to llamafactory-cli in its own virtualenv")
+    parser.add_argument("--only", help="dpo: comma-separated variants (ours, ours-no-packing, "
+                        "ours-no-prefix_sharing, ours-no-chunked_logps, ours-plain, trl, "
+                        "llamafactory)")
+    parser.add_argument("--out", help="dpo: where to write the JSON")
+    parser.add_argument("--dataset", default="demo_pref_en", help="data: a registered dataset")
     parser.add_argument("--dataset_dir", "--dataset-dir", default="data")
-    parser.add_argument("--file", help="a data file to read instead of a registered dataset")
-    parser.add_argument("--steps", type=int, default=20, help="batches to time")
-    parser.add_argument("--batch", type=int, default=4, help="pairs per batch")
-    parser.add_argument("--cutoff_len", "--cutoff-len", type=int, default=1024)
 
 
 def main(args: argparse.Namespace) -> int:
     if args.what == "dpo":
         from core.bench.dpo import bench_dpo
-        bench_dpo(args)
-    else:
-        from core.bench.data import bench_data
-        bench_data(args)
+        args.file = args.file or str(LF_DATA)
+        results = bench_dpo(args)
+        return 0 if all(r["exit_code"] == 0 for r in results) else 1
+    from core.bench.data import bench_data
+    bench_data(args)
     return 0

@@ -185,9 +185,21 @@ class DataArgs:
     train_on_prompt: bool = arg(
         False, "sft: also train on the prompt tokens (system and user turns), not only on every "
         "assistant turn.", stages=("sft",))
-    packing: bool = arg(
-        False, "sft: pack several conversations into each cutoff_len sequence (no padding; "
-        "attention stays within each conversation).", stages=("sft",))
+    packing: bool | None = arg(
+        None, "Pack several sequences into each row without padding; attention stays within "
+        "each sequence and position ids restart. Empty: on for dpo, off for sft. dpo: the pairs "
+        "of a batch share rows of up to 2 x cutoff_len tokens (exact; the batch still counts "
+        "pairs); sft: conversations are packed into cutoff_len sequences.",
+        choices=(None, True, False),
+        stages=("sft", "dpo"))
+    prefix_sharing: bool = arg(
+        True, "dpo: encode each prompt once: one sequence per pair (prompt, chosen, rejected) in "
+        "which rejected attends to the prompt but not to chosen. Exact; off: chosen and rejected "
+        "as two sequences.", stages=PREF_STAGES)
+    group_by_length: bool = arg(
+        True, "dpo: batch pairs of similar length (shuffled groups of up to 50 batches, sorted by "
+        "length), so packs fill and little padding is computed; off: a plain shuffle.",
+        stages=PREF_STAGES)
     max_bad_ratio: float = arg(
         0.0, "Refuse to train when the share of bad records is above this (0: any bad record "
         "stops the run). Bad records under the limit are skipped and listed in train.log.",
@@ -321,6 +333,11 @@ class OptimArgs:
     pure_bf16: bool = arg(False, "Keep the weights in bfloat16 and train without mixed "
                           "precision (less memory than bf16, which keeps fp32 master weights).")
     fp16: bool = arg(False, "Train in float16 with loss scaling (CUDA only).")
+    chunked_logps: bool = arg(
+        True, "Apply the LM head only at the scored (answer) tokens, a chunk at a time, "
+        "recomputing instead of keeping the [tokens x vocabulary] logits: far less memory. "
+        "Exact; off: logits for every position from the batch's first answer token on, padding "
+        "and other rows' prompts included.", stages=PREF_STAGES)
     gradient_checkpointing: bool = arg(False, "Recompute activations in the backward pass: "
                                        "less memory, ~30% slower.")
     dataloader_num_workers: int = arg(

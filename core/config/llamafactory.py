@@ -73,8 +73,6 @@ def translate(key: str, value: Any) -> Any:
         return _json(key, value)
     if key == "report_to" and isinstance(value, list | tuple):
         return value[0] if len(value) == 1 else ",".join(map(str, value)) or "none"
-    if key == "packing" and value is None:  # LLaMA-Factory: None = only for pre-training
-        return False
     return value
 
 

@@ -50,7 +50,8 @@ overwrite_output_dir
 # Notes for honoured keys whose meaning here needs a word more than the field's help.
 HONOURED_NOTES = {
     "packing": "packed conversations never attend to each other here (LLaMA-Factory's "
-               "neat_packing); `packing: null` means false",
+               "neat_packing); `packing: null` means per stage: off for sft, as in "
+               "LLaMA-Factory, and on for dpo, where packing is exact",
     "reward_model": "the reward model of a grpo run (an rm run's folder); LLaMA-Factory uses it "
                     "for PPO",
     "temperature": "the sampling temperature of grpo's generations; chat and evaluation take "

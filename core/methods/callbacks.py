@@ -1,6 +1,8 @@
 """Trainer callbacks shared by every stage (ours and TRL's trainers alike).
 
-- RunFiles: metrics.jsonl (one JSON per log event, with elapsed/eta/throughput), status.json
+- RunFiles: metrics.jsonl (one JSON per log event, with elapsed/eta and throughput:
+  samples_per_s, pairs_per_s for pairwise stages, tokens_per_s where the trainer logs
+  num_tokens, counted from this process's start so a resumed run is not flattered), status.json
   step/total_steps (and peak_gpu_memory_gib at the end on CUDA), and a progress line in
   train.log.
 - CheckpointMarker: writes checkpoint-N/COMPLETE after the Trainer finished saving it (with
@@ -29,24 +31,33 @@ DROP = {"total_flos"}
 
 
 class RunFiles(TrainerCallback):
-    def __init__(self, run_dir: RunDir, batch_size: int) -> None:
-        self.rd, self.batch_size = run_dir, batch_size
+    def __init__(self, run_dir: RunDir, batch_size: int, pairs: bool = False) -> None:
+        self.rd, self.batch_size, self.pairs = run_dir, batch_size, pairs
         self.start = time.time()
         self.first_step = 0
+        self.first_tokens = 0
         self.last_status = 0.0
 
     def on_train_begin(self, args, state, control, **kw) -> None:
         self.start, self.first_step = time.time(), state.global_step
+        counts = [h["num_tokens"] for h in state.log_history if "num_tokens" in h]
+        self.first_tokens = counts[-1] if counts else 0
         self.rd.update_status(step=state.global_step, total_steps=state.max_steps)
 
-    def _timing(self, state) -> dict:
+    def _timing(self, state, logs: dict | None = None) -> dict:
         elapsed = time.time() - self.start
         done = state.global_step - self.first_step
         per_step = elapsed / done if done else math.nan
         remaining = max(state.max_steps - state.global_step, 0)
-        return {"elapsed_s": round(elapsed, 3),
-                "eta_s": round(per_step * remaining, 1) if done else None,
-                "samples_per_s": round(done * self.batch_size / elapsed, 3) if done and elapsed else None}
+        rate = round(done * self.batch_size / elapsed, 3) if done and elapsed else None
+        out = {"elapsed_s": round(elapsed, 3),
+               "eta_s": round(per_step * remaining, 1) if done else None,
+               "samples_per_s": rate}
+        if self.pairs:
+            out["pairs_per_s"] = rate
+        if logs and "num_tokens" in logs and elapsed:
+            out["tokens_per_s"] = round((logs["num_tokens"] - self.first_tokens) / elapsed, 1)
+        return out
 
     def on_step_end(self, args, state, control, **kw) -> None:
         now = time.time()
@@ -66,7 +77,7 @@ class RunFiles(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kw) -> None:
         record = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
         record.update({k: v for k, v in (logs or {}).items() if k not in DROP})
-        record.update(self._timing(state))
+        record.update(self._timing(state, logs))
         self.rd.append_metrics(record)
         shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}
         log.info("step %d/%d %s", state.global_step, state.max_steps,

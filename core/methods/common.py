@@ -98,7 +98,8 @@ def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     stop = GracefulStop(rd)
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
     marker = CheckpointMarker(cfg.save_total_limit, resume_settings(cfg))
-    return [RunFiles(rd, batch), marker, stop, AlarmWatch(rd, cfg, stop)], stop
+    pairs = cfg.stage in ("dpo", "rm")  # a sample is a preference pair
+    return [RunFiles(rd, batch, pairs), marker, stop, AlarmWatch(rd, cfg, stop)], stop
 
 
 def describe(model) -> None:

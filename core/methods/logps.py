@@ -2,8 +2,10 @@
 
 Only the logits from the first scored position onwards are computed (`logits_to_keep`), and
 the log-softmax is taken one row at a time in fp32, so a 150k-token vocabulary does not
-materialise a [batch, length, vocab] fp32 tensor. `score_pairs` is the one no-grad loop over a
-list of pairs (reference pass, evaluation, bench).
+materialise a [batch, length, vocab] fp32 tensor. This is the plain path; PairBatcher batches
+take the fast one (scoring.py: prompts encoded once, pairs packed, the head only at scored
+tokens), and `pair_logps` serves both. `score_pairs` is the one no-grad loop over a list of
+pairs (reference pass, evaluation, bench).
 """
 from __future__ import annotations
 
@@ -32,11 +34,26 @@ def token_logps(model, input_ids: Tensor, attention_mask: Tensor,
     return torch.stack(rows) * mask.float(), mask.float()
 
 
+def pair_logps(model, batch: dict, ld_alpha: float | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """(summed log-probs, token counts, unweighted sums) per sequence, [chosen..., rejected...],
+    of a PairBatcher batch (the fast path: scoring.py) or a PairCollator batch (the plain
+    path, kept as the reference the fast one is tested against). The sums weigh tokens by
+    LD-DPO's ld_alpha; the unweighted sums serve per-token averages."""
+    if "score_index" in batch:
+        from .scoring import sequence_logps as scored_sequences
+        from .scoring import token_logps as scored_tokens
+        return scored_sequences(scored_tokens(model, batch), batch, ld_alpha)
+    per_token, mask = token_logps(model, batch["input_ids"], batch["attention_mask"],
+                                  batch["completion_mask"])
+    sums, counts = sequence_logps(per_token, mask, ld_alpha)
+    return sums, counts, per_token.sum(dim=1)
+
+
 def batch_logps(model, batch: dict, device, ld_alpha: float | None = None) -> tuple[Tensor, Tensor]:
-    """(summed log-prob, token count) of every sequence of a PairCollator batch."""
-    per_token, mask = token_logps(model, *(batch[k].to(device) for k in
-                                           ("input_ids", "attention_mask", "completion_mask")))
-    return sequence_logps(per_token, mask, ld_alpha)
+    """(summed log-prob, token count) of every sequence of a PairBatcher or PairCollator batch."""
+    moved = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+    sums, counts, _ = pair_logps(model, moved, ld_alpha)
+    return sums, counts
 
 
 def sequence_logps(per_token: Tensor, mask: Tensor, ld_alpha: float | None = None,
@@ -59,8 +76,8 @@ def score_pairs(model, features: list[dict], collate, batch_size: int, device,
                 ld_alpha: float | None = None) -> dict[str, Tensor]:
     """Summed log-probs and token counts of every pair's answers, without gradients.
 
-    `features` hold prompt_ids, chosen_ids and rejected_ids; `collate` (a PairCollator) pads
-    `batch_size` of them at a time. Returns float32 CPU tensors of len(features) under
+    `features` hold prompt_ids, chosen_ids and rejected_ids; `collate` (a PairBatcher, or a
+    PairCollator for the plain path) lays out `batch_size` of them at a time. Returns float32 CPU tensors of len(features) under
     "chosen", "rejected" (summed log-probs, LD-DPO weighted with ld_alpha) and "n_chosen",
     "n_rejected" (answer tokens). Dropout is off while scoring; the model's mode is restored.
     The reference pass, evaluation and the bench all score pairs here.

@@ -1,10 +1,14 @@
 """Pairwise preference training (stage dpo: DPO and its losses, ORPO, SimPO) on transformers.Trainer.
 
-A batch holds B pairs as 2B right-padded sequences, [chosen_1..B, rejected_1..B]. Only the
-answer tokens (ending with the template's end token) are scored. Reference log-probs come
-precomputed in the features (see reference.py), so a step is one policy forward. With
-pref_beta_schedule linear, beta moves from pref_beta_start to pref_beta_end over the steps
-(logged as `beta`).
+A batch holds B pairs (PairBatcher, packing.py): with prefix_sharing each pair is one
+sequence (prompt, chosen, rejected; rejected never attends to chosen), with packing the pairs
+share rows without padding, and with chunked_logps the LM head runs only at the scored answer
+tokens, a chunk at a time (head.py); every switch is exact. Switched off, the batch is 2B
+right-padded sequences, [chosen_1..B, rejected_1..B]. group_by_length batches pairs of similar
+length. Only the answer tokens (ending with the template's end token) are scored. Reference
+log-probs come precomputed in the features (see reference.py), so a step is one policy
+forward. With pref_beta_schedule linear, beta moves from pref_beta_start to pref_beta_end
+over the steps (logged as `beta`). num_tokens counts the pairs' tokens trained so far.
 
     python -m core train examples/dpo_demo.yaml
 """
@@ -19,8 +23,10 @@ from transformers import Trainer, TrainerCallback
 
 from core.config import RunConfig
 
-from .logps import sequence_logps, token_logps
+from .logps import pair_logps
 from .losses import LOSSES, preference_loss
+from .packing import PairBatcher
+from .scoring import accepts_4d_mask, attention_impl
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +66,26 @@ class PairwiseTrainer(Trainer):
         self.beta = run.pref_beta  # a callback may change it (pref_beta_schedule)
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list),
                                                            "eval": defaultdict(list)}
+        self._total_train_tokens = 0  # common.TokenCount restores it on resume
+
+    def _get_train_sampler(self, train_dataset=None):
+        """group_by_length: HF's LengthGroupedSampler over the pairs' lengths."""
+        if not self.run.group_by_length:
+            return super()._get_train_sampler(train_dataset)
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        lengths = [len(f["prompt_ids"]) + len(f["chosen_ids"]) + len(f["rejected_ids"])
+                   for f in (dataset[i] for i in range(len(dataset)))]
+        return LengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths)
 
     def pair_loss(self, model, inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Mean loss over the batch's pairs and the per-pair metrics."""
         run = self.run
-        per_token, mask = token_logps(model, inputs["input_ids"], inputs["attention_mask"],
-                                      inputs["completion_mask"])
-        sums, counts = sequence_logps(per_token, mask, run.ld_alpha if not self.loss_spec.average else None)
-        averages = per_token.sum(dim=1) / counts.clamp(min=1)
+        sums, counts, unweighted = pair_logps(
+            model, inputs, run.ld_alpha if not self.loss_spec.average else None)
+        averages = unweighted / counts.clamp(min=1)
         logps = averages if self.loss_spec.average else sums
         pc, pr = logps.chunk(2)
         rc = rr = None
@@ -90,6 +108,8 @@ class PairwiseTrainer(Trainer):
                      num_items_in_batch=None) -> torch.Tensor | tuple[torch.Tensor, dict]:
         loss, metrics = self.pair_loss(model, inputs)
         mode = "train" if model.training else "eval"
+        if mode == "train" and "tokens" in inputs:
+            self._total_train_tokens += int(inputs["tokens"])
         for key, value in metrics.items():
             self._metrics[mode][key].append(float(value.float().mean()))
         return (loss, {"loss": loss}) if return_outputs else loss
@@ -109,6 +129,7 @@ class PairwiseTrainer(Trainer):
         stored.clear()
         if mode == "train" and "loss" in logs:
             logs["beta"] = self.beta
+            logs["num_tokens"] = self._total_train_tokens
         super().log(logs, start_time)
 
 
@@ -134,7 +155,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
 
     model = load_policy(cfg, tokenizer)
     describe(model)
-    collate = PairCollator(tokenizer.pad_token_id)
+    collate = pair_batcher(cfg, model, tokenizer.pad_token_id)
     train_features, eval_features = data.train_features, data.eval_features
     args = training_arguments(cfg, rd, has_eval=bool(eval_features))
     if LOSSES[cfg.pref_loss].reference:
@@ -143,9 +164,11 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
             if m is not None and not getattr(m, "is_loaded_in_4bit", False) \
                     and not getattr(m, "is_loaded_in_8bit", False):
                 m.to(args.device)  # the Trainer would move the policy anyway
+        del m  # the loop variable would otherwise keep the reference model alive
         for features in (train_features, eval_features):
             precompute(reference, features, collate, cfg.per_device_eval_batch_size, args.device,
-                       cfg.ld_alpha, ident, next(model.parameters()).dtype)
+                       cfg.ld_alpha, f"{ident}|{collate.describe()}",
+                       next(model.parameters()).dtype)
         del reference  # a separate reference model is no longer needed
     cbs, stop = callbacks(rd, cfg)
     trainer = PairwiseTrainer(
@@ -157,3 +180,14 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
                                           cfg.pref_beta_end))
     return fit(trainer, rd, tokenizer, checkpoint, stop)
 
+
+def pair_batcher(cfg: RunConfig, model, pad_id: int) -> PairBatcher:
+    """The run's batch layout. Prefix sharing and packing need attention that takes a 4D mask;
+    elsewhere (flash_attention_2) pairs run as padded rows, with a warning."""
+    share, packing = cfg.prefix_sharing, cfg.packing is not False
+    if (share or packing) and not accepts_4d_mask(model):
+        log.warning("prefix_sharing and packing need attention that takes a 4D mask (sdpa, "
+                    "eager); %s does not, so chosen and rejected run as padded rows. Set "
+                    "flash_attn: auto for them.", attention_impl(model))
+        share = packing = False
+    return PairBatcher(pad_id, share, packing, 2 * cfg.cutoff_len, cfg.chunked_logps)

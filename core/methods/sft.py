@@ -39,7 +39,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     describe(model)
     evals = data.eval_features
     args = training_arguments(cfg, rd, bool(evals), SFTConfig, max_length=cfg.cutoff_len,
-                              packing=cfg.packing, dataset_num_proc=None)
+                              packing=bool(cfg.packing), dataset_num_proc=None)
     cbs, stop = callbacks(rd, cfg)
     trainer = SFTTrainer(
         model=model, args=args, processing_class=tokenizer, callbacks=cbs,

@@ -32,7 +32,8 @@ from core.runs.rundir import CHECKPOINT
 
 from .. import forms, runlists
 from ..context import MODELS
-from ..i18n import DEFAULT, t
+from ..i18n import DEFAULT, sentences, t
+from ..i18n_core import say
 from ..render import message_html
 from ..workspace import Workspace
 from . import chat_settings, chat_votes
@@ -115,7 +116,7 @@ def send(host: ChatHost, ws: Workspace, picks: Picks, text: str, gen: dict[str, 
             raise UserError(t("chat_empty_message", lang))
         settings = gen_config(gen)
     except UserError as e:
-        yield None, Status(str(e), "error")
+        yield None, Status(say(str(e), lang), "error")
         return
     sides = tuple(s for s in panes if s in picks.sides)
     question = [{"role": "user", "content": text}]
@@ -130,7 +131,7 @@ def send(host: ChatHost, ws: Workspace, picks: Picks, text: str, gen: dict[str, 
     except Exception as e:  # a load or generation failure is shown, not raised into the page
         if not isinstance(e, UserError):
             log.exception("Chat failed")
-        yield before, Status(str(e) or type(e).__name__, "error")
+        yield before, Status(say(str(e), lang) or type(e).__name__, "error")
         return
     done = ""
     if host.stopping.is_set():  # a side stopped before its turn still shows the question
@@ -138,7 +139,7 @@ def send(host: ChatHost, ws: Workspace, picks: Picks, text: str, gen: dict[str, 
         for s in sides:
             if len(session.history[s]) == len(before[s]):
                 session.history[s] = asked[s] + [{"role": "assistant", "content": ""}]
-    yield session.history, status(host, lang, " ".join(x for x in (note, done) if x))
+    yield session.history, status(host, lang, sentences([note, done], lang))
 
 
 def _stream(host: ChatHost, session: ChatSession, text: str, settings, lang: str,
@@ -200,8 +201,10 @@ def _compose(ctx, ui, lang: str) -> None:
     """The input with Send, Stop and Clear, and the generation settings under it."""
     with gr.Row(equal_height=True, elem_id="chat-compose"):
         ui.text = ctx.relabel(gr.Textbox(show_label=False, lines=1, max_lines=8, scale=6,
+                                         label=t("chat_message"),  # read by screen readers
                                          placeholder=t("chat_placeholder"), elem_id="chat-input"),
                               "chat_placeholder", "placeholder")
+        ctx.relabel(ui.text, "chat_message")
         with gr.Column(scale=1, min_width=180):
             ui.send = ctx.relabel(gr.Button(t("chat_send"), variant="primary",
                                             elem_id="chat-send"), "chat_send", "value")

@@ -20,7 +20,8 @@ from core.chat.sides import BASE, Picks, is_tuned
 from core.errors import UserError
 
 from .. import runlists
-from ..i18n import DEFAULT, t
+from ..i18n import DEFAULT, sentences, t
+from ..i18n_core import say
 from ..render import message_html
 from ..workspace import Workspace
 
@@ -69,7 +70,7 @@ def prepare(host: ChatHost, ws: Workspace, picks: Picks, lang: str) -> str:
     if done.run_base:
         notes.append(t("chat_run_base", lang, run=done.run_base.name, model=done.run_base.base,
                        top=picks.model))
-    return " ".join(notes)
+    return sentences(notes, lang)
 
 
 def status(host: ChatHost, lang: str, note: str = "") -> Status:
@@ -77,12 +78,13 @@ def status(host: ChatHost, lang: str, note: str = "") -> Status:
     loaded = host.loaded()
     if loaded is None:
         return Status(t("chat_not_loaded", lang))
-    text = t("chat_loaded", lang, model=loaded.model)
+    parts = [note] if note else []
+    parts.append(t("chat_loaded", lang, model=loaded.model))
     if loaded.adapters:
-        text += " " + t("chat_adapters", lang, names=", ".join(loaded.adapters))
+        parts.append(t("chat_adapters", lang, names=", ".join(loaded.adapters)))
     if loaded.own:  # models of their own (full weights, another model): a second load
-        text += " " + t("chat_own_models", lang, names=", ".join(loaded.own))
-    return Status((note + " " if note else "") + text)
+        parts.append(t("chat_own_models", lang, names=", ".join(loaded.own)))
+    return Status(sentences(parts, lang))
 
 
 def load(host: ChatHost, ws: Workspace, picks: Picks, lang: str) -> Status:
@@ -92,7 +94,7 @@ def load(host: ChatHost, ws: Workspace, picks: Picks, lang: str) -> Status:
     except Exception as e:  # shown beside the button, never raised into the page
         if not isinstance(e, UserError):
             log.exception("Chat load failed")
-        return Status(str(e) or type(e).__name__, "error")
+        return Status(say(str(e), lang) or type(e).__name__, "error")
 
 
 def unload(host: ChatHost, lang: str) -> Status:

@@ -48,9 +48,16 @@ def _shown(value: Any, lang: str) -> str:
 
 def info(name: str, lang: str) -> str:
     """A hint (when i18n has one) and the default, as the Train form's fields say it."""
-    shown = _shown(FIELDS[name].default, lang)
-    hint = t(f"gen_{name}_info", lang) + " " if f"gen_{name}_info" in TEXT else ""
-    return f"{hint}({t('default', lang)}: {shown})"
+    default = FIELDS[name].default
+    if kind(name) == "switch":  # the radio's own word for it ("As trained")
+        shown = next(label for label, key in switch_choices(lang) if SWITCH[key] is default)
+        tail = t("default_is", lang, value=shown)
+    elif default is None or default == "":
+        tail = t("default_empty", lang)
+    else:
+        tail = t("default_is", lang, value=_shown(default, lang))
+    hint = t(f"gen_{name}_info", lang) if f"gen_{name}_info" in TEXT else ""
+    return t("field_info", lang, help=hint, tail=tail).strip()
 
 
 def label(name: str, lang: str) -> str:

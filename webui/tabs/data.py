@@ -21,8 +21,9 @@ from core.data import check_dataset, list_datasets, load_rows
 from core.errors import UserError
 
 from .. import plots
-from ..i18n import DEFAULT, t
 from ..forms import SPECS, suggestions
+from ..i18n import DEFAULT, t
+from ..i18n_core import say
 from ..render import message_html, report_html, rows_page
 from ..workspace import Workspace
 from . import data_upload
@@ -68,7 +69,7 @@ def check(ws: Workspace, name: str, dataset_dir: str, stage: str, model: str | N
             ws.check_model(model, "model")
             tokenizer = ws.tokenizer(model)
         except Exception as e:  # offline hub id not in the cache, broken folder, ...
-            note = t("no_tokens", lang, error=str(e).splitlines()[0])
+            note = t("no_tokens", lang, error=say(str(e).splitlines()[0], lang))
     else:
         note = t("check_no_model", lang)
     limits = {k: v for k, v in (("cutoff_len", cutoff_len), ("truncation", truncation),
@@ -130,7 +131,7 @@ def on_table(ws: Workspace, dataset_dir: str, lang: str) -> tuple:
     try:
         value, found = registry_table(ws, dataset_dir, lang)
     except UserError as e:
-        return gr.update(), [], gr.update(), message_html(str(e), "error")
+        return gr.update(), [], gr.update(), message_html(str(e), "error", lang)
     return value, found, gr.update(choices=[i.name for i in found]), gr.update()
 
 
@@ -151,7 +152,7 @@ def on_preview(ws: Workspace, picked, dataset_dir, chosen_stage, number, lang,
     try:
         html, pages = preview_rows(ws, picked, dataset_dir, chosen_stage, number, lang, per_page)
     except UserError as e:
-        return message_html(str(e), "error"), gr.update()
+        return message_html(str(e), "error", lang), gr.update()
     return html, page_label(number, pages, lang)
 
 
@@ -163,7 +164,7 @@ def on_check(ws: Workspace, picked, dataset_dir, chosen_stage, model, template, 
         html, fig = check(ws, picked, dataset_dir, chosen_stage, model, template, cutoff,
                           thinking, lang, truncation, completion)
     except UserError as e:
-        return message_html(str(e), "error"), gr.update(visible=False)
+        return message_html(str(e), "error", lang), gr.update(visible=False)
     return html, gr.update(value=fig, visible=bool(fig.data))
 
 

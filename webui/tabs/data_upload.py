@@ -28,7 +28,9 @@ from core.data.registry import (
 )
 from core.errors import UserError
 
-from ..i18n import t
+from ..i18n import DEFAULT, t
+from ..i18n_core import say
+from ..i18n_fields import registry_label
 from ..render import message_html, rows_page
 from ..workspace import Workspace
 from .data_pages import page_label, page_size, pager, resize
@@ -99,7 +101,8 @@ def preview(converted: Any, upload: str | None, page: Any, per_page: int,
 
 def register(ws: Workspace, upload: str, name: str, save_as: str, dataset_dir: str,
              formatting: str | None, ranking: bool | None, columns: dict[str, str | None] | None,
-             tags: dict[str, str] | None, allow_bad: bool = False) -> tuple[bool, str]:
+             tags: dict[str, str] | None, allow_bad: bool = False,
+             lang: str = DEFAULT) -> tuple[bool, str]:
     """Copy `upload` to `save_as` (inside the data folder) and register it as `name`
     (core.data.register_upload). Returns (registered, message); on failure nothing is left."""
     folder = ws.confine(dataset_dir or "data", "dataset_dir")
@@ -107,15 +110,17 @@ def register(ws: Workspace, upload: str, name: str, save_as: str, dataset_dir: s
     reg = register_upload(upload, name, target, folder, formatting=formatting, ranking=ranking,
                           columns=columns, tags=tags, allow_bad=allow_bad)
     if reg.registry is None:
-        return False, t("not_registered", n=len({p.index for p in reg.errors}))
-    return True, t("registered", name=name, registry=ws.shown(reg.registry))
+        return False, t("not_registered", lang, n=len({p.index for p in reg.errors}))
+    return True, t("registered", lang, name=name, registry=ws.shown(reg.registry))
 
 
 def summary(d: Detected, lang: str) -> str:
     text = t("detected", lang, formatting=d.entry.get("formatting"), rows=d.rows, stage=d.stage,
              pairs=t("pairs_suffix", lang) if d.entry.get("ranking") else "",
              stages=", ".join(d.stages))
-    shown = [str(p) for p in d.problems[:10]]
+    # the uploaded copy's name, not gradio's temporary folder
+    shown = [say(str(p).replace(str(p.file), Path(p.file).name, 1), lang)
+             for p in d.problems[:10]]
     more = f" (+{len(d.problems) - 10})" if len(d.problems) > 10 else ""
     kind = "error" if any(p.is_error for p in d.problems) else "ok"
     return message_html(text + ("\n" + "\n".join(shown) + more if shown else ""), kind)
@@ -129,6 +134,7 @@ def _layout(ctx) -> SimpleNamespace:
             ui.file = ctx.relabel(gr.File(label=t("upload_file"), scale=2, elem_id="upload-file",
                                           file_types=list(EXTENSIONS)),
                                   "upload_file")
+            ctx.remount(ui.file)  # gradio's "Drop File Here" in the page's language
             with gr.Column(scale=2):
                 ui.name = ctx.relabel(gr.Textbox(label=t("new_name"), elem_id="upload-name"),
                                       "new_name")
@@ -146,6 +152,8 @@ def _layout(ctx) -> SimpleNamespace:
                                    elem_id=f"upload-col-{k}") for k in COLUMN_KEYS]
         with gr.Row(visible=False) as ui.tag_row:
             ui.tags = [gr.Textbox(label=k, min_width=110) for k in TAG_KEYS]
+        for key, box in zip(COLUMN_KEYS + TAG_KEYS, ui.cols + ui.tags):
+            ctx.on_lang(box, lambda lang, key=key: {"label": registry_label(key, lang)})
         with gr.Row():
             ui.allow_bad = ctx.relabel(gr.Checkbox(label=t("allow_bad")), "allow_bad")
             ui.check = ctx.relabel(gr.Button(t("detect")), "detect", "value")
@@ -203,7 +211,7 @@ def build(ctx) -> tuple[Any, Any]:
         try:
             d = detect(ctx.ws, file, dataset_dir)
         except UserError as e:
-            return failed(None, message_html(str(e), "error"), n, lang) + [
+            return failed(None, message_html(str(e), "error", lang), n, lang) + [
                 default_name(Path(file)), gr.update()]
         return show(d, file, per_page, lang) + [d.name, d.save_as]
 
@@ -213,7 +221,7 @@ def build(ctx) -> tuple[Any, Any]:
         try:
             d = detect(ctx.ws, file, dataset_dir, None, *edited(entry, formatting, is_pair, rest))
         except UserError as e:
-            return failed(entry, message_html(str(e), "error"), n, lang)
+            return failed(entry, message_html(str(e), "error", lang), n, lang)
         return show(d, file, per_page, lang)
 
     def on_column(file, dataset_dir, lang, per_page, entry, formatting, is_pair, *rest):
@@ -232,9 +240,10 @@ def build(ctx) -> tuple[Any, Any]:
             return message_html(t("need_file" if not file else "need_name", lang), "error"), None
         try:
             ok, text = register(ctx.ws, file, name, target, dataset_dir,
-                                 *edited(entry, formatting, is_pair, rest), allow_bad=bad)
+                                 *edited(entry, formatting, is_pair, rest), allow_bad=bad,
+                                 lang=lang)
         except UserError as e:
-            return message_html(str(e), "error"), None
+            return message_html(str(e), "error", lang), None
         return message_html(text, "ok" if ok else "error"), (name if ok else None)
 
     dataset_dir = ctx.fields["dataset_dir"]

@@ -66,7 +66,8 @@ def results_view(results: dict[str, dict], lang: str, status: str = "") -> View:
     columns = [(k, label) for k, label in TABLE + EXTRA
                if any(r.get(k) is not None for r in results.values())]
     headers = [t("col_model", lang)] + [plots.metric_label(k, lang, label) for k, label in columns]
-    rows = [[name] + [_cell(r.get(k)) for k, _ in columns] for name, r in results.items()]
+    rows = [[plots.model_label(name, lang)] + [_cell(r.get(k)) for k, _ in columns]
+            for name, r in results.items()]
     if "base" in results:  # its 0.50 and 0 look like a broken number without this
         status += f'<div class="ps-note" id="eval-base-note">{t("eval_base_note", lang)}</div>'
     return View(status, {"headers": headers, "data": rows}, plots.evaluation_figure(results, lang),
@@ -114,7 +115,7 @@ def run(ws: Workspace, picked: list[str], dataset: str | None, dataset_dir: str,
                                                                                 max_new_tokens),
                       judge=str(runlists.source(ws, judge, "judge")) if judge else None)
     except UserError as e:
-        yield View(message_html(str(e), "error"), None, None, "")
+        yield View(message_html(str(e), "error", lang), None, None, "")
         return
     job = Job(evaluate, paths, dataset, **kwargs)
     for elapsed in job.ticks():
@@ -125,7 +126,7 @@ def run(ws: Workspace, picked: list[str], dataset: str | None, dataset_dir: str,
     except Exception as e:  # shown under the button; the page goes on
         if not isinstance(e, UserError):
             log.exception("Evaluation failed")
-        yield View(message_html(str(e) or type(e).__name__, "error"), None, None, "")
+        yield View(message_html(str(e) or type(e).__name__, "error", lang), None, None, "")
         return
     done = t("eval_done", lang, elapsed=duration(job.elapsed))
     yield results_view(results, lang, message_html(done, "ok"))

@@ -75,7 +75,7 @@ def run(ws: Workspace, source: str | None, out: str | None, dtype: str, max_shar
         folder = runlists.source(ws, source, "run")
         target = ws.confine(out or default_out(ws, source), "out_dir")
     except UserError as e:
-        yield message_html(str(e), "error"), ""
+        yield message_html(str(e), "error", lang), ""
         return
     job = Job(export, str(folder), str(target), dtype=dtype or options()["dtype"],
               max_shard_size=(max_shard_size or "").strip() or options()["max_shard_size"])
@@ -87,7 +87,7 @@ def run(ws: Workspace, source: str | None, out: str | None, dtype: str, max_shar
     except Exception as e:  # e.g. a non-empty out_dir, a bad shard size
         if not isinstance(e, UserError):
             log.exception("Export failed")
-        yield message_html(str(e) or type(e).__name__, "error"), ""
+        yield message_html(str(e) or type(e).__name__, "error", lang), ""
         return
     shown = ws.shown(written)
     yield (message_html(t("export_done", lang, path=shown, elapsed=duration(job.elapsed)), "ok"),

@@ -37,6 +37,7 @@ from ..render import (
     log_html,
     message_html,
     progress_html,
+    speed_text,
     state_text,
 )
 
@@ -75,6 +76,7 @@ class View:
     actions: dict[str, bool]  # abort/resume/delete/load -> enabled
     notice: str = ""  # why the first run failed, and its alarms
     compare: str = ""  # with two or more runs: how they differ
+    speed: str = ""  # the latest pairs/s and tokens/s, kept for the bar's clock ticks
 
 
 def actions(info: RunInfo | None) -> dict[str, bool]:
@@ -103,9 +105,10 @@ def view(runs: RunManager, names: list[str], lang: str) -> View:
     config = rd.config.read_text(encoding="utf-8") if rd.config.is_file() else ""
     failure = explain(main, rd.log_tail(FAILURE_LINES))
     notice = (failure_html(failure, lang) if failure else "") + alarms_html(main.alarms, lang)
-    return View(progress_html(main, lang, truncation=rd.status().get("truncation")),
+    speed = speed_text(records[main.name], lang)
+    return View(progress_html(main, lang, truncation=rd.status().get("truncation"), speed=speed),
                 plots.run_figures(records, lang), rd.log_tail(LOG_LINES), config, actions(main),
-                notice, compare(runs, infos, lang))
+                notice, compare(runs, infos, lang), speed)
 
 
 def compare(runs: RunManager, infos: list[RunInfo], lang: str) -> str:
@@ -241,12 +244,13 @@ def refresh(runs: RunManager, ui, names: list[str], lang: str, last: dict, force
             out[ui.charts[key]] = fig
         for key, btn in ui.buttons.items():
             out[btn] = gr.update(interactive=v.actions[key])
-        last["sig"] = sig
+        last["sig"], last["speed"] = sig, v.speed
     else:  # the clock of a live run moves on though its files did not change
         main = next((i for i in infos if names and i.name == names[0]), None)
         if main is not None and main.alive:
             cuts = RunDir(main.path).status().get("truncation")
-            out[ui.progress] = progress_html(main, lang, truncation=cuts)
+            out[ui.progress] = progress_html(main, lang, truncation=cuts,
+                                             speed=last.get("speed", ""))
     out[ui.seen] = last
     return out
 
@@ -291,7 +295,7 @@ def _wire_actions(ctx, ui, then_refresh) -> None:
     def run_action(action):
         def handler(names, lang):
             done, text = act(ctx.runs, action, first(names), lang)
-            return message_html(text, "ok" if done else "error")
+            return message_html(text, "ok" if done else "error", lang)
         return handler
 
     for action in ("abort", "resume"):
@@ -323,7 +327,8 @@ def _wire_actions(ctx, ui, then_refresh) -> None:
     def to_train(names, lang):
         values, text = load_config(ctx.runs, first(names), lang)
         if values is None:
-            return [message_html(text, "error"), gr.update()] + [gr.update()] * (len(train) + len(keys))
+            return ([message_html(text, "error", lang), gr.update()]
+                    + [gr.update()] * (len(train) + len(keys)))
         return ([gr.update(), gr.update(selected="train"), message_html(text, "ok"),
                  *filled(ctx.ws, values)] + [gr.update(value=values[k]) for k in keys])
 

@@ -22,10 +22,12 @@ from core.errors import UserError
 from core.runs.info import refusal
 from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
+from core.training.doctor import doctor
 from core.training.preflight import Finding, key_of, preflight
 
 from .. import forms
-from ..i18n import DEFAULT, group_title, t
+from ..doctor import doctor_html
+from ..i18n import DEFAULT, group_title, sentences, t
 from ..preview import CONFIGS, Problems, config_preview, filled, yaml_target
 from ..render import message_html, problems_html
 from ..workspace import Workspace
@@ -40,13 +42,28 @@ def preview(ws: Workspace, values: dict[str, Any], yaml_path: str | None = None,
             lang: str = "en") -> tuple[str | None, str | None, Problems]:
     """(YAML, command, problems) for the form; writes nothing. Once the form itself is valid,
     the problems are the dry run's (core.training.preflight): machine, output folder and the
-    data tokenized with the model's (cached) tokenizer. (None, None, problems) when a value
-    does not parse."""
-    text, cmd, found = config_preview(ws, values, yaml_path, lang)
-    if text is not None and not found:
-        cfg, _ = forms.build_config(values, ws)
-        found = data_problems(ws, cfg) or dry_run(ws, cfg)
+    data tokenized with the model's (cached) tokenizer, and the run doctor's findings.
+    (None, None, problems) when a value does not parse."""
+    text, cmd, found, _ = inspect(ws, values, yaml_path, lang)
     return text, cmd, found
+
+
+def inspect(ws: Workspace, values: dict[str, Any], yaml_path: str | None = None,
+            lang: str = "en") -> tuple[str | None, str | None, Problems, str]:
+    """preview() plus the doctor's panel (webui.doctor: two pairs token by token with the
+    scored tokens highlighted, then its findings) as HTML; "" when the form is not valid."""
+    text, cmd, found = config_preview(ws, values, yaml_path, lang)
+    if text is None or found:
+        return text, cmd, found, ""
+    cfg, _ = forms.build_config(values, ws)
+    found = data_problems(ws, cfg)
+    if found:
+        return text, cmd, found, ""
+    report = doctor(cfg, saves_dir=ws.saves_dir, root=ws.root,
+                    tokenizer=lambda c: ws.tokenizer(c.model_name_or_path))
+    found = [(f.key, f.message if f.severity == "error" else f"{f.message} ({f.severity})")
+             for f in report.all_findings() if f.severity != "info"]
+    return text, cmd, found, "" if report.refused else doctor_html(report, lang)
 
 
 def data_problems(ws: Workspace, cfg: RunConfig) -> Problems:
@@ -59,12 +76,6 @@ def data_problems(ws: Workspace, cfg: RunConfig) -> Problems:
         except UserError as e:
             out.append((key, str(e)))
     return out
-
-
-def dry_run(ws: Workspace, cfg: RunConfig) -> Problems:
-    """The preflight's errors and warnings as (key, message), placed as Start places runs."""
-    return [(f.key, f.message if f.severity == "error" else f"{f.message} ({f.severity})")
-            for f in findings(ws, cfg) if f.severity != "info"]
 
 
 def findings(ws: Workspace, cfg: RunConfig) -> list[Finding]:
@@ -115,13 +126,15 @@ def check_yaml_target(ws: Workspace, target: Path) -> None:
             break
 
 
-def load_yaml(ws: Workspace, path: str) -> tuple[dict[str, Any] | None, str]:
-    """Form values from a YAML file in saves/, data/ or examples/; (None, error) on failure."""
+def load_yaml(ws: Workspace, path: str,
+              lang: str = DEFAULT) -> tuple[dict[str, Any] | None, str]:
+    """Form values from a YAML file in saves/, data/ or examples/, and a note; (None, error)
+    on failure."""
     try:
         cfg = RunConfig.load(ws.confine(path, "yaml_path", readonly=True))
     except UserError as e:  # ConfigError is one
         return None, str(e)
-    note = " trust_remote_code is never set from the WebUI." if cfg.trust_remote_code else ""
+    note = t("no_remote_code", lang) if cfg.trust_remote_code else ""
     return forms.config_values(cfg), note
 
 
@@ -249,6 +262,7 @@ def _side(ctx) -> SimpleNamespace:
                                "abort", "value")
         ui.preview = ctx.relabel(gr.Button(t("preview"), elem_id="preview"), "preview", "value")
     ui.status = gr.HTML(elem_id="train-status")
+    ui.doctor = gr.HTML(elem_id="train-doctor")  # Preview's doctor: pairs and findings
     ui.yaml = ctx.relabel(gr.Code(language="yaml", label=t("yaml"), lines=10, max_lines=14,
                                   interactive=False, elem_id="preview-yaml"), "yaml")
     ui.command = ctx.relabel(gr.Textbox(label=t("command"), lines=3, max_lines=8,
@@ -329,11 +343,13 @@ def _wire_files(ctx, ui) -> None:
 
     def on_preview(lang, target, *args):
         values = dict(zip(ui.keys, args))
-        text, cmd, found = preview(ctx.ws, values, target, lang)
+        text, cmd, found, report = inspect(ctx.ws, values, target, lang)
         text, cmd = (gr.update(), gr.update()) if text is None else (text, cmd)
         named = values.get("run_name") or values.get("output_dir")
-        note = t("valid", lang) + ("" if named else " " + t("name_at_start", lang))
-        return [text, cmd] + _marks(ctx, found, lang, "" if found else message_html(note, "ok"))
+        note = sentences([t("valid", lang), "" if named else t("name_at_start", lang)], lang)
+        errors = [(k, m) for k, m in found if not m.endswith(("(warning)", "(info)"))]
+        return [text, cmd, report] + _marks(ctx, found, lang,
+                                            "" if errors else message_html(note, "ok"))
 
     def on_save(lang, target, *args):
         written, found = save_yaml(ctx.ws, dict(zip(ui.keys, args)), target)
@@ -343,14 +359,15 @@ def _wire_files(ctx, ui) -> None:
                 + _marks(ctx, [], lang, message_html(t("saved_yaml", lang, path=written), "ok")))
 
     def on_load(lang, target):
-        loaded, note = load_yaml(ctx.ws, target or "")
+        loaded, note = load_yaml(ctx.ws, target or "", lang)
         if loaded is None:
-            return [message_html(note, "error")] + [gr.update() for _ in ui.live + ui.fields]
-        return ([message_html(t("loaded_yaml", lang, path=target) + note, "ok")]
+            return ([message_html(note, "error", lang)]
+                    + [gr.update() for _ in ui.live + ui.fields])
+        return ([message_html(sentences([t("loaded_yaml", lang, path=target), note], lang), "ok")]
                 + _live(ctx, ui, loaded, target, lang) + [loaded[k] for k in ui.keys])
 
     for event in (ui.preview.click(on_preview, [ctx.lang, ui.path] + ui.fields,
-                                   [ui.yaml, ui.command] + marked),
+                                   [ui.yaml, ui.command, ui.doctor] + marked),
                   ui.save.click(on_save, [ctx.lang, ui.path] + ui.fields, [ui.path] + marked)):
         event.then(None, js=SHOW_FIRST_PROBLEM)
     ui.load.click(on_load, [ctx.lang, ui.path], [ui.status] + ui.live + ui.fields)

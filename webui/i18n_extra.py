@@ -1,0 +1,35 @@
+"""More English/中文 texts for the WebUI, added with the 中文 translation of every text the UI
+shows; webui/i18n.py merges them into its TEXT (a key may be in only one of the two tables).
+Kept apart so the two tables merge easily while others add texts to i18n.py."""
+from __future__ import annotations
+
+MORE: dict[str, dict[str, str]] = {
+    # --- a field's help line (webui/forms.py info()) ----------------------------------------
+    "field_info": {"en": "{help} ({tail})", "zh": "{help}（{tail}）"},
+    "default_is": {"en": "Default: {value}", "zh": "默认：{value}"},
+    "list_sep": {"en": ", ", "zh": "，"},
+    "two_sentences": {"en": "{a} {b}", "zh": "{a}{b}"},  # 中文 puts no space after "。"
+    # --- the Train tab --------------------------------------------------------------------------
+    "no_remote_code": {"en": "trust_remote_code is never set from the WebUI.",
+                       "zh": "WebUI 从不设置 trust_remote_code。"},
+    "bool_true": {"en": "true", "zh": "是"},
+    "bool_false": {"en": "false", "zh": "否"},
+    "default_empty": {"en": "Default: (empty)", "zh": "默认为空"},
+    # --- the Data tab's check report and length chart ----------------------------------------
+    "stat_min": {"en": "min", "zh": "最小"},
+    "stat_mean": {"en": "mean", "zh": "平均"},
+    "stat_p50": {"en": "p50", "zh": "中位数"},
+    "stat_p95": {"en": "p95", "zh": "P95"},
+    "stat_max": {"en": "max", "zh": "最大"},
+    "axis_tokens": {"en": "tokens", "zh": "Token 数"},
+    # --- charts ------------------------------------------------------------------------------
+    "trace_loss": {"en": "loss", "zh": "损失"},
+    # --- ages in the Runs table ("4 min ago") -------------------------------------------------
+    "unit_d": {"en": "d", "zh": "天"},
+    "unit_h": {"en": "h", "zh": "小时"},
+    "unit_min": {"en": "min", "zh": "分钟"},
+    "unit_s": {"en": "s", "zh": "秒"},
+    # --- chat and evaluation ------------------------------------------------------------------
+    "chat_message": {"en": "Message", "zh": "消息"},
+    "base_model": {"en": "base", "zh": "基座"},
+}
