@@ -141,16 +141,22 @@ class Workspace:
         if not text:
             raise UserError(f"{key}: give 'demo', a hub id (like Qwen/Qwen2.5-0.5B-Instruct) "
                             f"or a model folder inside {allowed}")
-        if not any(path == r or path.is_relative_to(r) for r in self.model_roots):
-            unresolved = Path(text).expanduser()
-            link = "" if path in (unresolved, self.root / unresolved) else f" (it leads to {path})"
-            raise UserError(f"{key}: {text}{link} is outside the folders the WebUI loads models "
-                            f"from ({allowed}); give 'demo' or a hub id, move the model into "
-                            f"one of them, or start the WebUI with --model-dir {path.parent} "
-                            f"(or {MODEL_DIRS})")
-        if not (path.is_dir() and (path / "config.json").is_file()):
-            what = "no config.json in it" if path.is_dir() else "no such folder"
-            raise UserError(f"{key}: {text} is not a model folder ({what})")
+        inside = any(path == r or path.is_relative_to(r) for r in self.model_roots)
+        if not path.exists() and (inside or "/" not in text):  # a typo, not a path elsewhere
+            raise UserError(f"{key}: {text} is neither a hub id (like Qwen/Qwen2.5-0.5B-Instruct) "
+                            "nor a model folder on this machine")
+        if not inside:
+            raise UserError(self._outside_models(key, text, path, allowed))
+        if not (path / "config.json").is_file():
+            raise UserError(f"{key}: {text} is not a model folder (no config.json in it)")
+
+    def _outside_models(self, key: str, text: str, path: Path, allowed: str) -> str:
+        """Why a model path outside model_roots is refused, and the --model-dir that allows it."""
+        unresolved = Path(text).expanduser()
+        link = "" if path in (unresolved, self.root / unresolved) else f" (it leads to {path})"
+        return (f"{key}: {text}{link} is outside the folders the WebUI loads models from "
+                f"({allowed}); give 'demo' or a hub id, move the model into one of them, or "
+                f"start the WebUI with --model-dir {path.parent}")
 
     def check_adapters(self, value: str, key: str) -> None:
         """Each comma-separated adapter: a folder in data/ or saves/, or a hub id."""
