@@ -466,6 +466,64 @@ def test_the_check_names_the_model_it_used_and_takes_another(ws, tiny_model):
     assert "tokens counted with the tokenizer of demo, template its own" in report.render()
 
 
+def test_the_check_names_its_cutoff_len_and_the_box_changes_it(ws):
+    def check(cutoff, lang="en"):
+        return data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", "demo", None, cutoff,
+                              True, lang)[0]
+
+    full, short = check(4096), check(12)
+    assert "Cutoff length 4096, truncation llamafactory: 0 of 300 records" in full
+    assert "Cutoff length 12, truncation llamafactory: " in short and "Cutoff length 4096" not in short
+    assert "OK: the data can train" in full and "ps-verdict ps-warn" in short  # cut: a warning
+    assert "截断长度 12" in check(12, "zh")
+
+
+def stats_rows(report: str) -> dict[str, list[int]]:
+    """The token table of a check report: {row name: [min, mean, p50, p95, max]}."""
+    return {name: [int(v) for v in re.findall(r"<td>(\d+)</td>", cells)] for name, cells in
+            re.findall(r"<tr><td>([^<]*)</td>((?:<td>\d+</td>){5})</tr>", report)}
+
+
+def test_the_check_statistics_cover_every_row_the_bad_ones_too(ws):
+    """Item 6: the table said prompt max 253 while an error listed a 2,583-token prompt."""
+    rows = [{"instruction": f"Question {i}?", "output": "A"} for i in range(3)]
+    rows.append({"instruction": "hello " * 100, "output": "A"})
+    (ws.data_dir / "long.json").write_text(json.dumps(rows))
+    registry = ws.data_dir / "dataset_info.json"
+    registry.write_text(json.dumps({**json.loads(registry.read_text()),
+                                    "long": {"file_name": "long.json"}}))
+    report = data_tab.check(ws, "long", str(ws.data_dir), "grpo", "demo", None, 96, True, "en",
+                            "error", 32)[0]
+    errors = re.findall(r'class="ps-err">[^<]*/long.json:3 <b>prompt</b>: (\d+) tokens, longer than '
+                        r"cutoff_len 96 - max_completion_length 32", report)
+    assert len(errors) == 1 and "4 records · 3 good rows · 1 bad records · 1 errors" in report
+    assert stats_rows(report)["prompt"][4] == int(errors[0]) > 64  # the refused prompt: its max
+    assert "Tokens before truncation, all 4 rows" in report
+    assert used(report) == "Tokens counted with the tokenizer of demo, template: the tokenizer's own"
+
+
+def test_the_check_model_and_cutoff_boxes_check_again(ws):
+    """The Data tab's own model and cutoff boxes feed the check and run it when changed; the
+    top bar's model and the Train form's cutoff_len only fill them in."""
+    from webui.app import build_app
+
+    app = build_app(ws, RunManager(ws.saves_dir, max_concurrent=0))
+    elem = {i: getattr(b, "elem_id", None) for i, b in app.blocks.items()}
+    checks = [fn for fn in app.fns.values() if getattr(fn.fn, "func", None) is data_tab.on_check]
+    inputs = {elem[b._id] for fn in checks for b in fn.inputs}
+    assert {"data-model", "data-cutoff"} <= inputs
+    assert "field-model_name_or_path" not in inputs and "field-cutoff_len" not in inputs
+    triggers = {(elem.get(i), event) for fn in checks for i, event in fn.targets}
+    assert {("data-model", "change"), ("data-cutoff", "submit"), ("data-cutoff", "blur")} <= triggers
+    follows: dict[tuple, set] = {}
+    for fn in app.fns.values():
+        for i, event in fn.targets:
+            if elem.get(i) in ("field-model_name_or_path", "field-cutoff_len"):
+                follows.setdefault((elem[i], event), set()).update(elem[b._id] for b in fn.outputs)
+    assert follows[("field-model_name_or_path", "change")] >= {"data-model"}
+    assert follows[("field-cutoff_len", "change")] >= {"data-cutoff"}
+
+
 def test_pages_show_4_10_or_25_rows(ws):
     def shown(page, per_page):
         html, pages = data_tab.preview_rows(ws, "demo_pref_en", str(ws.data_dir), "dpo", page,
@@ -819,6 +877,48 @@ def test_app_builds_with_the_registered_tabs(ws):
     assert [name for name, _ in tabs.available()] == list(tabs.TABS)
     app = build_app(ws, RunManager(ws.saves_dir, max_concurrent=0))
     assert isinstance(app, gr.Blocks)
+
+
+def test_model_dir_names_more_folders_models_load_from(ws, tmp_path, monkeypatch, tiny_model):
+    import os
+
+    from webui.__main__ import build_parser, main
+    assert build_parser().parse_args([]).model_dir == []
+    args = build_parser().parse_args(["--model-dir", str(tiny_model.parent), "--model-dir", "x"])
+    assert args.model_dir == [str(tiny_model.parent), "x"]
+    served = Workspace(saves_dir=ws.saves_dir, model_dirs=[tiny_model.parent])
+    served.check_model(str(tiny_model))
+    assert served.model_roots[-1] == tiny_model.parent.resolve()
+    with pytest.raises(UserError, match="--model-dir "):
+        ws.check_model(str(tiny_model))
+    other = tmp_path / "more"
+    other.mkdir()
+    monkeypatch.setenv("PREFSTUDIO_MODEL_DIRS", f"{tiny_model}{os.pathsep}{other}")
+    from_env = Workspace(saves_dir=ws.saves_dir)
+    assert from_env.model_dirs == [tiny_model.resolve(), other.resolve()]
+    from_env.check_model(str(tiny_model))
+    monkeypatch.delenv("PREFSTUDIO_MODEL_DIRS")
+    with pytest.raises(UserError, match="is not a folder"):
+        Workspace(saves_dir=ws.saves_dir, model_dirs=[tmp_path / "missing"])
+    with pytest.raises(SystemExit, match="error: --model-dir"):
+        main(["--saves-dir", str(ws.saves_dir), "--model-dir", str(tmp_path / "missing")])
+
+
+def test_model_paths_say_why_they_are_refused(ws, tmp_path):
+    empty = ws.data_dir / "not-a-model"
+    empty.mkdir()
+    with pytest.raises(UserError, match="not-a-model is not a model folder .no config.json"):
+        ws.check_model(str(empty))
+    for typo in ("no such model", str(ws.data_dir / "sub" / "no-model-here")):
+        with pytest.raises(UserError, match="is neither a hub id .* nor a model folder"):
+            ws.check_model(typo, "model")
+    link = ws.data_dir / "link"
+    link.symlink_to(tmp_path)
+    with pytest.raises(UserError, match=f"link .it leads to {tmp_path}. is outside the folders "
+                                        f"the WebUI loads models from .*--model-dir {tmp_path.parent}"):
+        ws.check_model(str(link))
+    with pytest.raises(UserError, match="give 'demo', a hub id"):
+        ws.check_model("  ")
 
 
 def test_cli_defaults_are_safe(monkeypatch):
