@@ -904,6 +904,31 @@ def test_model_dir_names_more_folders_models_load_from(ws, tmp_path, monkeypatch
         main(["--saves-dir", str(ws.saves_dir), "--model-dir", str(tmp_path / "missing")])
 
 
+def test_model_dir_models_are_offered_in_the_model_fields(ws, tmp_path, tiny_model):
+    """A server started with --model-dir /models offers /models/<each model> to pick (the top
+    bar, ref_model, the Data check's model), in either language."""
+    from webui.app import build_app
+
+    models = tmp_path / "models"
+    for name in ("b-model", "a-model"):
+        shutil.copytree(tiny_model, models / name)
+    (models / "notes").mkdir()  # not a model: not offered
+    served = Workspace(saves_dir=ws.saves_dir, data_dir=ws.data_dir,
+                       model_dirs=[models, tiny_model])
+    local = [str(models / "a-model"), str(models / "b-model"), str(tiny_model)]
+    assert served.local_models() == local and ws.local_models() == []
+    assert served.pick_lists(RunManager(ws.saves_dir, max_concurrent=0))["models"] == local
+    spec = forms.SPECS["model_name_or_path"]
+    assert forms.suggestions(spec, "en", local)[-3:] == local
+    assert forms.relabel(forms.SPECS["ref_model"], "zh", local)["choices"][-3:] == local
+    app = build_app(served, RunManager(ws.saves_dir, max_concurrent=0))
+    boxes = {b.elem_id: b for b in app.blocks.values()
+             if getattr(b, "elem_id", None) in ("field-model_name_or_path", "data-model")}
+    for box in boxes.values():
+        assert [value for _, value in box.choices][-3:] == local, box.elem_id
+    assert len(boxes) == 2
+
+
 def test_model_paths_say_why_they_are_refused(ws, tmp_path):
     empty = ws.data_dir / "not-a-model"
     empty.mkdir()

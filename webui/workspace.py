@@ -186,9 +186,23 @@ class Workspace:
         return out
 
     # --- pick lists ------------------------------------------------------------------------
+    def local_models(self) -> list[str]:
+        """The model folders (config.json) the --model-dir folders hold, themselves or one
+        level down, for the model fields' pick lists."""
+        found = []
+        for folder in self.model_dirs:
+            try:
+                inside = sorted(p for p in folder.iterdir() if p.is_dir())
+            except OSError as e:  # unmounted since the start: typed paths say why
+                log.warning("Cannot list %s: %s", folder, e)
+                continue
+            found += [str(p) for p in [folder, *inside] if (p / "config.json").is_file()]
+        return list(dict.fromkeys(found))
+
     def pick_lists(self, runs: Any, dataset_dir: str = "data") -> dict[str, list[str]]:
-        """Registered dataset names and finished runs' adapters (for the multiselect fields);
-        `runs` is a core.runs.RunManager."""
+        """Registered dataset names and finished runs' adapters (for the multiselect fields),
+        and the --model-dir folders' models (for the model fields); `runs` is a
+        core.runs.RunManager."""
         from core.data import list_datasets
 
         try:
@@ -199,7 +213,7 @@ class Workspace:
             datasets = []
         adapters = [self.shown(i.path) for i in runs.list()
                     if i.state == "completed" and (i.path / "adapter_config.json").is_file()]
-        return {"datasets": datasets, "adapters": adapters}
+        return {"datasets": datasets, "adapters": adapters, "models": self.local_models()}
 
     # --- tokenizers for token statistics ---------------------------------------------------
     def tokenizer(self, model: str) -> Any:

@@ -114,11 +114,12 @@ def _layout(ctx) -> SimpleNamespace:
             # Train form's cutoff_len until changed here.
             with gr.Row():
                 spec = SPECS["model_name_or_path"]
+                local = ctx.ws.local_models()  # python -m webui --model-dir
                 ui.model = ctx.relabel(gr.Dropdown(
-                    suggestions(spec, DEFAULT), value=ctx.fields[spec.key].value,
+                    suggestions(spec, DEFAULT, local), value=ctx.fields[spec.key].value,
                     allow_custom_value=True, label=t("check_model"), scale=2,
                     elem_id="data-model"), "check_model")
-                ctx.on_lang(ui.model, lambda lang: {"choices": suggestions(spec, lang)})
+                ctx.on_lang(ui.model, lambda lang: {"choices": suggestions(spec, lang, local)})
                 ui.cutoff = ctx.relabel(gr.Number(ctx.fields["cutoff_len"].value, precision=0,
                                                   minimum=1, label=t("check_cutoff"), scale=1,
                                                   elem_id="data-cutoff"), "check_cutoff")
