@@ -600,6 +600,30 @@ def test_an_upload_is_previewed_as_chat_with_its_columns_before_registering(ws, 
         "dataset_info.json",))
 
 
+def test_picking_chosen_and_rejected_makes_the_upload_pairs_and_its_rows_follow(ws, tmp_path):
+    """The handlers behind the upload's column boxes: a picked column detects again, and its
+    rows (ui.shown's third and fourth: the converted rows and their page) follow."""
+    upload = tmp_path / "mine.jsonl"
+    rows = [{"question": f"q{i}", "good": f"yes {i}", "bad": f"no {i}"} for i in range(6)]
+    upload.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = (ws.data_dir / "dataset_info.json").read_text()
+    n = 9 + len(data_upload.COLUMN_KEYS) + len(data_upload.TAG_KEYS)
+    first = data_upload.on_upload(ws, n, str(upload), str(ws.data_dir), "en", 4)
+    assert len(first) == n + 2 and first[-2:] == ["mine", str(ws.data_dir / "mine.jsonl")]
+    assert first[2].stage == "grpo" and "Rows 1–4 of 6" in first[3]
+    columns = {k: "" for k in data_upload.COLUMN_KEYS} | {
+        "prompt": "question", "chosen": "good", "rejected": "bad"}
+    tags = [""] * len(data_upload.TAG_KEYS)
+    shown = data_upload.on_column(ws, n, str(upload), str(ws.data_dir), "en", 10, first[0],
+                                  "alpaca", False, *columns.values(), *tags)
+    assert shown[0]["ranking"] is True and shown[2].stage == "dpo"
+    assert "Rows 1–6 of 6" in shown[3] and shown[3].count("ps-pair") == 6
+    gone = data_upload.on_check(ws, n, None, str(ws.data_dir), "en", 4, None, None, False)
+    assert "Upload a file first." in gone[1] and gone[2] is None and gone[3] == ""
+    assert (ws.data_dir / "dataset_info.json").read_text() == before  # nothing registered
+    assert not (ws.data_dir / "mine.jsonl").exists()
+
+
 def test_bad_or_clashing_uploads_leave_nothing_behind(ws, tmp_path):
     upload = tmp_path / "bad.json"
     upload.write_text(json.dumps([{"instruction": "q", "chosen": "", "rejected": "b"}]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -199,70 +200,87 @@ def failed(entry: Any, message: str, n: int, lang: str) -> list:
     return first + [gr.update()] * (n - len(first))
 
 
-def build(ctx) -> tuple[Any, Any]:
-    """The accordion; returns (the Register event, a State holding the registered name) for
-    the Data tab to chain its table refresh on."""
-    ui = _layout(ctx)
-    n = len(ui.shown)
+def on_page(converted: Any, file: str | None, page: Any, per_page: Any,
+            lang: str) -> tuple[str, dict]:
+    """Another page (or page size, or language) of the detected file's rows."""
+    html, pages = preview(converted, file, page, page_size(per_page), lang)
+    return html, page_label(page, pages, lang)
 
-    def on_upload(file, dataset_dir, lang, per_page):
-        if not file:
-            return failed(None, "", n, lang) + [gr.update(), gr.update()]
-        try:
-            d = detect(ctx.ws, file, dataset_dir)
-        except UserError as e:
-            return failed(None, message_html(str(e), "error", lang), n, lang) + [
-                default_name(Path(file)), gr.update()]
-        return show(d, file, per_page, lang) + [d.name, d.save_as]
 
-    def on_check(file, dataset_dir, lang, per_page, entry, formatting, is_pair, *rest):
-        if not file:
-            return failed(None, message_html(t("need_file", lang), "error"), n, lang)
-        try:
-            d = detect(ctx.ws, file, dataset_dir, None, *edited(entry, formatting, is_pair, rest))
-        except UserError as e:
-            return failed(entry, message_html(str(e), "error", lang), n, lang)
-        return show(d, file, per_page, lang)
-
-    def on_column(file, dataset_dir, lang, per_page, entry, formatting, is_pair, *rest):
-        """A picked column: chosen and rejected both given make the records pairs."""
-        picked = dict(zip(COLUMN_KEYS, rest))
-        pairs = bool(is_pair) or bool(picked.get("chosen") and picked.get("rejected"))
-        return on_check(file, dataset_dir, lang, per_page, entry, formatting, pairs, *rest)
-
-    def on_page(converted, file, page, per_page, lang):
-        html, pages = preview(converted, file, page, page_size(per_page), lang)
-        return html, page_label(page, pages, lang)
-
-    def on_register(file, name, target, dataset_dir, lang, bad, entry, formatting, is_pair, *rest):
-        name = (name or "").strip()
-        if not file or not name:
-            return message_html(t("need_file" if not file else "need_name", lang), "error"), None
-        try:
-            ok, text = register(ctx.ws, file, name, target, dataset_dir,
-                                 *edited(entry, formatting, is_pair, rest), allow_bad=bad,
-                                 lang=lang)
-        except UserError as e:
-            return message_html(str(e), "error", lang), None
-        return message_html(text, "ok" if ok else "error"), (name if ok else None)
-
-    dataset_dir = ctx.fields["dataset_dir"]
-    # One detection at a time, in order: an edit detects again (the rows follow the columns).
-    queue = {"concurrency_id": "upload-detect", "concurrency_limit": 1}
-    ui.file.upload(on_upload, [ui.file, dataset_dir, ctx.lang, ui.per_page],
-                   ui.shown + [ui.name, ui.save_as], **queue)
-    checked = [ui.file, dataset_dir, ctx.lang, ui.per_page] + ui.edits
-    ui.fmt.input(lambda v: gr.update(visible=v != "alpaca"), ui.fmt, ui.tag_row)
-    for event in [ui.check.click, ui.fmt.input, ui.ranking.input] + [b.blur for b in ui.tags]:
-        event(on_check, checked, ui.shown, **queue)
-    for column in ui.cols:
-        column.input(on_column, checked, ui.shown, **queue)
+def _wire_pages(ctx, ui: SimpleNamespace) -> None:
+    """The preview's page box and rows-per-page choice."""
     paged = [ui.rows, ui.file, ui.page, ui.per_page, ctx.lang]
     for event in (ui.page.submit, ui.page.blur, ctx.lang.change):
         event(on_page, paged, [ui.preview, ui.page], show_progress="hidden")
     ui.per_page.input(resize, [ui.page, ui.size, ui.per_page], [ui.page, ui.size],
                       show_progress="hidden").then(on_page, paged, [ui.preview, ui.page],
                                                    show_progress="hidden")
-    event = ui.register.click(on_register, [ui.file, ui.name, ui.save_as, dataset_dir, ctx.lang,
-                                            ui.allow_bad] + ui.edits, [ui.message, ui.done])
+
+
+def on_upload(ws: Workspace, n: int, file, dataset_dir, lang, per_page) -> list:
+    """A file dropped in: detect it, show its rows, and propose a name and a file to save as."""
+    if not file:
+        return failed(None, "", n, lang) + [gr.update(), gr.update()]
+    try:
+        d = detect(ws, file, dataset_dir)
+    except UserError as e:
+        return failed(None, message_html(str(e), "error", lang), n, lang) + [
+            default_name(Path(file)), gr.update()]
+    return show(d, file, per_page, lang) + [d.name, d.save_as]
+
+
+def on_check(ws: Workspace, n: int, file, dataset_dir, lang, per_page, entry, formatting,
+             is_pair, *rest) -> list:
+    """Detect again with the user's edits; the rows follow them."""
+    if not file:
+        return failed(None, message_html(t("need_file", lang), "error"), n, lang)
+    try:
+        d = detect(ws, file, dataset_dir, None, *edited(entry, formatting, is_pair, rest))
+    except UserError as e:
+        return failed(entry, message_html(str(e), "error", lang), n, lang)
+    return show(d, file, per_page, lang)
+
+
+def on_column(ws: Workspace, n: int, file, dataset_dir, lang, per_page, entry, formatting,
+              is_pair, *rest) -> list:
+    """A picked column: chosen and rejected both given make the records pairs."""
+    picked = dict(zip(COLUMN_KEYS, rest))
+    pairs = bool(is_pair) or bool(picked.get("chosen") and picked.get("rejected"))
+    return on_check(ws, n, file, dataset_dir, lang, per_page, entry, formatting, pairs, *rest)
+
+
+def on_register(ws: Workspace, file, name, target, dataset_dir, lang, bad, entry, formatting,
+                is_pair, *rest) -> tuple[str, str | None]:
+    """Copy and register the file with the user's edits: (message, the name registered)."""
+    name = (name or "").strip()
+    if not file or not name:
+        return message_html(t("need_file" if not file else "need_name", lang), "error"), None
+    try:
+        ok, text = register(ws, file, name, target, dataset_dir,
+                            *edited(entry, formatting, is_pair, rest), allow_bad=bad, lang=lang)
+    except UserError as e:
+        return message_html(str(e), "error", lang), None
+    return message_html(text, "ok" if ok else "error"), (name if ok else None)
+
+
+def build(ctx) -> tuple[Any, Any]:
+    """The accordion; returns (the Register event, a State holding the registered name) for
+    the Data tab to chain its table refresh on."""
+    ui = _layout(ctx)
+    n = len(ui.shown)
+    dataset_dir = ctx.fields["dataset_dir"]
+    # One detection at a time, in order: an edit detects again (the rows follow the columns).
+    queue = {"concurrency_id": "upload-detect", "concurrency_limit": 1}
+    ui.file.upload(partial(on_upload, ctx.ws, n), [ui.file, dataset_dir, ctx.lang, ui.per_page],
+                   ui.shown + [ui.name, ui.save_as], **queue)
+    checked = [ui.file, dataset_dir, ctx.lang, ui.per_page] + ui.edits
+    ui.fmt.input(lambda v: gr.update(visible=v != "alpaca"), ui.fmt, ui.tag_row)
+    for event in [ui.check.click, ui.fmt.input, ui.ranking.input] + [b.blur for b in ui.tags]:
+        event(partial(on_check, ctx.ws, n), checked, ui.shown, **queue)
+    for column in ui.cols:
+        column.input(partial(on_column, ctx.ws, n), checked, ui.shown, **queue)
+    _wire_pages(ctx, ui)
+    event = ui.register.click(partial(on_register, ctx.ws),
+                              [ui.file, ui.name, ui.save_as, dataset_dir, ctx.lang, ui.allow_bad]
+                              + ui.edits, [ui.message, ui.done])
     return event, ui.done
