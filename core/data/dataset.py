@@ -78,11 +78,17 @@ def load_rows(name: str, dataset_dir: str | Path | None = "data", stage: str = "
     records = load_records(entry, rng)
     if max_samples:
         records = records[:max_samples]
+    ds = converted(name, entry, records, stage, _shown(entry))
+    ds.problems[:0] = _ignored_keys(entry)
+    return ds
+
+
+def converted(name: str, entry: Any, records: list, stage: str, file: str) -> DatasetRows:
+    """`records` (loading.Record) of `entry` converted for `stage`; `file` as shown."""
     out = convert(records, entry, stage)
-    problems = _ignored_keys(entry) + out.problems
-    return DatasetRows(name, stage, out.rows, out.sources, problems, _shown(entry),
-                       entry.formatting, entry.ranking, len(records), entry,
-                       [(r.file, r.index) for r in records], out.record_of)
+    return DatasetRows(name, stage, out.rows, out.sources, out.problems, file, entry.formatting,
+                       entry.ranking, len(records), entry, [(r.file, r.index) for r in records],
+                       out.record_of)
 
 
 def _ignored_keys(entry: Any) -> list[Problem]:
@@ -228,13 +234,10 @@ def register_file(name: str, path: str | Path, dataset_dir: str | Path | None = 
                        ranking, columns, tags, path=path, dataset_dir=dataset_dir)
     entry = make_entry(name, raw, write_target(dataset_dir), dataset_dir)
     stages = suited_stages(entry, records[0].data if records else None)
-    out = convert(records, entry, stages[0])
-    converted = DatasetRows(name, stages[0], out.rows, out.sources, out.problems, display(path),
-                            entry.formatting, entry.ranking, len(records), entry,
-                            [(r.file, r.index) for r in records], out.record_of)
-    result = Registration(name, raw, stages[0], stages, len(out.rows), out.problems,
-                          converted=converted)
-    if not dry_run and out.rows and (allow_bad or not result.errors):
+    rows = converted(name, entry, records, stages[0], display(path))
+    result = Registration(name, raw, stages[0], stages, len(rows.rows), rows.problems,
+                          converted=rows)
+    if not dry_run and rows.rows and (allow_bad or not result.errors):
         result.registry = add_entry(name, raw, dataset_dir, force=force)
     return result
 
