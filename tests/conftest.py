@@ -27,6 +27,23 @@ if TYPE_CHECKING:  # imported where used: collecting tests stays cheap
     from core.runs.rundir import RunDir
 
 
+# Two tiers: `pytest -m "not slow"` (unit and handler tests, under 2 minutes on 2 cores) and
+# everything (the README's command and .ci/run). Slow: trainings through subprocesses (marked
+# at the test) and every test that drives the real page in Chromium (marked here by module).
+BROWSER_MODULES = ("browser", "test_webui_zh")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: a training through a subprocess or a browser "
+                            "test; left out by -m 'not slow'")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(part in item.path.name for part in BROWSER_MODULES):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prefstudio_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("prefstudio_home")

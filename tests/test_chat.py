@@ -371,6 +371,7 @@ def test_cli_errors_are_one_line(capsys):
     assert capsys.readouterr().err.startswith("error: no/such/run is not a folder")
 
 
+@pytest.mark.slow
 def test_cli_subprocess(run):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "core", "chat", "--run", str(run), "--compare",

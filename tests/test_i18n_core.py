@@ -1,7 +1,8 @@
 """Core's messages in 中文 (webui/i18n_core.py): each pattern against the message core produces
 today, made by calling core as the WebUI does (validation, confinement, data checks, run
 refusals, alarms, ...). A message changed in core no longer matches its pattern and fails here,
-instead of showing English in the 中文 UI; a pattern nothing here produces fails too.
+instead of showing English in the 中文 UI; a pattern nothing here (or, for the run doctor's
+findings, tests/test_i18n_doctor.py) produces fails too.
 
 Run: pytest -q tests/test_i18n_core.py"""
 from __future__ import annotations
@@ -15,9 +16,12 @@ from types import SimpleNamespace
 import pytest
 from conftest import ROOT
 from test_alarms import overfit_stream, pair
+from test_votes import Q, ballot
 from zh_text import english
 
+from core.chat.ballot import Ballot
 from core.config import ConfigError, RunConfig, coerce, parse_number, problems
+from core.data.votes import append_vote
 from core.errors import UserError
 from core.runs import alarms as core_alarms
 from core.runs import info as run_info
@@ -198,10 +202,13 @@ def registered(env, **kwargs) -> str:
 
 
 def preflight_lines(env, dataset, **values) -> list[str]:
-    """The Train tab's dry run on this workspace (its problems as the form lists them)."""
+    """The Train tab's dry run on this workspace: its problems as Preview lists them next to
+    the form (core.training.preflight and the run doctor, through train.preview)."""
+    from webui import forms
     from webui.tabs import train as train_tab
     cfg = RunConfig(dataset=dataset, dataset_dir=str(env.data), cutoff_len=256, **values)
-    return [m for _, m in train_tab.dry_run(env.ws, cfg)]
+    _, _, found = train_tab.preview(env.ws, forms.config_values(cfg))
+    return [m for _, m in found]
 
 
 PRODUCERS = {
@@ -270,7 +277,11 @@ PRODUCERS = {
     "not_a_run_folder": lambda env, mp: raised(runlists.source, env.ws,
                                                              str(env.data / "pairs.json")),
     "yaml_suffix": lambda env, mp: saved_yaml(env, "config.txt"),
-    "cannot_write": lambda env, mp: saved_yaml(env, "folder.yaml"),
+    "cannot_write": lambda env, mp: saved_yaml(env, "a-file/x.yaml"),
+    "yaml_folder": lambda env, mp: saved_yaml(env, "folder.yaml"),
+    "yaml_run_config": lambda env, mp: saved_yaml(env, "configs/config.yaml"),
+    "yaml_in_run": lambda env, mp: (run_dir(env, "a-run"), saved_yaml(env, "a-run/x.yaml"))[1],
+    "run_folder_write": lambda env, mp: started(env, "blocked"),
     "not_model_folder": lambda env, mp: raised(env.ws.check_model, str(env.data)),
     "not_hub_id": lambda env, mp: raised(env.ws.check_model, "no such model"),
     "give_model": lambda env, mp: raised(env.ws.check_model, " "),
@@ -330,6 +341,17 @@ PRODUCERS = {
     "unsupported_type": lambda env, mp: upload(env, "notes.txt", "hello"),
     "bad_json": lambda env, mp: upload(env, "bad.json", "[{"),
     "bad_jsonl": lambda env, mp: upload(env, "bad.jsonl", '{"a": 1}\n{oops\n'),
+    # --- chat votes -------------------------------------------------------------------------------
+    "vote_no_answer": lambda env, mp: raised(Ballot, {"A": [Q], "B": []}, {"A": "x", "B": "y"}),
+    "vote_empty_side": lambda env, mp: raised(ballot, a="  "),
+    "vote_pick": lambda env, mp: raised(ballot().vote, "C"),
+    "vote_better_empty": lambda env, mp: raised(ballot().vote, "A", "   "),
+    "vote_not_saved": lambda env, mp: blank_vote(env),
+    "vote_answer_empty": lambda env, mp: blank_vote(env),
+    "votes_name": lambda env, mp: raised(append_vote, ballot().vote("A"), "../evil", env.root),
+    "votes_not_votes": lambda env, mp: raised(append_vote, ballot().vote("A"), "pairs", env.data),
+    "votes_bad_json": lambda env, mp: broken_votes(env, "{not json\n"),
+    "votes_not_vote": lambda env, mp: broken_votes(env, '{"a": 1}\n'),
     # --- runs ------------------------------------------------------------------------------------
     "gone": lambda env, mp: run_info.GONE,
     "startup_see_log": lambda env, mp: run_info.startup_error(run_dir(env, "s1", log="x\n")),
@@ -366,6 +388,7 @@ PRODUCERS = {
                                                  "fp16: bf16 and fp16 are both true; keep one"])),
     "source_problems": lambda env, mp: raised(RunConfig.load, bad_yaml(env)),
     "exception": lambda env, mp: trained_error(env),
+    "keyed": lambda env, mp: keyed_unknown(env),
     "dataset_file_outside": lambda env, mp: refused_dataset(env),
     # --- alarms ----------------------------------------------------------------------------------
     "stuck_seen": lambda env, mp: alarm_texts([pair(s, 1e-6, 2e-6) for s in range(1, 20)], 100,
@@ -403,6 +426,19 @@ PRODUCERS = {
 }
 
 
+def blank_vote(env) -> str:
+    vote = ballot().vote("B")
+    vote.rejected = " "
+    return raised(append_vote, vote, "chat_votes", env.root / "votes")
+
+
+def broken_votes(env, line: str) -> str:
+    folder = env.root / "votes"
+    folder.mkdir(exist_ok=True)
+    (folder / "broken.jsonl").write_text('{"winner": "A"}\n' + line)
+    return raised(append_vote, ballot().vote("A"), "broken", folder)
+
+
 def outside_link(env) -> str:
     link = env.data / "elsewhere"
     if not link.exists():
@@ -422,10 +458,26 @@ def saved_yaml(env, path: str) -> str:
     """The Train tab's Save YAML refusal (a bad name, a folder where the file goes)."""
     from webui import forms
     from webui.tabs import train as train_tab
-    (env.ws.saves_dir / "folder.yaml").mkdir(exist_ok=True)
+    (env.ws.saves_dir / "folder.yaml").mkdir(parents=True, exist_ok=True)
+    (env.ws.saves_dir / "a-file").write_text("a file where a folder goes")
     values = forms.config_values(RunConfig(dataset_dir=str(env.data)))
     written, found = train_tab.save_yaml(env.ws, values, str(env.ws.saves_dir / path))
     assert written is None
+    return [message for _, message in found]
+
+
+def started(env, output_dir: str) -> list[str]:
+    """The Train tab's Start refusal when the run folder cannot be written (a folder where
+    its config.yaml goes); nothing is launched."""
+    from core.runs.manager import RunManager
+    from webui import forms
+    from webui.tabs import train as train_tab
+    (env.ws.saves_dir / output_dir / "config.yaml").mkdir(parents=True, exist_ok=True)
+    cfg = RunConfig(dataset="demo_pref_en", dataset_dir=str(env.data), cutoff_len=256,
+                    output_dir=str(env.ws.saves_dir / output_dir))
+    name, found = train_tab.start(env.ws, RunManager(env.ws.saves_dir),
+                                  forms.config_values(cfg))
+    assert name is None
     return [message for _, message in found]
 
 
@@ -437,6 +489,12 @@ def load_hint(source: str) -> str:
 def unknown(env, name: str, folder: Path | None = None) -> str:
     from core.data.registry import get_entry
     return raised(get_entry, name, folder or env.data)
+
+
+def keyed_unknown(env) -> str:
+    """The dry run's refusal of an unknown dataset, under the key it concerns."""
+    from core.data.training import check_dataset_names
+    return raised(check_dataset_names, training_config(env, "demo_pref_eng"))
 
 
 def empty_registry(env) -> Path:
@@ -557,9 +615,11 @@ def overfit() -> list[str]:
 
 
 def test_every_pattern_has_a_producer():
+    from test_i18n_doctor import PRODUCERS as DOCTOR  # the doctor's findings: made there
     ids = [p.id for p in PATTERNS]
     assert len(ids) == len(set(ids)), "pattern ids must be unique"
-    assert set(ids) == set(PRODUCERS), (set(ids) ^ set(PRODUCERS))
+    assert not set(PRODUCERS) & set(DOCTOR)
+    assert set(ids) == set(PRODUCERS) | set(DOCTOR), (set(ids) ^ (set(PRODUCERS) | set(DOCTOR)))
 
 
 @pytest.mark.parametrize("pattern_id", list(PRODUCERS))
@@ -608,3 +668,18 @@ def test_the_converters():
     assert i18n_core._types("a dict") is None
     assert i18n_core._what("prompt -12, answer -3") == "提示 -12，回答 -3"
     assert i18n_core._formula("1/(4 beta^2)") == "1/(4 β^2)"
+
+
+def test_a_failure_headline_reads_in_chinese(env):
+    """The Runs tab's headline of a failed run joins a list's first item to its intro line
+    (core.runs.failure): translated piece by piece, all or nothing."""
+    from core.runs.failure import explain
+    failure = explain(info(env, "failed", name="bad-data", error=f"UserError: {bad_ratio(env)}"))
+    zh = say(failure.headline, "zh")
+    assert zh.startswith("9 条记录中有 5 条坏记录（55.6%），超过了 max_bad_ratio 0.0：")
+    assert not english(zh, {"pairs.json"}), english(zh)
+    problems = str(ConfigError(["cutoff_len: 8 is below the minimum 16",
+                                "fp16: bf16 and fp16 are both true; keep one"]))
+    failure = explain(info(env, "failed", name="bad-config", error=problems))
+    assert say(failure.headline, "zh") == "2 个问题：cutoff_len：8 低于最小值 16"
+    assert say("2 problems: something new", "zh") == "2 problems: something new"

@@ -375,6 +375,7 @@ def assert_trained(out: Path, steps: int = 2) -> None:
     assert saved.max_steps == steps and saved.template == "qwen3_nothink"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["qwen3_lora_dpo", "qwen3_lora_kto", "qwen3_lora_reward"])
 def test_example_trains_in_process(tiny_qwen3, lf_data, tmp_path, name):
     from core.training.run import run
@@ -386,6 +387,7 @@ def test_example_trains_in_process(tiny_qwen3, lf_data, tmp_path, name):
     assert_trained(out)
 
 
+@pytest.mark.slow
 def test_example_sft_trains_from_the_command_line(tiny_qwen3, lf_data, tmp_path):
     out = tmp_path / "sft"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

@@ -46,6 +46,7 @@ def test_check_refuses_with_findings(overrides, key, says, capsys, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_check_passes_a_good_config_and_writes_nothing(tmp_path, prefstudio_home):
     """The demo config, run as a user would from their own folder (output_dir saves/demo-dpo
     relative to it): exit 0, one summary line, no file written anywhere we look."""

@@ -40,6 +40,7 @@ def steps(rd: RunDir) -> list[dict]:
     return [{k: v for k, v in m.items() if k not in TIMING} for m in rd.metrics() if "loss" in m]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_resume_matches_a_straight_run(stage, tiny_model, tmp_path, monkeypatch, caplog):
     caplog.set_level("INFO")  # train.log gets what the root logger passes on
@@ -104,6 +105,7 @@ run(RunConfig.load(sys.argv[1]))
 """
 
 
+@pytest.mark.slow
 def test_sigkill_while_saving_resumes_from_the_previous_checkpoint(tiny_model, tmp_path, caplog):
     caplog.set_level("INFO")
     cfg = tiny_config(tiny_model, tmp_path / "run", max_steps=4, save_steps=1)
@@ -167,6 +169,7 @@ def test_refuses_to_resume_behind_newer_complete_checkpoints(tiny_model, tmp_pat
     assert [m["step"] for m in elsewhere.metrics() if "loss" in m] == [3, 4]
 
 
+@pytest.mark.slow
 def test_resume_with_a_changed_config(tiny_model, tiny_qwen3, tmp_path, caplog):
     """The marker records the run's settings: other max_steps resume with a warning naming
     them; another finetuning_type or model is refused, by run() and RunManager.resume alike,

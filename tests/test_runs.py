@@ -295,6 +295,7 @@ def test_abort_escalates_to_sigkill_of_the_group(tmp_path):
 
 
 # --- real training processes -----------------------------------------------------------------
+@pytest.mark.slow
 def test_start_queue_and_complete(tiny_model, tmp_path):
     saves = tmp_path / "saves"
     m = RunManager(saves, max_concurrent=1)
@@ -327,6 +328,7 @@ def test_start_queue_and_complete(tiny_model, tmp_path):
         assert log.count("Run completed") == 1 and "run finished:" in log
 
 
+@pytest.mark.slow
 def test_lock_abort_and_resume(tiny_model, tmp_path):
     saves = tmp_path / "saves"
     m = RunManager(saves)
@@ -366,6 +368,7 @@ def test_lock_abort_and_resume(tiny_model, tmp_path):
     assert not rd.status().get("abort_pid")  # the old abort request does not carry over
 
 
+@pytest.mark.slow
 def test_restarted_manager_reattaches_and_sees_shell_runs(tiny_model, tmp_path):
     saves = tmp_path / "saves"
     shell_yaml = tmp_path / "shell.yaml"
@@ -403,6 +406,7 @@ def test_restarted_manager_reattaches_and_sees_shell_runs(tiny_model, tmp_path):
             shell.kill()
 
 
+@pytest.mark.slow
 def test_abort_during_startup_then_resume_fresh(tiny_model, tmp_path):
     """Abort before the trainer trains: the trainer ends `aborted` (no checkpoint yet); resume
     then starts the run fresh from its config. Deterministic: the data file is a FIFO, so the

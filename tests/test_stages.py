@@ -127,6 +127,7 @@ def test_reward_scorer_batches_score_as_one_at_a_time(rm_run, tiny_model):
             batched[0], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_grpo_through_cli_with_reward_model_and_user_function(rm_run, tiny_model, tmp_path):
     """The CLI flag is the only way to name a user function; reward_model is an rm run."""
     (tmp_path / "my_rewards.py").write_text(

@@ -46,6 +46,7 @@ FIRST_STEP = {"sigmoid": math.log(2), "hinge": 1.0, "ipo": 1 / (4 * 0.1 ** 2), "
               "robust": math.log(2)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", PAIRWISE_LOSSES)
 def test_each_loss_trains_from_yaml(loss, tiny_model, tmp_path):
     from peft import PeftModel
@@ -72,6 +73,7 @@ def test_each_loss_trains_from_yaml(loss, tiny_model, tmp_path):
     assert sum(p.numel() for n, p in model.named_parameters() if "lora_" in n) > 0
 
 
+@pytest.mark.slow
 def test_first_step_loss_through_cli(tiny_model, tmp_path):
     """One real subprocess; the other losses' first steps are checked in-process above."""
     path = write_yaml(tmp_path / "c.yaml", tiny_config(tiny_model, tmp_path / "run", max_steps=1,
@@ -131,6 +133,7 @@ def test_bad_data_refuses_with_record(tiny_model, tmp_path):
 
 @pytest.mark.skipif(not (SHARED_DATA / "llamafactory" / "dpo_en_demo.json").is_file(),
                     reason="LLaMA-Factory data not present in ../shared/data")
+@pytest.mark.slow
 def test_llamafactory_data_checks_and_trains(tiny_model, tmp_path):
     data = tmp_path / "lf"
     data.mkdir()

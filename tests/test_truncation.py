@@ -202,6 +202,7 @@ def test_check_counts_cuts_of_the_llamafactory_demo(tmp_path, tokenizer):
     assert not refused.ok and refused.truncation.refused == refused.errors > 20
 
 
+@pytest.mark.slow
 @needs_lf
 def test_llamafactory_demo_trains_at_cutoff_256_with_defaults(tiny_model, tmp_path):
     """The issue: LLaMA-Factory's own dpo_en_demo refused to train at cutoff_len 256. With the

@@ -287,6 +287,7 @@ def test_save_then_load_yaml(ws):
     assert values["stage"] == "dpo" and values["model_name_or_path"] == "demo"
 
 
+@pytest.mark.slow
 def test_the_pasted_command_runs_the_saved_config(ws):
     """The command as a user pastes it into a shell, with --check added: the server's
     interpreter in the project root reads the saved file and places the run where Start

@@ -252,6 +252,7 @@ LEAKS = ("gradio_api_info", "gradio_config", "named_endpoints", "components", RU
          "on_preview", "to_train")
 
 
+@pytest.mark.slow
 def test_every_route_asks_for_the_login_first(server, routes):
     url, _, _ = server
     paths = [(re.sub(r"\{[^}]*\}", "x", path), methods) for path, methods in routes]
@@ -322,6 +323,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
 def test_the_login_form_works_in_the_browser(server):
     from playwright.sync_api import sync_playwright

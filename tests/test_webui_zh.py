@@ -240,7 +240,9 @@ def test_chinese_shows_no_english_on_the_six_tabs(server, page, saves, tmp_path)
     page.get_by_role("option", name="English").click()
     open_tab(page, "data")
     page.locator("#data-report .ps-verdict").filter(has_text="OK").wait_for(timeout=60_000)
-    page.locator("#tab-train-button").filter(has_text="Train").wait_for()
+    # every label comes back in one update after the report's; on a loaded machine, after
+    # the walk, that took 25-30 s (the first switch is quicker)
+    page.locator("#tab-train-button").filter(has_text="Train").wait_for(timeout=60_000)
     page.locator("#upload-file").filter(has_text="upload_demo").wait_for()  # name | .json
     page.locator("#upload-file").get_by_role("button", name="Clear").click()
     page.locator("#upload-file").filter(has_text="Drop File Here").wait_for()

@@ -9,7 +9,8 @@ Allowed, because a Chinese ML practitioner reads them as they are (the allow-lis
     word with an extension: train.log, config.yaml), dataset and run names (passed as
     `names`);
   - TERMS: product names and the abbreviations and terms Chinese ML texts keep in Latin
-    letters (LoRA, DPO, Token, YAML, CUDA, bitsandbytes, ...);
+    letters (LoRA, DPO, Token, YAML, CUDA, bitsandbytes, ...), and the proper names of
+    statistics (Kendall's tau, the Wilson score interval), kept so a reader can look them up;
   - numbers with units (2GB, 1e-6, 5e-05), single letters (N, r), CLI flags (--force), and
     what is quoted as a literal: `code`, 'value', "json", <placeholder>, {json}.
 Model output, dataset records, code, YAML and logs are not checked at all: the browser test
@@ -32,10 +33,10 @@ TERMS = {
     # methods and their parts
     "LoRA", "QLoRA", "DoRA", "rsLoRA", "PiSSA", "DPO", "cDPO", "LD-DPO", "IPO", "KTO", "ORPO",
     "SimPO", "SLiC", "GRPO", "SFT", "RM", "KL", "ChatML", "Adam", "AdamW", "Lion", "Dropout",
-    "Kendall", "Top-p", "Top-k", "P95", "sdpa", "fa2", "eos", "ln", "nats", "PEFT",
+    "Kendall", "Wilson", "Top-p", "Top-k", "P95", "sdpa", "fa2", "eos", "ln", "nats", "PEFT",
     # data, formats, machines, units
     "Token", "YAML", "JSON", "JSONL", "CSV", "ID", "GPU", "CPU", "CUDA", "NaN", "bfloat16",
-    "float16", "fp32", "GB", "MB", "KB", "pid", "UTF-8", "NUL", "Enter", "Shift",
+    "float16", "float32", "fp32", "GB", "MB", "KB", "GiB", "MiB", "pid", "UTF-8", "NUL", "Enter", "Shift",
 }
 WORDS = ({"true", "false", "null", "demo", "loss", "eval_loss", "data", "saves", "examples"}
          | set(FIELDS) | set(COLUMN_KEYS) | set(TAG_KEYS) | set(FORMATS) | set(STAGES)

@@ -12,6 +12,7 @@ import html
 from typing import Any
 
 from .i18n import t
+from .i18n_core import say
 
 
 def _esc(value: Any) -> str:
@@ -58,17 +59,20 @@ def pairs_html(pairs: list[Any], lang: str) -> str:
 
 
 def checks_html(checks: list[Any], lang: str) -> str:
-    """The doctor's findings (core.training.checks.Check): warnings first."""
+    """The doctor's findings (core.training.checks.Check): warnings first; core's English
+    in the page's language (webui/i18n_doctor.py)."""
     if not checks:
         return ""
     items = []
     for c in sorted(checks, key=lambda c: c.severity != "warning"):
         css = "ps-warn" if c.severity == "warning" else "ps-info"
         advice = (f'<div class="ps-doctor-try"><b>{_esc(t("doctor_try", lang))}</b> '
-                  f'{_esc(c.advice)}</div>' if c.advice else "")
-        examples = "".join(f"<li>{_esc(e)}</li>" for e in c.examples)
-        items.append(f'<li class="ps-doctor-check {css}"><code>{_esc(c.id)}</code> '
-                     f'{_esc(c.seen)} <span class="ps-doctor-meaning">{_esc(c.meaning)}</span>'
+                  f'{_esc(say(c.advice, lang))}</div>' if c.advice else "")
+        examples = "".join(f"<li>{_esc(say(e, lang))}</li>" for e in c.examples)
+        name = f"<code>{_esc(c.id)}</code> " if lang == "en" else ""  # 中文: on hover only
+        items.append(f'<li class="ps-doctor-check {css}" title="{_esc(c.id)}">{name}'
+                     f'{_esc(say(c.seen, lang))} <span class="ps-doctor-meaning">'
+                     f'{_esc(say(c.meaning, lang))}</span>'
                      f'{advice}{f"<ul>{examples}</ul>" if examples else ""}</li>')
     return (f'<div class="ps-doctor-checks"><div class="ps-src">{_esc(t("doctor_title", lang))}'
             f'</div><ul>{"".join(items)}</ul></div>')

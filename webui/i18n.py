@@ -340,7 +340,7 @@ TEXT: dict[str, dict[str, str]] = {
                         "zh": "{a} 与 {b} 之间还没有投票（其他模型对共 {total} 票）。"},
     "votes_rate": {"en": "{a} beats {b} {rate}% of the time (95% interval {low}–{high}%, Wilson; "
                          "ties count half) · {n} votes, {ties} ties",
-                   "zh": "{a} 胜过 {b} 的比例为 {rate}%（95% 区间 {low}–{high}%，Wilson；平手计半）"
+                   "zh": "{a} 胜过 {b} 的比例为 {rate}%（95% Wilson 区间 {low}–{high}%；平手计半）"
                          " · 共 {n} 票，平手 {ties} 票"},
     "gen_max_new_tokens": {"en": "Max new tokens", "zh": "最大生成长度"},
     "gen_temperature": {"en": "Temperature", "zh": "温度"},

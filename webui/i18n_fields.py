@@ -32,6 +32,8 @@ LABELS: dict[str, str] = {
     "interleave_probs": "交错采样比例",
     "train_on_prompt": "在提示上训练",
     "packing": "序列打包",
+    "prefix_sharing": "共享提示前缀",
+    "group_by_length": "按长度分组",
     "max_bad_ratio": "坏记录比例上限",
     "pref_beta_schedule": "β 调度",
     "pref_beta_start": "起始 β",
@@ -62,6 +64,7 @@ LABELS: dict[str, str] = {
     "bf16": "bf16 混合精度",
     "pure_bf16": "纯 bf16 训练",
     "fp16": "fp16 混合精度",
+    "chunked_logps": "分块计算对数概率",
     "gradient_checkpointing": "梯度检查点",
     "dataloader_num_workers": "数据加载进程数",
     "ddp_timeout": "分布式超时（秒）",
@@ -120,7 +123,13 @@ HELP: dict[str, str] = {
     "max_samples": "每个数据集最多使用这么多条记录。",
     "val_size": "从训练数据中留出用于评估的比例（0-1）或条数（>=1）（不能与 eval_dataset 同时使用）。",
     "train_on_prompt": "sft：除每个助手轮次外，也在提示 Token（系统和用户轮次）上训练。",
-    "packing": "sft：把多段对话打包进每条 cutoff_len 长的序列（不填充；注意力不跨越对话）。",
+    "packing": "把多条序列打包进同一行，不做填充；注意力只在各自的序列内，位置编号重新开始。留空：dpo "
+               "开启，sft 关闭。dpo：一个批次的各对共用最长 2 × cutoff_len 个 Token 的行（结果完全相同；"
+               "批次仍按对计数）；sft：把对话打包进 cutoff_len 长的序列。",
+    "prefix_sharing": "dpo：每个提示只编码一次：每对一条序列（提示、优选回答、劣选回答），其中劣选回答"
+                      "能看到提示，但看不到优选回答。结果完全相同；关闭：优选和劣选回答作为两条序列。",
+    "group_by_length": "dpo：把长度相近的对放进同一批次（最多 50 个批次为一组，组内按长度排序，各组打乱），"
+                       "让打包更满、少算填充；关闭：普通打乱。",
     "max_bad_ratio": "坏记录占比高于此值时拒绝训练（0：有任何坏记录都不训练）。未超过此限的坏记录会被"
                      "跳过，并列在 train.log 中。",
     # --- preference ----------------------------------------------------------------------
@@ -180,6 +189,9 @@ HELP: dict[str, str] = {
     "bf16": "以 bfloat16 训练（GPU）。不支持时回退到 fp32 并给出警告。",
     "pure_bf16": "权重保持为 bfloat16，不用混合精度训练（比 bf16 更省内存，后者保留 fp32 主权重）。",
     "fp16": "以 float16 训练，并做损失缩放（仅 CUDA）。",
+    "chunked_logps": "只在被计分的（回答）Token 上应用输出层，一次一块，用重算代替保存 [Token × 词表] "
+                     "的输出：大大节省内存。结果完全相同；关闭：从批次的第一个回答 Token 起，为每个位置"
+                     "计算输出，包括填充和其他行的提示。",
     "gradient_checkpointing": "反向传播时重新计算激活值：更省内存，约慢 30%。",
     "dataloader_num_workers": "数据加载的工作进程数：最多为本机每个 CPU 一个（CPU 少于 4 个时最多 4 个）。",
     "ddp_timeout": "多进程（torchrun）训练等待其他进程的秒数，超时即失败。",

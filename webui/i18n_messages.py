@@ -81,8 +81,8 @@ MESSAGES: tuple[Pattern, ...] = (
     P("val_size_share", "val_size: {num} must be a share below 1 or a whole number of records",
       "val_size：{num} 必须是小于 1 的比例或整数条记录"),
     P("no_dataset", "dataset: no dataset given; name one from dataset_info.json (`python -m core "
-      "data list`)", "dataset：没有指定数据集；请填写 dataset_info.json 中的一个（`python -m core data "
-      "list`）"),
+      "data {cmd}`)", "dataset：没有指定数据集；请填写 dataset_info.json 中的一个（`python -m core data "
+      "{cmd}`）"),
     P("lora_target_empty", "lora_target: empty; give module names, comma-separated "
       "(q_proj,v_proj), or all", "lora_target：为空；请填写模块名，逗号分隔（q_proj,v_proj），或填 'all'"),
     P("lora_target_all", "lora_target: {value}: all stands for every linear layer; give it alone "
@@ -159,6 +159,15 @@ MESSAGES: tuple[Pattern, ...] = (
     P("yaml_suffix", "yaml_path: {path} must end in .yaml or .yml",
       "yaml_path：{path} 必须以 .yaml 或 .yml 结尾"),
     P("cannot_write", "yaml_path: cannot write {path}: {error}", "yaml_path：无法写入 {path}：{error}"),
+    P("yaml_folder", "yaml_path: {path} is a folder; give a file name ending in .yaml",
+      "yaml_path：{path} 是文件夹；请给出以 .yaml 结尾的文件名"),
+    P("yaml_run_config", "yaml_path: {name} is the name of a run's own config and would make its "
+      "folder look like a run; choose another name",
+      "yaml_path：{name} 是运行自身配置文件的名字，会让所在文件夹看起来像一个运行；请换一个名字"),
+    P("yaml_in_run", "yaml_path: {path} is a run folder; save the YAML outside it, e.g. in {folder}/",
+      "yaml_path：{path} 是运行文件夹；请把 YAML 保存在它之外，例如 {folder}/"),
+    P("run_folder_write", "output_dir: cannot write the run folder {path}: {error}",
+      "output_dir：无法写入运行文件夹 {path}：{error}"),
     P("not_model_folder", "{key}: {value} is not a model folder (no config.json in it)",
       "{key}：{value} 不是模型文件夹（其中没有 config.json）"),
     P("not_hub_id", "{key}: {value} is neither a hub id (like Qwen/Qwen2.5-0.5B-Instruct) nor a "
@@ -202,23 +211,21 @@ MESSAGES: tuple[Pattern, ...] = (
     P("unknown_dataset", "unknown dataset '{name}' in {path}. Available: {listed}",
       "未知的数据集 '{name}'（{path}）。可用的有：{listed}"),
     P("no_datasets", "unknown dataset '{name}': {path} has no datasets (or does not exist); "
-      "register one with `python -m core data add NAME --file PATH`",
-      "未知的数据集 '{name}'：{path} 中没有数据集（或它不存在）；请用 `python -m core data add NAME "
-      "--file PATH` 注册一个"),
+      "register one with `python -m core data {cmd}`",
+      "未知的数据集 '{name}'：{path} 中没有数据集（或它不存在）；请用 `python -m core data {cmd}` "
+      "注册一个"),
     P("file_not_found", "dataset '{name}': file not found: {path} (file_name {rest}",
       "数据集 '{name}'：找不到文件：{path}（file_name {rest}"),
     P("no_rows", "no usable training rows in {dataset} for stage {stage}; run `python -m core data "
-      "check {first} --stage {stage}`", "{dataset} 中没有可用于 {stage} 阶段的训练行；请运行 "
-      "`python -m core data check {first} --stage {stage}`"),
+      "{cmd}`", "{dataset} 中没有可用于 {stage} 阶段的训练行；请运行 `python -m core data {cmd}`"),
     P("bad_ratio", "{n} of {m} records are bad ({share}), above max_bad_ratio {num}:",
       "{m} 条记录中有 {n} 条坏记录（{share}），超过了 max_bad_ratio {num}："),
-    P("bad_ratio_end", "run `python -m core data check {name} --stage {stage}` to see them all, "
-      "fix the data, or raise max_bad_ratio to train on the good records",
-      "运行 `python -m core data check {name} --stage {stage}` 查看全部，修正数据，或调高 max_bad_ratio "
-      "只用好的记录训练"),
+    P("bad_ratio_end", "run `python -m core data {cmd}` to see them all, fix the data, or raise "
+      "max_bad_ratio to train on the good records",
+      "运行 `python -m core data {cmd}` 查看全部，修正数据，或调高 max_bad_ratio 只用好的记录训练"),
     P("and_more", "... and {n} more", "……还有 {n} 条"),
-    P("and_more_problems", "... and {n} more problems (python -m core data check {name} --stage "
-      "{stage})", "……还有 {n} 个问题（`python -m core data check {name} --stage {stage}`）"),
+    P("and_more_problems", "... and {n} more problems (python -m core data {cmd})",
+      "……还有 {n} 个问题（`python -m core data {cmd}`）"),
     P("bad_skipped", "{n} of {m} records are bad and would be skipped",
       "{m} 条记录中有 {n} 条坏记录，训练时会被跳过"),
     P("problem_line", "{where} {field}: {reason}", "{where} {field}：{reason}", reason="say"),
@@ -285,4 +292,26 @@ MESSAGES: tuple[Pattern, ...] = (
     P("bad_jsonl", "{path}: line {n} is not valid JSON (column {m}: {error}); expected a list of "
       "records or one record per line", "{path}：第 {n} 行不是合法的 JSON（第 {m} 列：{error}）；应为"
       "记录列表，或每行一条记录"),
+    # --- chat votes (core.chat.ballot, core.data.votes) ------------------------------------
+    P("vote_no_answer", "side {side} has no answer to vote on; send a message with two models "
+      "first", "{side} 侧没有可投票的回答；请先用两个模型发送一条消息"),
+    P("vote_empty_side", "side {side}'s answer is empty, so this pair cannot be voted on (a pair "
+      "needs two answers); send the message again",
+      "{side} 侧的回答为空，这一对无法投票（一对需要两个回答）；请重新发送消息"),
+    P("vote_pick", "pick pane A, B or tie, not {value}", "请选择 A、B 或平手，而不是 {value}"),
+    P("vote_better_empty", "the better answer is empty; write one, or vote without editing",
+      "更好的回答为空；请写一个，或不编辑直接投票"),
+    P("vote_not_saved", "vote not saved: {problem}", "投票未保存：{problem}", problem="say"),
+    P("vote_answer_empty", "the {part} answer is empty; a pair needs two answers",
+      "{part}回答为空；一对需要两个回答", part="answer"),
+    P("votes_name", "votes dataset name {name}: use letters, digits, '_', '-' or '.' (it names "
+      "the file <name>.jsonl), e.g. {default}", "投票数据集名称 {name}：请只用字母、数字、'_'、'-' "
+      "或 '.'（它是文件 <name>.jsonl 的名字），如 {default}"),
+    P("votes_not_votes", "dataset '{name}' in {path} is not a chat-votes dataset; save the votes "
+      "under another name (e.g. {default})",
+      "{path} 中的数据集 '{name}' 不是对话投票数据集；请用另一个名称保存投票（如 {default}）"),
+    P("votes_bad_json", "{path}: line {n} is not valid JSON ({error}); fix or move the file, then "
+      "vote again", "{path}：第 {n} 行不是合法的 JSON（{error}）；请修正或移走该文件，然后再投票"),
+    P("votes_not_vote", "{path}: line {n} is not a chat vote (no 'winner'); save the votes under "
+      "another name", "{path}：第 {n} 行不是对话投票（没有 'winner'）；请用另一个名称保存投票"),
 )

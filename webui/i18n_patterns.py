@@ -12,11 +12,12 @@ import re
 from dataclasses import dataclass, field
 
 # What a part matches: a config key, a whole number, a number, a word, an exception's type, a
-# file (with its record index); any other text else.
+# file (with its record index), the doctor's search limit (may be empty); any other text else.
 PART = {"key": r"[a-z_][a-z0-9_.]*", "exc": r"[A-Z]\w*(?:Error|Exception)", "n": r"-?\d+",
         "m": r"-?\d+", "step": r"\d+",
         "num": r"-?[\d.]+(?:e[-+]?\d+)?", "id": r"[a-z_]+", "type": r"[A-Za-z_]\w*",
-        "where": r"\S+\.\w+(?::\d+)?", "field": r"\S+"}
+        "where": r"\S+\.\w+(?::\d+)?", "field": r"\S+",
+        "searched": r"(?: among the first [\d,]+)?"}
 
 
 @dataclass(frozen=True)

@@ -159,4 +159,6 @@ GENERIC: tuple[Pattern, ...] = (
     P("warning", "{message} (warning)", "{message}（警告）", message="say"),
     P("problems", "{n} problems:", "{n} 个问题："),
     P("source_problems", "{path}: {n} problems:", "{path}：{n} 个问题："),
+    # last: a known message under the key it concerns ("dataset: unknown dataset 'x' in ...")
+    P("keyed", "{key}: {message}", "{key}：{message}", message="say"),
 )

@@ -10,6 +10,7 @@ resume, the Runs tab and the manager need nothing new; the reason tells it from 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from transformers import TrainerCallback
 
@@ -28,7 +29,7 @@ class AlarmWatch(TrainerCallback):
         self.stop_on_alarm = cfg.stop_on_alarm
         self.monitor = Monitor(None, self.kind)
 
-    def on_train_begin(self, args, state, control, **kw):
+    def on_train_begin(self, args, state, control, **kw) -> None:
         # A resumed run keeps its records up to the checkpoint: alarms they fired stay
         # listed (not logged again, and they do not stop the run again).
         self.monitor = Monitor(state.max_steps, self.kind)
@@ -36,7 +37,7 @@ class AlarmWatch(TrainerCallback):
             self.monitor.feed(record)
         self.rd.update_status(alarms=[a.to_dict() for a in self.monitor.alarms])
 
-    def on_log(self, args, state, control, logs=None, **kw):
+    def on_log(self, args, state, control, logs=None, **kw) -> Any:
         new = self.monitor.feed({"step": state.global_step, **(logs or {})})
         if not new:
             return control

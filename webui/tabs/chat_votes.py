@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 Round = dict[str, Any]
 
 
-def writable(ws: Workspace):
+def writable(ws: Workspace) -> Callable[[Any, str], Any]:
     """The guard core.data.votes calls before it reads or writes the registry and the votes
     file: inside data/ or saves/ (links resolved), or the project's dataset_info.json (data/'s
     registry); a registry entry naming a file elsewhere is refused, nothing is written."""
@@ -109,7 +110,7 @@ def save(ws: Workspace, dataset_dir: str, name: str, rnd: Round | None, choice: 
         vote = ballot.vote(choice, text if choice != "tie" else None)
         saved = append_vote(vote, name or DEFAULT_NAME, folder, writable(ws))
     except UserError as e:
-        return rnd, message_html(str(e), "error"), None, False
+        return rnd, message_html(str(e), "error", lang), None, False
     note = t("vote_saved", lang, n=saved.count, name=saved.name, file=ws.shown(saved.path))
     if saved.registered:
         note += " " + t("vote_registered", lang, registry=ws.shown(saved.registry),
@@ -132,7 +133,7 @@ def panel(ws: Workspace, dataset_dir: str, name: str, pair: tuple[str, str] | No
         name, guard = name or DEFAULT_NAME, writable(ws)
         path, votes = votes_file(name, folder, guard), read_votes(name, folder, guard)
     except UserError as e:
-        return message_html(str(e), "error")
+        return message_html(str(e), "error", lang)
     pair = pair or last_pair(votes)
     title = t("votes_title", lang, name=name, file=ws.shown(path))  # where the next vote goes
     title = f'<div class="ps-votes-title">{html.escape(title)}</div>'
@@ -193,7 +194,7 @@ def wire(ctx, vote, rnd_state, heads_fn, head_inputs: list, heads: list) -> None
     def on_pick(choice, rnd, lang):
         text, problem = pick(rnd, choice, lang)
         if problem:
-            return None, gr.skip(), gr.update(visible=False), message_html(problem, "error")
+            return None, gr.skip(), gr.update(visible=False), message_html(problem, "error", lang)
         return choice, text, gr.update(visible=True), ""
 
     def on_save(choice, rnd, text, folder, name, bump, lang, *head_values):
