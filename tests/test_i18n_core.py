@@ -25,7 +25,7 @@ from core.data.votes import append_vote
 from core.errors import UserError
 from core.runs import alarms as core_alarms
 from core.runs import info as run_info
-from core.runs.placement import check_free, in_use
+from core.runs.placement import check_free, check_writable, in_use
 from core.runs.rundir import RunDir
 from webui import i18n_core, runlists
 from webui.i18n_core import PATTERNS, say, translate
@@ -282,6 +282,10 @@ PRODUCERS = {
     "yaml_run_config": lambda env, mp: saved_yaml(env, "configs/config.yaml"),
     "yaml_in_run": lambda env, mp: (run_dir(env, "a-run"), saved_yaml(env, "a-run/x.yaml"))[1],
     "run_folder_write": lambda env, mp: started(env, "blocked"),
+    "run_folder_on_file": lambda env, mp: [placed_under_a_file(env)],
+    "run_folder_readonly": lambda env, mp: (mp.setattr("core.runs.placement.os.access",
+                                                       lambda *a: False),
+                                            [raised(check_writable, env.ws.saves_dir / "r")])[1],
     "not_model_folder": lambda env, mp: raised(env.ws.check_model, str(env.data)),
     "not_hub_id": lambda env, mp: raised(env.ws.check_model, "no such model"),
     "give_model": lambda env, mp: raised(env.ws.check_model, " "),
@@ -466,6 +470,12 @@ def saved_yaml(env, path: str) -> str:
     return [message for _, message in found]
 
 
+def placed_under_a_file(env) -> str:
+    """check_writable's refusal of a run folder below a file."""
+    (env.ws.saves_dir / "a-file").write_text("x")
+    return raised(check_writable, env.ws.saves_dir / "a-file" / "run")
+
+
 def started(env, output_dir: str) -> list[str]:
     """The Train tab's Start refusal when the run folder cannot be written (a folder where
     its config.yaml goes); nothing is launched."""
@@ -615,7 +625,9 @@ def overfit() -> list[str]:
 
 
 def test_every_pattern_has_a_producer():
-    from test_i18n_doctor import PRODUCERS as DOCTOR  # the doctor's findings: made there
+    from test_i18n_doctor import (
+        PRODUCERS as DOCTOR,  # the doctor's findings: made there
+    )
     ids = [p.id for p in PATTERNS]
     assert len(ids) == len(set(ids)), "pattern ids must be unique"
     assert not set(PRODUCERS) & set(DOCTOR)

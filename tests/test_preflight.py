@@ -125,3 +125,13 @@ def test_warnings_for_records_skipped_under_max_bad_ratio(tiny_model, tmp_path):
     named = [f for f in found if f.key == "dataset" and f.severity == "warning"]
     assert named and "demo_pref_en.json" in named[0].message
     assert json.dumps([str(f) for f in found])  # every finding prints
+
+
+def test_a_run_folder_below_a_file_is_refused_before_launch(tmp_path):
+    """A file where the run folder's parent would be: a finding naming output_dir, not a crash
+    (status.json cannot be read through a file either)."""
+    (tmp_path / "a-file").write_text("x")
+    cfg = tiny_config("demo", tmp_path / "a-file" / "run")
+    errors = [f for f in preflight(cfg) if f.severity == "error"]
+    assert [f.key for f in errors] == ["output_dir"] and "a-file is a file" in errors[0].message
+    assert RunDir(tmp_path / "a-file" / "run").status() == {}

@@ -278,6 +278,7 @@ def test_every_route_asks_for_the_login_first(server, routes):
     assert checked > 150  # ~85 routes, both kinds of client
 
 
+@pytest.mark.slow
 def test_named_routes_of_the_issue_are_closed(server):
     url, _, _ = server
     for method, path in (("GET", "/"), ("POST", "/gradio_api/cancel"),
@@ -288,6 +289,7 @@ def test_named_routes_of_the_issue_are_closed(server):
     assert page.url.path == "/login" and 'name="password"' in page.text and RUN not in page.text
 
 
+@pytest.mark.slow
 def test_a_login_opens_the_page_and_the_api(server):
     url, _, _ = server
     with httpx.Client(base_url=url, timeout=30) as http:
@@ -302,6 +304,7 @@ def test_a_login_opens_the_page_and_the_api(server):
         assert http.get("/login", follow_redirects=False).status_code == 303  # logged in
 
 
+@pytest.mark.slow
 def test_load_into_train_through_the_api_stays_in_saves(server):
     """The endpoint behind Runs' "Load into Train", called with gradio_client (which logs in
     through /login): a folder outside saves/ is refused, a run inside loads."""

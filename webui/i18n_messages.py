@@ -168,6 +168,12 @@ MESSAGES: tuple[Pattern, ...] = (
       "yaml_path：{path} 是运行文件夹；请把 YAML 保存在它之外，例如 {folder}/"),
     P("run_folder_write", "output_dir: cannot write the run folder {path}: {error}",
       "output_dir：无法写入运行文件夹 {path}：{error}"),
+    P("run_folder_on_file", "output_dir: {file} is a file, so the run folder {path} cannot be "
+      "made there; choose another output_dir",
+      "output_dir：{file} 是一个文件，无法在那里创建运行文件夹 {path}；请换一个 output_dir"),
+    P("run_folder_readonly", "output_dir: {path} is not writable for this user; choose an "
+      "output_dir in a folder you can write",
+      "output_dir：当前用户无法写入 {path}；请把 output_dir 设在你能写入的文件夹里"),
     P("not_model_folder", "{key}: {value} is not a model folder (no config.json in it)",
       "{key}：{value} 不是模型文件夹（其中没有 config.json）"),
     P("not_hub_id", "{key}: {value} is neither a hub id (like Qwen/Qwen2.5-0.5B-Instruct) nor a "

@@ -87,9 +87,22 @@ def in_use(rd: RunDir) -> str:
             "for it, abort it, or choose a new output_dir")
 
 
+def check_writable(folder: Path) -> None:
+    """Refuse (UserError) a run folder that cannot be made or written: a file stands where it
+    or a folder above it would be, or the nearest existing folder is read-only."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"output_dir: {existing} is a file, so the run folder {folder} cannot "
+                        "be made there; choose another output_dir")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"output_dir: {existing} is not writable for this user; choose an "
+                        "output_dir in a folder you can write")
+
+
 def check_free(rd: RunDir, cfg: RunConfig) -> None:
     """Refuse (UserError) a start that would train over another run's checkpoints or final
-    model, or a resume with nothing to resume from."""
+    model, or a resume with nothing to resume from, or a folder that cannot be made."""
+    check_writable(rd.path)
     resume = cfg.resume_from_checkpoint
     checkpoints = rd.checkpoints()
     completed = rd.status().get("state") == "completed"

@@ -54,8 +54,8 @@ class RunDir:
     def status(self) -> dict[str, Any]:
         try:
             return json.loads(self.status_file.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+            return {}  # no run yet (a file standing where its folder would be is none either)
 
     def update_status(self, **fields: Any) -> dict[str, Any]:
         with self.status_lock():
