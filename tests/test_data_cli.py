@@ -269,6 +269,7 @@ def test_check_says_which_cutoff_and_truncation_it_used(tmp_path, capsys, tiny_m
     out = capsys.readouterr().out
     assert "cutoff_len 32, truncation llamafactory: 1 of 2 records had their prompt cut" in out
     assert "tokens before truncation, all 2 converted rows" in out and "OK: the data can train" in out
+    assert f"tokens counted with the tokenizer of {tiny_model}, template its own" in out
     assert run(*check, "--truncation", "drop") == 1
     assert "the run would refuse: 1 of 2 records left out" in capsys.readouterr().out
     assert run(*check, "--truncation", "drop", "--max_bad_ratio", 0.5) == 0
@@ -277,4 +278,5 @@ def test_check_says_which_cutoff_and_truncation_it_used(tmp_path, capsys, tiny_m
     assert run(*check, "--truncation", "keep_recent", "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["cutoff_len"] == 32 and report["truncation"]["mode"] == "keep_recent"
+    assert report["model"] == str(tiny_model) and report["template"] is None
     assert report["truncation"]["prompts_cut"] == 1 and report["token_rows"] == 2

@@ -160,6 +160,32 @@ def test_grpo_prompts_are_tokenized_within_the_completion_room(tmp_path, tokeniz
                               truncation="error"), template)
 
 
+def test_the_check_says_what_counted_and_its_table_agrees_with_its_errors(tmp_path, tokenizer):
+    """A newcomer saw "prompt max 253" in the table while the errors listed a 2,583-token
+    prompt: the table covered good rows only. Now the refused prompt is the table's max, and
+    the report names the model and template that counted (and the cutoff_len it used)."""
+    import re
+
+    setup(tmp_path, [{"instruction": f"Q{i}", "output": "A"} for i in range(3)]
+          + [{"instruction": "hello " * 100, "output": "A"}], ranking=False)
+    report = check_dataset("ds", tmp_path, "grpo", tokenizer=tokenizer, template="qwen",
+                           cutoff_len=96, max_completion_length=32, truncation="error",
+                           model="tiny-qwen")
+    refused = [p for p in report.problems if p.is_error]
+    assert len(refused) == 1 and report.good == 3 and report.bad == 1
+    longest = int(re.match(r"(\d+) tokens, longer than cutoff_len 96", refused[0].reason)[1])
+    assert report.token_stats["prompt"]["max"] == longest > 64  # the bad row is in the table
+    assert len(report.lengths["prompt"]) == 4 == report.to_dict()["token_rows"]
+    d = report.to_dict()
+    assert (d["model"], d["template"], d["cutoff_len"]) == ("tiny-qwen", "qwen", 96)
+    text = report.render()
+    assert "tokens counted with the tokenizer of tiny-qwen, template qwen" in text
+    assert "all 4 converted rows (cut and dropped ones too)" in text
+    plain = check_dataset("ds", tmp_path, "grpo")  # no tokenizer: no model named, no table
+    assert plain.to_dict()["model"] is None and "tokens counted" not in plain.render()
+    assert not plain.token_stats
+
+
 def test_check_dataset_with_tokenizer(tmp_path, tokenizer):
     """The long prompt is an error with truncation error (it was the default's verdict), a
     cut with the default; token statistics now cover every row, the long one too."""

@@ -288,6 +288,9 @@ PRODUCERS = {
                                             [raised(check_writable, env.ws.saves_dir / "r")])[1],
     "not_model_folder": lambda env, mp: raised(env.ws.check_model, str(env.data)),
     "not_hub_id": lambda env, mp: raised(env.ws.check_model, "no such model"),
+    "give_model": lambda env, mp: raised(env.ws.check_model, " "),
+    "model_outside_link": lambda env, mp: model_outside_link(env),
+    "model_outside": lambda env, mp: raised(env.ws.check_model, str(env.root.parent)),
     "offline": lambda env, mp: load_hint("Qwen/Qwen2.5-0.5B-Instruct"),
     "not_loadable": lambda env, mp: (mp.delenv("HF_HUB_OFFLINE"),
                                      load_hint("Qwen/Qwen2.5-0.5B-Instruct"))[1],
@@ -445,6 +448,14 @@ def outside_link(env) -> str:
     if not link.exists():
         link.symlink_to(env.root.parent)
     return raised(env.ws.confine, str(link / "x.json"), "save_as")
+
+
+def model_outside_link(env) -> str:
+    """A link inside data/ to a folder outside the ones models load from."""
+    link = env.data / "model-elsewhere"
+    if not link.exists():
+        link.symlink_to(env.root.parent)
+    return raised(env.ws.check_model, str(link))
 
 
 def saved_yaml(env, path: str) -> str:

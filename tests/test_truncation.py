@@ -256,7 +256,7 @@ def test_data_check_report_shows_cuts_as_a_warning(tmp_path, tiny_model):
     (data / "d.json").write_text(json.dumps(rows))
     (data / "dataset_info.json").write_text(json.dumps({"d": {"file_name": "d.json",
                                                               "ranking": True}}))
-    ws = Workspace(saves_dir=tmp_path / "saves", data_dir=data)
+    ws = Workspace(saves_dir=tmp_path / "saves", data_dir=data, model_dirs=[tiny_model])
 
     def check(**kw):
         return data_tab.check(ws, "d", str(data), "dpo", str(tiny_model), None, kw.pop("cutoff", 64),

@@ -29,8 +29,10 @@ GREEDY = {"temperature": 0, "max_new_tokens": 6}
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory) -> Workspace:
-    return Workspace(saves_dir=tmp_path_factory.mktemp("webui-chat") / "saves")
+def ws(tmp_path_factory, tiny_model, tiny_qwen3) -> Workspace:
+    """A server started with --model-dir for the tiny models' folders."""
+    return Workspace(saves_dir=tmp_path_factory.mktemp("webui-chat") / "saves",
+                     model_dirs=[tiny_model, tiny_qwen3])
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,9 @@ def test_picks_resolve_and_stay_confined(ws, tiny_model, tuned):
 
     run = target(tuned)
     assert (run.kind, run.name, run.base) == ("adapter", "tuned", str(tiny_model))
-    assert target(str(tiny_model)).kind == "model"  # a model folder, anywhere
+    assert target(str(tiny_model)).kind == "model"  # a model folder in a --model-dir
+    with pytest.raises(UserError, match="--model-dir"):  # not one the server was started with
+        chat_engine.confine(Workspace(saves_dir=ws.saves_dir), str(tiny_model))
     assert target("Qwen/Qwen2.5-0.5B-Instruct").kind == "model"
     for bad in ("/etc", "../../etc/passwd", ""):
         with pytest.raises(UserError):
@@ -127,7 +131,10 @@ def test_single_model_chat_and_problems(ws, tiny_model, adapter, tuned, holder):
         out = list(chat.send(holder, ws, req, text, settings, before, "en"))
         assert len(out) == 1 and out[0][0] is None and "ps-error" in out[0][1].html()  # unchanged
         assert out[0][1].failed  # the tab keeps the typed message
-    for pick, reason in (("/etc", "not a model folder"), (str(adapter), "outside")):
+    # /etc was "not a model folder"; model folders now load only from the workspace's folders
+    for pick, reason in ((str(ws.saves_dir), "not a model folder"),
+                         ("/etc", "outside the folders the WebUI loads models from"),
+                         (str(adapter), "outside")):
         bad = Picks(str(tiny_model), a=pick, b=None)  # adapters only from saves/
         history, status = list(chat.send(holder, ws, bad, "Hi", GREEDY, before, "en"))[-1]
         assert history == before and "ps-error" in status.html() and reason in status.text

@@ -23,7 +23,7 @@ from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
 from webui import forms, i18n, plots
 from webui.tabs import data as data_tab
-from webui.tabs import data_upload
+from webui.tabs import data_pages, data_upload
 from webui.tabs import runs as runs_tab
 from webui.tabs import train as train_tab
 from webui.workspace import Workspace
@@ -138,10 +138,24 @@ def test_paths_are_confined_to_data_and_saves(ws, tmp_path):
     assert ws.confine(ws.examples_dir / "dpo_demo.yaml", readonly=True).is_file()
 
 
-def test_model_fields_take_hub_ids_and_model_folders(ws, tiny_model):
+def with_models(ws: Workspace, *model_dirs: Path) -> Workspace:
+    """`ws` as a server started with --model-dir for each of `model_dirs`."""
+    return Workspace(saves_dir=ws.saves_dir, data_dir=ws.data_dir, model_dirs=model_dirs)
+
+
+def test_model_fields_take_demo_hub_ids_and_model_folders_in_the_workspace(ws, tiny_model):
+    """Deliberately changed (Hardening, item 3): a model folder anywhere on the machine was
+    taken; now only inside data/, saves/, assets/ or a --model-dir folder."""
     ws.check_model("demo")
     ws.check_model("Qwen/Qwen2.5-0.5B-Instruct")
-    ws.check_model(str(tiny_model))  # a local model folder anywhere
+    ws.check_model("assets/demo-model")  # the bundled model, by its path
+    exported = ws.saves_dir / "exports" / "mine"
+    shutil.copytree(tiny_model, exported)
+    ws.check_model(str(exported))
+    ws.check_model(ws.shown(exported))
+    with pytest.raises(UserError, match="outside the folders the WebUI loads models from"):
+        ws.check_model(str(tiny_model))
+    with_models(ws, tiny_model).check_model(str(tiny_model))  # python -m webui --model-dir
     for bad in ("/etc", "../../etc/passwd", "a/../b"):
         with pytest.raises(UserError, match="model_name_or_path"):
             ws.check_model(bad)
@@ -411,6 +425,7 @@ def test_registry_table_and_chat_preview(ws):
 
 
 def test_check_report_and_token_histogram(ws, tiny_model):
+    ws = with_models(ws, tiny_model)
     html, fig = data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", str(tiny_model), None,
                                256, True, "en")
     assert "OK: the data can train" in html and "300 records" in html and "p95" in html
@@ -419,6 +434,114 @@ def test_check_report_and_token_histogram(ws, tiny_model):
     html, fig = data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", "no-such/model-x",
                                None, 256, True, "en")
     assert "OK" in html and "tokenizer" in html and not fig.data
+
+
+def used(report: str) -> str:
+    """The report's line naming the model and template that counted the tokens ("" if none)."""
+    found = re.search(r'ps-check-used">([^<]*)<', report)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def test_the_check_names_the_model_it_used_and_takes_another(ws, tiny_model):
+    def check(model, lang="en", template=None):
+        return data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", model, template, 256,
+                              True, lang)[0]
+
+    assert used(check("demo")) == ("Tokens counted with the tokenizer of demo, template: the "
+                                   "tokenizer's own")
+    assert used(check("demo", template="qwen")).endswith("template: qwen")
+    assert used(check("demo", "zh")) == "Token 数由 demo 的分词器统计，模板：分词器自带"
+    refused = check(str(tiny_model))  # a model folder outside the workspace: no token counts
+    assert not used(refused) and "p95" not in refused and "OK: the data can train" in refused
+    note = html.unescape(re.search(r'ps-note ps-warn">([^<]*)<', refused).group(1))
+    assert note.startswith("Token lengths need the model's tokenizer: model: ")
+    assert "outside the folders the WebUI loads models from" in note and "--model-dir" in note
+    ws = with_models(ws, tiny_model)
+    assert used(check(str(tiny_model))).startswith(f"Tokens counted with the tokenizer of "
+                                                   f"{tiny_model},")
+    empty = check("  ")
+    assert not used(empty) and "Pick a model for the check" in empty and "ps-warn" not in empty
+    report = data_tab.check_dataset("demo_pref_en", ws.data_dir, "dpo",
+                                    tokenizer=ws.tokenizer("demo"), model="demo")
+    assert report.to_dict()["model"] == "demo" and report.to_dict()["template"] is None
+    assert "tokens counted with the tokenizer of demo, template its own" in report.render()
+
+
+def test_the_check_names_its_cutoff_len_and_the_box_changes_it(ws):
+    def check(cutoff, lang="en"):
+        return data_tab.check(ws, "demo_pref_en", str(ws.data_dir), "dpo", "demo", None, cutoff,
+                              True, lang)[0]
+
+    full, short = check(4096), check(12)
+    assert "Cutoff length 4096, truncation llamafactory: 0 of 300 records" in full
+    assert "Cutoff length 12, truncation llamafactory: " in short and "Cutoff length 4096" not in short
+    assert "OK: the data can train" in full and "ps-verdict ps-warn" in short  # cut: a warning
+    assert "截断长度 12" in check(12, "zh")
+
+
+def stats_rows(report: str) -> dict[str, list[int]]:
+    """The token table of a check report: {row name: [min, mean, p50, p95, max]}."""
+    return {name: [int(v) for v in re.findall(r"<td>(\d+)</td>", cells)] for name, cells in
+            re.findall(r"<tr><td>([^<]*)</td>((?:<td>\d+</td>){5})</tr>", report)}
+
+
+def test_the_check_statistics_cover_every_row_the_bad_ones_too(ws):
+    """Item 6: the table said prompt max 253 while an error listed a 2,583-token prompt."""
+    rows = [{"instruction": f"Question {i}?", "output": "A"} for i in range(3)]
+    rows.append({"instruction": "hello " * 100, "output": "A"})
+    (ws.data_dir / "long.json").write_text(json.dumps(rows))
+    registry = ws.data_dir / "dataset_info.json"
+    registry.write_text(json.dumps({**json.loads(registry.read_text()),
+                                    "long": {"file_name": "long.json"}}))
+    report = data_tab.check(ws, "long", str(ws.data_dir), "grpo", "demo", None, 96, True, "en",
+                            "error", 32)[0]
+    errors = re.findall(r'class="ps-err">[^<]*/long.json:3 <b>prompt</b>: (\d+) tokens, longer than '
+                        r"cutoff_len 96 - max_completion_length 32", report)
+    assert len(errors) == 1 and "4 records · 3 good rows · 1 bad records · 1 errors" in report
+    assert stats_rows(report)["prompt"][4] == int(errors[0]) > 64  # the refused prompt: its max
+    assert "Tokens before truncation, all 4 rows" in report
+    assert used(report) == "Tokens counted with the tokenizer of demo, template: the tokenizer's own"
+
+
+def test_the_check_model_and_cutoff_boxes_check_again(ws):
+    """The Data tab's own model and cutoff boxes feed the check and run it when changed; the
+    top bar's model and the Train form's cutoff_len only fill them in."""
+    from webui.app import build_app
+
+    app = build_app(ws, RunManager(ws.saves_dir, max_concurrent=0))
+    elem = {i: getattr(b, "elem_id", None) for i, b in app.blocks.items()}
+    checks = [fn for fn in app.fns.values() if getattr(fn.fn, "func", None) is data_tab.on_check]
+    inputs = {elem[b._id] for fn in checks for b in fn.inputs}
+    assert {"data-model", "data-cutoff"} <= inputs
+    assert "field-model_name_or_path" not in inputs and "field-cutoff_len" not in inputs
+    triggers = {(elem.get(i), event) for fn in checks for i, event in fn.targets}
+    assert {("data-model", "change"), ("data-cutoff", "submit"), ("data-cutoff", "blur")} <= triggers
+    follows: dict[tuple, set] = {}
+    for fn in app.fns.values():
+        for i, event in fn.targets:
+            if elem.get(i) in ("field-model_name_or_path", "field-cutoff_len"):
+                follows.setdefault((elem[i], event), set()).update(elem[b._id] for b in fn.outputs)
+    assert follows[("field-model_name_or_path", "change")] >= {"data-model"}
+    assert follows[("field-cutoff_len", "change")] >= {"data-cutoff"}
+
+
+def test_pages_show_4_10_or_25_rows(ws):
+    def shown(page, per_page):
+        html, pages = data_tab.preview_rows(ws, "demo_pref_en", str(ws.data_dir), "dpo", page,
+                                            "en", per_page)
+        return re.search(r"Rows [^<]*", html).group(0), html.count('class="ps-row"'), pages
+
+    assert shown(1, 4) == ("Rows 1–4 of 300", 4, 75)
+    assert shown(3, 10) == ("Rows 21–30 of 300", 10, 30)
+    assert shown(2, 25) == ("Rows 26–50 of 300", 25, 12)
+    assert shown(99, 25) == ("Rows 276–300 of 300", 25, 12)  # past the end: the last page
+    assert shown(1, 1000) == ("Rows 1–4 of 300", 4, 75)  # not a choice (an API call): 4
+    assert data_pages.PAGE_SIZES == (4, 10, 25)
+    # a new page size keeps the first row shown in view
+    assert data_pages.resize(3, 10, 4) == (6, 4)  # rows 21-30 -> 21-24
+    assert data_pages.resize(6, 4, 25) == (1, 25)  # rows 21-24 -> 1-25
+    assert data_pages.resize(2, 25, 10) == (3, 10)  # rows 26-50 -> 21-30
+    assert data_pages.resize(None, "x", 10) == (1, 10)
 
 
 def test_check_without_cutoff_uses_the_config_default(ws, monkeypatch):
@@ -451,6 +574,55 @@ def test_register_detects_first_then_saves(ws, tmp_path):
     assert registry["mine"]["file_name"] == "mine.jsonl" and registry["mine"]["ranking"] is True
     html, _ = data_tab.preview_rows(ws, "mine", str(ws.data_dir), "dpo", 1, "en")
     assert "yes 0" in html and "no 0" in html
+
+
+def test_an_upload_is_previewed_as_chat_with_its_columns_before_registering(ws, tmp_path):
+    upload = tmp_path / "gradio-tmp" / "mine.jsonl"
+    upload.parent.mkdir()
+    rows = [{"question": f"q{i}", "good": f"yes {i}", "bad": f"no {i}"} for i in range(12)]
+    upload.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = (ws.data_dir / "dataset_info.json").read_text()
+    d = data_upload.detect(ws, str(upload), str(ws.data_dir))
+    html, pages = data_upload.preview(d.converted, str(upload), 1, 4, "en")
+    assert d.stage == "grpo" and pages == 3 and "Rows 1–4 of 12" in html
+    assert "as stage grpo reads them" in html and "ps-pair" not in html  # good/bad are extras
+    assert "mine.jsonl · #0" in html and "gradio-tmp" not in html  # the file's own name
+    columns = {"prompt": "question", "chosen": "good", "rejected": "bad"}
+    d = data_upload.detect(ws, str(upload), str(ws.data_dir), None, "alpaca", True, columns, None)
+    html, pages = data_upload.preview(d.converted, str(upload), 2, 10, "en")
+    assert pages == 2 and "Rows 11–12 of 12" in html and html.count('class="ps-row"') == 2
+    assert "as stage dpo reads them" in html and "ps-pair" in html
+    assert re.search(r"ps-chosen.*yes 10.*ps-rejected.*no 10", html, re.S)
+    zh = data_upload.preview(d.converted, str(upload), 1, 4, "zh")[0]
+    assert "注册前预览" in zh and "优选" in zh
+    assert data_upload.preview(None, None, 1, 4, "en") == ("", 1)  # nothing detected
+    assert (ws.data_dir / "dataset_info.json").read_text() == before  # nothing registered
+    assert sorted(p.name for p in ws.data_dir.iterdir()) == sorted(DEMO_FILES + (
+        "dataset_info.json",))
+
+
+def test_picking_chosen_and_rejected_makes_the_upload_pairs_and_its_rows_follow(ws, tmp_path):
+    """The handlers behind the upload's column boxes: a picked column detects again, and its
+    rows (ui.shown's third and fourth: the converted rows and their page) follow."""
+    upload = tmp_path / "mine.jsonl"
+    rows = [{"question": f"q{i}", "good": f"yes {i}", "bad": f"no {i}"} for i in range(6)]
+    upload.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = (ws.data_dir / "dataset_info.json").read_text()
+    n = 9 + len(data_upload.COLUMN_KEYS) + len(data_upload.TAG_KEYS)
+    first = data_upload.on_upload(ws, n, str(upload), str(ws.data_dir), "en", 4)
+    assert len(first) == n + 2 and first[-2:] == ["mine", str(ws.data_dir / "mine.jsonl")]
+    assert first[2].stage == "grpo" and "Rows 1–4 of 6" in first[3]
+    columns = {k: "" for k in data_upload.COLUMN_KEYS} | {
+        "prompt": "question", "chosen": "good", "rejected": "bad"}
+    tags = [""] * len(data_upload.TAG_KEYS)
+    shown = data_upload.on_column(ws, n, str(upload), str(ws.data_dir), "en", 10, first[0],
+                                  "alpaca", False, *columns.values(), *tags)
+    assert shown[0]["ranking"] is True and shown[2].stage == "dpo"
+    assert "Rows 1–6 of 6" in shown[3] and shown[3].count("ps-pair") == 6
+    gone = data_upload.on_check(ws, n, None, str(ws.data_dir), "en", 4, None, None, False)
+    assert "Upload a file first." in gone[1] and gone[2] is None and gone[3] == ""
+    assert (ws.data_dir / "dataset_info.json").read_text() == before  # nothing registered
+    assert not (ws.data_dir / "mine.jsonl").exists()
 
 
 def test_bad_or_clashing_uploads_leave_nothing_behind(ws, tmp_path):
@@ -730,6 +902,73 @@ def test_app_builds_with_the_registered_tabs(ws):
     assert [name for name, _ in tabs.available()] == list(tabs.TABS)
     app = build_app(ws, RunManager(ws.saves_dir, max_concurrent=0))
     assert isinstance(app, gr.Blocks)
+
+
+def test_model_dir_names_more_folders_models_load_from(ws, tmp_path, monkeypatch, tiny_model):
+    import os
+
+    from webui.__main__ import build_parser, main
+    assert build_parser().parse_args([]).model_dir == []
+    args = build_parser().parse_args(["--model-dir", str(tiny_model.parent), "--model-dir", "x"])
+    assert args.model_dir == [str(tiny_model.parent), "x"]
+    served = Workspace(saves_dir=ws.saves_dir, model_dirs=[tiny_model.parent])
+    served.check_model(str(tiny_model))
+    assert served.model_roots[-1] == tiny_model.parent.resolve()
+    with pytest.raises(UserError, match="--model-dir "):
+        ws.check_model(str(tiny_model))
+    other = tmp_path / "more"
+    other.mkdir()
+    monkeypatch.setenv("PREFSTUDIO_MODEL_DIRS", f"{tiny_model}{os.pathsep}{other}")
+    from_env = Workspace(saves_dir=ws.saves_dir)
+    assert from_env.model_dirs == [tiny_model.resolve(), other.resolve()]
+    from_env.check_model(str(tiny_model))
+    monkeypatch.delenv("PREFSTUDIO_MODEL_DIRS")
+    with pytest.raises(UserError, match="is not a folder"):
+        Workspace(saves_dir=ws.saves_dir, model_dirs=[tmp_path / "missing"])
+    with pytest.raises(SystemExit, match="error: --model-dir"):
+        main(["--saves-dir", str(ws.saves_dir), "--model-dir", str(tmp_path / "missing")])
+
+
+def test_model_dir_models_are_offered_in_the_model_fields(ws, tmp_path, tiny_model):
+    """A server started with --model-dir /models offers /models/<each model> to pick (the top
+    bar, ref_model, the Data check's model), in either language."""
+    from webui.app import build_app
+
+    models = tmp_path / "models"
+    for name in ("b-model", "a-model"):
+        shutil.copytree(tiny_model, models / name)
+    (models / "notes").mkdir()  # not a model: not offered
+    served = Workspace(saves_dir=ws.saves_dir, data_dir=ws.data_dir,
+                       model_dirs=[models, tiny_model])
+    local = [str(models / "a-model"), str(models / "b-model"), str(tiny_model)]
+    assert served.local_models() == local and ws.local_models() == []
+    assert served.pick_lists(RunManager(ws.saves_dir, max_concurrent=0))["models"] == local
+    spec = forms.SPECS["model_name_or_path"]
+    assert forms.suggestions(spec, "en", local)[-3:] == local
+    assert forms.relabel(forms.SPECS["ref_model"], "zh", local)["choices"][-3:] == local
+    app = build_app(served, RunManager(ws.saves_dir, max_concurrent=0))
+    boxes = {b.elem_id: b for b in app.blocks.values()
+             if getattr(b, "elem_id", None) in ("field-model_name_or_path", "data-model")}
+    for box in boxes.values():
+        assert [value for _, value in box.choices][-3:] == local, box.elem_id
+    assert len(boxes) == 2
+
+
+def test_model_paths_say_why_they_are_refused(ws, tmp_path):
+    empty = ws.data_dir / "not-a-model"
+    empty.mkdir()
+    with pytest.raises(UserError, match="not-a-model is not a model folder .no config.json"):
+        ws.check_model(str(empty))
+    for typo in ("no such model", str(ws.data_dir / "sub" / "no-model-here")):
+        with pytest.raises(UserError, match="is neither a hub id .* nor a model folder"):
+            ws.check_model(typo, "model")
+    link = ws.data_dir / "link"
+    link.symlink_to(tmp_path)
+    with pytest.raises(UserError, match=f"link .it leads to {tmp_path}. is outside the folders "
+                                        f"the WebUI loads models from .*--model-dir {tmp_path.parent}"):
+        ws.check_model(str(link))
+    with pytest.raises(UserError, match="give 'demo', a hub id"):
+        ws.check_model("  ")
 
 
 def test_cli_defaults_are_safe(monkeypatch):

@@ -24,8 +24,10 @@ SAMPLED = {"temperature": 1, "seed": 42, "max_new_tokens": 4}  # greedy answers 
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory) -> Workspace:
-    return Workspace(saves_dir=tmp_path_factory.mktemp("webui-votes") / "saves")
+def ws(tmp_path_factory, tiny_model) -> Workspace:
+    """A server started with --model-dir for the tiny model's folder."""
+    return Workspace(saves_dir=tmp_path_factory.mktemp("webui-votes") / "saves",
+                     model_dirs=[tiny_model])
 
 
 @pytest.fixture(scope="module")

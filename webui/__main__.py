@@ -3,7 +3,8 @@
 Binds 127.0.0.1 unless --host says otherwise. --auth (or PREFSTUDIO_AUTH=USER:PASS) puts a
 login in front of every route (webui/auth.py); --share (a public gradio.live link) is off
 unless asked. Runs live in --saves-dir (or $PREFSTUDIO_SAVES, default saves/), where the
-CLI's runs are too.
+CLI's runs are too. Model folders typed into the page load from data/, saves/ and assets/, and
+from each --model-dir DIR (repeatable; or $PREFSTUDIO_MODEL_DIRS, os.pathsep-separated).
 """
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     p.add_argument("--saves-dir", default=None,
                    help="run folder root (default: $PREFSTUDIO_SAVES, else saves/)")
+    p.add_argument("--model-dir", action="append", default=[], metavar="DIR",
+                   help="also load model folders inside DIR (repeatable; also "
+                        "$PREFSTUDIO_MODEL_DIRS, separated by os.pathsep); data/, saves/ and "
+                        "assets/ always")
     p.add_argument("--max-concurrent", type=int, default=1,
                    help="runs trained at the same time; more wait in the queue (default 1)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -48,16 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     logging.getLogger("gradio").setLevel(logging.WARNING)
 
+    from core.errors import UserError
     from core.runs.manager import RunManager
 
     from .app import CSS, GRADIO_I18N, build_app, start_poller
     from .workspace import Workspace
 
-    ws = Workspace(saves_dir=args.saves_dir)
+    try:
+        ws = Workspace(saves_dir=args.saves_dir, model_dirs=args.model_dir)
+    except UserError as e:
+        raise SystemExit(f"error: {e}") from None
     runs = RunManager(ws.saves_dir, max_concurrent=args.max_concurrent, confined=True)
     start_poller(runs)
     app = build_app(ws, runs)
-    print(f"PrefStudio WebUI on http://{args.host}:{args.port} (runs in {ws.saves_dir})"
+    models = f", models also from {', '.join(map(str, ws.model_dirs))}" if ws.model_dirs else ""
+    print(f"PrefStudio WebUI on http://{args.host}:{args.port} (runs in {ws.saves_dir}{models})"
           + (" with login" if auth else ""), flush=True)
     app.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, auth=auth, share=args.share,

@@ -74,7 +74,8 @@ def build_app(ws: Workspace | None = None, runs: RunManager | None = None) -> gr
                                         visible=cfg.relevant(key))
                       for key, spec in forms.SPECS.items()}
         for key, spec in forms.SPECS.items():
-            ctx.on_lang(ctx.fields[key], lambda lang, spec=spec: forms.relabel(spec, lang))
+            ctx.on_lang(ctx.fields[key], lambda lang, spec=spec: forms.relabel(
+                spec, lang, options["models"]))
         _header(ctx)
         _topbar(ctx)
         with gr.Tabs(elem_id="tabs") as ctx.tabs:

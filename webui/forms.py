@@ -165,9 +165,12 @@ def dropdown_choices(spec: Spec, lang: str) -> list[tuple[str, Any]]:
             for c in spec.meta["choices"]]
 
 
-def suggestions(spec: Spec, lang: str) -> list:
-    """A model field's pick list (metadata `suggest`), with "(empty)" first when optional."""
-    return ([(t("empty_choice", lang), "")] if spec.optional else []) + list(spec.meta["suggest"])
+def suggestions(spec: Spec, lang: str, local: list[str] | tuple = ()) -> list:
+    """A model field's pick list (metadata `suggest`, then the `local` model folders the
+    server was started with), with "(empty)" first when optional."""
+    suggest = list(spec.meta["suggest"])
+    return (([(t("empty_choice", lang), "")] if spec.optional else []) + suggest
+            + [m for m in local if m not in suggest])
 
 
 # --- values both ways ----------------------------------------------------------------------
@@ -306,7 +309,8 @@ def widget(spec: Spec, value: Any, lang: str, options: dict[str, list] | None = 
     if kind == "optnumber":  # coerce() turns the text into an int/float, or names the problem
         return gr.Textbox(value=shown, placeholder=t("empty_choice", lang), **common)
     if kind == "model":
-        return gr.Dropdown(suggestions(spec, lang), value=shown, allow_custom_value=True, **common)
+        return gr.Dropdown(suggestions(spec, lang, options.get("models", [])), value=shown,
+                           allow_custom_value=True, **common)
     if kind in ("datasets", "adapters"):
         choices = sorted(set(options.get(kind, [])) | set(shown))
         return gr.Dropdown(choices, value=shown, multiselect=True, allow_custom_value=True, **common)
@@ -314,15 +318,16 @@ def widget(spec: Spec, value: Any, lang: str, options: dict[str, list] | None = 
     return gr.Textbox(value=shown, placeholder=empty, **common)
 
 
-def relabel(spec: Spec, lang: str) -> dict:
-    """The update that re-labels a field for a language (dropdowns re-label '(empty)')."""
+def relabel(spec: Spec, lang: str, models: list[str] | tuple = ()) -> dict:
+    """The update that re-labels a field for a language (dropdowns re-label '(empty)');
+    `models`: the local model folders a model field also suggests."""
     update = dict(label=field_label(spec.key, lang), info=info(spec, lang))
     if spec.kind == "dropdown":
         update["choices"] = dropdown_choices(spec, lang)
     elif spec.kind in ("optnumber", "text", "yaml") and spec.optional:
         update["placeholder"] = t("empty_choice", lang)
     elif spec.kind == "model":
-        update["choices"] = suggestions(spec, lang)
+        update["choices"] = suggestions(spec, lang, models)
     return update
 
 

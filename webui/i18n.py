@@ -70,6 +70,14 @@ TEXT: dict[str, dict[str, str]] = {
                      "zh": "{total} 条记录 · {good} 行可用 · {bad} 条坏记录 · "
                            "{errors} 个错误 · {dropped} 条丢弃 · {warnings} 个警告"},
     "check_cutoff": {"en": "Cutoff length for the check", "zh": "检查用的截断长度"},
+    "check_model": {"en": "Model (tokenizer) for the check", "zh": "检查用的模型（分词器）"},
+    "check_used": {"en": "Tokens counted with the tokenizer of {model}, template: {template}",
+                   "zh": "Token 数由 {model} 的分词器统计，模板：{template}"},
+    "template_own": {"en": "the tokenizer's own", "zh": "分词器自带"},
+    "check_no_model": {"en": "Pick a model for the check to count tokens and see what the "
+                             "cutoff length cuts.",
+                       "zh": "请选择检查用的模型，以统计 Token 数并查看截断长度会截掉什么。"},
+    "per_page": {"en": "Rows per page", "zh": "每页行数"},
     "cuts_line": {"en": "Cutoff length {cutoff_len}, truncation {mode}: {prompts_cut} of "
                         "{records} records had their prompt cut, {answers_cut} their answer, "
                         "{tokens_removed} tokens removed, {dropped} dropped",
@@ -112,6 +120,9 @@ TEXT: dict[str, dict[str, str]] = {
                        "zh": "未注册：{n} 条记录有错误。请修正列映射，或勾选“即使有坏记录也注册”。"},
     "need_file": {"en": "Upload a file first.", "zh": "请先上传文件。"},
     "need_name": {"en": "Give the dataset a name.", "zh": "请填写数据集名称。"},
+    "upload_preview": {"en": "Preview before registering: the file's rows as stage {stage} reads "
+                             "them with the columns above",
+                       "zh": "注册前预览：按上方列映射，{stage} 阶段读取到的文件内容"},
     # --- train tab -------------------------------------------------------------------------
     "group_model": {"en": "Model loading", "zh": "模型加载"},
     "group_finetuning": {"en": "Stage and LoRA", "zh": "阶段与 LoRA"},

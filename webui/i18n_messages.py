@@ -179,6 +179,19 @@ MESSAGES: tuple[Pattern, ...] = (
     P("not_hub_id", "{key}: {value} is neither a hub id (like Qwen/Qwen2.5-0.5B-Instruct) nor a "
       "model folder on this machine", "{key}：{value} 既不是 Hub ID（如 Qwen/Qwen2.5-0.5B-Instruct），"
       "也不是本机上的模型文件夹"),
+    P("give_model", "{key}: give 'demo', a hub id (like Qwen/Qwen2.5-0.5B-Instruct) or a model "
+      "folder inside {allowed}", "{key}：请填写 'demo'、Hub ID（如 Qwen/Qwen2.5-0.5B-Instruct），"
+      "或 {allowed} 内的模型文件夹"),
+    P("model_outside_link", "{key}: {value} (it leads to {path}) is outside the folders the WebUI "
+      "loads models from ({allowed}); give 'demo' or a hub id, move the model into one of them, "
+      "or start the WebUI with --model-dir {folder}",
+      "{key}：{value}（指向 {path}）不在 WebUI 加载模型的文件夹（{allowed}）内；请填写 'demo' 或 "
+      "Hub ID，把模型移到其中之一，或用 --model-dir {folder} 启动 WebUI"),
+    P("model_outside", "{key}: {value} is outside the folders the WebUI loads models from "
+      "({allowed}); give 'demo' or a hub id, move the model into one of them, or start the WebUI "
+      "with --model-dir {folder}",
+      "{key}：{value} 不在 WebUI 加载模型的文件夹（{allowed}）内；请填写 'demo' 或 Hub ID，"
+      "把模型移到其中之一，或用 --model-dir {folder} 启动 WebUI"),
     P("offline", "{key}: {value} is not a local folder and could not be loaded from the Hugging "
       "Face hub (HF_HUB_OFFLINE=1). Download it where the hub is reachable (`hf download {model}`) "
       "and copy the cache, or give a local folder.",

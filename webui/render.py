@@ -60,10 +60,23 @@ def rows_html(rows: list[dict], sources: list[tuple[str, int]], start: int, tota
     return f'<div class="ps-chat"><div class="ps-note">{head}</div>{body}</div>'
 
 
-def report_html(report: dict[str, Any], lang: str, note: str | None = None) -> str:
-    """CheckReport.to_dict() as a verdict line, counts, what cutoff_len cut, token statistics
-    and problems. Records cut or dropped by truncation make the verdict a warning, not a
-    "Not OK"."""
+def rows_page(rows: list[dict], sources: list[tuple[str, int]], page: Any, per_page: int,
+              lang: str) -> tuple[str, int, int]:
+    """(HTML of page `page` of `rows`, per_page rows as chat; the number of pages; the page
+    shown: `page` kept within them)."""
+    pages = max(1, -(-len(rows) // per_page))
+    page = min(max(int(page or 1), 1), pages)
+    start = (page - 1) * per_page
+    end = start + per_page
+    return rows_html(rows[start:end], sources[start:end], start, len(rows), lang), pages, page
+
+
+def report_html(report: dict[str, Any], lang: str, note: str | None = None,
+                warn: bool = False) -> str:
+    """CheckReport.to_dict() as a verdict line, counts, the tokenizer and template that counted
+    the tokens, what cutoff_len cut, token statistics and problems. Records cut or dropped by
+    truncation make the verdict a warning, not a "Not OK". `note` is a line of the caller's
+    (shown as a warning with `warn`: a model whose tokenizer could not count, say)."""
     ok, cuts = report["ok"], report.get("truncation") or {}
     cut = bool(cuts.get("prompts_cut") or cuts.get("answers_cut") or cuts.get("dropped"))
     if not ok:
@@ -76,6 +89,10 @@ def report_html(report: dict[str, Any], lang: str, note: str | None = None) -> s
         "total", "good", "bad", "errors", "dropped", "warnings")})
     out = [f'<div class="ps-report"><div class="ps-verdict {kind}">{mark} '
            f'{_esc(verdict)}</div><div class="ps-counts">{_esc(counts)}</div>']
+    if report.get("model") and report.get("cutoff_len") is not None:
+        used = t("check_used", lang, model=report["model"],
+                 template=report.get("template") or t("template_own", lang))
+        out.append(f'<div class="ps-note ps-check-used">{_esc(used)}</div>')
     if cuts:
         out.append(cuts_html(cuts, lang))
     stats = report.get("token_stats") or {}
@@ -88,7 +105,7 @@ def report_html(report: dict[str, Any], lang: str, note: str | None = None) -> s
         out.append(f'<table class="ps-stats"><tr><th>{_esc(title)}</th>{head}</tr>{body}</table>')
     out += [f'<div class="ps-note">{_esc(say(n, lang))}</div>' for n in report.get("notes", [])]
     if note:
-        out.append(f'<div class="ps-note">{_esc(note)}</div>')
+        out.append(f'<div class="ps-note{" ps-warn" if warn else ""}">{_esc(note)}</div>')
     problems = report.get("problems") or []
     if problems:
         items = "".join(

@@ -2,13 +2,15 @@
 
     ws = Workspace()                      # <project>/data and <project>/saves (or $PREFSTUDIO_SAVES)
     ws.confine("data/mine.json")          # -> absolute Path, or UserError with the reason
-    ws.check_model("Qwen/Qwen3-0.6B")     # hub ids, 'demo' and local model folders pass
+    ws.check_model("Qwen/Qwen3-0.6B")     # 'demo', hub ids, model folders in ws.model_roots
 
 Every path typed into a form goes through here. Relative paths are read from the project root
 (the folder `python -m core train` runs in), symlinks are resolved before the check, so
 `../etc/passwd` or a link out of data/ is refused with a message that names the allowed
-folders. Model fields (model_name_or_path, ref_model) also take a hub id or a local model
-folder anywhere (a folder with config.json): loading a model reads it, never runs its code.
+folders. Model fields (model_name_or_path, ref_model, the Chat's and the Data check's model)
+take 'demo', a hub id (read from the local Hugging Face cache), or a model folder (one with
+config.json) inside data/, saves/, the bundled assets/ or a folder the server was started
+with (`python -m webui --model-dir DIR`, or $PREFSTUDIO_MODEL_DIRS, os.pathsep-separated).
 
 What a registry names is confined too: `ws.readable` is the guard core.data calls for the
 registry and for every file an entry would read (list, preview, check), and
@@ -23,7 +25,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from core.data.registry import REGISTRY
 from core.errors import UserError
@@ -31,16 +33,26 @@ from core.paths import PROJECT_ROOT, path_problem
 
 log = logging.getLogger(__name__)
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MODEL_DIRS = "PREFSTUDIO_MODEL_DIRS"
 
 
 class Workspace:
     def __init__(self, saves_dir: str | os.PathLike | None = None,
-                 data_dir: str | os.PathLike | None = None):
+                 data_dir: str | os.PathLike | None = None,
+                 model_dirs: Iterable[str | os.PathLike] = ()):
+        """`model_dirs`: folders models may also load from, besides data/, saves/ and assets/
+        (with those in $PREFSTUDIO_MODEL_DIRS); each must be a folder (UserError)."""
         self.root = PROJECT_ROOT
         saves = saves_dir or os.environ.get("PREFSTUDIO_SAVES") or "saves"
         self.saves_dir = self.absolute(saves)
         self.data_dir = self.absolute(data_dir or "data")
         self.examples_dir = self.root / "examples"
+        self.assets_dir = self.root / "assets"
+        given = [*model_dirs, *os.environ.get(MODEL_DIRS, "").split(os.pathsep)]
+        self.model_dirs = list(dict.fromkeys(self.absolute(d) for d in given if str(d).strip()))
+        for folder in self.model_dirs:
+            if not folder.is_dir():
+                raise UserError(f"--model-dir / {MODEL_DIRS}: {folder} is not a folder")
         self.saves_dir.mkdir(parents=True, exist_ok=True)
         self._tokenizers: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -109,18 +121,42 @@ class Workspace:
         except ValueError:
             return str(path)
 
+    @property
+    def model_roots(self) -> list[Path]:
+        """The folders a model folder typed into the WebUI may lie in (links resolved)."""
+        return [self.data_dir, self.saves_dir, self.assets_dir, *self.model_dirs]
+
     def check_model(self, value: str, key: str = "model_name_or_path") -> None:
-        """'demo', a hub id, or a local folder holding a model (config.json)."""
+        """'demo', a hub id (nothing local by that name), or a model folder (config.json)
+        inside model_roots. A path outside them is refused whether it exists or not."""
         text = value.strip()
-        path = self.absolute(text)
-        if text == "demo" or (path.is_dir() and (path / "config.json").is_file()):
+        if problem := path_problem(key, text):
+            raise UserError(problem)
+        if text == "demo":
             return
-        if path.exists():
+        path = self.absolute(text)  # resolve(): a link leads where it leads
+        if text and HUB_ID.match(text) and ".." not in text and not path.exists():
+            return  # a hub id: read from the Hugging Face cache
+        allowed = ", ".join(f"{self.shown(r)}/" for r in self.model_roots)
+        if not text:
+            raise UserError(f"{key}: give 'demo', a hub id (like Qwen/Qwen2.5-0.5B-Instruct) "
+                            f"or a model folder inside {allowed}")
+        inside = any(path == r or path.is_relative_to(r) for r in self.model_roots)
+        if not path.exists() and (inside or "/" not in text):  # a typo, not a path elsewhere
+            raise UserError(f"{key}: {text} is neither a hub id (like Qwen/Qwen2.5-0.5B-Instruct) "
+                            "nor a model folder on this machine")
+        if not inside:
+            raise UserError(self._outside_models(key, text, path, allowed))
+        if not (path / "config.json").is_file():
             raise UserError(f"{key}: {text} is not a model folder (no config.json in it)")
-        if HUB_ID.match(text) and ".." not in text:
-            return
-        raise UserError(f"{key}: {text} is neither a hub id (like Qwen/Qwen2.5-0.5B-Instruct) "
-                        "nor a model folder on this machine")
+
+    def _outside_models(self, key: str, text: str, path: Path, allowed: str) -> str:
+        """Why a model path outside model_roots is refused, and the --model-dir that allows it."""
+        unresolved = Path(text).expanduser()
+        link = "" if path in (unresolved, self.root / unresolved) else f" (it leads to {path})"
+        return (f"{key}: {text}{link} is outside the folders the WebUI loads models from "
+                f"({allowed}); give 'demo' or a hub id, move the model into one of them, or "
+                f"start the WebUI with --model-dir {path.parent}")
 
     def check_adapters(self, value: str, key: str) -> None:
         """Each comma-separated adapter: a folder in data/ or saves/, or a hub id."""
@@ -150,9 +186,23 @@ class Workspace:
         return out
 
     # --- pick lists ------------------------------------------------------------------------
+    def local_models(self) -> list[str]:
+        """The model folders (config.json) the --model-dir folders hold, themselves or one
+        level down, for the model fields' pick lists."""
+        found = []
+        for folder in self.model_dirs:
+            try:
+                inside = sorted(p for p in folder.iterdir() if p.is_dir())
+            except OSError as e:  # unmounted since the start: typed paths say why
+                log.warning("Cannot list %s: %s", folder, e)
+                continue
+            found += [str(p) for p in [folder, *inside] if (p / "config.json").is_file()]
+        return list(dict.fromkeys(found))
+
     def pick_lists(self, runs: Any, dataset_dir: str = "data") -> dict[str, list[str]]:
-        """Registered dataset names and finished runs' adapters (for the multiselect fields);
-        `runs` is a core.runs.RunManager."""
+        """Registered dataset names and finished runs' adapters (for the multiselect fields),
+        and the --model-dir folders' models (for the model fields); `runs` is a
+        core.runs.RunManager."""
         from core.data import list_datasets
 
         try:
@@ -163,7 +213,7 @@ class Workspace:
             datasets = []
         adapters = [self.shown(i.path) for i in runs.list()
                     if i.state == "completed" and (i.path / "adapter_config.json").is_file()]
-        return {"datasets": datasets, "adapters": adapters}
+        return {"datasets": datasets, "adapters": adapters, "models": self.local_models()}
 
     # --- tokenizers for token statistics ---------------------------------------------------
     def tokenizer(self, model: str) -> Any:

@@ -169,7 +169,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = check_dataset(args.name, args.dataset_dir, stage, tokenizer=tokenizer,
                            template=args.template, cutoff_len=args.cutoff_len,
                            max_samples=args.max_samples, truncation=args.truncation,
-                           max_completion_length=args.max_completion_length, seed=args.seed)
+                           max_completion_length=args.max_completion_length, seed=args.seed,
+                           model=args.model)
     if not args.model:
         report.notes.append("token lengths and cutoff_len are checked with --model")
     ok = report.can_train(args.max_bad_ratio) and not (report.truncation

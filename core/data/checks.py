@@ -42,6 +42,8 @@ class CheckReport:
     # Untruncated token lengths of every row (prompt, chosen, ...), for histograms; not in to_dict.
     lengths: dict[str, list[int]] = field(default_factory=dict)
     truncation: Cuts | None = None  # with a tokenizer: what cutoff_len did
+    model: str | None = None  # whose tokenizer counted the tokens (as the caller named it)
+    template: str | None = None  # the template that rendered them (None: the tokenizer's own)
 
     @property
     def errors(self) -> int:
@@ -70,7 +72,8 @@ class CheckReport:
                 "ranking": self.ranking, "stage": self.stage, "total": self.total,
                 "good": self.good, "bad": self.bad, "errors": self.errors,
                 "dropped": self.dropped, "warnings": self.warnings, "ok": self.ok,
-                "cutoff_len": self.cutoff_len, "token_stats": self.token_stats,
+                "cutoff_len": self.cutoff_len, "model": self.model, "template": self.template,
+                "token_stats": self.token_stats,
                 "token_rows": len(next(iter(self.lengths.values()), [])),
                 "truncation": self.truncation.to_dict() if self.truncation else None,
                 "notes": self.notes, "problems": [p.to_dict() for p in self.problems]}
@@ -80,6 +83,9 @@ class CheckReport:
         lines = [f"dataset {self.name}: {self.file} ({kind}), stage {self.stage}",
                  f"records {self.total}, good rows {self.good}, bad records {self.bad}, "
                  f"errors {self.errors}, dropped {self.dropped}, warnings {self.warnings}"]
+        if self.model and self.cutoff_len is not None:
+            lines.append(f"tokens counted with the tokenizer of {self.model}, template "
+                         f"{self.template or 'its own'}")
         if self.token_stats:
             rows = len(next(iter(self.lengths.values()), []))
             lines.append(f"tokens before truncation, all {rows} converted rows (cut and dropped "
@@ -119,9 +125,11 @@ def check_dataset(name: str, dataset_dir: str | Path | None = "data", stage: str
                   enable_thinking: bool = True, max_samples: int | None = None,
                   truncation: str = DataArgs.truncation,
                   max_completion_length: int = GrpoArgs.max_completion_length,
-                  seed: int = DEFAULT_SEED, guard: Guard | None = None) -> CheckReport:
+                  seed: int = DEFAULT_SEED, guard: Guard | None = None,
+                  model: str | None = None) -> CheckReport:
     """Convert `name` for `stage` and report. With a tokenizer, also token lengths and what
-    `truncation` does at cutoff_len (grpo: cutoff_len - max_completion_length for the prompt).
+    `truncation` does at cutoff_len (grpo: cutoff_len - max_completion_length for the prompt);
+    `model` names the tokenizer's model in the report.
     `template` is a template name (None: the tokenizer's own) or a ChatTemplate; `seed`
     draws num_samples as a run with that seed does. `guard`: see core.data.registry (the
     WebUI's confinement)."""
@@ -137,6 +145,7 @@ def check_dataset(name: str, dataset_dir: str | Path | None = "data", stage: str
         cut = Cutoff(cutoff_len, truncation, max_completion_length if stage == "grpo" else 0)
         tokens = tokenize_checked(ds, chat, cut)
         report.good, report.cutoff_len = len(tokens.features), cutoff_len
+        report.model, report.template = model, chat.name
         report.truncation = tokens.cuts
         report.lengths = {k[:-4]: [n[k] for n in tokens.lengths]
                           for k in (tokens.lengths[0] if tokens.lengths else {})}

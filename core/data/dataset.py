@@ -21,6 +21,7 @@ from .records import Problem, Row
 from .registry import (
     Guard,
     add_entry,
+    display,
     get_entry,
     guarded_registry,
     make_entry,
@@ -77,11 +78,17 @@ def load_rows(name: str, dataset_dir: str | Path | None = "data", stage: str = "
     records = load_records(entry, rng)
     if max_samples:
         records = records[:max_samples]
+    ds = converted(name, entry, records, stage, _shown(entry))
+    ds.problems[:0] = _ignored_keys(entry)
+    return ds
+
+
+def converted(name: str, entry: Any, records: list, stage: str, file: str) -> DatasetRows:
+    """`records` (loading.Record) of `entry` converted for `stage`; `file` as shown."""
     out = convert(records, entry, stage)
-    problems = _ignored_keys(entry) + out.problems
-    return DatasetRows(name, stage, out.rows, out.sources, problems, _shown(entry),
-                       entry.formatting, entry.ranking, len(records), entry,
-                       [(r.file, r.index) for r in records], out.record_of)
+    return DatasetRows(name, stage, out.rows, out.sources, out.problems, file, entry.formatting,
+                       entry.ranking, len(records), entry, [(r.file, r.index) for r in records],
+                       out.record_of)
 
 
 def _ignored_keys(entry: Any) -> list[Problem]:
@@ -195,7 +202,8 @@ def _shown(entry: Any) -> str:
 @dataclass
 class Registration:
     """What `register_file` found and did: the entry, the stage it was validated for, how
-    many rows converted, the problems, and the registry written (None: not written)."""
+    many rows converted, the problems, the registry written (None: not written), and the
+    rows themselves (`converted`: how the file reads once registered, e.g. for a preview)."""
 
     name: str
     entry: dict[str, Any]
@@ -204,6 +212,7 @@ class Registration:
     rows: int
     problems: list[Problem]
     registry: Path | None = None
+    converted: DatasetRows | None = field(default=None, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -225,9 +234,10 @@ def register_file(name: str, path: str | Path, dataset_dir: str | Path | None = 
                        ranking, columns, tags, path=path, dataset_dir=dataset_dir)
     entry = make_entry(name, raw, write_target(dataset_dir), dataset_dir)
     stages = suited_stages(entry, records[0].data if records else None)
-    out = convert(records, entry, stages[0])
-    result = Registration(name, raw, stages[0], stages, len(out.rows), out.problems)
-    if not dry_run and out.rows and (allow_bad or not result.errors):
+    rows = converted(name, entry, records, stages[0], display(path))
+    result = Registration(name, raw, stages[0], stages, len(rows.rows), rows.problems,
+                          converted=rows)
+    if not dry_run and rows.rows and (allow_bad or not result.errors):
         result.registry = add_entry(name, raw, dataset_dir, force=force)
     return result
 

@@ -7,7 +7,8 @@ workspace before core resolves them, and what core did, said in the page's langu
 
 Which base loads, what a pick stands for and when the engine reloads are core's decisions
 (core/chat/sides.py, core/chat/host.py); this module only keeps adapters inside saves/ and
-data/ and turns the results into texts.
+data/, models to 'demo', hub ids and the workspace's model folders (Workspace.check_model),
+and turns the results into texts.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class Status:
 
 def confine(ws: Workspace, pick: str | None, lang: str = DEFAULT) -> str:
     """A pick as core takes it: "base", a run/checkpoint/adapter folder inside saves/ or data/
-    (absolute), or a model: a hub id, 'demo' or a model folder, anywhere."""
+    (absolute), or a model: a hub id, 'demo' or a model folder in ws.model_roots."""
     pick = (pick or "").strip()
     if not pick:
         raise UserError(t("chat_pick_model", lang))
@@ -60,6 +61,7 @@ def confine(ws: Workspace, pick: str | None, lang: str = DEFAULT) -> str:
 def prepare(host: ChatHost, ws: Workspace, picks: Picks, lang: str) -> str:
     """Confine the picks, let core load what they need; returns a note when the base changed
     (or is not the top bar's model). Raises UserError on a bad pick."""
+    ws.check_model(picks.model or "", "model_name_or_path")  # the top bar's: the base
     sides = {side: confine(ws, pick, lang) for side, pick in picks.sides.items()}
     done = host.prepare(replace(picks, a=sides["A"], b=sides.get("B", picks.b)))
     notes = []

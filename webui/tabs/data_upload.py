@@ -1,15 +1,17 @@
 """Upload a data file and register it: detect format and columns (a dry run of
-core.data.register_file), let the user edit them, then copy the file into data/ and register
-it (core.data.register_upload).
+core.data.register_file), show its rows as chat as they will read once registered, let the
+user edit the columns (each edit detects again and refreshes the rows), then copy the file
+into data/ and register it (core.data.register_upload).
 
 A file is copied only when it registers: a file whose records fail (unless "register even with
 bad records" is ticked) or a name already taken leaves data/ and the registry as they were.
-Plain handlers: detect(), register().
+Plain handlers: detect(), preview(), register().
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -30,8 +32,9 @@ from core.errors import UserError
 from ..i18n import DEFAULT, t
 from ..i18n_core import say
 from ..i18n_fields import registry_label
-from ..render import message_html
+from ..render import message_html, rows_page
 from ..workspace import Workspace
+from .data_pages import page_label, page_size, pager, resize
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Detected:
     stages: list[str]
     rows: int
     problems: list = field(default_factory=list)
+    converted: Any = field(default=None, repr=False)  # core.data.DatasetRows, for the preview
 
     def columns(self) -> dict[str, str]:
         """Detected columns, plus the format's default names the records actually have."""
@@ -80,7 +84,20 @@ def detect(ws: Workspace, upload: str, dataset_dir: str, name: str | None = None
                               for k in r.data))
     entry = {**reg.entry, "file_name": path.name}
     return Detected(reg.name, free_target(ws, folder, path.name), entry, keys, reg.stage,
-                    reg.stages, reg.rows, reg.problems)
+                    reg.stages, reg.rows, reg.problems, reg.converted)
+
+
+def preview(converted: Any, upload: str | None, page: Any, per_page: int,
+            lang: str) -> tuple[str, int]:
+    """(HTML of a page of a detected file's rows as chat, as the Data tab shows registered
+    ones, headed by what it is; the number of pages). Rows name the uploaded file."""
+    if converted is None:
+        return "", 1
+    name = Path(upload).name if upload else converted.file
+    sources = [(name, index) for _, index in converted.sources]
+    html, pages, _ = rows_page(converted.rows, sources, page, per_page, lang)
+    head = t("upload_preview", lang, stage=converted.stage)
+    return f'<div class="ps-note ps-upload-head">{head}</div>{html}', pages
 
 
 def register(ws: Workspace, upload: str, name: str, save_as: str, dataset_dir: str,
@@ -125,14 +142,15 @@ def _layout(ctx) -> SimpleNamespace:
                 ui.save_as = ctx.relabel(gr.Textbox(label=t("save_as"), elem_id="upload-save-as"),
                                          "save_as")
                 with gr.Row():
-                    ui.fmt = ctx.relabel(gr.Dropdown(list(FORMATS), label=t("formatting")),
-                                         "formatting")
-                    ui.ranking = ctx.relabel(gr.Checkbox(label=t("ranking")), "ranking")
+                    ui.fmt = ctx.relabel(gr.Dropdown(list(FORMATS), label=t("formatting"),
+                                                     elem_id="upload-format"), "formatting")
+                    ui.ranking = ctx.relabel(gr.Checkbox(label=t("ranking"),
+                                                         elem_id="upload-ranking"), "ranking")
         ui.message = gr.HTML(elem_id="upload-message")
         ctx.relabel(gr.Markdown(t("columns")), "columns", "value")
         with gr.Row():
-            ui.cols = [gr.Dropdown([], label=k, allow_custom_value=True, min_width=110)
-                       for k in COLUMN_KEYS]
+            ui.cols = [gr.Dropdown([], label=k, allow_custom_value=True, min_width=110,
+                                   elem_id=f"upload-col-{k}") for k in COLUMN_KEYS]
         with gr.Row(visible=False) as ui.tag_row:
             ui.tags = [gr.Textbox(label=k, min_width=110) for k in TAG_KEYS]
         for key, box in zip(COLUMN_KEYS + TAG_KEYS, ui.cols + ui.tags):
@@ -142,8 +160,12 @@ def _layout(ctx) -> SimpleNamespace:
             ui.check = ctx.relabel(gr.Button(t("detect")), "detect", "value")
             ui.register = ctx.relabel(gr.Button(t("register"), variant="primary",
                                                 elem_id="upload-register"), "register", "value")
-    ui.detected, ui.done = gr.State(None), gr.State(None)
-    ui.shown = [ui.detected, ui.message, ui.fmt, ui.ranking, ui.tag_row] + ui.cols + ui.tags
+        with gr.Row(visible=False, elem_id="upload-pages") as ui.pages:
+            ui.page, ui.per_page, ui.size = pager(ctx, "upload")
+        ui.preview = gr.HTML(elem_id="upload-preview")
+    ui.detected, ui.done, ui.rows = gr.State(None), gr.State(None), gr.State(None)
+    ui.shown = [ui.detected, ui.message, ui.rows, ui.preview, ui.page, ui.pages, ui.fmt,
+                ui.ranking, ui.tag_row] + ui.cols + ui.tags
     ui.edits = [ui.detected, ui.fmt, ui.ranking] + ui.cols + ui.tags
     return ui
 
@@ -158,17 +180,87 @@ def edited(entry, formatting, is_pair, values) -> tuple:
     return formatting or None, bool(is_pair), columns, tags
 
 
-def show(d: Detected, lang: str) -> list:
-    """Updates for ui.shown: the detection, its summary, and every editor filled in."""
+def show(d: Detected, upload: str, per_page: Any, lang: str) -> list:
+    """Updates for ui.shown: the detection, its summary, its first page of rows, and every
+    editor filled in."""
     columns, fmt = d.columns(), d.entry.get("formatting")
-    return ([d.entry, summary(d, lang), gr.update(value=fmt), bool(d.entry.get("ranking")),
+    html, pages = preview(d.converted, upload, 1, page_size(per_page), lang)
+    return ([d.entry, summary(d, lang), d.converted, html, page_label(1, pages, lang),
+             gr.update(visible=True), gr.update(value=fmt), bool(d.entry.get("ranking")),
              gr.update(visible=fmt != "alpaca")]
             + [gr.update(choices=[""] + d.keys, value=columns.get(k, "")) for k in COLUMN_KEYS]
             + [d.tags().get(k, "") for k in TAG_KEYS])
 
 
-def _unchanged(first: list, n: int) -> list:
+def failed(entry: Any, message: str, n: int, lang: str) -> list:
+    """Updates for ui.shown when there is nothing (or no longer anything) to show: the
+    message, no rows; the editors as they are."""
+    first = [entry, message, None, "", gr.update(value=1, label=t("page", lang)),
+             gr.update(visible=False)]
     return first + [gr.update()] * (n - len(first))
+
+
+def on_page(converted: Any, file: str | None, page: Any, per_page: Any,
+            lang: str) -> tuple[str, dict]:
+    """Another page (or page size, or language) of the detected file's rows."""
+    html, pages = preview(converted, file, page, page_size(per_page), lang)
+    return html, page_label(page, pages, lang)
+
+
+def _wire_pages(ctx, ui: SimpleNamespace) -> None:
+    """The preview's page box and rows-per-page choice."""
+    paged = [ui.rows, ui.file, ui.page, ui.per_page, ctx.lang]
+    for event in (ui.page.submit, ui.page.blur, ctx.lang.change):
+        event(on_page, paged, [ui.preview, ui.page], show_progress="hidden")
+    ui.per_page.input(resize, [ui.page, ui.size, ui.per_page], [ui.page, ui.size],
+                      show_progress="hidden").then(on_page, paged, [ui.preview, ui.page],
+                                                   show_progress="hidden")
+
+
+def on_upload(ws: Workspace, n: int, file, dataset_dir, lang, per_page) -> list:
+    """A file dropped in: detect it, show its rows, and propose a name and a file to save as."""
+    if not file:
+        return failed(None, "", n, lang) + [gr.update(), gr.update()]
+    try:
+        d = detect(ws, file, dataset_dir)
+    except UserError as e:
+        return failed(None, message_html(str(e), "error", lang), n, lang) + [
+            default_name(Path(file)), gr.update()]
+    return show(d, file, per_page, lang) + [d.name, d.save_as]
+
+
+def on_check(ws: Workspace, n: int, file, dataset_dir, lang, per_page, entry, formatting,
+             is_pair, *rest) -> list:
+    """Detect again with the user's edits; the rows follow them."""
+    if not file:
+        return failed(None, message_html(t("need_file", lang), "error"), n, lang)
+    try:
+        d = detect(ws, file, dataset_dir, None, *edited(entry, formatting, is_pair, rest))
+    except UserError as e:
+        return failed(entry, message_html(str(e), "error", lang), n, lang)
+    return show(d, file, per_page, lang)
+
+
+def on_column(ws: Workspace, n: int, file, dataset_dir, lang, per_page, entry, formatting,
+              is_pair, *rest) -> list:
+    """A picked column: chosen and rejected both given make the records pairs."""
+    picked = dict(zip(COLUMN_KEYS, rest))
+    pairs = bool(is_pair) or bool(picked.get("chosen") and picked.get("rejected"))
+    return on_check(ws, n, file, dataset_dir, lang, per_page, entry, formatting, pairs, *rest)
+
+
+def on_register(ws: Workspace, file, name, target, dataset_dir, lang, bad, entry, formatting,
+                is_pair, *rest) -> tuple[str, str | None]:
+    """Copy and register the file with the user's edits: (message, the name registered)."""
+    name = (name or "").strip()
+    if not file or not name:
+        return message_html(t("need_file" if not file else "need_name", lang), "error"), None
+    try:
+        ok, text = register(ws, file, name, target, dataset_dir,
+                            *edited(entry, formatting, is_pair, rest), allow_bad=bad, lang=lang)
+    except UserError as e:
+        return message_html(str(e), "error", lang), None
+    return message_html(text, "ok" if ok else "error"), (name if ok else None)
 
 
 def build(ctx) -> tuple[Any, Any]:
@@ -176,42 +268,19 @@ def build(ctx) -> tuple[Any, Any]:
     the Data tab to chain its table refresh on."""
     ui = _layout(ctx)
     n = len(ui.shown)
-
-    def on_upload(file, dataset_dir, lang):
-        if not file:
-            return _unchanged([None, ""], n) + [gr.update(), gr.update()]
-        try:
-            d = detect(ctx.ws, file, dataset_dir)
-        except UserError as e:
-            return _unchanged([None, message_html(str(e), "error", lang)], n) + [
-                default_name(Path(file)), gr.update()]
-        return show(d, lang) + [d.name, d.save_as]
-
-    def on_check(file, dataset_dir, lang, entry, formatting, is_pair, *rest):
-        if not file:
-            return _unchanged([None, message_html(t("need_file", lang), "error")], n)
-        try:
-            return show(detect(ctx.ws, file, dataset_dir, None,
-                               *edited(entry, formatting, is_pair, rest)), lang)
-        except UserError as e:
-            return _unchanged([entry, message_html(str(e), "error", lang)], n)
-
-    def on_register(file, name, target, dataset_dir, lang, bad, entry, formatting, is_pair, *rest):
-        name = (name or "").strip()
-        if not file or not name:
-            return message_html(t("need_file" if not file else "need_name", lang), "error"), None
-        try:
-            ok, text = register(ctx.ws, file, name, target, dataset_dir,
-                                 *edited(entry, formatting, is_pair, rest), allow_bad=bad,
-                                 lang=lang)
-        except UserError as e:
-            return message_html(str(e), "error", lang), None
-        return message_html(text, "ok" if ok else "error"), (name if ok else None)
-
     dataset_dir = ctx.fields["dataset_dir"]
-    ui.file.upload(on_upload, [ui.file, dataset_dir, ctx.lang], ui.shown + [ui.name, ui.save_as])
-    ui.check.click(on_check, [ui.file, dataset_dir, ctx.lang] + ui.edits, ui.shown)
+    # One detection at a time, in order: an edit detects again (the rows follow the columns).
+    queue = {"concurrency_id": "upload-detect", "concurrency_limit": 1}
+    ui.file.upload(partial(on_upload, ctx.ws, n), [ui.file, dataset_dir, ctx.lang, ui.per_page],
+                   ui.shown + [ui.name, ui.save_as], **queue)
+    checked = [ui.file, dataset_dir, ctx.lang, ui.per_page] + ui.edits
     ui.fmt.input(lambda v: gr.update(visible=v != "alpaca"), ui.fmt, ui.tag_row)
-    event = ui.register.click(on_register, [ui.file, ui.name, ui.save_as, dataset_dir, ctx.lang,
-                                            ui.allow_bad] + ui.edits, [ui.message, ui.done])
+    for event in [ui.check.click, ui.fmt.input, ui.ranking.input] + [b.blur for b in ui.tags]:
+        event(partial(on_check, ctx.ws, n), checked, ui.shown, **queue)
+    for column in ui.cols:
+        column.input(partial(on_column, ctx.ws, n), checked, ui.shown, **queue)
+    _wire_pages(ctx, ui)
+    event = ui.register.click(partial(on_register, ctx.ws),
+                              [ui.file, ui.name, ui.save_as, dataset_dir, ctx.lang, ui.allow_bad]
+                              + ui.edits, [ui.message, ui.done])
     return event, ui.done
