@@ -34,9 +34,12 @@ class AlarmWatch(TrainerCallback):
         self.monitor = Monitor(state.max_steps, self.kind)
         for record in self.rd.metrics():
             self.monitor.feed(record)
-        self.rd.update_status(alarms=[a.to_dict() for a in self.monitor.alarms])
+        if state.is_world_process_zero:
+            self.rd.update_status(alarms=[a.to_dict() for a in self.monitor.alarms])
 
     def on_log(self, args, state, control, logs=None, **kw):
+        # Every rank sees the same logs (averaged over the ranks), so every rank raises the
+        # same alarms and stops at the same step; only rank 0 writes them down.
         new = self.monitor.feed({"step": state.global_step, **(logs or {})})
         if not new:
             return control
@@ -54,5 +57,6 @@ class AlarmWatch(TrainerCallback):
             self.stop.requested = True
             control.should_save = True
             control.should_training_stop = True
-        self.rd.update_status(**fields)
+        if state.is_world_process_zero:
+            self.rd.update_status(**fields)
         return control

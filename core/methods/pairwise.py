@@ -27,6 +27,7 @@ from .logps import pair_logps
 from .losses import LOSSES, preference_loss
 from .packing import PairBatcher
 from .scoring import accepts_4d_mask, attention_impl
+from .sharding import mean_over_ranks
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,10 @@ class PairwiseTrainer(Trainer):
         lengths = [len(f["prompt_ids"]) + len(f["chosen_ids"]) + len(f["rejected_ids"])
                    for f in (dataset[i] for i in range(len(dataset)))]
         return LengthGroupedSampler(
-            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths)
+            # the global batch: every rank takes its share of the same ordered megabatch (the
+            # order does not depend on how many processes train)
+            self.args.train_batch_size * self.args.gradient_accumulation_steps
+            * self.args.world_size, lengths=lengths)
 
     def pair_loss(self, model, inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Mean loss over the batch's pairs and the per-pair metrics."""
@@ -125,7 +129,11 @@ class PairwiseTrainer(Trainer):
         mode = "eval" if any(k.startswith("eval_") for k in logs) else "train"
         stored = self._metrics[mode]
         prefix = "eval_" if mode == "eval" else ""
-        logs.update({prefix + k: sum(v) / len(v) for k, v in stored.items() if v})
+        # each rank's means, averaged over the ranks (each saw as many pairs): a rank's own
+        # accuracy over its few pairs would read 0 or 1
+        means = mean_over_ranks({k: sum(v) / len(v) for k, v in stored.items() if v},
+                                self.args.device)
+        logs.update({prefix + k: v for k, v in means.items()})
         stored.clear()
         if mode == "train" and "loss" in logs:
             logs["beta"] = self.beta
@@ -165,10 +173,12 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
                     and not getattr(m, "is_loaded_in_8bit", False):
                 m.to(args.device)  # the Trainer would move the policy anyway
         del m  # the loop variable would otherwise keep the reference model alive
-        for features in (train_features, eval_features):
-            precompute(reference, features, collate, cfg.per_device_eval_batch_size, args.device,
-                       cfg.ld_alpha, f"{ident}|{collate.describe()}",
-                       next(model.parameters()).dtype)
+        # several processes: the first of each machine computes and caches, the others read
+        with args.main_process_first(local=True, desc="reference log-probs"):
+            for features in (train_features, eval_features):
+                precompute(reference, features, collate, cfg.per_device_eval_batch_size,
+                           args.device, cfg.ld_alpha, f"{ident}|{collate.describe()}",
+                           next(model.parameters()).dtype)
         del reference  # a separate reference model is no longer needed
     cbs, stop = callbacks(rd, cfg)
     trainer = PairwiseTrainer(
