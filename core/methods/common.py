@@ -74,7 +74,7 @@ def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls: Any
         use_cpu=not torch.cuda.is_available(),
         activation_checkpointing=False,  # load_policy enables it on the model when asked
         # several processes (torchrun, core/training/launch.py): DDP, DeepSpeed or FSDP
-        deepspeed=deepspeed_settings(cfg, rd.path), fsdp=cfg.fsdp or "",
+        deepspeed=deepspeed_settings(cfg, rd.path), fsdp=bool(cfg.fsdp),
         fsdp_config=fsdp_settings(cfg), ddp_find_unused_parameters=cfg.ddp_find_unused_parameters,
     )
     kwargs.update(extra)

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from core.config import RunConfig
+from core.errors import UserError
 from core.paths import write_atomic
 
 log = logging.getLogger(__name__)
@@ -88,21 +89,36 @@ def decoder_layers(model_name_or_path: str) -> list[str]:
 
 
 def fsdp_settings(cfg: RunConfig) -> dict[str, Any] | None:
-    """transformers' fsdp_config: FSDP2 (transformers' and accelerate's default), the decoder
-    layer wrapped when fsdp has auto_wrap, then the user's fsdp_config (JSON or a file) on top."""
+    """transformers' fsdp_config (TrainingArguments gets fsdp=True with it): FSDP2 unless
+    fsdp_config says version 1, the words of `fsdp` as the settings they stand for (full_shard:
+    reshard after forward, shard_grad_op: keep, offload: CPU offload), the decoder layer
+    wrapped with auto_wrap, then the user's fsdp_config (JSON or a file) on top."""
     if not cfg.fsdp:
         return None
-    out: dict[str, Any] = {"version": 2}
-    if "auto_wrap" in cfg.fsdp.split():
-        layers = decoder_layers(cfg.model_name_or_path)
-        if layers:
-            out["transformer_layer_cls_to_wrap"] = layers
+    given: dict[str, Any] = {}
     if cfg.fsdp_config:
         text = cfg.fsdp_config
         if text.endswith(".json"):
             text = Path(text).read_text(encoding="utf-8")
-        out.update(json.loads(text))
-    return out
+        given = {k.removeprefix("fsdp_"): v for k, v in json.loads(text).items()}
+    version = int(given.get("version", 2))
+    out: dict[str, Any] = {"version": version}
+    for word in cfg.fsdp.split():
+        if word in ("full_shard", "shard_grad_op") and version == 2:
+            out["reshard_after_forward"] = word == "full_shard"
+        elif word in ("full_shard", "shard_grad_op", "no_shard", "hybrid_shard",
+                      "hybrid_shard_zero2"):
+            if version == 2:
+                raise UserError(f"fsdp: {word} needs FSDP1; use full_shard or shard_grad_op, or "
+                                'set fsdp_config {"version": 1}')
+            out["reshard_after_forward"] = word
+        elif word == "offload":
+            out["cpu_offload"] = True
+        elif word == "auto_wrap":
+            layers = decoder_layers(cfg.model_name_or_path)
+            if layers:
+                out["transformer_layer_cls_to_wrap"] = layers
+    return out | given
 
 
 # --- which process this is ---------------------------------------------------------------------
