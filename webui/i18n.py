@@ -119,6 +119,7 @@ TEXT: dict[str, dict[str, str]] = {
     "group_preference": {"en": "Preference", "zh": "偏好"},
     "group_grpo": {"en": "GRPO rewards and sampling", "zh": "GRPO 奖励与采样"},
     "group_optimisation": {"en": "Optimisation", "zh": "优化"},
+    "group_devices": {"en": "Devices", "zh": "设备"},
     "group_output": {"en": "Saving and logging", "zh": "保存与日志"},
     "start": {"en": "Start", "zh": "开始训练"},
     "abort": {"en": "Abort", "zh": "中止"},

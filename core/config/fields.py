@@ -376,8 +376,7 @@ class DistArgs:
                                "full_shard auto_wrap offload"))
     fsdp_config: str | None = arg(
         None, "Extra FSDP settings as JSON (a YAML mapping works too) or the path of a JSON "
-        "file, e.g. {\"fsdp_version\": 1}. Empty: FSDP2 where accelerate supports it, "
-        "the model's decoder layer wrapped.", max_len=65536)
+        "file; they win over what fsdp sets, e.g. {\"version\": 1} for FSDP1. Empty: FSDP2.", max_len=65536)
     ddp_find_unused_parameters: bool = arg(
         False, "DDP: look for parameters without a gradient at every step (slower; needed "
         "only when some trained layers go unused). Off suits LoRA and full training.")
