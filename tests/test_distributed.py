@@ -16,7 +16,7 @@ from core.config.fields import DEEPSPEED_PRESETS
 from core.errors import UserError
 from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
-from core.training.launch import command, needs_launch, node_commands, shown_command
+from core.training.launch import command, needs_launch, node_commands
 
 TWO = dict(nproc_per_node=2, per_device_train_batch_size=1)
 ONE = dict(nproc_per_node=1, per_device_train_batch_size=2)  # the same global batch
@@ -132,11 +132,26 @@ def test_the_command_is_torchrun_without_a_shell(tmp_path):
                          "--master_addr=10.0.0.1", "--master_port=29600"]
     (other,) = node_commands(multi, "x.yaml", ["output_dir=/shared/run"])
     assert "--node_rank=1" in other and other.endswith("output_dir=/shared/run node_rank=1")
-    shown = shown_command(multi, "saves/configs/x.yaml")
-    assert shown.splitlines()[0] == "python -m core train saves/configs/x.yaml"
-    assert "# runs: python -m torch.distributed.run --nproc_per_node=4" in shown
-    assert "# on node 1: python -m torch.distributed.run" in shown
-    assert shown_command(one, "x.yaml") == "python -m core train x.yaml"
+
+
+def test_the_train_tabs_preview_shows_the_torchrun_lines(tmp_path):
+    from webui.preview import command as preview_command
+    from webui.tabs.train import devices_text
+    from webui.workspace import Workspace
+
+    ws = Workspace(saves_dir=tmp_path / "saves", data_dir=ROOT / "data")
+    multi = RunConfig(nproc_per_node=4, nnodes=2, master_addr="10.0.0.1", run_name="multi")
+    lines = preview_command(ws, multi, str(tmp_path / "x.yaml")).splitlines()
+    runs = next(line for line in lines if line.startswith("# it runs one process per device"))
+    assert "-m torch.distributed.run --nproc_per_node=4 --nnodes=2 --node_rank=0 " in runs
+    assert f"output_dir={tmp_path / 'saves' / 'multi'}" in runs
+    node = next(line for line in lines if line.startswith("# on node 1, run: "))
+    assert "--node_rank=1" in node and node.endswith("node_rank=1")
+    zh = preview_command(ws, multi, str(tmp_path / "x.yaml"), "zh")
+    assert "# 在节点 1 上执行: python -m torch.distributed.run" in zh
+    plain = preview_command(ws, RunConfig(nproc_per_node=1, run_name="one"), "x.yaml")
+    assert "torch.distributed.run" not in plain
+    assert "no GPU, " in devices_text("en") and "没有 GPU" in devices_text("zh")
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ FSDP. The CLI, the RunManager (which starts the CLI) and the WebUI's Preview all
 command from here.
 
     needs_launch(cfg)                   # several processes, and not already one of them
+    machine()                           # Machine(gpus=(("NVIDIA H200", 139.8),), cpus=16)
     command(cfg, "x.yaml", ["max_steps=5"])   # the argv, run without a shell
     node_commands(cfg, "x.yaml", [])    # what to type on nodes 1..nnodes-1
     rd = launch(cfg, "x.yaml", [])      # place the run, hold its lock, run torchrun, settle
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from core.config import RunConfig
 from core.runs.rundir import FINAL_STATES, RunDir
@@ -45,6 +47,27 @@ def processes(cfg: RunConfig) -> int:
 def inside_launch() -> bool:
     """Whether this process is one of torchrun's ranks."""
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What this machine offers the launch keys: its GPUs (name, GiB) and CPUs."""
+
+    gpus: tuple[tuple[str, float], ...]
+    cpus: int
+
+
+def machine() -> Machine:
+    import torch
+
+    from core.config.fields import CPUS
+
+    gpus = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            gpus.append((props.name, round(props.total_memory / 2**30, 1)))
+    return Machine(tuple(gpus), CPUS)
 
 
 def needs_launch(cfg: RunConfig) -> bool:
@@ -72,6 +95,13 @@ def command(cfg: RunConfig, config_path: str | os.PathLike, overrides: Sequence[
     return launcher + train
 
 
+def placed(cfg: RunConfig, checkpoint: str | None) -> list[str]:
+    """The overrides every rank gets from the launcher: where the run goes and the checkpoint
+    it resumes from (decided once, so every rank agrees); `cfg` as placement filled it in."""
+    return [f"output_dir={cfg.output_dir}", f"run_name={cfg.run_name}",
+            f"resume_from_checkpoint={checkpoint or 'null'}"]
+
+
 def node_commands(cfg: RunConfig, config_path: str | os.PathLike,
                   overrides: Sequence[str] = (), reward_funcs: Sequence[str] = ()) -> list[str]:
     """For a run over several nodes: the shell line to type on each other node (the same
@@ -82,19 +112,6 @@ def node_commands(cfg: RunConfig, config_path: str | os.PathLike,
                        node_rank=rank, python="python")
         lines.append(shlex.join(argv))
     return lines
-
-
-def shown_command(cfg: RunConfig, config_path: str, overrides: Sequence[str] = ()) -> str:
-    """The command the WebUI's Preview shows: the plain one, or the torchrun line the CLI
-    runs (and the other nodes' lines) for a multi-process config."""
-    plain = shlex.join(["python", "-m", "core", "train", config_path, *overrides])
-    if not needs_launch(cfg):
-        return plain
-    lines = [plain, "# runs: " + shlex.join(command(cfg, config_path, overrides,
-                                                      python="python"))]
-    lines += [f"# on node {i + 1}: {line}"
-              for i, line in enumerate(node_commands(cfg, config_path, overrides))]
-    return "\n".join(lines)
 
 
 def launch(cfg: RunConfig, config_path: str | os.PathLike, overrides: Sequence[str] = (),
@@ -113,8 +130,7 @@ def launch(cfg: RunConfig, config_path: str | os.PathLike, overrides: Sequence[s
     rd = RunDir(cfg.output_dir)
     with run_lock(rd):
         chosen = resume_point(cfg, rd)  # every rank resumes from the same checkpoint
-        fixed = [f"output_dir={cfg.output_dir}", f"run_name={cfg.run_name}",
-                 f"resume_from_checkpoint={chosen.path if chosen else 'null'}"]
+        fixed = placed(cfg, str(chosen.path) if chosen else None)
         argv = command(cfg, config_path, [*overrides, *fixed], reward_funcs)
         for stale in rd.path.glob(ERROR_GLOB):
             stale.unlink()
