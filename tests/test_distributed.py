@@ -163,7 +163,7 @@ def test_the_train_tabs_preview_shows_the_torchrun_lines(tmp_path):
     (dict(fsdp_config='{"version": 2}'), "fsdp_config", "fsdp is empty"),
     (dict(deepspeed="zero3"), "deepspeed", "neither a preset"),
     (dict(deepspeed="missing/ds.json"), "deepspeed", "not a readable DeepSpeed JSON"),
-    (dict(nnodes=2, node_rank=2), "node_rank", "below nnodes 2"),
+    (dict(nnodes=2, node_rank=2), "nnodes", "2 has no node_rank 2"),
 ])
 def test_combinations_that_cannot_work_name_the_keys(values, key, words):
     with pytest.raises(ConfigError) as e:

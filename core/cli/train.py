@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
         return check(args)
     cfg = RunConfig.load(args.config, args.overrides)
     if needs_launch(cfg):  # several processes: this one runs torchrun and waits for it
-        rd = launch(cfg, args.config, args.overrides, args.reward_func)
+        rd = launch(cfg, args.config, args.overrides, args.reward_func)  # the ranks get both
     else:
         rd = run(cfg, args.config, reward_funcs=args.reward_func)
     if inside_launch() and (os.environ.get("RANK", "0") != "0" or LAUNCHER_PID in os.environ):

@@ -315,8 +315,8 @@ def _dist_checks(cfg: RunConfig) -> list[tuple[str, str]]:
         out.append((key, f"{key}: {message}"))
 
     if cfg.node_rank >= cfg.nnodes:
-        bad("node_rank", f"{cfg.node_rank} must be below nnodes {cfg.nnodes} (node 0 is the "
-            "first)")
+        bad("nnodes", f"{cfg.nnodes} has no node_rank {cfg.node_rank} (nodes count from 0); "
+            "raise nnodes or lower node_rank")
     if cfg.deepspeed and cfg.deepspeed not in DEEPSPEED_PRESETS:
         if not cfg.deepspeed.endswith(".json"):
             bad("deepspeed", f"{cfg.deepspeed!r} is neither a preset "

@@ -114,10 +114,12 @@ def node_commands(cfg: RunConfig, config_path: str | os.PathLike,
     return lines
 
 
-def launch(cfg: RunConfig, config_path: str | os.PathLike, overrides: Sequence[str] = (),
-           reward_funcs: Sequence[str] = ()) -> RunDir:
+def launch(cfg: RunConfig, config_path: str | os.PathLike | None,
+           overrides: Sequence[str] = (), reward_funcs: Sequence[str] = ()) -> RunDir:
     """Place the run, hold its lock and run torchrun until every rank ended; then write the
-    end the ranks could not (a rank's error, a crash). Returns the RunDir."""
+    end the ranks could not (a rank's error, a crash). Returns the RunDir. `cfg` is
+    `config_path` with `overrides`; without a path (a config made in Python) the ranks read
+    it from <run>/.launch.yaml."""
     from core.config import validate
     from core.models.loading import check_machine
     from core.runs.placement import place, resume_point
@@ -129,6 +131,9 @@ def launch(cfg: RunConfig, config_path: str | os.PathLike, overrides: Sequence[s
     cfg = place(cfg, config_path=config_path)
     rd = RunDir(cfg.output_dir)
     with run_lock(rd):
+        if config_path is None:
+            config_path, overrides = rd.path / ".launch.yaml", ()
+            cfg.save(config_path)
         chosen = resume_point(cfg, rd)  # every rank resumes from the same checkpoint
         fixed = placed(cfg, str(chosen.path) if chosen else None)
         argv = command(cfg, config_path, [*overrides, *fixed], reward_funcs)

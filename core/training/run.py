@@ -27,7 +27,15 @@ from core.errors import UserError
 from core.runs.placement import in_use, pick_checkpoint, place
 from core.runs.rundir import RunDir
 
-from .launch import LAUNCHER_PID, inside_launch, rank_label, record_error, status_pid
+from .launch import (
+    LAUNCHER_PID,
+    inside_launch,
+    launch,
+    needs_launch,
+    rank_label,
+    record_error,
+    status_pid,
+)
 
 log = logging.getLogger(__name__)
 # stage -> module with train(cfg, rd, data, tokenizer, checkpoint) -> aborted?
@@ -78,6 +86,8 @@ def run(cfg: RunConfig, config_path: str | os.PathLike | None = None, *,
     check_reward_funcs(cfg, reward_funcs)
     if inside_launch():  # one of torchrun's ranks
         return _run_rank(cfg, tuple(reward_funcs))
+    if needs_launch(cfg):  # several processes: torchrun runs them, this one waits
+        return launch(cfg, config_path, (), reward_funcs)
     cfg = place(cfg, config_path=config_path)
     rd = RunDir(cfg.output_dir)
     with sigterm_interrupts(), run_lock(rd), log_to_file(rd):
