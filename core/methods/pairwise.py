@@ -27,7 +27,7 @@ from .logps import pair_logps
 from .losses import LOSSES, preference_loss
 from .packing import PairBatcher
 from .scoring import accepts_4d_mask, attention_impl
-from .sharding import mean_over_ranks
+from .sharding import is_sharded, mean_over_ranks, sum_over_ranks, zero3_engine
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ class PairwiseTrainer(Trainer):
         self.beta = run.pref_beta  # a callback may change it (pref_beta_schedule)
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list),
                                                            "eval": defaultdict(list)}
-        self._total_train_tokens = 0  # common.TokenCount restores it on resume
+        self._total_train_tokens = 0  # before this process: common.TokenCount restores it
+        self._own_tokens = 0  # this process's (one rank's) since it started
 
     def _get_train_sampler(self, train_dataset=None):
         """group_by_length: HF's LengthGroupedSampler over the pairs' lengths."""
@@ -113,7 +114,7 @@ class PairwiseTrainer(Trainer):
         loss, metrics = self.pair_loss(model, inputs)
         mode = "train" if model.training else "eval"
         if mode == "train" and "tokens" in inputs:
-            self._total_train_tokens += int(inputs["tokens"])
+            self._own_tokens += int(inputs["tokens"])
         for key, value in metrics.items():
             self._metrics[mode][key].append(float(value.float().mean()))
         return (loss, {"loss": loss}) if return_outputs else loss
@@ -137,7 +138,8 @@ class PairwiseTrainer(Trainer):
         stored.clear()
         if mode == "train" and "loss" in logs:
             logs["beta"] = self.beta
-            logs["num_tokens"] = self._total_train_tokens
+            logs["num_tokens"] = self._total_train_tokens + int(
+                sum_over_ranks(self._own_tokens, self.args.device))
         super().log(logs, start_time)
 
 
@@ -173,6 +175,10 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
                     and not getattr(m, "is_loaded_in_8bit", False):
                 m.to(args.device)  # the Trainer would move the policy anyway
         del m  # the loop variable would otherwise keep the reference model alive
+        if is_sharded(reference.model):  # ZeRO-3 sharded it at load: it needs an engine
+            reference.model = zero3_engine(reference.model, args)
+        # FSDP would hide the PeftModel (and its disable_adapter) inside its wrapper: the
+        # reference log-probs are computed here, before the Trainer wraps anything
         # several processes: the first of each machine computes and caches, the others read
         with args.main_process_first(local=True, desc="reference log-probs"):
             for features in (train_features, eval_features):

@@ -7,6 +7,7 @@ the processes (a stop decision, metrics averaged over every rank).
     fsdp_settings(cfg)                      # transformers' fsdp_config for the model's layers
     any_rank(flag, device)                  # True on every rank when one rank says True
     mean_over_ranks({"k": 0.5}, device)     # each value averaged over the ranks
+    zero3_engine(reference_model, args)     # a separate reference's own ZeRO-3 engine
 
 The presets follow DeepSpeed's documented ZeRO settings with "auto" wherever the Trainer knows
 the value (batch sizes, clipping, precision), as LLaMA-Factory's examples/deepspeed do.
@@ -121,6 +122,27 @@ def fsdp_settings(cfg: RunConfig) -> dict[str, Any] | None:
     return out | given
 
 
+def zero3_engine(model, args) -> Any:
+    """A separate reference model under ZeRO-3: loaded while the Trainer's DeepSpeed config is
+    live, its weights are sharded over the ranks, and only a DeepSpeed engine gathers them for
+    a forward. It gets an engine of its own (no optimizer), with the run's ZeRO-3 settings."""
+    import copy
+
+    import deepspeed
+
+    config = copy.deepcopy(args.hf_deepspeed_config.config)  # "auto" already filled in
+    for key in ("optimizer", "scheduler"):
+        config.pop(key, None)
+    engine, *_ = deepspeed.initialize(model=model, config=config)
+    engine.eval()
+    return engine
+
+
+def is_sharded(model) -> bool:
+    """Whether DeepSpeed ZeRO-3 holds the model's weights in shards."""
+    return model is not None and any(hasattr(p, "ds_id") for p in model.parameters())
+
+
 # --- which process this is ---------------------------------------------------------------------
 def rank() -> int:
     return int(os.environ.get("RANK", "0"))
@@ -148,6 +170,15 @@ def any_rank(flag: bool, device: torch.device | str = "cpu") -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
     return bool(t.item())
+
+
+def sum_over_ranks(value: float, device: torch.device | str = "cpu") -> float:
+    """A count summed over the ranks (tokens trained)."""
+    if not _distributed():
+        return value
+    t = torch.tensor([float(value)], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(t)
+    return float(t.item())
 
 
 def barrier() -> None:
