@@ -254,3 +254,25 @@ def test_fsdp_settings_pass_accelerate(tiny_model, tiny_qwen3):
             assert plugin.reshard_after_forward is False  # shard_grad_op
         else:
             assert not plugin.cpu_offload.offload_params
+
+
+# --- ZeRO-3's pitfalls, on what loads without a GPU ----------------------------------------
+def test_zero3_keeps_lora_in_the_base_dtype_and_checkpoints_reentrant(tiny_model, monkeypatch):
+    import torch
+
+    from core.models import policy
+
+    monkeypatch.setattr(policy, "check_machine", lambda cfg: None)  # z3 itself needs GPUs
+    load = policy.load_model  # a bf16 base, as on a GPU (this CPU would load fp32)
+    monkeypatch.setattr(policy, "load_model", lambda *a, **k: load(*a, **k).to(torch.bfloat16))
+    cfg = tiny_config(tiny_model, "unused", gradient_checkpointing=True)
+
+    def kinds(model):
+        dtypes = {p.dtype for n, p in model.named_parameters() if "lora_" in n}
+        funcs = {m._gradient_checkpointing_func.keywords["use_reentrant"]
+                 for m in model.modules() if hasattr(m, "_gradient_checkpointing_func")}
+        return dtypes, funcs
+
+    assert kinds(policy.load_policy(cfg)) == ({torch.float32}, {False})
+    assert kinds(policy.load_policy(cfg.replace(deepspeed="z3"))) == ({torch.bfloat16}, {True})
+    assert kinds(policy.load_policy(cfg.replace(deepspeed="z2")))[1] == {False}

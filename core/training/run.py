@@ -105,6 +105,7 @@ def _run_rank(cfg: RunConfig, reward_funcs: tuple[str, ...]) -> RunDir:
         raise UserError("output_dir: set it when you start torchrun yourself, so that every "
                         "process writes the same run folder (python -m core train does)")
     rd = RunDir(cfg.output_dir)
+    rd.path.mkdir(parents=True, exist_ok=True)  # another node's folder: its train.log
     own_lock = is_main() and LAUNCHER_PID not in os.environ  # else the launcher holds it
     with sigterm_interrupts(), run_lock(rd) if own_lock else contextlib.nullcontext(), \
             log_to_file(rd):
