@@ -367,13 +367,11 @@ class DistArgs:
     deepspeed: str | None = arg(
         None, "DeepSpeed ZeRO (CUDA GPUs): a preset (z0, z2, z2_offload, z3, z3_offload; "
         "written into the run folder as deepspeed.json) or the path of a DeepSpeed JSON "
-        "config. Empty: plain data parallel (DDP).", max_len=4096,
-        suggest=DEEPSPEED_PRESETS)
+        "config. Empty: plain data parallel (DDP).", max_len=4096)
     fsdp: str | None = arg(
         None, "PyTorch FSDP (CUDA GPUs), transformers' options separated by spaces, e.g. "
         "full_shard auto_wrap (the Qwen decoder layer is the unit wrapped). Empty: no FSDP.",
-        max_len=200, suggest=("full_shard auto_wrap", "shard_grad_op auto_wrap",
-                               "full_shard auto_wrap offload"))
+        max_len=200)
     fsdp_config: str | None = arg(
         None, "Extra FSDP settings as JSON (a YAML mapping works too) or the path of a JSON "
         "file; they win over what fsdp sets, e.g. {\"version\": 1} for FSDP1. Empty: FSDP2.", max_len=65536)
