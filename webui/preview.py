@@ -88,10 +88,7 @@ def launch_lines(ws: Workspace, cfg: RunConfig, yaml_file: str, lang: str = DEFA
     CLI builds it) and, over several nodes, the line to type on each other node."""
     if not needs_launch(cfg):
         return ""
-    cfg = place(cfg, ws.saves_dir, root=ws.root)
-    checkpoint = cfg.resume_from_checkpoint if isinstance(cfg.resume_from_checkpoint, str) \
-        else None
-    fixed = placed(cfg, checkpoint)
+    fixed = placed(place(cfg, ws.saves_dir, root=ws.root))
     argv = launch_command(cfg, yaml_file, fixed, python=ws.shown(Path(sys.executable)))
     out = f"\n# {t('launch_runs', lang)}: {shlex.join(argv)}"
     for n, other in enumerate(node_commands(cfg, yaml_file, fixed), start=1):

@@ -18,6 +18,7 @@ from core.runs.alarms import Kind, Monitor
 from core.runs.rundir import RunDir
 
 from .callbacks import GracefulStop
+from .sharding import is_main
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class AlarmWatch(TrainerCallback):
         self.monitor = Monitor(state.max_steps, self.kind)
         for record in self.rd.metrics():
             self.monitor.feed(record)
-        if state.is_world_process_zero:
+        if is_main():
             self.rd.update_status(alarms=[a.to_dict() for a in self.monitor.alarms])
 
     def on_log(self, args, state, control, logs=None, **kw):
@@ -57,6 +58,6 @@ class AlarmWatch(TrainerCallback):
             self.stop.requested = True
             control.should_save = True
             control.should_training_stop = True
-        if state.is_world_process_zero:
+        if is_main():
             self.rd.update_status(**fields)
         return control

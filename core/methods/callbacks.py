@@ -12,7 +12,7 @@
   the current step, after saving a checkpoint; with several processes every rank stops at the
   same step (the decision is all-reduced).
 
-With several processes only rank 0 writes the run folder (state.is_world_process_zero).
+With several processes only rank 0 writes the run folder (is_main()).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from transformers import TrainerCallback, TrainerControl
 
 from core.runs.rundir import RunDir, mark_complete
 
-from .sharding import any_rank, barrier
+from .sharding import any_rank, barrier, is_main
 
 log = logging.getLogger(__name__)
 DROP = {"total_flos"}
@@ -47,7 +47,7 @@ class RunFiles(TrainerCallback):
         self.start, self.first_step = time.time(), state.global_step
         counts = [h["num_tokens"] for h in state.log_history if "num_tokens" in h]
         self.first_tokens = counts[-1] if counts else 0
-        if state.is_world_process_zero:  # the other ranks of a multi-process run write nothing
+        if is_main():  # the other ranks of a multi-process run write nothing
             self.rd.update_status(step=state.global_step, total_steps=state.max_steps)
 
     def _timing(self, state, logs: dict | None = None) -> dict:
@@ -67,7 +67,7 @@ class RunFiles(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kw) -> None:
         now = time.time()
-        if not state.is_world_process_zero:
+        if not is_main():
             return
         if now - self.last_status > 1.0 or state.global_step == state.max_steps:
             self.last_status = now
@@ -77,7 +77,7 @@ class RunFiles(TrainerCallback):
     def on_train_end(self, args, state, control, **kw) -> None:
         # on_step_end writes at most once a second; an early stop must still show its step
         extra = {}
-        if not state.is_world_process_zero:
+        if not is_main():
             return
         if torch.cuda.is_available():  # what QLoRA saves against LoRA, in one number
             extra["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
@@ -85,7 +85,7 @@ class RunFiles(TrainerCallback):
         self.rd.update_status(step=state.global_step, total_steps=state.max_steps, **extra)
 
     def on_log(self, args, state, control, logs=None, **kw) -> None:
-        if not state.is_world_process_zero:  # the logs are already averaged over the ranks
+        if not is_main():  # the logs are already averaged over the ranks
             return
         record = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
         record.update({k: v for k, v in (logs or {}).items() if k not in DROP})
@@ -157,7 +157,7 @@ class GracefulStop(TrainerCallback):
             log.warning("Stop requested (STOP file): saving a checkpoint after this step.")
         # several processes: all stop at the step one of them was asked to, or they would
         # wait on each other's gradients forever
-        if any_rank(self.requested, args.device) and not self.requested:
+        if any_rank(self.requested, getattr(args, "device", "cpu")) and not self.requested:
             self.requested = True
             log.warning("Stop requested by another rank: saving a checkpoint after this step.")
         if self.requested:

@@ -95,11 +95,11 @@ def command(cfg: RunConfig, config_path: str | os.PathLike, overrides: Sequence[
     return launcher + train
 
 
-def placed(cfg: RunConfig, checkpoint: str | None) -> list[str]:
-    """The overrides every rank gets from the launcher: where the run goes and the checkpoint
-    it resumes from (decided once, so every rank agrees); `cfg` as placement filled it in."""
-    return [f"output_dir={cfg.output_dir}", f"run_name={cfg.run_name}",
-            f"resume_from_checkpoint={checkpoint or 'null'}"]
+def placed(cfg: RunConfig) -> list[str]:
+    """The overrides every rank gets from the launcher: where the run goes (`cfg` as placement
+    filled it in), so that every rank writes and reads the same folder. The checkpoint to
+    resume from each rank finds itself: the newest complete one, or the one named."""
+    return [f"output_dir={cfg.output_dir}", f"run_name={cfg.run_name}"]
 
 
 def node_commands(cfg: RunConfig, config_path: str | os.PathLike,
@@ -134,8 +134,8 @@ def launch(cfg: RunConfig, config_path: str | os.PathLike | None,
         if config_path is None:
             config_path, overrides = rd.path / ".launch.yaml", ()
             cfg.save(config_path)
-        chosen = resume_point(cfg, rd)  # every rank resumes from the same checkpoint
-        fixed = placed(cfg, str(chosen.path) if chosen else None)
+        resume_point(cfg, rd)  # refuses a resume that cannot work before any rank starts
+        fixed = placed(cfg)
         argv = command(cfg, config_path, [*overrides, *fixed], reward_funcs)
         for stale in rd.path.glob(ERROR_GLOB):
             stale.unlink()

@@ -122,7 +122,7 @@ def _run_rank(cfg: RunConfig, reward_funcs: tuple[str, ...]) -> RunDir:
 
 
 def _follower_checkpoint(cfg: RunConfig, rd: RunDir) -> str | None:
-    """The checkpoint a rank other than 0 resumes from: the one the launcher named, or the
+    """The checkpoint a rank other than 0 resumes from: the one the config names, or the
     newest complete one (rank 0 checks it; reading only here)."""
     resume = cfg.resume_from_checkpoint
     if resume in (None, False):
