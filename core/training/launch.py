@@ -23,6 +23,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -162,7 +163,8 @@ def _run_ranks(argv: list[str]) -> tuple[int, bool]:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    main = threading.current_thread() is threading.main_thread()  # signals reach only it
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT) if main}
     try:
         code = proc.wait()
     finally:
