@@ -27,10 +27,16 @@ COMMANDS = {
 }
 
 
+def _rank() -> str:
+    """' [rank N]' in the log lines of one of torchrun's processes (core/training/launch.py)."""
+    inside = "LOCAL_RANK" in os.environ and "RANK" in os.environ
+    return f" [rank {os.environ['RANK']}]" if inside else ""
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+        format=f"%(asctime)s %(levelname)s{_rank()} %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("httpx", "urllib3", "filelock", "datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # bitsandbytes warns on every import on CPU-only machines about kernels we never use there.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up PrefStudio on a fresh machine: a virtual environment in .venv with everything the
-# project needs. `--dev` adds the test tools and Debian's headless Chromium for browser tests.
+# project needs. `--dev` adds the test tools, DeepSpeed (requirements-distributed.txt, which the
+# config tests check its presets with) and Debian's headless Chromium for browser tests.
 #   bash scripts/install.sh          # run the product
 #   bash scripts/install.sh --dev    # run the tests too
 set -euo pipefail
@@ -13,6 +14,8 @@ $PIP install -q torch==2.13.0
 $PIP install -q -r requirements.txt
 if [ "${1:-}" = "--dev" ]; then
   $PIP install -q -r requirements-dev.txt
+  # DeepSpeed builds from source; without CUDA its compiled ops are left out.
+  DS_BUILD_OPS=0 $PIP install -q -r requirements-distributed.txt
   # Debian's Chromium for the browser tests (never `playwright install`), and a CJK font so
   # the 中文 screenshots are readable.
   if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi wenquanyi; then

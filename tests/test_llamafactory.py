@@ -120,8 +120,6 @@ def test_llamafactory_defaults_pass_silently(caplog, key, off):
     ("image_max_pixels", 262144, "text-only data"),
     ("media_dir", "data/images", "text-only data"),
     ("freeze_vision_tower", False, "text-only data"),
-    ("deepspeed", "examples/deepspeed/ds_z3_config.json", "CUDA GPUs and a multi-process launch"),
-    ("fsdp", "full_shard", "multi-process launch"),
     ("hf_hub_token", "hf_xxx", "hf auth login"),
     ("use_swanlab", True, "report_to: swanlab"),
     ("push_to_hub", True, "python -m core export"),
@@ -181,7 +179,8 @@ def test_keys_cli_marks_llamafactory_keys(capsys):
     assert "[LLaMA-Factory: honoured]" in line
     assert "pref_beta_schedule" in out and "[LLaMA-Factory" not in next(
         x for x in out.splitlines() if x.startswith("pref_beta_schedule "))
-    assert "\ndeepspeed [LLaMA-Factory: refused]: DeepSpeed needs CUDA GPUs" in out
+    assert "\ndeepspeed (default None): DeepSpeed ZeRO (CUDA GPUs)" in out
+    assert "[LLaMA-Factory: honoured: a DeepSpeed JSON file as in" in out
     assert "\noverwrite_cache [LLaMA-Factory: ignored]: " in out
     for key in committed_keys():
         assert f"\n{key} " in "\n" + out, key
@@ -403,16 +402,22 @@ def test_example_sft_trains_from_the_command_line(tiny_qwen3, lf_data, tmp_path)
 
 
 def test_example_with_deepspeed_is_refused_before_loading(tiny_qwen3, lf_data, tmp_path, loads):
-    """LLaMA-Factory runs qwen3_full_sft with DeepSpeed ZeRO-3 on GPUs: here that is a clear
+    """LLaMA-Factory runs qwen3_full_sft with DeepSpeed ZeRO-3 on GPUs: `deepspeed` is read
+    here too (docs/distributed.md), and on this CPU machine the run is refused with a clear
     message before anything is loaded or written; without the key it trains in full."""
+    from core.errors import UserError
     from core.training.run import run
 
     out = tmp_path / "full"
-    with pytest.raises(ConfigError) as e:
-        RunConfig.load(EXAMPLES / "qwen3_full_sft.yaml", overrides(tiny_qwen3, lf_data, out))
+    cfg = RunConfig.load(EXAMPLES / "qwen3_full_sft.yaml", overrides(tiny_qwen3, lf_data, out))
+    with pytest.raises(ConfigError) as e:  # LLaMA-Factory's file is not here
+        run(cfg)
+    assert "deepspeed: 'examples/deepspeed/ds_z3_config.json' is not a readable DeepSpeed " \
+           "JSON file" in str(e.value)
+    with pytest.raises(UserError) as e:  # the same preset: no GPU here
+        run(cfg.replace(deepspeed="z3"))
     message = str(e.value)
-    assert "qwen3_full_sft.yaml: deepspeed: 'examples/deepspeed/ds_z3_config.json'" in message
-    assert "needs CUDA GPUs and a multi-process launch" in message and "deepspeed=null" in message
+    assert "deepspeed: 'z3': DeepSpeed needs CUDA GPUs" in message and "deepspeed=null" in message
     assert not out.exists() and loads == []
     cfg = RunConfig.load(EXAMPLES / "qwen3_full_sft.yaml",
                          overrides(tiny_qwen3, lf_data, out) + ["deepspeed=null"])

@@ -29,7 +29,8 @@ TERMS = {
     "PrefStudio", "LLaMA-Factory", "LlamaBoard", "Qwen", "Qwen2", "Qwen3", "Instruct", "Hugging",
     "Face", "Hub", "DeepSeek-R1", "WebUI", "flash-attn", "Gradio", "Python", "PyTorch",
     "transformers", "bitsandbytes",
-    "torchrun", "tensorboard", "wandb", "swanlab", "mlflow", "pip", "hf",
+    "torchrun", "tensorboard", "wandb", "swanlab", "mlflow", "pip", "hf", "DeepSpeed", "ZeRO",
+    "FSDP", "FSDP1", "FSDP2", "DDP", "TCP", "NCCL", "gloo", "sbatch", "Slurm",
     # methods and their parts
     "LoRA", "QLoRA", "DoRA", "rsLoRA", "PiSSA", "DPO", "cDPO", "LD-DPO", "IPO", "KTO", "ORPO",
     "SimPO", "SLiC", "GRPO", "SFT", "RM", "KL", "ChatML", "Adam", "AdamW", "Lion", "Dropout",

@@ -130,6 +130,16 @@ TEXT: dict[str, dict[str, str]] = {
     "group_preference": {"en": "Preference", "zh": "偏好"},
     "group_grpo": {"en": "GRPO rewards and sampling", "zh": "GRPO 奖励与采样"},
     "group_optimisation": {"en": "Optimisation", "zh": "优化"},
+    "group_devices": {"en": "Devices", "zh": "设备"},
+    "launch_runs": {"en": "it runs one process per device through torchrun",
+                    "zh": "它经 torchrun 为每个设备启动一个进程"},
+    "launch_node": {"en": "on node {n}, run", "zh": "在节点 {n} 上执行"},
+    "devices_gpus": {"en": "This machine: {n} GPU(s): {gpus}. Empty nproc_per_node uses all.",
+                     "zh": "本机：{n} 个 GPU：{gpus}。nproc_per_node 留空即全部使用。"},
+    "devices_cpu": {"en": "This machine: no GPU, {cpus} CPUs. Several processes (nproc_per_node) "
+                          "train on the CPU over gloo; DeepSpeed and FSDP need CUDA GPUs.",
+                    "zh": "本机：没有 GPU，{cpus} 个 CPU。多个进程（nproc_per_node）在 CPU 上经 gloo "
+                          "训练；DeepSpeed 和 FSDP 需要 CUDA GPU。"},
     "group_output": {"en": "Saving and logging", "zh": "保存与日志"},
     "start": {"en": "Start", "zh": "开始训练"},
     "abort": {"en": "Abort", "zh": "中止"},

@@ -68,6 +68,15 @@ LABELS: dict[str, str] = {
     "gradient_checkpointing": "梯度检查点",
     "dataloader_num_workers": "数据加载进程数",
     "ddp_timeout": "分布式超时（秒）",
+    "nproc_per_node": "本机进程数",
+    "nnodes": "节点数",
+    "node_rank": "本节点编号",
+    "master_addr": "主节点地址",
+    "master_port": "主节点端口",
+    "deepspeed": "DeepSpeed 配置",
+    "fsdp": "FSDP 选项",
+    "fsdp_config": "FSDP 额外设置",
+    "ddp_find_unused_parameters": "查找未用参数（DDP）",
     "save_strategy": "保存策略",
     "save_only_model": "仅保存模型权重",
     "save_total_limit": "检查点数量上限",
@@ -195,6 +204,21 @@ HELP: dict[str, str] = {
     "gradient_checkpointing": "反向传播时重新计算激活值：更省内存，约慢 30%。",
     "dataloader_num_workers": "数据加载的工作进程数：最多为本机每个 CPU 一个（CPU 少于 4 个时最多 4 个）。",
     "ddp_timeout": "多进程（torchrun）训练等待其他进程的秒数，超时即失败。",
+    "nproc_per_node": "本机上的训练进程数，每个 GPU 一个。留空：所有可见 GPU（没有 GPU 的机器上为 1）。"
+                      "多于 1 个时，运行经 torchrun 启动。",
+    "nnodes": "运行跨越的机器（节点）数；每个节点运行 nproc_per_node 个进程。运行开始时会打印其他节点要执行的"
+              "命令。",
+    "node_rank": "本机在各节点中的编号（0：写运行目录的那一台）。",
+    "master_addr": "节点 0 的地址，每个节点都必须能连到它。",
+    "master_port": "节点 0 上供各进程会合的空闲 TCP 端口。",
+    "deepspeed": "DeepSpeed ZeRO（CUDA GPU）：预设（z0、z2、z2_offload、z3、z3_offload；写入运行目录的 "
+                 "deepspeed.json）或 DeepSpeed JSON 配置文件的路径。留空：普通数据并行（DDP）。",
+    "fsdp": "PyTorch FSDP（CUDA GPU），transformers 的选项，以空格分隔，如 full_shard auto_wrap（以 "
+            "Qwen 的解码层为包装单位）。留空：不用 FSDP。",
+    "fsdp_config": 'FSDP 的额外设置，写成 JSON（也可写 YAML 映射）或 JSON 文件的路径；它们优先于 fsdp '
+                   '的设置，如 FSDP1 用 {"version": 1}。留空：FSDP2。',
+    "ddp_find_unused_parameters": "DDP：每步查找没有梯度的参数（更慢；只在某些受训练的层未被用到时需要）。"
+                                  "LoRA 和全参训练都应关闭。",
     # --- saving and logging --------------------------------------------------------------
     "output_dir": "运行目录。留空：saves/<run_name>。",
     "run_name": f"运行名称，最多 {NAME_MAX} 字节。未设置 output_dir 时它就是文件夹 saves/<run_name> 的名字，"

@@ -207,6 +207,31 @@ MESSAGES: tuple[Pattern, ...] = (
       "设备。请删除该项（用 LoRA 以 16/32 位训练），或在有 GPU 的机器上运行。"),
     P("fa2", "flash_attn: fa2 needs a CUDA GPU and the flash-attn package; use flash_attn: auto",
       "flash_attn：fa2 需要 CUDA GPU 和 flash-attn 包；请用 flash_attn: auto"),
+    # --- several processes (core.models.loading, core.config.validate) ---------------------
+    P("deepspeed_cpu", "deepspeed: {value}: DeepSpeed needs CUDA GPUs and this machine has none; "
+      "remove the key (deepspeed=null on the command line) to train here (several CPU processes "
+      "with nproc_per_node work)",
+      "deepspeed：{value}：DeepSpeed 需要 CUDA GPU，而本机没有。请删除该项（命令行上写 deepspeed=null）"
+      "在本机训练（用 nproc_per_node 可以跑多个 CPU 进程）"),
+    P("fsdp_cpu", "fsdp: {value}: FSDP needs CUDA GPUs and this machine has none; remove the key "
+      "(fsdp=null) to train here", "fsdp：{value}：FSDP 需要 CUDA GPU，而本机没有。请删除该项"
+      "（fsdp=null）在本机训练"),
+    P("procs_cpus", "nproc_per_node: {n} processes, but this machine has no GPU and {cpus} CPUs; "
+      "set {limit} or fewer", "nproc_per_node：{n} 个进程，但本机没有 GPU，只有 {cpus} 个 CPU；"
+      "请设为 {limit} 或更少"),
+    P("shard_both", "fsdp: {fsdp} and deepspeed {deepspeed} both shard the model; keep one",
+      "fsdp：{fsdp} 与 deepspeed {deepspeed} 都会切分模型；只保留一个"),
+    P("zero3_bits", "deepspeed: ZeRO-3 cannot shard {bits}-bit (bitsandbytes) weights; use "
+      "deepspeed z2 or drop quantization_bit", "deepspeed：ZeRO-3 不能切分 {bits} 位（bitsandbytes）"
+      "权重；请用 deepspeed z2，或去掉 quantization_bit"),
+    P("fsdp_bits", "fsdp: FSDP cannot shard a {bits}-bit (quantized) base; drop quantization_bit, "
+      "or use deepspeed z2 or plain DDP for QLoRA", "fsdp：FSDP 不能切分 {bits} 位（量化）的基座模型；"
+      "请去掉 quantization_bit，或为 QLoRA 改用 deepspeed z2 或普通 DDP"),
+    P("fsdp_config_alone", "fsdp_config: is set but fsdp is empty; set fsdp (e.g. full_shard "
+      "auto_wrap)", "fsdp_config：已设置，但 fsdp 为空；请设置 fsdp（如 full_shard auto_wrap）"),
+    P("node_rank", "nnodes: {n} has no node_rank {rank} (nodes count from 0); raise nnodes or "
+      "lower node_rank", "nnodes：{n} 个节点中没有 node_rank {rank}（节点从 0 开始编号）；请增大 "
+      "nnodes 或减小 node_rank"),
     P("reporter", "report_to: {value} needs the {package} package: pip install {package} (or set "
       "report_to: none; metrics.jsonl is always written)",
       "report_to：{value} 需要 {package} 包：`pip install {package}`（或设置 report_to: none；"

@@ -21,6 +21,8 @@ from typing import Any
 from core.config import RunConfig
 from core.errors import UserError
 from core.runs.placement import PLACEMENT, place
+from core.training.launch import command as launch_command
+from core.training.launch import needs_launch, node_commands, placed
 
 from . import forms
 from .i18n import DEFAULT, t
@@ -75,9 +77,23 @@ def command(ws: Workspace, cfg: RunConfig, yaml_file: str, lang: str = DEFAULT) 
     line = (f"cd {shlex.quote(str(ws.root))} && out={shlex.quote(run_folder(ws, cfg))} && "
             f'mkdir -p "$out" && nohup {shlex.quote(python)} -m core train {shlex.quote(shown)} '
             f'output_dir="$out" >> "$out/train.log" 2>&1 &')
+    line += launch_lines(ws, cfg, shown, lang)
     if same_config(path, cfg):
         return line
     return f"# {t('save_first', lang, path=shown)}\n{line}"
+
+
+def launch_lines(ws: Workspace, cfg: RunConfig, yaml_file: str, lang: str = DEFAULT) -> str:
+    """For a config of several processes: the torchrun line the command runs (core's, as the
+    CLI builds it) and, over several nodes, the line to type on each other node."""
+    if not needs_launch(cfg):
+        return ""
+    fixed = placed(place(cfg, ws.saves_dir, root=ws.root))
+    argv = launch_command(cfg, yaml_file, fixed, python=ws.shown(Path(sys.executable)))
+    out = f"\n# {t('launch_runs', lang)}: {shlex.join(argv)}"
+    for n, other in enumerate(node_commands(cfg, yaml_file, fixed), start=1):
+        out += f"\n# {t('launch_node', lang, n=n)}: {other}"
+    return out
 
 
 def config_preview(ws: Workspace, values: dict[str, Any], yaml_path: str | None = None,

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 from core.config import FIELDS, ConfigError, RunConfig, llamafactory
 from core.errors import UserError
+from core.training.launch import LAUNCHER_PID, inside_launch, launch, needs_launch
 from core.training.run import run
 
 
@@ -57,9 +59,15 @@ def main(args: argparse.Namespace) -> int:
     if args.check:
         return check(args)
     cfg = RunConfig.load(args.config, args.overrides)
-    rd = run(cfg, args.config, reward_funcs=args.reward_func)
-    print(f"run finished: {rd.path} ({rd.status().get('state')})")
-    return 0
+    if needs_launch(cfg):  # several processes: this one runs torchrun and waits for it
+        rd = launch(cfg, args.config, args.overrides, args.reward_func)  # the ranks get both
+    else:
+        rd = run(cfg, args.config, reward_funcs=args.reward_func)
+    if inside_launch() and (os.environ.get("RANK", "0") != "0" or LAUNCHER_PID in os.environ):
+        return 0  # the launching process (else rank 0) reports the run
+    state = rd.status().get("state")
+    print(f"run finished: {rd.path} ({state})")
+    return 0 if state in ("completed", "aborted") else 1
 
 
 def check(args: argparse.Namespace) -> int:

@@ -78,6 +78,10 @@ WEIGHT_MAX = 100.0  # loss weights, betas and margins
 SEED_MAX = 2**32 - 1  # numpy's seed range (transformers' set_seed seeds numpy too)
 TIMEOUT_MAX = 2**31 - 1  # seconds; LLaMA-Factory's examples use 180000000
 NAME_MAX = 200  # bytes of a run name, which names a folder (255 at most, less "-rerun-N")
+PROCS_MAX = 1024  # processes per node, nodes (a node has at most a few dozen GPUs)
+# DeepSpeed presets the engine writes into the run folder (core/training/distributed.py),
+# LLaMA-Factory's examples/deepspeed/ds_z{0,2,3}[_offload]_config.json.
+DEEPSPEED_PRESETS = ("z0", "z2", "z2_offload", "z3", "z3_offload")
 
 
 def arg(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
@@ -343,6 +347,37 @@ class OptimArgs:
     dataloader_num_workers: int = arg(
         0, "Worker processes for data loading: at most one per CPU of this machine (4 where it "
         "has fewer).", min=0, max=WORKERS_MAX)
+
+
+@dataclass
+class DistArgs:
+    nproc_per_node: int | None = arg(
+        None, "Training processes on this machine, one per GPU. Empty: every visible GPU (1 "
+        "on a machine without one). More than 1 launches the run through torchrun.", min=1,
+        max=PROCS_MAX)
+    nnodes: int = arg(1, "Machines (nodes) the run spans; each runs nproc_per_node processes. "
+                      "The command for the other nodes is printed when the run starts.",
+                      min=1, max=PROCS_MAX)
+    node_rank: int = arg(0, "This machine's number among the nodes (0: the one that writes the "
+                         "run folder).", min=0, max=PROCS_MAX - 1)
+    master_addr: str = arg("127.0.0.1", "Address of node 0, which every node must reach.",
+                           max_len=255)
+    master_port: int = arg(29500, "Free TCP port on node 0 for the processes to meet.", min=1,
+                           max=65535)
+    deepspeed: str | None = arg(
+        None, "DeepSpeed ZeRO (CUDA GPUs): a preset (z0, z2, z2_offload, z3, z3_offload; "
+        "written into the run folder as deepspeed.json) or the path of a DeepSpeed JSON "
+        "config. Empty: plain data parallel (DDP).", max_len=4096)
+    fsdp: str | None = arg(
+        None, "PyTorch FSDP (CUDA GPUs), transformers' options separated by spaces, e.g. "
+        "full_shard auto_wrap (the Qwen decoder layer is the unit wrapped). Empty: no FSDP.",
+        max_len=200)
+    fsdp_config: str | None = arg(
+        None, "Extra FSDP settings as JSON (a YAML mapping works too) or the path of a JSON "
+        "file; they win over what fsdp sets, e.g. {\"version\": 1} for FSDP1. Empty: FSDP2.", max_len=65536)
+    ddp_find_unused_parameters: bool = arg(
+        False, "DDP: look for parameters without a gradient at every step (slower; needed "
+        "only when some trained layers go unused). Off suits LoRA and full training.")
     ddp_timeout: int = arg(1800, "Seconds a multi-process (torchrun) run waits for its other "
                            "processes before failing.", min=1, max=TIMEOUT_MAX, ui=False)
 

@@ -69,8 +69,10 @@ def _is_off(value: Any, off: tuple) -> bool:
 
 def translate(key: str, value: Any) -> Any:
     """LLaMA-Factory's spelling of a field's value, as the field holds it."""
-    if key == "lr_scheduler_kwargs" and isinstance(value, dict):
+    if key in ("lr_scheduler_kwargs", "fsdp_config") and isinstance(value, dict):
         return _json(key, value)
+    if key == "fsdp" and isinstance(value, list | tuple):  # transformers takes both
+        return " ".join(map(str, value)) or None
     if key == "report_to" and isinstance(value, list | tuple):
         return value[0] if len(value) == 1 else ",".join(map(str, value)) or "none"
     return value

@@ -44,7 +44,7 @@ lr_scheduler_type lr_scheduler_kwargs warmup_ratio warmup_steps weight_decay max
 adam_beta1 adam_beta2 adam_epsilon seed bf16 fp16 gradient_checkpointing dataloader_num_workers
 ddp_timeout output_dir run_name logging_steps save_strategy save_steps save_only_model
 save_total_limit eval_strategy eval_steps plot_loss report_to resume_from_checkpoint
-overwrite_output_dir
+overwrite_output_dir deepspeed fsdp fsdp_config ddp_find_unused_parameters master_addr master_port
 """.split()
 
 # Notes for honoured keys whose meaning here needs a word more than the field's help.
@@ -66,6 +66,13 @@ HONOURED_NOTES = {
                      "eval_dataset; LLaMA-Factory's default is no",
     "report_to": "one of none, tensorboard, wandb, swanlab, mlflow (a list of one is accepted)",
     "lr_scheduler_kwargs": "a YAML mapping or a JSON string",
+    "deepspeed": "a DeepSpeed JSON file as in LLaMA-Factory's examples/deepspeed, or a preset "
+                 "z0, z2, z2_offload, z3, z3_offload; the run launches itself through torchrun "
+                 "(docs/distributed.md), where LLaMA-Factory needs FORCE_TORCHRUN=1",
+    "fsdp_config": "a YAML mapping, a JSON string or a JSON file",
+    **{k: "read by `python -m core train`, which launches torchrun itself "
+          "(docs/distributed.md); LLaMA-Factory reads them from the environment"
+       for k in ("master_addr", "master_port")},
     "plot_loss": "writes training_loss.svg (LLaMA-Factory writes training_loss.png with "
                  "matplotlib); the WebUI's Runs tab draws the same curves live",
     "flash_attn": "auto, disabled, sdpa or fa2",
@@ -75,15 +82,13 @@ HONOURED_NOTES = {
 
 MULTIMODAL = ("image, video and audio inputs are not supported: PrefStudio trains Qwen text "
               "models on text data; use the Qwen text template and text-only data")
-NO_LAUNCHER = ("needs CUDA GPUs and a multi-process launch (deepspeed/torchrun/accelerate), "
-               "which `python -m core train` does not do; remove the key (deepspeed=null on the "
-               "command line) to train on this machine's one device (LoRA fits one GPU)")
 NO_SECRETS = ("keep secrets out of YAML files (a run's config.yaml is saved and shown): log in "
               "with `hf auth login` or set the token in the environment")
 GENERATION = ("chat and evaluation take their generation settings from the Chat tab, "
               "`python -m core chat` and `python -m core eval`")
 PREDICT = "prediction is not a training option here; use `python -m core eval` or `core chat`"
-SINGLE = "runs are one process on one device here; the launcher's settings do not apply"
+SINGLE = ("the multi-process launch is set by nproc_per_node, nnodes, deepspeed and fsdp "
+          "(docs/distributed.md); this setting keeps transformers' default")
 NO_EFFECT_HERE = "no effect on a single-process run"
 
 TABLE: dict[str, Treatment] = {
@@ -240,7 +245,7 @@ TABLE: dict[str, Treatment] = {
             "length_penalty skip_special_tokens", _ignored(GENERATION)),
     # --- TrainingArguments: LLaMA-Factory's own -------------------------------------------
     "ray_num_workers": _refused("Ray training is not supported", 1, None),
-    **_each("ray_init_kwargs master_addr master_port", _ignored(SINGLE)),
+    "ray_init_kwargs": _ignored("Ray training is not supported"),
     "fp8": _refused("FP8 training is not supported; use bf16: true"),
     **_each("fp8_backend fp8_enable_fsdp_float8_all_gather",
             _ignored("only used with fp8 (refused)")),
@@ -255,10 +260,8 @@ TABLE: dict[str, Treatment] = {
     "do_predict": _refused(PREDICT),
     "predict_with_generate": _refused(PREDICT),
     **_each("generation_config generation_max_length generation_num_beams", _ignored(PREDICT)),
-    "deepspeed": _refused("DeepSpeed " + NO_LAUNCHER),
-    **_each("fsdp fsdp_config", _refused("FSDP " + NO_LAUNCHER)),
     **_each("accelerator_config parallelism_config", _refused(SINGLE + "; remove the key")),
-    **_each("ddp_backend ddp_broadcast_buffers ddp_bucket_cap_mb ddp_find_unused_parameters "
+    **_each("ddp_backend ddp_broadcast_buffers ddp_bucket_cap_mb "
             "ddp_static_graph local_rank average_tokens_across_devices save_on_each_node "
             "log_on_each_node log_level_replica eval_use_gather_object", _ignored(SINGLE)),
     "auto_find_batch_size": _refused("set per_device_train_batch_size"),

@@ -21,6 +21,7 @@ from core.paths import path_problem, write_atomic
 from . import llamafactory
 from .fields import (
     DataArgs,
+    DistArgs,
     FinetuningArgs,
     GrpoArgs,
     ModelArgs,
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 MAX_NESTING = 100  # bracket levels a config file may hold (a flat config needs one or two)
 GROUPS = {"model": ModelArgs, "finetuning": FinetuningArgs, "data": DataArgs,
           "preference": PrefArgs, "grpo": GrpoArgs, "optimisation": OptimArgs,
-          "output": OutputArgs}
+          "devices": DistArgs, "output": OutputArgs}
 
 
 class ConfigError(UserError, ValueError):
@@ -52,7 +53,7 @@ class ConfigError(UserError, ValueError):
 
 
 @dataclass
-class RunConfig(OutputArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningArgs, ModelArgs):
+class RunConfig(OutputArgs, DistArgs, OptimArgs, GrpoArgs, PrefArgs, DataArgs, FinetuningArgs, ModelArgs):
     """Every option of a run, flat, in the order of GROUPS (dataclass inheritance lists the
     fields of the last base class first)."""
 

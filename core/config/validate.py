@@ -15,7 +15,7 @@ from typing import Any
 from core.errors import shown
 from core.paths import path_problem
 
-from .fields import REWARD_FUNCS
+from .fields import DEEPSPEED_PRESETS, REWARD_FUNCS
 from .llamafactory import value_hint
 from .losses import LOSS_TRAITS, SUMMED_LOSSES, needs_reference
 from .run import FIELDS, ConfigError, RunConfig, split_list
@@ -124,7 +124,7 @@ def _combination_checks(cfg: RunConfig) -> list[tuple[str, str]]:
         bad("dataset", "no dataset given; name one from dataset_info.json "
             "(`python -m core data list`)")
     return (out + _model_checks(cfg) + _optimiser_checks(cfg) + _mix_checks(cfg)
-            + _stage_checks(cfg) + _name_checks(cfg))
+            + _stage_checks(cfg) + _name_checks(cfg) + _dist_checks(cfg))
 
 
 def _model_checks(cfg: RunConfig) -> list[tuple[str, str]]:
@@ -262,6 +262,11 @@ def _grpo_checks(cfg: RunConfig) -> list[tuple[str, str]]:
     return out
 
 
+# transformers' FSDPOption values (training_args.fsdp accepts them space-separated)
+FSDP_OPTIONS = ("full_shard", "shard_grad_op", "no_shard", "hybrid_shard", "hybrid_shard_zero2",
+                "offload", "auto_wrap")
+
+
 def _is_json_object(text: str) -> bool:
     try:
         return isinstance(json.loads(text), dict)
@@ -283,6 +288,61 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def zero_stage(deepspeed: str | None) -> int | None:
+    """The ZeRO stage of a `deepspeed` value: a preset's (z3_offload: 3), a JSON file's
+    zero_optimization.stage (0 when it names none); None without DeepSpeed or when the file
+    cannot be read (the launch names that problem)."""
+    if not deepspeed:
+        return None
+    if deepspeed in DEEPSPEED_PRESETS:
+        return int(deepspeed[1])
+    try:
+        with open(deepspeed, encoding="utf-8") as f:
+            config = json.load(f)
+        return int(config.get("zero_optimization", {}).get("stage", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def _dist_checks(cfg: RunConfig) -> list[tuple[str, str]]:
+    """Combinations of the launch keys that cannot work (the machine's side, GPUs and the
+    deepspeed package, is core.models.loading.check_machine's)."""
+    out = []
+
+    def bad(key: str, message: str) -> None:
+        out.append((key, f"{key}: {message}"))
+
+    if cfg.node_rank >= cfg.nnodes:
+        bad("nnodes", f"{cfg.nnodes} has no node_rank {cfg.node_rank} (nodes count from 0); "
+            "raise nnodes or lower node_rank")
+    if cfg.deepspeed and cfg.deepspeed not in DEEPSPEED_PRESETS:
+        if not cfg.deepspeed.endswith(".json"):
+            bad("deepspeed", f"{cfg.deepspeed!r} is neither a preset "
+                f"({', '.join(DEEPSPEED_PRESETS)}) nor a .json file")
+        elif zero_stage(cfg.deepspeed) is None:
+            bad("deepspeed", f"{cfg.deepspeed!r} is not a readable DeepSpeed JSON file; give its "
+                f"path or a preset ({', '.join(DEEPSPEED_PRESETS)})")
+    if cfg.deepspeed and cfg.fsdp:
+        bad("fsdp", f"{cfg.fsdp!r} and deepspeed {cfg.deepspeed!r} both shard the model; keep one")
+    if zero_stage(cfg.deepspeed) == 3 and cfg.quantization_bit is not None:
+        bad("deepspeed", f"ZeRO-3 cannot shard {cfg.quantization_bit}-bit (bitsandbytes) "
+            "weights; use deepspeed z2 or drop quantization_bit")
+    if cfg.fsdp:
+        unknown = [w for w in cfg.fsdp.split() if w not in FSDP_OPTIONS]
+        if unknown:
+            bad("fsdp", f"{' '.join(unknown)!r} is not an FSDP option; use words of: "
+                f"{', '.join(FSDP_OPTIONS)} (e.g. full_shard auto_wrap)")
+        if cfg.quantization_bit is not None:
+            bad("fsdp", f"FSDP cannot shard a {cfg.quantization_bit}-bit (quantized) base; "
+                "drop quantization_bit, or use deepspeed z2 or plain DDP for QLoRA")
+    if cfg.fsdp_config and not cfg.fsdp:
+        bad("fsdp_config", "is set but fsdp is empty; set fsdp (e.g. full_shard auto_wrap)")
+    elif cfg.fsdp_config and not (cfg.fsdp_config.endswith(".json")
+                                  or _is_json_object(cfg.fsdp_config)):
+        bad("fsdp_config", f"{cfg.fsdp_config!r} is neither a JSON object nor a .json file")
+    return out
 
 
 def problems(cfg: RunConfig) -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ from core.runs.alarms import Kind, Monitor
 from core.runs.rundir import RunDir
 
 from .callbacks import GracefulStop
+from .sharding import is_main
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,12 @@ class AlarmWatch(TrainerCallback):
         self.monitor = Monitor(state.max_steps, self.kind)
         for record in self.rd.metrics():
             self.monitor.feed(record)
-        self.rd.update_status(alarms=[a.to_dict() for a in self.monitor.alarms])
+        if is_main():
+            self.rd.update_status(alarms=[a.to_dict() for a in self.monitor.alarms])
 
     def on_log(self, args, state, control, logs=None, **kw) -> Any:
+        # Every rank sees the same logs (averaged over the ranks), so every rank raises the
+        # same alarms and stops at the same step; only rank 0 writes them down.
         new = self.monitor.feed({"step": state.global_step, **(logs or {})})
         if not new:
             return control
@@ -55,5 +59,6 @@ class AlarmWatch(TrainerCallback):
             self.stop.requested = True
             control.should_save = True
             control.should_training_stop = True
-        self.rd.update_status(**fields)
+        if is_main():
+            self.rd.update_status(**fields)
         return control

@@ -9,7 +9,10 @@
   the run's settings, so a resume sees what changed), then applies save_total_limit
   (counting complete checkpoints only).
 - GracefulStop: SIGTERM/SIGINT or a STOP file in the run directory stop training at the end of
-  the current step, after saving a checkpoint.
+  the current step, after saving a checkpoint; with several processes every rank stops at the
+  same step (the decision is all-reduced).
+
+With several processes only rank 0 writes the run folder (is_main()).
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from transformers import TrainerCallback, TrainerControl
 from core.runs.progress import CLEARED
 from core.runs.rundir import RunDir, mark_complete
 
+from .sharding import any_rank, barrier, is_main
+
 log = logging.getLogger(__name__)
 DROP = {"total_flos"}
 
@@ -43,8 +48,10 @@ class RunFiles(TrainerCallback):
         self.start, self.first_step = time.time(), state.global_step
         counts = [h["num_tokens"] for h in state.log_history if "num_tokens" in h]
         self.first_tokens = counts[-1] if counts else 0
-        # the set-up phases (core.runs.progress) are over: the step counter takes over
-        self.rd.update_status(step=state.global_step, total_steps=state.max_steps, **CLEARED)
+        if is_main():  # the other ranks of a multi-process run write nothing
+            # the set-up phases (core.runs.progress) are over: the step counter takes over
+            self.rd.update_status(step=state.global_step, total_steps=state.max_steps,
+                                  **CLEARED)
 
     def _timing(self, state, logs: dict | None = None) -> dict:
         elapsed = time.time() - self.start
@@ -63,6 +70,8 @@ class RunFiles(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kw) -> None:
         now = time.time()
+        if not is_main():
+            return
         if now - self.last_status > 1.0 or state.global_step == state.max_steps:
             self.last_status = now
             self.rd.update_status(step=state.global_step, total_steps=state.max_steps,
@@ -71,12 +80,16 @@ class RunFiles(TrainerCallback):
     def on_train_end(self, args, state, control, **kw) -> None:
         # on_step_end writes at most once a second; an early stop must still show its step
         extra = {}
+        if not is_main():
+            return
         if torch.cuda.is_available():  # what QLoRA saves against LoRA, in one number
             extra["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
             log.info("Peak GPU memory: %.3f GiB", extra["peak_gpu_memory_gib"])
         self.rd.update_status(step=state.global_step, total_steps=state.max_steps, **extra)
 
     def on_log(self, args, state, control, logs=None, **kw) -> None:
+        if not is_main():  # the logs are already averaged over the ranks
+            return
         record = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
         record.update({k: v for k, v in (logs or {}).items() if k not in DROP})
         record.update(self._timing(state, logs))
@@ -96,6 +109,8 @@ class CheckpointMarker(TrainerCallback):
         self.limit, self.config = limit, config
 
     def on_save(self, args, state, control, **kw) -> None:
+        # every rank writes its own RNG state into the checkpoint: mark it complete after all
+        barrier()
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir() and args.should_save:
             mark_complete(folder, state.global_step, self.config)
@@ -143,6 +158,11 @@ class GracefulStop(TrainerCallback):
         if self.rd.stop_file.exists() and not self.requested:
             self.requested = True
             log.warning("Stop requested (STOP file): saving a checkpoint after this step.")
+        # several processes: all stop at the step one of them was asked to, or they would
+        # wait on each other's gradients forever
+        if any_rank(self.requested, getattr(args, "device", "cpu")) and not self.requested:
+            self.requested = True
+            log.warning("Stop requested by another rank: saving a checkpoint after this step.")
         if self.requested:
             control.should_save = True
             control.should_training_stop = True

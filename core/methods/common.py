@@ -18,6 +18,7 @@ from core.runs.rundir import RunDir
 
 from .alarms import AlarmWatch
 from .callbacks import CheckpointMarker, GracefulStop, RunFiles
+from .sharding import deepspeed_settings, fsdp_settings, world_size
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls: Any
         dataloader_num_workers=cfg.dataloader_num_workers, ddp_timeout=cfg.ddp_timeout,
         use_cpu=not torch.cuda.is_available(),
         activation_checkpointing=False,  # load_policy enables it on the model when asked
+        # several processes (torchrun, core/training/launch.py): DDP, DeepSpeed or FSDP
+        deepspeed=deepspeed_settings(cfg, rd.path), fsdp=bool(cfg.fsdp),
+        fsdp_config=fsdp_settings(cfg), ddp_find_unused_parameters=cfg.ddp_find_unused_parameters,
     )
     kwargs.update(extra)
     return (args_cls or TrainingArguments)(**kwargs)
@@ -97,7 +101,7 @@ def quiet(trainer) -> None:
 
 def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     stop = GracefulStop(rd)
-    batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
+    batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world_size()
     marker = CheckpointMarker(cfg.save_total_limit, resume_settings(cfg))
     pairs = cfg.stage in ("dpo", "rm")  # a sample is a preference pair
     return [RunFiles(rd, batch, pairs), marker, stop, AlarmWatch(rd, cfg, stop)], stop
@@ -146,13 +150,21 @@ def fit(trainer, rd: RunDir, tokenizer, checkpoint: str | None, stop: GracefulSt
         log.info("Stopped early at step %d; resume with resume_from_checkpoint=true.",
                  trainer.state.global_step)
     else:
-        save_final(trainer.model, tokenizer, rd)
+        save_final(trainer, tokenizer, rd)
     return stop.requested
 
 
-def save_final(model, tokenizer, rd: RunDir) -> None:
-    """The final adapter (LoRA; only the trained one) or full weights, plus the tokenizer."""
-    unwrapped = model
+def save_final(trainer, tokenizer, rd: RunDir) -> None:
+    """The final adapter (LoRA; only the trained one) or full weights, plus the tokenizer.
+    Sharded (DeepSpeed ZeRO-3, FSDP): the Trainer gathers the weights and rank 0 writes them."""
+    if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
+        trainer.save_model(str(rd.path))
+        if trainer.args.should_save:
+            tokenizer.save_pretrained(rd.path)
+        return
+    if not trainer.args.should_save:  # another rank of a DDP run: rank 0 writes the folder
+        return
+    unwrapped = trainer.model
     if hasattr(unwrapped, "peft_config"):
         unwrapped.save_pretrained(rd.path, selected_adapters=["default"])
     else:

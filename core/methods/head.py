@@ -40,6 +40,28 @@ def head_logps(head, hidden: Tensor, targets: Tensor, chunk: int | None = None) 
     """log p(target) at each of the N positions of `hidden` [N, H] under `head`, in fp32."""
     if hidden.shape[0] == 0:
         return hidden.new_zeros(0, dtype=torch.float32)
+    sharded = [p for p in head.parameters() if hasattr(p, "ds_id")]  # DeepSpeed ZeRO-3
+    if sharded:
+        return _zero3_logps(head, hidden, targets, chunk, sharded)
+    return _logps(head, hidden, targets, chunk)
+
+
+def _zero3_logps(head, hidden: Tensor, targets: Tensor, chunk: int | None, params) -> Tensor:
+    """Under ZeRO-3 a rank holds only a shard of each head weight, and this file reads the
+    weight outside the module's forward, where DeepSpeed's hooks would gather it. A frozen head
+    is gathered once for the forward (the backward needs only what the forward stored); a head
+    that trains (LoRA on lm_head, full fine-tuning) is called as a module per chunk, so the
+    hooks gather it and send its gradient back to the shards."""
+    import deepspeed
+
+    if any(p.requires_grad for p in params):
+        vocab = max(p.ds_shape[0] for p in params)  # the full weight's rows, not the shard's
+        return _checkpointed(head, hidden, targets, chunk or chunk_rows(vocab))
+    with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
+        return _logps(head, hidden, targets, chunk)
+
+
+def _logps(head, hidden: Tensor, targets: Tensor, chunk: int | None) -> Tensor:
     terms = linear_terms(head, hidden)
     weight = head.weight if terms is None else terms[0][0][1]
     chunk = chunk or chunk_rows(weight.shape[0])

@@ -28,6 +28,7 @@ from .logps import pair_logps
 from .losses import LOSSES, preference_loss
 from .packing import PairBatcher
 from .scoring import accepts_4d_mask, attention_impl
+from .sharding import is_sharded, mean_over_ranks, sum_over_ranks, zero3_engine
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ class PairwiseTrainer(Trainer):
         self.beta = run.pref_beta  # a callback may change it (pref_beta_schedule)
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list),
                                                            "eval": defaultdict(list)}
-        self._total_train_tokens = 0  # common.TokenCount restores it on resume
+        self._total_train_tokens = 0  # before this process: common.TokenCount restores it
+        self._own_tokens = 0  # this process's (one rank's) since it started
 
     def _get_train_sampler(self, train_dataset=None):
         """group_by_length: HF's LengthGroupedSampler over the pairs' lengths."""
@@ -79,7 +81,10 @@ class PairwiseTrainer(Trainer):
         lengths = [len(f["prompt_ids"]) + len(f["chosen_ids"]) + len(f["rejected_ids"])
                    for f in (dataset[i] for i in range(len(dataset)))]
         return LengthGroupedSampler(
-            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths)
+            # the global batch: every rank takes its share of the same ordered megabatch (the
+            # order does not depend on how many processes train)
+            self.args.train_batch_size * self.args.gradient_accumulation_steps
+            * self.args.world_size, lengths=lengths)
 
     def pair_loss(self, model, inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Mean loss over the batch's pairs and the per-pair metrics."""
@@ -110,7 +115,7 @@ class PairwiseTrainer(Trainer):
         loss, metrics = self.pair_loss(model, inputs)
         mode = "train" if model.training else "eval"
         if mode == "train" and "tokens" in inputs:
-            self._total_train_tokens += int(inputs["tokens"])
+            self._own_tokens += int(inputs["tokens"])
         for key, value in metrics.items():
             self._metrics[mode][key].append(float(value.float().mean()))
         return (loss, {"loss": loss}) if return_outputs else loss
@@ -126,11 +131,16 @@ class PairwiseTrainer(Trainer):
         mode = "eval" if any(k.startswith("eval_") for k in logs) else "train"
         stored = self._metrics[mode]
         prefix = "eval_" if mode == "eval" else ""
-        logs.update({prefix + k: sum(v) / len(v) for k, v in stored.items() if v})
+        # each rank's means, averaged over the ranks (each saw as many pairs): a rank's own
+        # accuracy over its few pairs would read 0 or 1
+        means = mean_over_ranks({k: sum(v) / len(v) for k, v in stored.items() if v},
+                                self.args.device)
+        logs.update({prefix + k: v for k, v in means.items()})
         stored.clear()
         if mode == "train" and "loss" in logs:
             logs["beta"] = self.beta
-            logs["num_tokens"] = self._total_train_tokens
+            logs["num_tokens"] = self._total_train_tokens + int(
+                sum_over_ranks(self._own_tokens, self.args.device))
         super().log(logs, start_time)
 
 
@@ -156,7 +166,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     train_features, eval_features = data.train_features, data.eval_features
     args = training_arguments(cfg, rd, has_eval=bool(eval_features))
     if LOSSES[cfg.pref_loss].reference:
-        reference_logps(cfg, rd, model, collate, args.device, [train_features, eval_features])
+        reference_logps(cfg, rd, model, collate, args, [train_features, eval_features])
     cbs, stop = callbacks(rd, cfg)
     trainer = PairwiseTrainer(
         model=model, args=args, train_dataset=ListDataset(train_features),
@@ -168,11 +178,12 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     return fit(trainer, rd, tokenizer, checkpoint, stop)
 
 
-def reference_logps(cfg: RunConfig, rd, model, collate: PairBatcher, device,
+def reference_logps(cfg: RunConfig, rd, model, collate: PairBatcher, args,
                     parts: list[list[dict]]) -> None:
     """Add the reference's log-probs to the pairs of each part (train, eval; each its own
     cache file): the run's "ref_model" phase when it loads one, then its "reference" phase,
-    n/N pairs of all parts. The separate reference model is freed on return."""
+    n/N pairs of all parts. The separate reference model is freed on return. `args`: the
+    run's TrainingArguments (its device, and its processes when there are several)."""
     from core.runs.progress import Phase
 
     from .reference import build_reference, precompute
@@ -182,11 +193,18 @@ def reference_logps(cfg: RunConfig, rd, model, collate: PairBatcher, device,
     for m in (model, reference.model):
         if m is not None and not getattr(m, "is_loaded_in_4bit", False) \
                 and not getattr(m, "is_loaded_in_8bit", False):
-            m.to(device)  # the Trainer would move the policy anyway
-    with Phase(rd, "reference", total=sum(map(len, parts))) as phase:
+            m.to(args.device)  # the Trainer would move the policy anyway
+    del m  # the loop variable would otherwise keep the reference model alive
+    if is_sharded(reference.model):  # ZeRO-3 sharded it at load: it needs an engine
+        reference.model = zero3_engine(reference.model, args)
+    # FSDP would hide the PeftModel (and its disable_adapter) inside its wrapper: the
+    # reference log-probs are computed here, before the Trainer wraps anything. Several
+    # processes: the first of each machine computes and caches, the others read the cache.
+    with args.main_process_first(local=True, desc="reference log-probs"), \
+            Phase(rd, "reference", total=sum(map(len, parts))) as phase:
         for features in parts:
-            precompute(reference, features, collate, cfg.per_device_eval_batch_size, device,
-                       cfg.ld_alpha, f"{ident}|{collate.describe()}",
+            precompute(reference, features, collate, cfg.per_device_eval_batch_size,
+                       args.device, cfg.ld_alpha, f"{ident}|{collate.describe()}",
                        next(model.parameters()).dtype, on_batch=phase.advance)
 
 

@@ -117,11 +117,42 @@ def check_machine(cfg: RunConfig) -> None:
     if cfg.optim in BNB_OPTIMIZERS:
         _require_bitsandbytes(f"optim: {cfg.optim}")
     _require_reporter(cfg.report_to)
+    _check_devices(cfg)
     if cfg.flash_attn == "fa2":
         import importlib.util
         if not torch.cuda.is_available() or importlib.util.find_spec("flash_attn") is None:
             raise UserError("flash_attn: fa2 needs a CUDA GPU and the flash-attn package; use "
                             "flash_attn: auto")
+
+
+def _check_devices(cfg: RunConfig) -> None:
+    """What the launch keys need from this machine: GPUs for DeepSpeed and FSDP, the deepspeed
+    package, no more processes than GPUs (than CPUs without a GPU, where they run on gloo)."""
+    import importlib.util
+
+    import torch
+
+    from core.config.fields import CPUS
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if cfg.deepspeed and not gpus:
+        raise UserError(f"deepspeed: {cfg.deepspeed!r}: DeepSpeed needs CUDA GPUs and this "
+                        "machine has none; remove the key (deepspeed=null on the command line) "
+                        "to train here (several CPU processes with nproc_per_node work)")
+    if cfg.deepspeed and importlib.util.find_spec("deepspeed") is None:
+        raise UserError("deepspeed: the deepspeed package is not installed; pip install -r "
+                        "requirements-distributed.txt, or remove the key for plain DDP")
+    if cfg.fsdp and not gpus:
+        raise UserError(f"fsdp: {cfg.fsdp!r}: FSDP needs CUDA GPUs and this machine has none; "
+                        "remove the key (fsdp=null) to train here")
+    n = cfg.nproc_per_node
+    if n and gpus and n > gpus:
+        raise UserError(f"nproc_per_node: {n} processes, but this machine has {gpus} GPU"
+                        f"{'s' if gpus > 1 else ''}; one process per GPU: set {gpus} or fewer "
+                        "(empty: all of them)")
+    if n and not gpus and n > CPUS:
+        raise UserError(f"nproc_per_node: {n} processes, but this machine has no GPU and "
+                        f"{CPUS} CPUs; set {CPUS} or fewer")
 
 
 def _require_bitsandbytes(what: str) -> None:

@@ -65,7 +65,9 @@ def load_policy(cfg: RunConfig, tokenizer: Any = None, head: str = "causal") -> 
     else:
         from peft import get_peft_model
         task = "SEQ_CLS" if head == "reward" else "CAUSAL_LM"
-        model = get_peft_model(model, lora_config(cfg, task))
+        # ZeRO-3: fp32 adapters on a bf16 base fail DeepSpeed's one-dtype flat buffers
+        model = get_peft_model(model, lora_config(cfg, task),
+                               autocast_adapter_dtype=not _zero3(cfg))
     if cfg.gradient_checkpointing:
         model.enable_input_require_grads()
     return _enable_checkpointing(model, cfg)
@@ -75,7 +77,8 @@ def _continue_adapter(model: Any, path: str, cfg: RunConfig) -> Any:
     from peft import PeftModel
 
     require_adapter(path, "adapter_name_or_path")
-    model = PeftModel.from_pretrained(model, path, is_trainable=True)
+    model = PeftModel.from_pretrained(model, path, is_trainable=True,
+                                      autocast_adapter_dtype=not _zero3(cfg))
     if cfg.uses_reference and not cfg.ref_model:
         # The reference is base + this adapter as it was before training.
         model.load_adapter(path, adapter_name="ref", is_trainable=False)
@@ -96,10 +99,20 @@ def _freeze(model, layers: int) -> None:
 
 
 def _enable_checkpointing(model: Any, cfg: RunConfig) -> Any:
+    """Non-reentrant checkpointing, except for LoRA under ZeRO-3, where the non-reentrant kind
+    meets parameters DeepSpeed has already released (transformers and peft issues); LoRA's
+    inputs require grad (enable_input_require_grads), which the reentrant kind needs."""
     if cfg.gradient_checkpointing:
+        reentrant = _zero3(cfg) and cfg.finetuning_type == "lora"
         model.activation_checkpointing_enable(
-            activation_checkpointing_kwargs={"use_reentrant": False})
+            activation_checkpointing_kwargs={"use_reentrant": reentrant})
     return model
+
+
+def _zero3(cfg: RunConfig) -> bool:
+    from core.config.validate import zero_stage
+
+    return zero_stage(cfg.deepspeed) == 3
 
 
 def load_reference_model(cfg: RunConfig) -> Any:

@@ -51,13 +51,13 @@ def lock_held(rd: RunDir) -> bool:
 
 def kill(pid: int) -> None:
     """SIGKILL the run's process group when it leads its own (launched by us or `nohup ... &`
-    from a job-control shell); otherwise only the process and its children."""
+    from a job-control shell), and every process below it: torchrun starts each rank of a
+    multi-process run in a session of its own, out of the group's reach."""
     try:
+        proc = psutil.Process(pid)
+        procs = proc.children(recursive=True) + [proc]  # listed before anything dies
         if os.getpgid(pid) == pid:
             os.killpg(pid, signal.SIGKILL)
-            return
-        proc = psutil.Process(pid)
-        procs = proc.children(recursive=True) + [proc]
     except (ProcessLookupError, psutil.Error):
         return
     for p in procs:

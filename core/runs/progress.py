@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -50,7 +51,9 @@ class Phase:
     def __init__(self, rd: RunDir | None, name: str, total: int | None = None) -> None:
         if name not in PHASES:
             raise ValueError(f"unknown phase {name!r}; one of {', '.join(PHASES)}")
-        self.rd, self.name, self.total = rd, name, total
+        # several processes (torchrun sets RANK): rank 0 alone writes the run folder
+        rank0 = int(os.environ.get("RANK", "0")) == 0
+        self.rd, self.name, self.total = rd if rank0 else None, name, total
         self.done = 0
         self.started = self.reported = self.lined = 0.0
         self.bar: Any = None

@@ -29,6 +29,16 @@ from core.runs.placement import in_use, pick_checkpoint, place
 from core.runs.progress import CLEARED, Phase
 from core.runs.rundir import RunDir
 
+from .launch import (
+    LAUNCHER_PID,
+    inside_launch,
+    launch,
+    needs_launch,
+    rank_label,
+    record_error,
+    status_pid,
+)
+
 log = logging.getLogger(__name__)
 # stage -> module with train(cfg, rd, data, tokenizer, checkpoint) -> aborted?
 METHODS = {"sft": "core.methods.sft", "dpo": "core.methods.pairwise", "kto": "core.methods.kto",
@@ -58,8 +68,8 @@ def log_to_file(rd: RunDir) -> Iterator[None]:
     except (OSError, ValueError):
         pass
     handler = logging.FileHandler(rd.log_file, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                                           "%H:%M:%S"))
+    handler.setFormatter(logging.Formatter(
+        f"%(asctime)s %(levelname)s{rank_label()} %(name)s: %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
     root.addHandler(handler)
     logging.captureWarnings(True)
@@ -76,11 +86,53 @@ def run(cfg: RunConfig, config_path: str | os.PathLike | None = None, *,
     (after recording it in status.json). `reward_funcs`: user GRPO rewards, "module:function"."""
     validate(cfg)
     check_reward_funcs(cfg, reward_funcs)
+    if inside_launch():  # one of torchrun's ranks
+        return _run_rank(cfg, tuple(reward_funcs))
+    if needs_launch(cfg):  # several processes: torchrun runs them, this one waits
+        return launch(cfg, config_path, (), reward_funcs)
     cfg = place(cfg, config_path=config_path)
     rd = RunDir(cfg.output_dir)
     with sigterm_interrupts(), run_lock(rd), log_to_file(rd):
         _run_locked(cfg, rd, tuple(reward_funcs))
     return rd
+
+
+def _run_rank(cfg: RunConfig, reward_funcs: tuple[str, ...]) -> RunDir:
+    """One rank of a multi-process run (core/training/launch.py placed it): rank 0 writes the
+    run folder as a single process does, the others only train; a rank that fails leaves its
+    error for the launching process."""
+    from core.methods.sharding import is_main
+
+    if not cfg.output_dir:
+        raise UserError("output_dir: set it when you start torchrun yourself, so that every "
+                        "process writes the same run folder (python -m core train does)")
+    rd = RunDir(cfg.output_dir)
+    rd.path.mkdir(parents=True, exist_ok=True)  # another node's folder: its train.log
+    own_lock = is_main() and LAUNCHER_PID not in os.environ  # else the launcher holds it
+    with sigterm_interrupts(), run_lock(rd) if own_lock else contextlib.nullcontext(), \
+            log_to_file(rd):
+        try:
+            if is_main():
+                _run_locked(cfg, rd, reward_funcs)
+            else:
+                _train(cfg, rd, _follower_checkpoint(cfg, rd), reward_funcs)
+        except BaseException as e:
+            if not isinstance(e, KeyboardInterrupt):
+                record_error(rd, e)
+            raise
+    return rd
+
+
+def _follower_checkpoint(cfg: RunConfig, rd: RunDir) -> str | None:
+    """The checkpoint a rank other than 0 resumes from: the one the config names, or the
+    newest complete one (rank 0 checks it; reading only here)."""
+    resume = cfg.resume_from_checkpoint
+    if resume in (None, False):
+        return None
+    if resume is True:
+        complete = [c for c in rd.checkpoints() if c.complete]
+        return str(complete[-1].path) if complete else None
+    return str(resume)
 
 
 def check_reward_funcs(cfg: RunConfig, reward_funcs: Sequence[str]) -> None:
@@ -108,16 +160,15 @@ def sigterm_interrupts() -> Iterator[None]:
 
 
 def _run_locked(cfg: RunConfig, rd: RunDir, reward_funcs: tuple[str, ...]) -> None:
-    import psutil
-
     checkpoint = pick_checkpoint(cfg, rd)  # refuses before anything is written
     rd.reset_metrics(after_step=_step_of(checkpoint))
     rd.stop_file.unlink(missing_ok=True)  # a STOP left by an earlier abort must not stop this run
     cfg.save(rd.config)
 
     try:  # from the `running` status on, any end (an abort's SIGTERM too) is written below
-        rd.update_status(state="running", pid=os.getpid(),
-                         pid_started_at=psutil.Process().create_time(), started_at=time.time(),
+        pid, pid_started_at = status_pid()  # a multi-process run's: the launcher's
+        rd.update_status(state="running", pid=pid, pid_started_at=pid_started_at,
+                         started_at=time.time(),
                          ended_at=None, exit_code=None, error=None, stage=cfg.stage,
                          model=cfg.model_name_or_path, dataset=cfg.dataset,
                          **CLEARED)  # an earlier run's phase is not this one's
@@ -146,6 +197,7 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
         method = _import_method(cfg)
     from core.data import load_for_training
     from core.data.templates import get_template
+    from core.methods.sharding import is_main
     from core.models.checks import check_model
     from core.models.loading import LoadOptions, check_machine, load_tokenizer
 
@@ -158,13 +210,14 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
         check_model(cfg, tokenizer)  # pad token, lora_target, layers: before any weight is read
         template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
         data = load_for_training(cfg, template)  # logs what cutoff_len cut to train.log
-        if data.truncation is not None:  # the Runs view shows it
+        if data.truncation is not None and is_main():  # the Runs view shows it
             rd.update_status(truncation=data.truncation.to_dict())
         log_checks(cfg, template, data)  # the doctor's data and memory findings, no weight yet
-        write_env(rd, cfg, data.fingerprint)
+        if is_main():  # with several processes, rank 0 alone writes the run folder
+            write_env(rd, cfg, data.fingerprint)
     extra = {"user_rewards": reward_funcs} if cfg.stage == "grpo" else {}
     aborted = bool(method.train(cfg, rd, data, tokenizer, checkpoint, **extra))
-    if cfg.plot_loss:
+    if cfg.plot_loss and is_main():
         from .plot import write_loss_plot
 
         plot = write_loss_plot(rd)

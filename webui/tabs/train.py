@@ -23,6 +23,7 @@ from core.runs.info import refusal
 from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
 from core.training.doctor import doctor
+from core.training.launch import machine
 from core.training.preflight import Finding, key_of, preflight
 
 from .. import forms
@@ -236,6 +237,15 @@ def block_labels(values: dict[str, Any], lang: str) -> dict[str, str]:
     return out
 
 
+def devices_text(lang: str = DEFAULT) -> str:
+    """The Devices group's note: the GPUs this machine has (with memory), or its CPUs."""
+    found = machine()
+    if not found.gpus:
+        return t("devices_cpu", lang, cpus=found.cpus)
+    gpus = ", ".join(f"{name} ({gib:g} GiB)" for name, gib in found.gpus)
+    return t("devices_gpus", lang, n=len(found.gpus), gpus=gpus)
+
+
 def _groups(ctx) -> None:
     """The main block (open), then one collapsed accordion per group; checkboxes last."""
     labels = block_labels({k: c.value for k, c in ctx.fields.items()}, DEFAULT)
@@ -248,6 +258,9 @@ def _groups(ctx) -> None:
                     for k in keys:
                         if (forms.SPECS[k].kind == "checkbox") == boxes:
                             ctx.fields[k].render()
+            if block == "devices":  # what the launch keys can use here
+                ctx.on_lang(gr.Markdown(devices_text(DEFAULT), elem_id="devices-found"),
+                            lambda lang: {"value": devices_text(lang)})
         ctx.groups[block] = acc  # titled by the live preview (counts), in every language
 
 
