@@ -165,10 +165,11 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
                     and not getattr(m, "is_loaded_in_8bit", False):
                 m.to(args.device)  # the Trainer would move the policy anyway
         del m  # the loop variable would otherwise keep the reference model alive
-        for features in (train_features, eval_features):
+        for features, needed in ((train_features, planned_pairs(args, cfg, len(train_features))),
+                                 (eval_features, None)):
             precompute(reference, features, collate, cfg.per_device_eval_batch_size, args.device,
                        cfg.ld_alpha, f"{ident}|{collate.describe()}",
-                       next(model.parameters()).dtype)
+                       next(model.parameters()).dtype, needed=needed)
         del reference  # a separate reference model is no longer needed
     cbs, stop = callbacks(rd, cfg)
     trainer = PairwiseTrainer(
@@ -179,6 +180,20 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
         trainer.add_callback(BetaSchedule(trainer, cfg.pref_beta_start or cfg.pref_beta,
                                           cfg.pref_beta_end))
     return fit(trainer, rd, tokenizer, checkpoint, stop)
+
+
+def planned_pairs(args, cfg: RunConfig, n: int) -> list[int] | None:
+    """The train pairs a run with max_steps reaches, in its sampler's order (None: every pair).
+    The Trainer's sampler is accelerate's seedable RandomSampler: epoch 0 is
+    torch.randperm(n) from a generator seeded with data_seed, and step s takes the next
+    train_batch_size x gradient_accumulation_steps of it. group_by_length draws its order
+    from the global random state, so it gets every pair."""
+    used = args.max_steps * args.train_batch_size * args.gradient_accumulation_steps \
+        * args.world_size
+    if args.max_steps <= 0 or cfg.group_by_length or used >= n:
+        return None
+    seed = args.data_seed if args.data_seed is not None else args.seed
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()[:used]
 
 
 def pair_batcher(cfg: RunConfig, model, pad_id: int) -> PairBatcher:

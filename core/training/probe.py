@@ -104,8 +104,7 @@ def _reference(cfg: RunConfig, model: Any, features: list[dict], train: list[dic
     """Reference log-probs for the probe's pairs (never cached); returns the time the run's
     reference pass would take, None when the loss has no reference or the cache holds it."""
     from core.methods.losses import LOSSES
-    from core.methods.reference import build_reference, cache_key, precompute
-    from core.paths import home
+    from core.methods.reference import build_reference, missing_pairs, precompute
 
     if not LOSSES[cfg.pref_loss].reference:
         return None
@@ -120,8 +119,10 @@ def _reference(cfg: RunConfig, model: Any, features: list[dict], train: list[dic
                cfg.ld_alpha, ident, dtype, use_cache=False)
     per_pair = (time.perf_counter() - start) / len(features)
     del reference
-    cached = home() / "ref-logps" / f"{cache_key(ident, train, cfg.ld_alpha, dtype)}.safetensors"
-    return None if cached.is_file() else per_pair * len(train)
+    if hasattr(collate, "describe"):  # the run keys its cache by the batch layout too
+        ident = f"{ident}|{collate.describe()}"
+    missing = missing_pairs(ident, train, cfg.ld_alpha, dtype)
+    return per_pair * missing if missing else None
 
 
 def saved_bytes(model: Any, batch: dict, device: Any) -> int:
