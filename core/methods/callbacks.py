@@ -100,7 +100,7 @@ class CheckpointMarker(TrainerCallback):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir() and args.should_save:
             if model is not None:  # the weights just saved: NaN never makes a checkpoint complete
-                check_weights(model, folder.name, state.global_step)
+                check_weights(model, f"{folder.name} not marked complete", state.global_step)
             mark_complete(folder, state.global_step, self.config)
             log.info("Checkpoint saved: %s", folder)
             if self.limit:

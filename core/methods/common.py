@@ -183,7 +183,7 @@ def unreadable_file(folder: Path) -> tuple[str, str] | None:
 def save_final(model, tokenizer, rd: RunDir, step: int) -> None:
     """The final adapter (LoRA; only the trained one) or full weights, plus the tokenizer;
     refused (NotFinite) when a trainable weight is NaN or infinite."""
-    check_weights(model, "the final model", step)
+    check_weights(model, "the final model not saved", step)
     unwrapped = model
     if hasattr(unwrapped, "peft_config"):
         unwrapped.save_pretrained(rd.path, selected_adapters=["default"])

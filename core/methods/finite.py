@@ -56,11 +56,12 @@ def first_not_finite(named: list[tuple[str, torch.Tensor]]) -> str | None:
     return next((n for n, t in named if not torch.isfinite(t).all()), "a trainable weight")
 
 
-def check_weights(model, where: str, step: int) -> None:
-    """Raise NotFinite when a trainable weight of `model` is NaN or infinite."""
+def check_weights(model, refused: str, step: int) -> None:
+    """Raise NotFinite (its text starting with `refused`, what is not done) when a trainable
+    weight of `model` is NaN or infinite."""
     bad = first_not_finite(trainable_tensors(model, grads=False))
     if bad is not None:
-        raise stop(f"{where} not saved as complete: the weight {bad} is NaN or infinite", step)
+        raise stop(f"{refused}: the weight {bad} is NaN or infinite", step)
 
 
 class FiniteGuard(TrainerCallback):
