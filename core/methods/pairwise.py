@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
 from core.config import RunConfig
 
@@ -69,16 +70,16 @@ class PairwiseTrainer(Trainer):
         self._total_train_tokens = 0  # common.TokenCount restores it on resume
 
     def _get_train_sampler(self, train_dataset=None):
-        """group_by_length: HF's LengthGroupedSampler over the pairs' lengths."""
+        """group_by_length: pairs of similar length batched together (SeededLengthGroupedSampler);
+        otherwise the Trainer's seeded shuffle."""
         if not self.run.group_by_length:
             return super()._get_train_sampler(train_dataset)
-        from transformers.trainer_pt_utils import LengthGroupedSampler
-
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         lengths = [len(f["prompt_ids"]) + len(f["chosen_ids"]) + len(f["rejected_ids"])
                    for f in (dataset[i] for i in range(len(dataset)))]
-        return LengthGroupedSampler(
-            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths)
+        return SeededLengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths,
+            data_seed(self.args))
 
     def pair_loss(self, model, inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Mean loss over the batch's pairs and the per-pair metrics."""
@@ -165,7 +166,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
                     and not getattr(m, "is_loaded_in_8bit", False):
                 m.to(args.device)  # the Trainer would move the policy anyway
         del m  # the loop variable would otherwise keep the reference model alive
-        for features, needed in ((train_features, planned_pairs(args, cfg, len(train_features))),
+        for features, needed in ((train_features, planned_pairs(args, cfg, train_features)),
                                  (eval_features, None)):
             precompute(reference, features, collate, cfg.per_device_eval_batch_size, args.device,
                        cfg.ld_alpha, f"{ident}|{collate.describe()}",
@@ -182,18 +183,49 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     return fit(trainer, rd, tokenizer, checkpoint, stop)
 
 
-def planned_pairs(args, cfg: RunConfig, n: int) -> list[int] | None:
-    """The train pairs a run with max_steps reaches, in its sampler's order (None: every pair).
-    The Trainer's sampler is accelerate's seedable RandomSampler: epoch 0 is
-    torch.randperm(n) from a generator seeded with data_seed, and step s takes the next
-    train_batch_size x gradient_accumulation_steps of it. group_by_length draws its order
-    from the global random state, so it gets every pair."""
+class SeededLengthGroupedSampler(LengthGroupedSampler):
+    """HF's LengthGroupedSampler whose order in epoch e depends on (seed, e) alone (HF's draws
+    from the global random state): a resume draws the same order, and the reference pass
+    knows before training which pairs the run's steps reach (planned_pairs). The Trainer
+    calls set_epoch at the start of every epoch."""
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int) -> None:
+        super().__init__(batch_size, lengths=lengths)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self, epoch: int) -> list[int]:
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        return get_length_grouped_indices(self.lengths, self.batch_size, generator=generator)
+
+    def __iter__(self):
+        return iter(self.order(self.epoch))
+
+
+def data_seed(args) -> int:
+    return args.data_seed if args.data_seed is not None else args.seed
+
+
+def planned_pairs(args, cfg: RunConfig, features: list[dict]) -> list[int] | None:
+    """The train pairs a run with max_steps reaches, in its sampler's order (None: every pair):
+    step s takes the next train_batch_size x gradient_accumulation_steps pairs of epoch 0's
+    order, which is SeededLengthGroupedSampler's with group_by_length, else the Trainer's
+    shuffle (accelerate's seedable sampler: torch.randperm from a generator seeded with
+    data_seed)."""
+    n = len(features)
     used = args.max_steps * args.train_batch_size * args.gradient_accumulation_steps \
         * args.world_size
-    if args.max_steps <= 0 or cfg.group_by_length or used >= n:
+    if args.max_steps <= 0 or used >= n:
         return None
-    seed = args.data_seed if args.data_seed is not None else args.seed
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()[:used]
+    if cfg.group_by_length:
+        lengths = [len(f["prompt_ids"]) + len(f["chosen_ids"]) + len(f["rejected_ids"])
+                   for f in features]
+        batch = args.train_batch_size * args.gradient_accumulation_steps
+        return SeededLengthGroupedSampler(batch, lengths, data_seed(args)).order(0)[:used]
+    generator = torch.Generator().manual_seed(data_seed(args))
+    return torch.randperm(n, generator=generator).tolist()[:used]
 
 
 def pair_batcher(cfg: RunConfig, model, pad_id: int) -> PairBatcher:
