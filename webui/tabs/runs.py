@@ -28,6 +28,7 @@ from core.runs.rundir import RunDir
 from .. import forms, plots, runlists
 from ..i18n import t
 from ..preview import filled
+from .runs_cache import build_cache_line
 from ..render import (
     age,
     alarm_title,
@@ -208,6 +209,7 @@ def _layout(ctx) -> SimpleNamespace:
             ui.config = ctx.relabel(gr.Code(language="yaml", label=t("config"), lines=14,
                                             max_lines=14, interactive=False, scale=2,
                                             elem_id="run-config"), "config")
+    build_cache_line(ctx)
     ui.seen = gr.State({})
     ui.outputs = [ui.grid, ui.picked, ui.empty, ui.details, ui.progress, ui.notice, ui.compare,
                   ui.log, ui.config, ui.seen, *ui.charts.values(), *ui.buttons.values()]
