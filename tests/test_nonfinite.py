@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from core.methods.callbacks import CheckpointMarker
 from core.methods.common import save_final
-from core.methods.finite import FiniteGuard, NotFinite
+from core.methods.finite import FiniteGuard, NotFiniteError
 from core.methods.pairwise import PairwiseTrainer
 from core.runs.failure import explain
 from core.runs.info import RunInfo
@@ -37,7 +37,7 @@ def assert_failed_with_hint(rd: RunDir, step: int) -> str:
     status = rd.status()
     assert status["state"] == "failed" and status["exit_code"] == 2
     error = status["error"]
-    assert error.startswith("NotFinite: learning_rate: ") and f"at step {step}" in error
+    assert error.startswith("NotFiniteError: learning_rate: ") and f"at step {step}" in error
     assert all(h in error for h in HINT), error
     return error
 
@@ -45,7 +45,7 @@ def assert_failed_with_hint(rd: RunDir, step: int) -> str:
 def test_a_nan_loss_stops_before_the_optimizer_step(tiny_model, tmp_path, monkeypatch):
     nan_loss_at(2, monkeypatch)
     cfg = tiny_config(tiny_model, tmp_path / "run", max_steps=4, save_steps=1)
-    with pytest.raises(NotFinite, match="the gradient of .* is NaN or infinite at step 2"):
+    with pytest.raises(NotFiniteError, match="the gradient of .* is NaN or infinite at step 2"):
         run(cfg)
     rd = RunDir(cfg.output_dir)
     assert "gradient" in assert_failed_with_hint(rd, 2)
@@ -67,7 +67,7 @@ def test_a_nan_logged_loss_is_shown_and_stops_the_run(tiny_model, tmp_path, monk
     monkeypatch.setattr(FiniteGuard, "on_pre_optimizer_step", lambda *a, **k: None)
     nan_loss_at(2, monkeypatch)
     cfg = tiny_config(tiny_model, tmp_path / "run", max_steps=4, save_steps=1)
-    with pytest.raises(NotFinite, match="loss is nan at step 2"):
+    with pytest.raises(NotFiniteError, match="the logged loss is nan at step 2"):
         run(cfg)
     rd = RunDir(cfg.output_dir)
     assert_failed_with_hint(rd, 2)
@@ -83,16 +83,16 @@ def test_fp16_skipped_steps_pass_and_everything_else_stops():
     guard, state = FiniteGuard(), SimpleNamespace(global_step=7)
     guard.on_log(args(True), state, None, logs={"loss": 0.5, "grad_norm": math.inf})  # skipped
     guard.on_log(args(True), state, None, logs={"loss": 0.5, "grad_norm": math.nan})
-    with pytest.raises(NotFinite, match="grad_norm is inf at step 7"):
+    with pytest.raises(NotFiniteError, match="grad_norm is inf at step 7"):
         guard.on_log(args(False), state, None, logs={"loss": 0.5, "grad_norm": math.inf})
-    with pytest.raises(NotFinite, match="loss is nan at step 7"):
+    with pytest.raises(NotFiniteError, match="loss is nan at step 7"):
         guard.on_log(args(True), state, None, logs={"loss": math.nan, "grad_norm": 1.0})
     guard.on_log(args(False), state, None, logs={"eval_loss": 1.0, "loss": 0.3, "grad_norm": 2.0})
 
     model = torch.nn.Linear(2, 2)
     model.weight.grad = torch.full((2, 2), math.inf)
     guard.on_pre_optimizer_step(args(True), state, None, model=model)  # the scaler skips it
-    with pytest.raises(NotFinite, match="the gradient of weight is NaN or infinite at step 8"):
+    with pytest.raises(NotFiniteError, match="the gradient of weight is NaN or infinite at step 8"):
         guard.on_pre_optimizer_step(args(False), state, None, model=model)
     model.weight.grad = torch.ones(2, 2)
     guard.on_pre_optimizer_step(args(False), state, None, model=model)
@@ -108,7 +108,7 @@ def test_no_checkpoint_with_non_finite_weights_is_marked_complete(tmp_path):
                 state=SimpleNamespace(global_step=5), control=None)
     with torch.no_grad():
         model.bias[1] = math.nan
-    with pytest.raises(NotFinite, match="checkpoint-5 not marked complete: the weight bias"):
+    with pytest.raises(NotFiniteError, match="checkpoint-5 not marked complete: the weight bias"):
         marker.on_save(**save, model=model)
     assert not (folder / MARKER).exists()
     assert not RunDir(tmp_path).checkpoints()[0].complete
@@ -122,7 +122,7 @@ def test_the_final_model_is_not_saved_with_non_finite_weights(tmp_path, tokenize
     model = torch.nn.Linear(2, 2)
     with torch.no_grad():
         model.weight[0, 0] = -math.inf
-    with pytest.raises(NotFinite, match="the final model not saved: the weight weight is "
+    with pytest.raises(NotFiniteError, match="the final model not saved: the weight weight is "
                                         "NaN or infinite at step 9"):
         save_final(model, tokenizer, RunDir(tmp_path / "run"), 9)
     assert not (tmp_path / "run").exists()

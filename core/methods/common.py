@@ -182,7 +182,7 @@ def unreadable_file(folder: Path) -> tuple[str, str] | None:
 
 def save_final(model, tokenizer, rd: RunDir, step: int) -> None:
     """The final adapter (LoRA; only the trained one) or full weights, plus the tokenizer;
-    refused (NotFinite) when a trainable weight is NaN or infinite."""
+    refused (NotFiniteError) when a trainable weight is NaN or infinite."""
     check_weights(model, "the final model not saved", step)
     unwrapped = model
     if hasattr(unwrapped, "peft_config"):

@@ -25,13 +25,13 @@ HINT = ("lower learning_rate, use bf16 instead of fp16, or a smaller per_device_
         "or cutoff_len, then start again (or resume from a checkpoint saved before this step)")
 
 
-class NotFinite(UserError):
+class NotFiniteError(UserError):
     """A NaN or infinity in training; its message starts with the key to change."""
 
 
-def stop(what: str, step: int) -> NotFinite:
+def stop(what: str, step: int) -> NotFiniteError:
     log.error("%s at step %d: stopping the run.", what, step)
-    return NotFinite(f"learning_rate: {what} at step {step}; the run stopped, nothing after it "
+    return NotFiniteError(f"learning_rate: {what} at step {step}; the run stopped, nothing after it "
                      f"is saved. To fix it, {HINT}")
 
 
@@ -57,7 +57,7 @@ def first_not_finite(named: list[tuple[str, torch.Tensor]]) -> str | None:
 
 
 def check_weights(model, refused: str, step: int) -> None:
-    """Raise NotFinite (its text starting with `refused`, what is not done) when a trainable
+    """Raise NotFiniteError (its text starting with `refused`, what is not done) when a trainable
     weight of `model` is NaN or infinite."""
     bad = first_not_finite(trainable_tensors(model, grads=False))
     if bad is not None:
@@ -82,4 +82,4 @@ class FiniteGuard(TrainerCallback):
                 log.info("grad_norm %s at step %d: fp16 loss scaling skipped the step.", value,
                          state.global_step)
                 continue
-            raise stop(f"{key} is {value}", state.global_step)
+            raise stop(f"the logged {key} is {value}", state.global_step)
