@@ -19,7 +19,8 @@ from core.runs.rundir import RunDir
 
 SLOW = """
 import importlib, pathlib, sys, time
-config, target, flag, seconds = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3]), float(sys.argv[4])
+config, target, flag = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+seconds = float(sys.argv[4])
 module_name, attr = target.rsplit(".", 1)
 module = importlib.import_module(module_name)
 real = getattr(module, attr)

@@ -140,7 +140,8 @@ def test_a_short_run_computes_only_the_pairs_it_trains_on_and_a_longer_one_adds_
     longer = short.replace(output_dir=str(tmp_path / "long"), max_steps=10)  # 20 pairs: 1 epoch+
     assert run(longer).status()["state"] == "completed"
     assert sizes == [4, 12]
-    assert "16 of 16 pairs needed, 4 read from the cache" in (tmp_path / "long" / "train.log").read_text()
+    log = (tmp_path / "long" / "train.log").read_text()
+    assert "16 of 16 pairs needed, 4 read from the cache" in log
     run(longer.replace(output_dir=str(tmp_path / "again")))
     assert sizes == [4, 12]
     assert len(list((tmp_path / "home" / "ref-logps").glob("*/*.safetensors"))) == 1

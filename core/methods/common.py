@@ -103,7 +103,8 @@ def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
     marker = CheckpointMarker(cfg.save_total_limit, resume_settings(cfg))
     pairs = cfg.stage in ("dpo", "rm")  # a sample is a preference pair
-    return [FiniteGuard(), RunFiles(rd, batch, pairs), marker, stop, AlarmWatch(rd, cfg, stop)], stop
+    watch = AlarmWatch(rd, cfg, stop)
+    return [FiniteGuard(), RunFiles(rd, batch, pairs), marker, stop, watch], stop
 
 
 def describe(model) -> None:

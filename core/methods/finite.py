@@ -31,8 +31,8 @@ class NotFiniteError(UserError):
 
 def stop(what: str, step: int) -> NotFiniteError:
     log.error("%s at step %d: stopping the run.", what, step)
-    return NotFiniteError(f"learning_rate: {what} at step {step}; the run stopped, nothing after it "
-                     f"is saved. To fix it, {HINT}")
+    return NotFiniteError(f"learning_rate: {what} at step {step}; the run stopped, nothing "
+                          f"after it is saved. To fix it, {HINT}")
 
 
 def trainable_tensors(model, grads: bool) -> list[tuple[str, torch.Tensor]]:

@@ -19,8 +19,8 @@ import copy
 import hashlib
 import json
 import logging
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Iterator
 
 import torch
@@ -153,8 +153,9 @@ class Store:
             except (SafetensorError, OSError) as e:  # torn or removed meanwhile: computed again
                 log.warning("Reference cache: ignoring %s (%s).", path, e)
                 continue
-            for k, c, r in zip(values["keys"], values["chosen"].tolist(), values["rejected"].tolist()):
-                known[bytes(k.tolist())] = (c, r)
+            pairs = zip(values["keys"].tolist(), values["chosen"].tolist(),
+                        values["rejected"].tolist())
+            known.update((bytes(k), (c, r)) for k, c, r in pairs)
         return known
 
     def write(self, known: dict[bytes, tuple[float, float]]) -> None:
