@@ -176,7 +176,8 @@ def pick_checkpoint(cfg: RunConfig, rd: RunDir) -> str | None:
         log.warning("Resuming %s with changed settings: %s.", chosen.path.name, _listed(changes))
     for c in checkpoints:  # no half-written file may survive into a new checkpoint
         if c.step > chosen.step:
-            log.warning("Removing %s (%s): this run saves that step again.", c.path, c.problem)
+            log.warning("Removing %s (%s): this run saves that step again.", c.path,
+                        c.problem or "a file differs from its checksum")
             shutil.rmtree(c.path)
     return str(chosen.path)
 
