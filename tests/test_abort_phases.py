@@ -127,3 +127,28 @@ def test_abort_with_dataloader_workers_stops_the_whole_group(tiny_model, tmp_pat
     assert [c.complete for c in rd.checkpoints()] == [True]  # resumable where it stopped
     wait_for(lambda: not group_members(pid), 30, "every process of the group to end")
     assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+
+
+def test_the_kill_past_the_grace_takes_the_workers_with_the_trainer(tiny_model, tmp_path):
+    """What poll() does when an abort's grace is over (core.runs.procs.kill, SIGKILL to the
+    trainer's group), on a trainer with live dataloader workers: none of them survives."""
+    from core.runs.procs import kill
+
+    saves = tmp_path / "saves"
+    m = RunManager(saves)
+    info = m.start(tiny_config(tiny_model, saves / "killed", max_steps=100000, save_steps=100000,
+                               dataloader_num_workers=2))
+    rd = RunDir(info.path)
+    pid = wait_for(lambda: rd.status().get("step", 0) >= 2 and rd.status()["pid"], 300,
+                   "training to start")
+    workers = wait_for(lambda: len(w := children(pid)) >= 2 and w, 60, "the dataloader workers")
+    kill(pid)
+    wait_for(lambda: not group_members(pid), 30, "every process of the group to end")
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+    done = wait_for(lambda: (i := state_of(m, "killed")) and not i.alive and i, 60, "the record")
+    assert done.state == "failed" and [c.complete for c in rd.checkpoints()] == []
+
+
+def state_of(m: RunManager, name: str):
+    info = next((i for i in m.poll() if i.name == name), None)
+    return info if info and info.state in ("aborted", "failed", "completed") else None
