@@ -70,7 +70,8 @@ def signalled_in(target: str, seconds: float, cfg, tmp_path) -> tuple[int, float
     flag = tmp_path / "reached"
     proc = subprocess.Popen([sys.executable, str(tmp_path / "slow.py"), str(tmp_path / "c.yaml"),
                              target, str(flag), str(seconds)], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            env={**os.environ, "PYTHONPATH": str(ROOT),  # an empty cache
+                                 "PREFSTUDIO_HOME": str(tmp_path / "home")},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: flag.exists() or proc.poll() is not None, 240, target)
@@ -152,3 +153,21 @@ def test_the_kill_past_the_grace_takes_the_workers_with_the_trainer(tiny_model, 
 def state_of(m: RunManager, name: str):
     info = next((i for i in m.poll() if i.name == name), None)
     return info if info and info.state in ("aborted", "failed", "completed") else None
+
+
+def test_a_stop_during_the_last_step_completes_the_run(tiny_model, tmp_path, monkeypatch):
+    """Training is over at the last step anyway: the run saves its final model and completes
+    (a resume would have nothing left to train)."""
+    from core.methods.callbacks import GracefulStop
+    from core.training.run import run
+
+    real = GracefulStop.on_step_end
+
+    def stopping(self, args, state, control, **kw):
+        if state.global_step == state.max_steps:
+            self.rd.stop_file.touch()
+        return real(self, args, state, control, **kw)
+
+    monkeypatch.setattr(GracefulStop, "on_step_end", stopping)
+    rd = run(tiny_config(tiny_model, tmp_path / "run", max_steps=2))
+    assert rd.status()["state"] == "completed" and rd.has_final_model()

@@ -2,7 +2,7 @@
 the same size is skipped (resume=true) or refused (named) with the file it concerns, never
 loaded; an old marker without digests is checked by size, and a file torch cannot read safely
 is named without torch's weights_only=False advice. A resume whose max_steps lies below the
-checkpoint's step is refused before anything launches."""
+checkpoint's step (or equal to it) is refused before anything launches."""
 import json
 
 import pytest
@@ -86,15 +86,17 @@ def test_an_old_marker_checks_sizes_and_a_torn_file_is_named_without_unsafe_advi
     assert status["state"] == "failed" and "weights_only" not in status["error"]
 
 
-def test_max_steps_below_the_checkpoint_is_refused_before_launch(three):
+@pytest.mark.parametrize("max_steps", [2, 3])
+def test_max_steps_not_above_the_checkpoint_is_refused_before_launch(three, max_steps):
     cfg, rd = three
-    with pytest.raises(UserError, match="max_steps: 2 is below the step of checkpoint-3 \\(3\\), "
-                                        "so resuming would train nothing"):
-        run(cfg.replace(resume_from_checkpoint=True, max_steps=2))
+    refusal = (f"max_steps: {max_steps} is not above the step of checkpoint-3 \\(3\\), so "
+               "resuming would train nothing")
+    with pytest.raises(UserError, match=refusal):
+        run(cfg.replace(resume_from_checkpoint=True, max_steps=max_steps))
     rd.update_status(state="aborted")  # the Runs tab's Resume with an override
     manager = RunManager(rd.path.parent)
-    with pytest.raises(UserError, match="max_steps: 2 is below the step of checkpoint-3 \\(3\\)"):
-        manager.resume("run", overrides=["max_steps=2"])
+    with pytest.raises(UserError, match=refusal):
+        manager.resume("run", overrides=[f"max_steps={max_steps}"])
     assert rd.status()["state"] == "aborted"  # nothing was queued
-    assert run(cfg.replace(resume_from_checkpoint=True, max_steps=3)).status()["state"] == \
-        "completed"  # equal: only the final model is left to write
+    resumed = run(cfg.replace(resume_from_checkpoint=True, max_steps=4))
+    assert resumed.status()["state"] == "completed" and resumed.status()["step"] == 4

@@ -56,9 +56,9 @@ RUNS: tuple[Pattern, ...] = (
       "要重新开始，请换一个 output_dir。", held="held"),
     P("no_checkpoint", "resume_from_checkpoint: no complete checkpoint in {path}; remove the key "
       "to start fresh", "resume_from_checkpoint：{path} 中没有完整的检查点；删除该项即可从头开始"),
-    P("max_steps_below", "max_steps: {n} is below the step of {name} ({m}), so resuming would "
+    P("max_steps_below", "max_steps: {n} is not above the step of {name} ({m}), so resuming would "
       "train nothing; set max_steps above {m}, or start fresh in a new output_dir",
-      "max_steps：{n} 小于 {name} 的步数（{m}），继续训练将什么也不训练；请把 max_steps 设为大于 {m} "
+      "max_steps：{n} 不大于 {name} 的步数（{m}），继续训练将什么也不训练；请把 max_steps 设为大于 {m} "
       "的值，或在新的 output_dir 中从头开始"),
     P("no_sound_checkpoint", "resume_from_checkpoint: no sound checkpoint in {path} ({problems}); "
       "remove the key to start fresh",

@@ -136,7 +136,8 @@ def fit(trainer, rd: RunDir, tokenizer, checkpoint: str | None, stop: GracefulSt
     trainer.add_callback(TokenCount(trainer))
     try:
         _train(trainer, checkpoint)
-        stopped = stop.requested
+        # a stop requested during the last step: training is over anyway, save the final model
+        stopped = stop.requested and trainer.state.global_step < trainer.state.max_steps
         if stopped:  # no final model: the run is resumable from the checkpoint just saved
             log.info("Stopped early at step %d; resume with resume_from_checkpoint=true.",
                      trainer.state.global_step)
@@ -164,11 +165,13 @@ def unreadable_file(folder: Path) -> tuple[str, str] | None:
     """The first file of a checkpoint that does not load safely (torch files with
     weights_only, safetensors by their header), with a short reason; None when all load."""
     from safetensors import safe_open
+    from transformers.trainer_pt_utils import safe_globals  # numpy's RNG state, as HF loads it
 
     for path in sorted(folder.iterdir()):
-        try:
-            if path.suffix in (".pt", ".pth", ".bin"):
-                torch.load(path, map_location="cpu", weights_only=True)
+        try:  # training_args.bin is a pickle the Trainer saves but never loads
+            if path.suffix in (".pt", ".pth", ".bin") and path.name != "training_args.bin":
+                with safe_globals():
+                    torch.load(path, map_location="cpu", weights_only=True)
             elif path.suffix == ".safetensors":
                 with safe_open(str(path), "pt") as f:
                     for name in f.keys():

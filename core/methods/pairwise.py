@@ -51,7 +51,7 @@ class PairCollator:
             attn[i, :len(seq)] = 1
             comp[i, len(seq) - n:len(seq)] = 1
         batch = {"input_ids": ids, "attention_mask": attn, "completion_mask": comp}
-        if "ref_chosen_logps" in features[0]:
+        if all("ref_chosen_logps" in f for f in features):  # else pair_loss says what is wrong
             for key in ("ref_chosen_logps", "ref_rejected_logps"):
                 batch[key] = torch.tensor([f[key] for f in features], dtype=torch.float32)
         return batch
@@ -91,6 +91,10 @@ class PairwiseTrainer(Trainer):
         pc, pr = logps.chunk(2)
         rc = rr = None
         if self.loss_spec.reference:
+            if "ref_chosen_logps" not in inputs:  # planned_pairs missed a pair the run trains on
+                raise RuntimeError("a training batch holds pairs without reference log-probs "
+                                   "(the reference pass covers the pairs max_steps reaches); "
+                                   "this is a bug: please report it with the run's config.yaml")
             rc, rr = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
             if self.loss_spec.average:
                 cc, cr = counts.clamp(min=1).chunk(2)

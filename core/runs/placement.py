@@ -150,10 +150,10 @@ def _newest_sound(rd: RunDir, checkpoints: list[Checkpoint]) -> Checkpoint:
 
 
 def _check_max_steps(cfg: RunConfig, chosen: Checkpoint) -> None:
-    """A resume whose max_steps lies below the checkpoint's step would train nothing and end
-    `completed`; refuse it with both numbers."""
-    if 0 < cfg.max_steps < chosen.step:
-        raise UserError(f"max_steps: {cfg.max_steps} is below the step of {chosen.path.name} "
+    """A resume whose max_steps is not above the checkpoint's step would train nothing and end
+    `completed` (or, at the same step, train one step past it); refuse it with both numbers."""
+    if 0 < cfg.max_steps <= chosen.step:
+        raise UserError(f"max_steps: {cfg.max_steps} is not above the step of {chosen.path.name} "
                         f"({chosen.step}), so resuming would train nothing; set max_steps above "
                         f"{chosen.step}, or start fresh in a new output_dir")
 
