@@ -116,7 +116,6 @@ def resume_point(cfg: RunConfig, rd: RunDir) -> Checkpoint | None:
         return None
     checkpoints = rd.checkpoints()
     chosen = _newest_sound(rd, checkpoints) if resume is True else _named_checkpoint(str(resume))
-    _check_max_steps(cfg, chosen)
     done = [c.path.name for c in checkpoints if c.step > chosen.step and c.complete]
     if done:  # training on would save into their folder names
         raise UserError(f"resume_from_checkpoint: {chosen.path.name} is older than "
@@ -129,6 +128,7 @@ def resume_point(cfg: RunConfig, rd: RunDir) -> Checkpoint | None:
                         f"{_listed(fixed)}, so its weights do not fit this config; set "
                         f"{'it' if len(fixed) == 1 else 'them'} back, or start fresh in a new "
                         "output_dir")
+    _check_max_steps(cfg, chosen)
     return chosen
 
 
