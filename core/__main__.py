@@ -1,4 +1,4 @@
-"""Command line: python -m core {train,doctor,data,chat,eval,runs,export,bench,demo} ... (--help)
+"""Command line: python -m core {train,doctor,data,chat,eval,runs,export,bench,demo,cache} ... (--help)
 
 Each subcommand lives in a module with `add_arguments(parser)` and `main(args) -> int`; only
 the module of the command being run is imported, and it imports torch and friends inside
@@ -24,6 +24,8 @@ COMMANDS = {
     "export": ("core.cli.export", "merge a LoRA adapter and save a standalone model"),
     "bench": ("core.cli.bench", "timing benchmarks"),
     "demo": ("core.cli.demo", "build or locate the bundled demo model"),
+    "cache": ("core.cli.cache", "the cache outside saves/ (reference log-probs, demo model): "
+              "size, --clear KIND --yes"),
 }
 
 

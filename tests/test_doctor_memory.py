@@ -198,3 +198,19 @@ def test_probe_times_two_steps_and_measures_memory(tiny_model, tmp_path, prefstu
     assert line.startswith("Two training steps took") and "the run's 5 steps take" in line
     assert not (tmp_path / "run").exists()  # nothing written to the run folder ...
     assert (sorted(cache.iterdir()) if cache.exists() else []) == before  # ... nor the cache
+
+
+def test_the_probe_counts_only_the_pairs_the_run_reaches_and_the_cache_lacks(
+        tiny_model, tmp_path, monkeypatch):
+    """A run whose max_steps reaches 4 of 14 pairs: its reference pass is timed for those; once
+    a run has cached them (under the run's own key), the ETA has no reference pass."""
+    from core.training.doctor import doctor
+    from core.training.run import run
+
+    monkeypatch.setenv("PREFSTUDIO_HOME", str(tmp_path / "home"))
+    cfg = tiny_config(tiny_model, tmp_path / "run", max_steps=2, max_samples=14)
+    before = doctor(cfg, probe=True).probe
+    assert before.reference_s is not None
+    assert run(cfg).status()["state"] == "completed"
+    after = doctor(cfg.replace(output_dir=str(tmp_path / "again")), probe=True).probe
+    assert after.reference_s is None and after.eta_s == pytest.approx(after.per_step * 2)

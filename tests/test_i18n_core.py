@@ -25,8 +25,8 @@ from core.data.votes import append_vote
 from core.errors import UserError
 from core.runs import alarms as core_alarms
 from core.runs import info as run_info
-from core.runs.placement import check_free, check_writable, in_use
-from core.runs.rundir import RunDir
+from core.runs.placement import _check_max_steps, check_free, check_writable, in_use
+from core.runs.rundir import Checkpoint, RunDir
 from webui import i18n_core, runlists
 from webui.i18n_core import PATTERNS, say, translate
 from webui.workspace import Workspace
@@ -209,6 +209,55 @@ def preflight_lines(env, dataset, **values) -> list[str]:
     cfg = RunConfig(dataset=dataset, dataset_dir=str(env.data), cutoff_len=256, **values)
     _, _, found = train_tab.preview(env.ws, forms.config_values(cfg))
     return [m for _, m in found]
+
+
+def corrupt_checkpoints(env) -> list[str]:
+    """A run folder whose only checkpoint is corrupt at the same size: the resume refusals."""
+    from core.runs.placement import resume_point
+    from core.runs.rundir import mark_complete
+
+    rd = run_dir(env, "corrupt", status={"state": "aborted"})
+    folder = rd.path / "checkpoint-3"
+    folder.mkdir(exist_ok=True)
+    (folder / "optimizer.pt").write_bytes(b"saved")
+    mark_complete(folder, 3)
+    (folder / "optimizer.pt").write_bytes(b"SAVED")
+    cfg = RunConfig(output_dir=str(rd.path))
+    return [raised(resume_point, cfg.replace(resume_from_checkpoint=True), rd),
+            raised(resume_point, cfg.replace(resume_from_checkpoint=str(folder)), rd)]
+
+
+def corrupt_file(env) -> str:
+    """fit()'s message for a checkpoint file torch cannot read safely (an old marker)."""
+    from core.methods.common import _train
+
+    folder = env.root / "old-checkpoint"
+    folder.mkdir(exist_ok=True)
+    (folder / "optimizer.pt").write_bytes(b"PK not a torch file")
+
+    def train(resume_from_checkpoint):
+        raise RuntimeError("PytorchStreamReader failed reading zip archive")
+
+    return raised(_train, SimpleNamespace(train=train), str(folder))
+
+
+def non_finite() -> list[str]:
+    """What core.methods.finite stops a run with: a gradient, a logged value, the weights."""
+    import torch
+
+    from core.methods.finite import FiniteGuard, check_weights
+
+    model = torch.nn.Linear(2, 2)
+    model.weight.grad = torch.full((2, 2), math.nan)
+    guard, state = FiniteGuard(), SimpleNamespace(global_step=2)
+    out = [raised(guard.on_pre_optimizer_step, SimpleNamespace(fp16=False), state, None,
+                  model=model),
+           raised(guard.on_log, SimpleNamespace(fp16=False), state, None, logs={"loss": math.nan})]
+    with torch.no_grad():
+        model.bias[0] = math.inf
+    out += [raised(check_weights, model, "checkpoint-2 not marked complete", 2),
+            raised(check_weights, model, "the final model not saved", 2)]
+    return out
 
 
 PRODUCERS = {
@@ -394,6 +443,17 @@ PRODUCERS = {
         "state": "completed"}), RunConfig()),
     "no_checkpoint": lambda env, mp: raised(check_free, run_dir(env, "fresh"),
                                             RunConfig(resume_from_checkpoint=True)),
+    "max_steps_below": lambda env, mp: raised(_check_max_steps, RunConfig(max_steps=2),
+                                              Checkpoint(env.root / "checkpoint-3", 3, True)),
+    "no_sound_checkpoint": lambda env, mp: corrupt_checkpoints(env),
+    "incomplete_checkpoint": lambda env, mp: corrupt_checkpoints(env),
+    "checkpoint_corrupt": lambda env, mp: corrupt_checkpoints(env),
+    "corrupt_file": lambda env, mp: corrupt_file(env),
+    "nan_stop": lambda env, mp: non_finite(),
+    "nan_gradient": lambda env, mp: non_finite(),
+    "nan_logged": lambda env, mp: non_finite(),
+    "nan_final": lambda env, mp: non_finite(),
+    "nan_checkpoint": lambda env, mp: non_finite(),
     "no_final_model": lambda env, mp: no_final_model(env),
     "export_exists": lambda env, mp: export_exists(env),
     "problems": lambda env, mp: str(ConfigError(["cutoff_len: 8 is below the minimum 16",

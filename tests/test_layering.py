@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-LAYERS = [("core", "core.errors", "core.paths"), ("core.config",), ("core.data",),
+LAYERS = [("core", "core.errors", "core.paths", "core.cache"), ("core.config",), ("core.data",),
           ("core.runs",), ("core.models",), ("core.methods",), ("core.training",),
           ("core.chat", "core.evaluate"), ("core.bench",), ("core.cli",), ("core.__main__",)]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -112,7 +112,7 @@ def test_run_walks_the_phases_and_clears_them_at_the_first_step(tiny_model, tmp_
     monkeypatch.setattr(progress, "LINE_S", 0.0)  # and train.log
     with caplog.at_level(logging.INFO):  # the CLI's level: info lines reach train.log
         rd = run(tiny_config(tiny_model, tmp_path / "run", max_samples=12, val_size=4,
-                             per_device_eval_batch_size=2, max_steps=1))
+                             per_device_eval_batch_size=2, max_steps=4))  # reaches all 8
     names = [name for name, *_ in seen]
     assert names[0] is None  # the `running` status drops an earlier run's phase
     shown = [n for i, n in enumerate(names) if n and (i == 0 or names[i - 1] != n)]

@@ -117,3 +117,64 @@ def test_a_hub_id_is_keyed_by_its_cached_revision(tmp_path, monkeypatch):
     assert reference.hub_revision("org/tiny") == "a" * 40 and f"revision={'a' * 40}" in first
     download("b" * 40)
     assert reference.hub_revision("org/tiny") == "b" * 40 and identity(cfg) != first
+
+
+@pytest.mark.parametrize("group_by_length", [True, False])
+def test_a_short_run_computes_only_the_pairs_it_trains_on_and_a_longer_one_adds_the_rest(
+        group_by_length, tiny_model, tmp_path, monkeypatch, caplog):
+    """max_steps 2 x 2 pairs reach 4 of 16 pairs: only those are computed (in the sampler's
+    order; a pair without its reference value would fail the batch). A longer run reads them
+    and computes only the other 12; a rerun computes nothing."""
+    from core.training.run import run
+
+    caplog.set_level("INFO")
+    monkeypatch.setenv("PREFSTUDIO_HOME", str(tmp_path / "home"))
+    sizes, real = [], reference._compute
+    monkeypatch.setattr(reference, "_compute",
+                        lambda ref, feats, *a: sizes.append(len(feats)) or real(ref, feats, *a))
+    short = tiny_config(tiny_model, tmp_path / "short", max_steps=2,
+                        group_by_length=group_by_length)
+    assert run(short).status()["state"] == "completed"
+    assert sizes == [4]
+
+    longer = short.replace(output_dir=str(tmp_path / "long"), max_steps=10)  # 20 pairs: 1 epoch+
+    assert run(longer).status()["state"] == "completed"
+    assert sizes == [4, 12]
+    log = (tmp_path / "long" / "train.log").read_text()
+    assert "16 of 16 pairs needed, 4 read from the cache" in log
+    run(longer.replace(output_dir=str(tmp_path / "again")))
+    assert sizes == [4, 12]
+    assert len(list((tmp_path / "home" / "ref-logps").glob("*/*.safetensors"))) == 1
+
+
+@pytest.mark.parametrize("group_by_length", [True, False])
+def test_the_planned_pairs_are_the_ones_the_trainer_draws(group_by_length, tiny_model, tmp_path):
+    """planned_pairs reproduces the Trainer's own sampler, epoch after epoch the same for a
+    given seed (so a resume draws what the straight run drew)."""
+    from transformers import AutoModelForCausalLM
+
+    from core.methods.common import ListDataset, training_arguments
+    from core.methods.pairwise import PairwiseTrainer, planned_pairs
+    from core.runs.rundir import RunDir
+
+    cfg = tiny_config(tiny_model, tmp_path / "run", max_steps=3, gradient_accumulation_steps=2,
+                      seed=7, group_by_length=group_by_length)
+    args = training_arguments(cfg, RunDir(tmp_path / "run"), has_eval=False)
+    items = [{"i": i, "prompt_ids": [0] * (i % 7), "chosen_ids": [0] * (i % 5),
+              "rejected_ids": [0]} for i in range(40)]
+
+    def drawn(epoch: int) -> list[int]:
+        trainer = PairwiseTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model),
+                                  args=args, train_dataset=ListDataset(items), run=cfg,
+                                  data_collator=lambda fs: {"i": [f["i"] for f in fs]})
+        loader = trainer.get_train_dataloader()
+        loader.set_epoch(epoch)
+        return [i for batch in loader for i in batch["i"]]
+
+    first = drawn(0)
+    assert sorted(first) == list(range(40)) and first != list(range(40))
+    assert planned_pairs(args, cfg, items) == first[:12]
+    assert drawn(0) == first and drawn(1) != first
+    longer = cfg.replace(max_steps=10)  # 40 pairs: all of them
+    assert planned_pairs(training_arguments(longer, RunDir(tmp_path / "run"), has_eval=False),
+                         longer, items) is None

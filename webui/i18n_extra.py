@@ -29,6 +29,14 @@ MORE: dict[str, dict[str, str]] = {
     "unit_h": {"en": "h", "zh": "小时"},
     "unit_min": {"en": "min", "zh": "分钟"},
     "unit_s": {"en": "s", "zh": "秒"},
+    # --- the cache line of the Runs tab (webui/tabs/runs_cache.py, core/cache.py) -------------
+    "cache_line": {"en": "Cache outside saves/ ({path}): reference log-probs {ref}, demo model "
+                         "{demo}, benchmarks {bench}. Runs compute what is missing again.",
+                   "zh": "saves/ 之外的缓存（{path}）：参考对数概率 {ref}，演示模型 {demo}，"
+                         "基准测试 {bench}。缺少的部分训练时会重新计算。"},
+    "clear_ref_cache": {"en": "Clear reference log-probs", "zh": "清除参考对数概率"},
+    "cache_cleared": {"en": "Removed {size} of reference log-probs.",
+                      "zh": "已删除 {size} 的参考对数概率。"},
     # --- chat and evaluation ------------------------------------------------------------------
     "chat_message": {"en": "Message", "zh": "消息"},
     "base_model": {"en": "base", "zh": "基座"},

@@ -56,6 +56,37 @@ RUNS: tuple[Pattern, ...] = (
       "要重新开始，请换一个 output_dir。", held="held"),
     P("no_checkpoint", "resume_from_checkpoint: no complete checkpoint in {path}; remove the key "
       "to start fresh", "resume_from_checkpoint：{path} 中没有完整的检查点；删除该项即可从头开始"),
+    P("max_steps_below", "max_steps: {n} is not above the step of {name} ({m}), so resuming would "
+      "train nothing; set max_steps above {m}, or start fresh in a new output_dir",
+      "max_steps：{n} 不大于 {name} 的步数（{m}），继续训练将什么也不训练；请把 max_steps 设为大于 {m} "
+      "的值，或在新的 output_dir 中从头开始"),
+    P("no_sound_checkpoint", "resume_from_checkpoint: no sound checkpoint in {path} ({problems}); "
+      "remove the key to start fresh",
+      "resume_from_checkpoint：{path} 中没有完好的检查点（{problems}）；删除该项即可从头开始"),
+    P("corrupt_file", "resume_from_checkpoint: {path} is corrupt and cannot be read safely "
+      "({reason}); resume from another checkpoint, or start fresh in a new output_dir",
+      "resume_from_checkpoint：{path} 已损坏，无法安全读取（{reason}）；请从另一个检查点继续，或在新的 "
+      "output_dir 中从头开始"),
+    P("incomplete_checkpoint", "resume_from_checkpoint: {path} is incomplete ({problem}); pick "
+      "another or use resume_from_checkpoint=true",
+      "resume_from_checkpoint：{path} 不完整（{problem}）；请选择另一个，或使用 "
+      "resume_from_checkpoint=true", problem="say"),
+    P("checkpoint_corrupt", "{name} is corrupt: its content differs from what was saved (same "
+      "size, another checksum)", "{name} 已损坏：内容与保存时不同（大小相同，校验和不同）"),
+    # --- NaN or infinity stops a run (core.methods.finite) -------------------------------------
+    P("nan_stop", "learning_rate: {what} at step {step}; the run stopped, nothing after it is "
+      "saved. To fix it, lower learning_rate, use bf16 instead of fp16, or a smaller "
+      "per_device_train_batch_size or cutoff_len, then start again (or resume from a checkpoint "
+      "saved before this step)",
+      "learning_rate：第 {step} 步{what}；运行已停止，之后的内容都不会保存。解决办法：降低 "
+      "learning_rate，用 bf16 代替 fp16，或减小 per_device_train_batch_size 或 cutoff_len，然后重新"
+      "开始（或从这一步之前保存的检查点继续）", what="say"),
+    P("nan_gradient", "the gradient of {name} is NaN or infinite", "{name} 的梯度为 NaN 或无穷大"),
+    P("nan_logged", "the logged {key} is {value}", "记录的 {key} 为 {value}"),
+    P("nan_final", "the final model not saved: the weight {w} is NaN or infinite",
+      "最终模型未保存：权重 {w} 为 NaN 或无穷大"),
+    P("nan_checkpoint", "{name} not marked complete: the weight {w} is NaN or infinite",
+      "{name} 未标记为完整：权重 {w} 为 NaN 或无穷大"),
     P("no_final_model", "{path} has no final model and no complete checkpoint yet (state: "
       "{state}); wait for its first save_steps checkpoint", "{path} 还没有最终模型，也没有完整的检查点（状态："
       "{state}）；请等它按 save_steps 保存第一个检查点", state="state"),

@@ -6,7 +6,8 @@
   step/total_steps (and peak_gpu_memory_gib at the end on CUDA; the set-up phase cleared when
   training begins), and a progress line in train.log.
 - CheckpointMarker: writes checkpoint-N/COMPLETE after the Trainer finished saving it (with
-  the run's settings, so a resume sees what changed), then applies save_total_limit
+  the run's settings, so a resume sees what changed, and each file's checksum), unless a
+  trainable weight is NaN or infinite (finite.check_weights), then applies save_total_limit
   (counting complete checkpoints only).
 - GracefulStop: SIGTERM/SIGINT or a STOP file in the run directory stop training at the end of
   the current step, after saving a checkpoint; with several processes every rank stops at the
@@ -30,6 +31,7 @@ from transformers import TrainerCallback, TrainerControl
 from core.runs.progress import CLEARED
 from core.runs.rundir import RunDir, mark_complete
 
+from .finite import check_weights
 from .sharding import any_rank, barrier, is_main
 
 log = logging.getLogger(__name__)
@@ -108,11 +110,13 @@ class CheckpointMarker(TrainerCallback):
     def __init__(self, limit: int | None = None, config: dict[str, Any] | None = None) -> None:
         self.limit, self.config = limit, config
 
-    def on_save(self, args, state, control, **kw) -> None:
+    def on_save(self, args, state, control, model=None, **kw) -> None:
         # every rank writes its own RNG state into the checkpoint: mark it complete after all
         barrier()
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir() and args.should_save:
+            if model is not None:  # the weights just saved: NaN never makes a checkpoint complete
+                check_weights(model, f"{folder.name} not marked complete", state.global_step)
             mark_complete(folder, state.global_step, self.config)
             log.info("Checkpoint saved: %s", folder)
             if self.limit:
@@ -144,9 +148,12 @@ class GracefulStop(TrainerCallback):
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.previous[sig] = signal.signal(sig, self._on_signal)
 
-    def on_train_end(self, args, state, control, **kw) -> None:
-        for sig, handler in self.previous.items():  # in-process callers get theirs back
+    def restore(self) -> None:
+        """In-process callers get their signal handlers back (once). common.fit calls it after
+        the final save, so a signal during that save is noted, and the save still finishes."""
+        for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+        self.previous = {}
 
     def _on_signal(self, signum, frame) -> None:
         if self.requested:  # a second signal: stop now

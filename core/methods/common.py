@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import TrainerCallback
 
 from core.config import RunConfig
+from core.errors import UserError
 from core.models.loading import compute_dtype
 from core.runs.placement import resume_settings
 from core.runs.progress import Phase
@@ -18,6 +20,7 @@ from core.runs.rundir import RunDir
 
 from .alarms import AlarmWatch
 from .callbacks import CheckpointMarker, GracefulStop, RunFiles
+from .finite import FiniteGuard, check_weights
 from .sharding import deepspeed_settings, fsdp_settings, world_size
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ def training_arguments(cfg: RunConfig, rd: RunDir, has_eval: bool, args_cls: Any
         # save_total_limit is applied by CheckpointMarker, once the new checkpoint is complete
         save_strategy=cfg.save_strategy, save_steps=cfg.save_steps, save_total_limit=None,
         save_only_model=cfg.save_only_model,
+        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (finite.FiniteGuard stops)
         eval_strategy=cfg.eval_strategy if evaluates else "no",
         eval_steps=(cfg.eval_steps or cfg.logging_steps) if evaluates else None,
         seed=cfg.seed, data_seed=cfg.seed,
@@ -104,7 +108,8 @@ def callbacks(rd: RunDir, cfg: RunConfig) -> tuple[list, GracefulStop]:
     batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world_size()
     marker = CheckpointMarker(cfg.save_total_limit, resume_settings(cfg))
     pairs = cfg.stage in ("dpo", "rm")  # a sample is a preference pair
-    return [RunFiles(rd, batch, pairs), marker, stop, AlarmWatch(rd, cfg, stop)], stop
+    watch = AlarmWatch(rd, cfg, stop)
+    return [FiniteGuard(), RunFiles(rd, batch, pairs), marker, stop, watch], stop
 
 
 def load_model(cfg: RunConfig, rd: RunDir, tokenizer, **kwargs: Any) -> Any:
@@ -139,32 +144,83 @@ class TokenCount(TrainerCallback):
 
 
 def fit(trainer, rd: RunDir, tokenizer, checkpoint: str | None, stop: GracefulStop) -> bool:
-    """Train (from `checkpoint` when resuming), save the final model; True if stopped early."""
+    """Train (from `checkpoint` when resuming), save the final model; True if stopped early.
+    An abort's SIGTERM during the final save is noted by GracefulStop and the save finishes:
+    the run is complete then, and a half-written final model would block its folder."""
     quiet(trainer)
     trainer.add_callback(TokenCount(trainer))
     # optimizer, data loader and a resumed checkpoint's state load before the first step;
     # RunFiles clears the phase when training begins
     Phase(rd, "start").start()
-    trainer.train(resume_from_checkpoint=checkpoint)
-    if stop.requested:  # no final model: the run is resumable from the checkpoint just saved
-        log.info("Stopped early at step %d; resume with resume_from_checkpoint=true.",
-                 trainer.state.global_step)
-    else:
-        save_final(trainer, tokenizer, rd)
-    return stop.requested
+    try:
+        _train(trainer, checkpoint)
+        # a stop requested during the last step: training is over anyway, save the final model
+        stopped = stop.requested and trainer.state.global_step < trainer.state.max_steps
+        if stopped:  # no final model: the run is resumable from the checkpoint just saved
+            log.info("Stopped early at step %d; resume with resume_from_checkpoint=true.",
+                     trainer.state.global_step)
+        else:
+            save_trained(trainer, tokenizer, rd)
+    finally:
+        stop.restore()
+    return stopped
 
 
-def save_final(trainer, tokenizer, rd: RunDir) -> None:
-    """The final adapter (LoRA; only the trained one) or full weights, plus the tokenizer.
-    Sharded (DeepSpeed ZeRO-3, FSDP): the Trainer gathers the weights and rank 0 writes them."""
+def _train(trainer, checkpoint: str | None) -> None:
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    except Exception as e:  # a torn file torch could not read: name it (never torch's advice)
+        bad = unreadable_file(Path(checkpoint)) if checkpoint and not isinstance(e, UserError) \
+            else None
+        if bad is None:
+            raise
+        raise UserError(f"resume_from_checkpoint: {Path(checkpoint) / bad[0]} is corrupt and "
+                        f"cannot be read safely ({bad[1]}); resume from another checkpoint, or "
+                        "start fresh in a new output_dir") from None
+
+
+def unreadable_file(folder: Path) -> tuple[str, str] | None:
+    """The first file of a checkpoint that does not load safely (torch files with
+    weights_only, safetensors by their header), with a short reason; None when all load."""
+    from safetensors import safe_open
+    from transformers.trainer_pt_utils import (
+        safe_globals,  # numpy's RNG state, as HF loads it
+    )
+
+    for path in sorted(folder.iterdir()):
+        try:  # training_args.bin is a pickle the Trainer saves but never loads
+            if path.suffix in (".pt", ".pth", ".bin") and path.name != "training_args.bin":
+                with safe_globals():
+                    torch.load(path, map_location="cpu", weights_only=True)
+            elif path.suffix == ".safetensors":
+                with safe_open(str(path), "pt") as f:
+                    for name in f.keys():
+                        f.get_tensor(name)
+        except Exception as e:  # any reason it cannot be read is the answer
+            text = str(e).strip()
+            if "weights only" in text.lower() or "weights_only" in text:
+                text = "it holds something other than plain tensors"  # not torch's advice
+            return path.name, (text.splitlines()[0][:200] if text else type(e).__name__)
+    return None
+
+
+def save_trained(trainer, tokenizer, rd: RunDir) -> None:
+    """The trainer's final model. Sharded (DeepSpeed ZeRO-3, FSDP): the Trainer gathers the
+    weights and rank 0 writes them; DDP: rank 0 writes the folder (save_final)."""
     if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
         trainer.save_model(str(rd.path))
         if trainer.args.should_save:
             tokenizer.save_pretrained(rd.path)
         return
-    if not trainer.args.should_save:  # another rank of a DDP run: rank 0 writes the folder
-        return
-    unwrapped = trainer.model
+    if trainer.args.should_save:
+        save_final(trainer.model, tokenizer, rd, trainer.state.global_step)
+
+
+def save_final(model, tokenizer, rd: RunDir, step: int) -> None:
+    """The final adapter (LoRA; only the trained one) or full weights, plus the tokenizer;
+    refused (NotFiniteError) when a trainable weight is NaN or infinite."""
+    check_weights(model, "the final model not saved", step)
+    unwrapped = model
     if hasattr(unwrapped, "peft_config"):
         unwrapped.save_pretrained(rd.path, selected_adapters=["default"])
     else:

@@ -117,7 +117,7 @@ class PairBatcher:
         # layout: the tokens/s every trainer can be compared on
         batch["tokens"] = torch.tensor(sum(2 * len(f["prompt_ids"]) + len(f["chosen_ids"])
                                            + len(f["rejected_ids"]) for f in features))
-        if "ref_chosen_logps" in features[0]:
+        if all("ref_chosen_logps" in f for f in features):  # else pair_loss says what is wrong
             for key in ("ref_chosen_logps", "ref_rejected_logps"):
                 batch[key] = torch.tensor([f[key] for f in features], dtype=torch.float32)
         return batch

@@ -21,6 +21,10 @@ from dataclasses import dataclass
 
 import torch
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_pt_utils import (
+    LengthGroupedSampler,
+    get_length_grouped_indices,
+)
 
 from core.config import RunConfig
 
@@ -52,7 +56,7 @@ class PairCollator:
             attn[i, :len(seq)] = 1
             comp[i, len(seq) - n:len(seq)] = 1
         batch = {"input_ids": ids, "attention_mask": attn, "completion_mask": comp}
-        if "ref_chosen_logps" in features[0]:
+        if all("ref_chosen_logps" in f for f in features):  # else pair_loss says what is wrong
             for key in ("ref_chosen_logps", "ref_rejected_logps"):
                 batch[key] = torch.tensor([f[key] for f in features], dtype=torch.float32)
         return batch
@@ -72,19 +76,14 @@ class PairwiseTrainer(Trainer):
         self._own_tokens = 0  # this process's (one rank's) since it started
 
     def _get_train_sampler(self, train_dataset=None):
-        """group_by_length: HF's LengthGroupedSampler over the pairs' lengths."""
+        """group_by_length: pairs of similar length batched together (SeededLengthGroupedSampler);
+        otherwise the Trainer's seeded shuffle."""
         if not self.run.group_by_length:
             return super()._get_train_sampler(train_dataset)
-        from transformers.trainer_pt_utils import LengthGroupedSampler
-
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         lengths = [len(f["prompt_ids"]) + len(f["chosen_ids"]) + len(f["rejected_ids"])
                    for f in (dataset[i] for i in range(len(dataset)))]
-        return LengthGroupedSampler(
-            # the global batch: every rank takes its share of the same ordered megabatch (the
-            # order does not depend on how many processes train)
-            self.args.train_batch_size * self.args.gradient_accumulation_steps
-            * self.args.world_size, lengths=lengths)
+        return SeededLengthGroupedSampler(global_batch(self.args), lengths, data_seed(self.args))
 
     def pair_loss(self, model, inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Mean loss over the batch's pairs and the per-pair metrics."""
@@ -96,6 +95,10 @@ class PairwiseTrainer(Trainer):
         pc, pr = logps.chunk(2)
         rc = rr = None
         if self.loss_spec.reference:
+            if "ref_chosen_logps" not in inputs:  # planned_pairs missed a pair the run trains on
+                raise RuntimeError("a training batch holds pairs without reference log-probs "
+                                   "(the reference pass covers the pairs max_steps reaches); "
+                                   "this is a bug: please report it with the run's config.yaml")
             rc, rr = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
             if self.loss_spec.average:
                 cc, cr = counts.clamp(min=1).chunk(2)
@@ -166,7 +169,9 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     train_features, eval_features = data.train_features, data.eval_features
     args = training_arguments(cfg, rd, has_eval=bool(eval_features))
     if LOSSES[cfg.pref_loss].reference:
-        reference_logps(cfg, rd, model, collate, args, [train_features, eval_features])
+        reference_logps(cfg, rd, model, collate, args,
+                        [(train_features, planned_pairs(args, cfg, train_features)),
+                         (eval_features, None)])
     cbs, stop = callbacks(rd, cfg)
     trainer = PairwiseTrainer(
         model=model, args=args, train_dataset=ListDataset(train_features),
@@ -179,11 +184,12 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
 
 
 def reference_logps(cfg: RunConfig, rd, model, collate: PairBatcher, args,
-                    parts: list[list[dict]]) -> None:
-    """Add the reference's log-probs to the pairs of each part (train, eval; each its own
-    cache file): the run's "ref_model" phase when it loads one, then its "reference" phase,
-    n/N pairs of all parts. The separate reference model is freed on return. `args`: the
-    run's TrainingArguments (its device, and its processes when there are several)."""
+                    parts: list[tuple[list[dict], list[int] | None]]) -> None:
+    """Add the reference's log-probs to the pairs of each part (train, eval), each a list of
+    features and the indices of the pairs the run needs (None: all): the run's "ref_model"
+    phase when it loads one, then its "reference" phase, n/N pairs of all parts. The separate
+    reference model is freed on return. `args`: the run's TrainingArguments (its device, and
+    its processes when there are several)."""
     from core.runs.progress import Phase
 
     from .reference import build_reference, precompute
@@ -197,15 +203,66 @@ def reference_logps(cfg: RunConfig, rd, model, collate: PairBatcher, args,
     del m  # the loop variable would otherwise keep the reference model alive
     if is_sharded(reference.model):  # ZeRO-3 sharded it at load: it needs an engine
         reference.model = zero3_engine(reference.model, args)
+    total = sum(len(f) if needed is None else len(set(needed)) for f, needed in parts)
     # FSDP would hide the PeftModel (and its disable_adapter) inside its wrapper: the
     # reference log-probs are computed here, before the Trainer wraps anything. Several
     # processes: the first of each machine computes and caches, the others read the cache.
     with args.main_process_first(local=True, desc="reference log-probs"), \
-            Phase(rd, "reference", total=sum(map(len, parts))) as phase:
-        for features in parts:
+            Phase(rd, "reference", total=total) as phase:
+        for features, needed in parts:
             precompute(reference, features, collate, cfg.per_device_eval_batch_size,
                        args.device, cfg.ld_alpha, f"{ident}|{collate.describe()}",
-                       next(model.parameters()).dtype, on_batch=phase.advance)
+                       next(model.parameters()).dtype, needed=needed, on_batch=phase.advance)
+
+
+class SeededLengthGroupedSampler(LengthGroupedSampler):
+    """HF's LengthGroupedSampler whose order in epoch e depends on (seed, e) alone (HF's draws
+    from the global random state): a resume draws the same order, and the reference pass
+    knows before training which pairs the run's steps reach (planned_pairs). The Trainer
+    calls set_epoch at the start of every epoch. `batch_size` is the global batch: every rank
+    takes its share of the same megabatches, so the order does not depend on how many
+    processes train."""
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int) -> None:
+        super().__init__(batch_size, lengths=lengths)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self, epoch: int) -> list[int]:
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        return get_length_grouped_indices(self.lengths, self.batch_size, generator=generator)
+
+    def __iter__(self):
+        return iter(self.order(self.epoch))
+
+
+def data_seed(args) -> int:
+    return args.data_seed if args.data_seed is not None else args.seed
+
+
+def global_batch(args) -> int:
+    """Pairs per optimizer step over all processes."""
+    return args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+
+
+def planned_pairs(args, cfg: RunConfig, features: list[dict]) -> list[int] | None:
+    """The train pairs a run with max_steps reaches, in its sampler's order (None: every pair):
+    step s takes the next global_batch pairs of epoch 0's order, which is
+    SeededLengthGroupedSampler's with group_by_length, else the Trainer's shuffle
+    (accelerate's seedable sampler: torch.randperm from a generator seeded with data_seed)."""
+    n = len(features)
+    used = args.max_steps * global_batch(args)
+    if args.max_steps <= 0 or used >= n:
+        return None
+    if cfg.group_by_length:
+        lengths = [len(f["prompt_ids"]) + len(f["chosen_ids"]) + len(f["rejected_ids"])
+                   for f in features]
+        return SeededLengthGroupedSampler(global_batch(args), lengths,
+                                          data_seed(args)).order(0)[:used]
+    generator = torch.Generator().manual_seed(data_seed(args))
+    return torch.randperm(n, generator=generator).tolist()[:used]
 
 
 def pair_batcher(cfg: RunConfig, model, pad_id: int) -> PairBatcher:

@@ -104,8 +104,16 @@ def _final_or_checkpoint(rd: RunDir) -> Path:
 
 
 def _newest_checkpoint(rd: RunDir) -> Path | None:
-    complete = [c for c in rd.checkpoints() if c.complete]
-    return complete[-1].path if complete else None
+    """The newest complete checkpoint whose files match their checksums (a corrupt one is
+    logged and passed over)."""
+    from core.runs.rundir import verify_checkpoint
+
+    for c in reversed([c for c in rd.checkpoints() if c.complete]):
+        checked = verify_checkpoint(c)
+        if checked.complete:
+            return c.path
+        log.warning("Skipping %s: %s.", c.path, checked.problem)
+    return None
 
 
 def _holds_model(path: Path) -> bool:
@@ -118,7 +126,7 @@ def _check_complete(folder: Path) -> None:
 
     match = CHECKPOINT.match(folder.name)
     if match:
-        found = inspect_checkpoint(folder, int(match.group(1)))
+        found = inspect_checkpoint(folder, int(match.group(1)), verify=True)
         if not found.complete:
             raise UserError(f"{folder} is incomplete ({found.problem}); pick another checkpoint")
 

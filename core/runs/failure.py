@@ -20,7 +20,8 @@ from core.config import FIELDS, field_group
 from .info import GONE, STARTUP, RunInfo, failed_before_training
 
 HEADLINE_CHARS = 240
-USER_TYPES = ("UserError", "ConfigError")  # their type says nothing the message does not
+# their type says nothing the message does not
+USER_TYPES = ("UserError", "ConfigError", "NotFiniteError")
 VERBS = {"raise": "raise", "increase": "raise", "lower": "lower", "reduce": "lower",
          "decrease": "lower", "set": None, "use": None}
 ADVICE = re.compile(r"\b(" + "|".join(VERBS) + r")\s+`?([a-z][a-z0-9_]*)")

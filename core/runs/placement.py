@@ -29,7 +29,14 @@ from core.config import RunConfig
 from core.errors import UserError
 from core.paths import PROJECT_ROOT
 
-from .rundir import CHECKPOINT, Checkpoint, RunDir, config_hash, inspect_checkpoint
+from .rundir import (
+    CHECKPOINT,
+    Checkpoint,
+    RunDir,
+    config_hash,
+    inspect_checkpoint,
+    verify_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 PLACEMENT = ("output_dir", "run_name", "resume_from_checkpoint")  # where, not what, a run trains
@@ -127,10 +134,7 @@ def resume_point(cfg: RunConfig, rd: RunDir) -> Checkpoint | None:
     if resume in (None, False):
         return None
     checkpoints = rd.checkpoints()
-    if resume is True:
-        chosen = [c for c in checkpoints if c.complete][-1]
-    else:
-        chosen = _named_checkpoint(str(resume))
+    chosen = _newest_sound(rd, checkpoints) if resume is True else _named_checkpoint(str(resume))
     done = [c.path.name for c in checkpoints if c.step > chosen.step and c.complete]
     if done:  # training on would save into their folder names
         raise UserError(f"resume_from_checkpoint: {chosen.path.name} is older than "
@@ -143,7 +147,34 @@ def resume_point(cfg: RunConfig, rd: RunDir) -> Checkpoint | None:
                         f"{_listed(fixed)}, so its weights do not fit this config; set "
                         f"{'it' if len(fixed) == 1 else 'them'} back, or start fresh in a new "
                         "output_dir")
+    _check_max_steps(cfg, chosen)
     return chosen
+
+
+def _newest_sound(rd: RunDir, checkpoints: list[Checkpoint]) -> Checkpoint:
+    """The newest complete checkpoint whose files still match their checksums. A corrupt one
+    is logged, and marked incomplete in `checkpoints` (so newer-than checks pass it over)."""
+    problems = []
+    for i in reversed(range(len(checkpoints))):
+        if not checkpoints[i].complete:
+            continue
+        checked = verify_checkpoint(checkpoints[i])
+        if checked.complete:
+            return checked
+        checkpoints[i] = checked
+        log.warning("Skipping %s: %s.", checked.path, checked.problem)
+        problems.append(f"{checked.path.name}: {checked.problem}")
+    raise UserError(f"resume_from_checkpoint: no sound checkpoint in {rd.path} "
+                    f"({'; '.join(problems)}); remove the key to start fresh")
+
+
+def _check_max_steps(cfg: RunConfig, chosen: Checkpoint) -> None:
+    """A resume whose max_steps is not above the checkpoint's step would train nothing and end
+    `completed` (or, at the same step, train one step past it); refuse it with both numbers."""
+    if 0 < cfg.max_steps <= chosen.step:
+        raise UserError(f"max_steps: {cfg.max_steps} is not above the step of {chosen.path.name} "
+                        f"({chosen.step}), so resuming would train nothing; set max_steps above "
+                        f"{chosen.step}, or start fresh in a new output_dir")
 
 
 def pick_checkpoint(cfg: RunConfig, rd: RunDir) -> str | None:
@@ -164,7 +195,8 @@ def pick_checkpoint(cfg: RunConfig, rd: RunDir) -> str | None:
         log.warning("Resuming %s with changed settings: %s.", chosen.path.name, _listed(changes))
     for c in checkpoints:  # no half-written file may survive into a new checkpoint
         if c.step > chosen.step:
-            log.warning("Removing %s (%s): this run saves that step again.", c.path, c.problem)
+            log.warning("Removing %s (%s): this run saves that step again.", c.path,
+                        c.problem or "a file differs from its checksum")
             shutil.rmtree(c.path)
     return str(chosen.path)
 
@@ -209,7 +241,7 @@ def _named_checkpoint(resume: str) -> Checkpoint:
     match = CHECKPOINT.match(path.name)
     if not path.is_dir() or not match:
         raise UserError(f"resume_from_checkpoint: {resume} is not a checkpoint-N folder")
-    chosen = inspect_checkpoint(path, int(match.group(1)))
+    chosen = inspect_checkpoint(path, int(match.group(1)), verify=True)
     if not chosen.complete:
         raise UserError(f"resume_from_checkpoint: {resume} is incomplete ({chosen.problem}); "
                         "pick another or use resume_from_checkpoint=true")

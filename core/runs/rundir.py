@@ -22,9 +22,11 @@ from core.paths import write_atomic
 
 STATES = ("queued", "running", "completed", "failed", "aborted")
 FINAL_STATES = ("completed", "failed", "aborted")
-# Written last into a checkpoint folder: {"step", "files": {name: size}, "config_hash",
-# "config": the run's settings}; markers from before settings were recorded lack the last two.
+# Written last into a checkpoint folder: {"step", "files": {name: size}, "blake2b": {name:
+# hex digest}, "config_hash", "config": the run's settings}; older markers lack "blake2b" (their
+# files are checked by size only) and the settings.
 MARKER = "COMPLETE"
+CHUNK = 1 << 20
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -108,7 +110,8 @@ class RunDir:
 
     # --- checkpoints --------------------------------------------------------------------
     def checkpoints(self) -> list[Checkpoint]:
-        """All checkpoint folders, oldest first, each checked against its marker."""
+        """All checkpoint folders, oldest first, each checked against its marker's sizes (the
+        content hashes are read only where a checkpoint is loaded: verify_checkpoint)."""
         found = []
         if not self.path.is_dir():
             return found
@@ -129,15 +132,26 @@ class RunDir:
 
 
 def mark_complete(folder: Path, step: int, config: dict[str, Any] | None = None) -> None:
-    """Write the marker last: it lists every file with its size, so truncation shows, and
-    `config` (the run's settings, JSON values) with its hash, so a resume can tell what
+    """Write the marker last: it lists every file with its size (truncation shows at a glance)
+    and its blake2b digest (corruption at the same size shows where the checkpoint is loaded),
+    and `config` (the run's settings, JSON values) with its hash, so a resume can tell what
     changed since."""
-    files = {str(p.relative_to(folder)): p.stat().st_size
-             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MARKER}
-    marker: dict[str, Any] = {"step": step, "files": files}
+    paths = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MARKER]
+    files = {str(p.relative_to(folder)): p.stat().st_size for p in paths}
+    digests = {str(p.relative_to(folder)): file_digest(p) for p in paths}
+    marker: dict[str, Any] = {"step": step, "files": files, "blake2b": digests}
     if config is not None:
         marker.update(config_hash=config_hash(config), config=config)
     write_atomic(folder / MARKER, json.dumps(marker, indent=1))
+
+
+def file_digest(path: Path) -> str:
+    """blake2b of a file's bytes, read in 1 MiB chunks (checkpoints can be gigabytes)."""
+    h = hashlib.blake2b()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -145,14 +159,18 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
-def inspect_checkpoint(folder: Path, step: int) -> Checkpoint:
+def inspect_checkpoint(folder: Path, step: int, verify: bool = False) -> Checkpoint:
+    """The checkpoint as its marker describes it: every file present at its size, and with
+    `verify` (before a checkpoint is loaded) with its content digest, where the marker has one."""
     marker = folder / MARKER
     if not marker.is_file():
         return Checkpoint(folder, step, False, "no COMPLETE marker (interrupted while saving)")
     try:
         data = json.loads(marker.read_text(encoding="utf-8"))
-        files = data["files"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        files, digests = data["files"], data.get("blake2b") or {}
+        if not isinstance(files, dict) or not isinstance(digests, dict):
+            raise TypeError("files and blake2b must be mappings")
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
         return Checkpoint(folder, step, False, f"unreadable marker: {e}")
     for name, size in files.items():
         path = folder / name
@@ -161,5 +179,14 @@ def inspect_checkpoint(folder: Path, step: int) -> Checkpoint:
         if path.stat().st_size != size:
             return Checkpoint(folder, step, False, f"{name} has {path.stat().st_size} bytes, "
                               f"the marker says {size}")
+    for name, digest in digests.items() if verify else ():
+        if file_digest(folder / name) != digest:
+            return Checkpoint(folder, step, False, f"{name} is corrupt: its content differs from "
+                              "what was saved (same size, another checksum)")
     return Checkpoint(folder, step, True, config=data.get("config"),
                       config_hash=data.get("config_hash"))
+
+
+def verify_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
+    """`checkpoint` checked again with its files' content digests (see inspect_checkpoint)."""
+    return inspect_checkpoint(checkpoint.path, checkpoint.step, verify=True)

@@ -104,8 +104,7 @@ def _reference(cfg: RunConfig, model: Any, features: list[dict], train: list[dic
     """Reference log-probs for the probe's pairs (never cached); returns the time the run's
     reference pass would take, None when the loss has no reference or the cache holds it."""
     from core.methods.losses import LOSSES
-    from core.methods.reference import build_reference, cache_key, precompute
-    from core.paths import home
+    from core.methods.reference import build_reference, precompute
 
     if not LOSSES[cfg.pref_loss].reference:
         return None
@@ -120,8 +119,22 @@ def _reference(cfg: RunConfig, model: Any, features: list[dict], train: list[dic
                cfg.ld_alpha, ident, dtype, use_cache=False)
     per_pair = (time.perf_counter() - start) / len(features)
     del reference
-    cached = home() / "ref-logps" / f"{cache_key(ident, train, cfg.ld_alpha, dtype)}.safetensors"
-    return None if cached.is_file() else per_pair * len(train)
+    return per_pair * missing if (missing := _uncached(cfg, model, ident, train, dtype)) else None
+
+
+def _uncached(cfg: RunConfig, model: Any, ident: str, train: list[dict], dtype: Any) -> int:
+    """How many of the pairs the run will reach (max_steps) its reference pass computes: those
+    the cache lacks under the run's own key (its batch layout included)."""
+    from core.methods.common import training_arguments
+    from core.methods.pairwise import pair_batcher, planned_pairs
+    from core.methods.reference import missing_pairs
+
+    layout = pair_batcher(cfg, model, 0).describe()
+    with tempfile.TemporaryDirectory(prefix="prefstudio-probe-") as tmp:
+        args = training_arguments(cfg, SimpleNamespace(path=tmp), has_eval=False)
+    needed = planned_pairs(args, cfg, train)
+    reached = train if needed is None else [train[i] for i in needed]
+    return missing_pairs(f"{ident}|{layout}", reached, cfg.ld_alpha, dtype)
 
 
 def saved_bytes(model: Any, batch: dict, device: Any) -> int:

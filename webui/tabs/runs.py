@@ -41,6 +41,7 @@ from ..render import (
     speed_text,
     state_text,
 )
+from .runs_cache import build_cache_line
 
 TICK_S = 2.0
 LOG_LINES = 40
@@ -211,6 +212,7 @@ def _layout(ctx) -> SimpleNamespace:
             ui.config = ctx.relabel(gr.Code(language="yaml", label=t("config"), lines=14,
                                             max_lines=14, interactive=False, scale=2,
                                             elem_id="run-config"), "config")
+    build_cache_line(ctx)
     ui.seen = gr.State({})
     ui.outputs = [ui.grid, ui.picked, ui.empty, ui.details, ui.progress, ui.notice, ui.compare,
                   ui.log, ui.config, ui.seen, *ui.charts.values(), *ui.buttons.values()]
