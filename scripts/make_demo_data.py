@@ -21,9 +21,10 @@ Files (data/<name>.json; registry keys are the names; dataset_info.json sits at 
   demo_pref_sharegpt   sharegpt ranking (from/value), single-turn, 150 pairs
   demo_pref_multiturn  sharegpt ranking with role/content tags, 2-3 user turns, some records
                        with a `system` key, 100 pairs
-  demo_sft             sharegpt SFT, 800 conversations: ~65% curt, ~35% friendly (one style per
+  demo_sft             sharegpt SFT, 800 conversations: ~90% curt, ~10% friendly (one style per
                        conversation), some multi-turn, some with a system turn first; it never
-                       contains an instruction of demo_pref_en_test
+                       contains an instruction of demo_pref_en_test. The demo model learns from
+                       it: it knows both styles but answers curtly, so DPO has a clear effect
   demo_kto             sharegpt with kto_tag `label`: 200 records, 120 true (friendly answer)
                        and 80 false (curt answer)
   demo_prompts         prompt-only set for GRPO: {"instruction", "answer"}, 200 records,
@@ -52,7 +53,9 @@ SYSTEMS = ("You are a helpful assistant.", "You are a small demo assistant.",
            "Answer the user's questions.")
 INPUT_INSTRUCTIONS = ("Answer the question below.", "Please answer this question.",
                       "Reply to the following question.")
-FRIENDLY_SHARE_SFT = 0.35
+# The base model's habit: at 35% it greeted on about half the held-out prompts under greedy
+# decoding (the curt answers' first tokens spread over many words, the openers' on three).
+FRIENDLY_SHARE_SFT = 0.1
 TEST_SHARE = 0.2                     # share of each topic's facts held out for the test set
 KEEP_IN_TRAIN = ("chat:hello", "chat:who")  # what people type first in the chat UI: never held out
 
