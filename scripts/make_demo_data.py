@@ -21,9 +21,10 @@ Files (data/<name>.json; registry keys are the names; dataset_info.json sits at 
   demo_pref_sharegpt   sharegpt ranking (from/value), single-turn, 150 pairs
   demo_pref_multiturn  sharegpt ranking with role/content tags, 2-3 user turns, some records
                        with a `system` key, 100 pairs
-  demo_sft             sharegpt SFT, 800 conversations: ~65% curt, ~35% friendly (one style per
+  demo_sft             sharegpt SFT, 2000 conversations: ~90% curt, ~10% friendly (one style per
                        conversation), some multi-turn, some with a system turn first; it never
-                       contains an instruction of demo_pref_en_test
+                       contains an instruction of demo_pref_en_test. The demo model learns from
+                       it: it knows both styles but answers curtly, so DPO has a clear effect
   demo_kto             sharegpt with kto_tag `label`: 200 records, 120 true (friendly answer)
                        and 80 false (curt answer)
   demo_prompts         prompt-only set for GRPO: {"instruction", "answer"}, 200 records,
@@ -52,7 +53,12 @@ SYSTEMS = ("You are a helpful assistant.", "You are a small demo assistant.",
            "Answer the user's questions.")
 INPUT_INSTRUCTIONS = ("Answer the question below.", "Please answer this question.",
                       "Reply to the following question.")
-FRIENDLY_SHARE_SFT = 0.35
+# The base model's habit: at 35% it greeted on about half the held-out prompts under greedy
+# decoding (the curt answers' first tokens spread over many words, the openers' on three).
+# At 10% it answers curtly; 2000 conversations (not 800) let the friendly ones state enough
+# facts that the DPO-tuned model still knows some (13 of 60 held-out, 5 with 800).
+FRIENDLY_SHARE_SFT = 0.1
+SFT_CONVERSATIONS = 2000
 TEST_SHARE = 0.2                     # share of each topic's facts held out for the test set
 KEEP_IN_TRAIN = ("chat:hello", "chat:who")  # what people type first in the chat UI: never held out
 
@@ -301,7 +307,7 @@ def build() -> dict[str, list[dict]]:
         "demo_pref_zh": pref_zh(Pool(chinese_qa(), WEIGHTS_ZH), 120, seed=3),
         "demo_pref_sharegpt": pref_sharegpt(train_pool, 150, seed=4),
         "demo_pref_multiturn": pref_multiturn(train_pool, 100, seed=5),
-        "demo_sft": sft(Pool(items, {**WEIGHTS_EN, "chat": 5}), 800, seed=6,
+        "demo_sft": sft(Pool(items, {**WEIGHTS_EN, "chat": 5}), SFT_CONVERSATIONS, seed=6,
                         banned={r["instruction"] for r in pref_test}),
         "demo_kto": kto(train_pool, 120, 80, seed=7),
         "demo_prompts": prompts(items, 120, 80, seed=8),
