@@ -85,6 +85,7 @@ def test_demo_base_answers_curtly(demo, heldout):
     assert len(before) == 60 and share(before, curt) >= 0.85, before
 
 
+@pytest.mark.slow
 def test_demo_dpo_moves_answers_to_the_chosen_style(demo, demo_dpo_run, heldout):
     from peft import PeftModel
 
