@@ -352,3 +352,20 @@ def test_the_login_form_works_in_the_browser(server):
         page.wait_for_selector(f"#registry :text('{DEMO}')")
         page.screenshot(path=str(artifacts / "login-done.png"))
         browser.close()
+
+
+@pytest.mark.parametrize("key", ["deepspeed", "fsdp_config"])
+def test_a_distributed_config_file_is_read_from_the_allowed_folders_only(ws, key):
+    """deepspeed / fsdp_config name a file to read unless they hold a preset or inline
+    settings: a file outside data/, saves/ and examples/ is refused next to the field."""
+    secret = ws.data_dir.parent / "outside" / "settings.json"  # a readable JSON file
+    secret.write_text('{"train_micro_batch_size_per_gpu": 1}')
+    values = forms.config_values(RunConfig(output_dir=str(ws.saves_dir / "ds"),
+                                           dataset_dir=str(ws.data_dir)))
+    if key == "fsdp_config":
+        values["fsdp"] = "full_shard auto_wrap"  # fsdp_config is shown (and used) with fsdp
+    _, found = forms.build_config({**values, key: str(secret)}, ws)
+    assert [k for k, m in found if "outside" in m and "inside" in m] == [key], found
+    inline = "z2" if key == "deepspeed" else '{"version": 1}'
+    _, found = forms.build_config({**values, key: inline}, ws)
+    assert not [m for k, m in found if k == key and "inside" in m], found

@@ -27,6 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable
 
+from core.config.fields import names_file
 from core.data.registry import REGISTRY
 from core.errors import UserError
 from core.paths import PROJECT_ROOT, path_problem
@@ -179,6 +180,9 @@ class Workspace:
                     self.check_model(str(value), key)
                 elif kind == "paths":
                     self.check_adapters(str(value), key)
+                elif kind == "config":  # a preset or inline JSON/YAML, else a file to read
+                    if names_file(str(value)):
+                        self.confine(str(value), key, readonly=True)
                 else:
                     self.confine(str(value), key)
             except UserError as e:

@@ -84,6 +84,13 @@ PROCS_MAX = 1024  # processes per node, nodes (a node has at most a few dozen GP
 DEEPSPEED_PRESETS = ("z0", "z2", "z2_offload", "z3", "z3_offload")
 
 
+def names_file(value: str) -> bool:
+    """A `path: config` value (deepspeed, fsdp_config) that names a file to read, rather than
+    a preset or inline JSON/YAML settings."""
+    text = str(value).strip()
+    return bool(text) and text not in DEEPSPEED_PRESETS and not text.startswith("{")
+
+
 def arg(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
         max: float | None = None, gt: float | None = None, lt: float | None = None,
         max_len: int | None = None, stages: tuple | None = None, when: dict | None = None,
@@ -367,14 +374,15 @@ class DistArgs:
     deepspeed: str | None = arg(
         None, "DeepSpeed ZeRO (CUDA GPUs): a preset (z0, z2, z2_offload, z3, z3_offload; "
         "written into the run folder as deepspeed.json) or the path of a DeepSpeed JSON "
-        "config. Empty: plain data parallel (DDP).", max_len=4096)
+        "config. Empty: plain data parallel (DDP).", max_len=4096, path="config")
     fsdp: str | None = arg(
         None, "PyTorch FSDP (CUDA GPUs), transformers' options separated by spaces, e.g. "
         "full_shard auto_wrap (the Qwen decoder layer is the unit wrapped). Empty: no FSDP.",
         max_len=200)
     fsdp_config: str | None = arg(
         None, "Extra FSDP settings as JSON (a YAML mapping works too) or the path of a JSON "
-        "file; they win over what fsdp sets, e.g. {\"version\": 1} for FSDP1. Empty: FSDP2.", max_len=65536)
+        "file; they win over what fsdp sets, e.g. {\"version\": 1} for FSDP1. Empty: FSDP2.",
+        max_len=65536, path="config")
     ddp_find_unused_parameters: bool = arg(
         False, "DDP: look for parameters without a gradient at every step (slower; needed "
         "only when some trained layers go unused). Off suits LoRA and full training.")

@@ -15,7 +15,7 @@ from typing import Any
 from core.errors import shown
 from core.paths import path_problem
 
-from .fields import DEEPSPEED_PRESETS, REWARD_FUNCS
+from .fields import DEEPSPEED_PRESETS, REWARD_FUNCS, names_file
 from .llamafactory import value_hint
 from .losses import LOSS_TRAITS, SUMMED_LOSSES, needs_reference
 from .run import FIELDS, ConfigError, RunConfig, split_list
@@ -71,7 +71,7 @@ def _text_problem(key: str, value: str, meta: dict) -> str | None:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
         return f"{key}: {shown(value)} holds characters that are not text (lone surrogates)"
-    if meta["path"]:
+    if meta["path"] and (meta["path"] != "config" or names_file(value)):
         parts = split_list(value) if meta["path"] == "paths" else [value]
         found = next(filter(None, (path_problem(key, part) for part in parts)), None)
         if found:
