@@ -17,4 +17,5 @@ def shown(value: object, limit: int = 60) -> str:
     try:
         return r.repr(value)
     except (ValueError, RecursionError):  # an int of more than 4,300 digits cannot print
-        return f"a {type(value).__name__} too long to show"
+        kind = "number" if isinstance(value, int) else type(value).__name__
+        return f"a {kind} too long to show"

@@ -175,13 +175,13 @@ def test_activations_match_what_autograd_keeps(tiny_model, tmp_path, changes):
     assert 0.9 < estimated / measured < 1.1, (estimated, measured)
 
 
-def test_probe_times_two_steps_and_measures_memory(tiny_model, tmp_path, prefstudio_home):
+def test_probe_times_two_steps_and_measures_memory(tiny_model, tmp_path, empty_cache):
     from core.training.doctor import doctor
 
-    cache = prefstudio_home / "ref-logps"
+    cache = empty_cache / "ref-logps"
     before = sorted(cache.iterdir()) if cache.exists() else []
-    # 14 records: pairs no other test trains on, so their reference log-probs are not cached
-    # and the ETA includes the reference pass
+    # an empty cache: the reference log-probs are not cached and the ETA includes the
+    # reference pass
     cfg = tiny_config(tiny_model, tmp_path / "run", per_device_train_batch_size=2,
                       gradient_accumulation_steps=2, max_steps=5, max_samples=14)
     report = doctor(cfg, probe=True)

@@ -6,7 +6,9 @@ import errno
 import json
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -64,7 +66,8 @@ def test_a_full_disk_while_saving_fails_the_run_and_it_resumes(tiny_model, tmp_p
 def test_shell_metacharacters_reach_the_launched_process_literally(tmp_path):
     """The RunManager launches an argument list, never a shell: a run name full of shell syntax
     is one argument, and nothing in it runs."""
-    seen, canary = tmp_path / "argv.json", tmp_path / "pwned"
+    short = Path(tempfile.mkdtemp(prefix="c", dir="/tmp"))  # the name stays < 200 bytes
+    seen, canary = tmp_path / "argv.json", short / "p"
     fake = tmp_path / "python"
     fake.write_text(f"#!{sys.executable}\nimport json, sys\n"
                     f"json.dump(sys.argv[1:], open({str(seen)!r}, 'w'))\n")
@@ -79,7 +82,8 @@ def test_shell_metacharacters_reach_the_launched_process_literally(tmp_path):
         time.sleep(0.1)
     argv = json.loads(seen.read_text())
     assert argv == ["-m", "core", "train", str(tmp_path / "saves" / name / "config.yaml")]
-    assert not canary.exists() and not list(tmp_path.glob("pwned*"))
+    assert not canary.exists() and not list(short.iterdir())
+    short.rmdir()
 
 
 @pytest.mark.parametrize("tagged", [

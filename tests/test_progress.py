@@ -93,7 +93,8 @@ def test_tqdm_bar_when_stdout_is_a_terminal(monkeypatch, caplog):
 
 
 def test_run_walks_the_phases_and_clears_them_at_the_first_step(tiny_model, tmp_path,
-                                                                monkeypatch, caplog):
+                                                                monkeypatch, caplog,
+                                                                empty_cache):
     """A DPO run reports data, model, the reference pass (n/N pairs, per batch) and the
     trainer's start in order; training clears the phase; train.log has plain lines."""
     from core.training.run import run

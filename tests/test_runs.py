@@ -296,7 +296,7 @@ def test_abort_escalates_to_sigkill_of_the_group(tmp_path):
 
 # --- real training processes -----------------------------------------------------------------
 @pytest.mark.slow
-def test_start_queue_and_complete(tiny_model, tmp_path):
+def test_start_queue_and_complete(tiny_model, tmp_path, empty_cache):
     saves = tmp_path / "saves"
     m = RunManager(saves, max_concurrent=1)
     a = m.start(tiny_config(tiny_model, saves / "a", max_steps=3))
@@ -327,7 +327,9 @@ def test_start_queue_and_complete(tiny_model, tmp_path):
         # stdout is train.log, so the trainer adds no second copy of each line
         assert log.count("Run completed") == 1 and "run finished:" in log
         # the set-up phases as plain lines (stdout is no terminal: no tqdm bar, no \r)
-        assert "Computing reference log-probs (16 pairs)..." in log and "\r" not in log
+        # (the pairs its max_steps reach: 3 or 2 steps of 2)
+        assert f"Computing reference log-probs ({2 * info.step} pairs)..." in log
+        assert "\r" not in log
         assert RunDir(info.path).status()["phase"] is None  # cleared when training began
 
 

@@ -37,7 +37,7 @@ TERMS = {
     "Kendall", "Wilson", "Top-p", "Top-k", "P95", "sdpa", "fa2", "eos", "ln", "nats", "PEFT",
     # data, formats, machines, units
     "Token", "YAML", "JSON", "JSONL", "CSV", "ID", "GPU", "CPU", "CUDA", "NaN", "bfloat16",
-    "float16", "float32", "fp32", "GB", "MB", "KB", "GiB", "MiB", "pid", "UTF-8", "NUL", "Enter", "Shift",
+    "float16", "float32", "fp32", "GB", "MB", "KB", "GiB", "MiB", "KiB", "pid", "UTF-8", "NUL", "Enter", "Shift",
 }
 WORDS = ({"true", "false", "null", "demo", "loss", "eval_loss", "data", "saves", "examples"}
          | set(FIELDS) | set(COLUMN_KEYS) | set(TAG_KEYS) | set(FORMATS) | set(STAGES)

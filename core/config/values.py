@@ -46,6 +46,8 @@ def convert(key: str, value: Any, allowed: tuple[type, ...]) -> Any:
         if str in allowed:
             return value
     elif isinstance(value, int) and int in allowed:
+        if value.bit_length() > 256:  # past every bound; YAML could not even write it out
+            raise ValueError(f"{key}: {shown(value)} is far too large (more than 77 digits)")
         return value
     elif isinstance(value, (int, float)) and float in allowed:
         try:
