@@ -91,6 +91,7 @@ def signalled_in(target: str, seconds: float, cfg, tmp_path) -> tuple[int, float
     "core.models.policy.load_policy",  # loading the model
     "core.methods.reference._compute",  # the reference pass
 ])
+@pytest.mark.slow
 def test_sigterm_in_set_up_ends_the_run_as_aborted_at_once(target, tiny_model, tmp_path):
     cfg = tiny_config(tiny_model, tmp_path / "run", max_steps=2)
     code, took = signalled_in(target, 300, cfg, tmp_path)
@@ -101,6 +102,7 @@ def test_sigterm_in_set_up_ends_the_run_as_aborted_at_once(target, tiny_model, t
     assert not rd.checkpoints() and not rd.has_final_model()
 
 
+@pytest.mark.slow
 def test_sigterm_during_the_final_save_lets_it_finish(tiny_model, tmp_path):
     cfg = tiny_config(tiny_model, tmp_path / "run", max_steps=2)
     code, _ = signalled_in("core.methods.common.save_final", 3, cfg, tmp_path)
@@ -110,6 +112,7 @@ def test_sigterm_during_the_final_save_lets_it_finish(tiny_model, tmp_path):
     assert "Stop requested (signal 15)" in rd.log_file.read_text()
 
 
+@pytest.mark.slow
 def test_abort_with_dataloader_workers_stops_the_whole_group(tiny_model, tmp_path):
     saves = tmp_path / "saves"
     m = RunManager(saves)
@@ -130,6 +133,7 @@ def test_abort_with_dataloader_workers_stops_the_whole_group(tiny_model, tmp_pat
     assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
 
 
+@pytest.mark.slow
 def test_the_kill_past_the_grace_takes_the_workers_with_the_trainer(tiny_model, tmp_path):
     """What poll() does when an abort's grace is over (core.runs.procs.kill, SIGKILL to the
     trainer's group), on a trainer with live dataloader workers: none of them survives."""

@@ -241,6 +241,7 @@ def test_real_run_lists_stuck_only_at_a_tiny_learning_rate(lr, expected, tiny_mo
     assert ("Alarm stuck at step 10" in rd.log_file.read_text()) == bool(expected)
 
 
+@pytest.mark.slow
 def test_stop_on_alarm_aborts_resumably_then_resumes(tiny_model, tmp_path):
     cfg = stuck_config(tiny_model, tmp_path / "run", max_steps=12, stop_on_alarm=True)
     rd = run(cfg)

@@ -305,6 +305,7 @@ def test_which_base_the_picks_load(tiny_model, tiny_qwen3, adapter, run, tmp_pat
     assert not same.same_weights(None)
 
 
+@pytest.mark.slow
 def test_host_loads_once_and_reloads_when_the_base_changes(tiny_model, tiny_qwen3, run,
                                                            tmp_path, loads):
     import shutil

@@ -36,6 +36,7 @@ def losses(rd: RunDir) -> list[tuple[int, float]]:
     return [(m["step"], m["loss"]) for m in rd.metrics() if "loss" in m]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage, dataset", [("dpo", "demo_pref_en"), ("sft", "demo_sft")])
 def test_two_processes_train_as_one(tiny_model, tmp_path, stage, dataset):
     """nproc_per_node 2 x batch 1 takes the same steps as 1 process x batch 2: the same loss
@@ -68,6 +69,7 @@ def test_two_processes_train_as_one(tiny_model, tmp_path, stage, dataset):
                          r"\d+ pairs needed, \1 read from the cache .*, 0 computed", log), log
 
 
+@pytest.mark.slow
 def test_abort_leaves_no_process_and_resume_continues(tiny_model, tmp_path):
     saves = tmp_path / "saves"
     m = RunManager(saves)
@@ -100,6 +102,7 @@ def test_abort_leaves_no_process_and_resume_continues(tiny_model, tmp_path):
     assert steps == sorted(set(steps)) and steps[-1] == last.step + 2
 
 
+@pytest.mark.slow
 def test_a_failing_rank_fails_the_run_with_its_error(tiny_model, tmp_path):
     """Rank 1 alone cannot import the stage's module (injected through sitecustomize): the
     run fails, and status.json carries rank 1's error."""

@@ -49,6 +49,7 @@ def test_ranked_answers_from_alpaca_output_list(tmp_path):
     assert [m["content"] for m in row["ranked"]] == ["Paris.", "Lyon?", "No idea."]
 
 
+@pytest.mark.slow
 def test_tuned_run_beats_base_on_held_out_split(tiny_model, tmp_path):
     from core.evaluate.flow import evaluate
     from core.training.run import run

@@ -193,6 +193,7 @@ def test_tokenizer_without_template_gets_default(tiny_model):
         == get_template("default", tok).prompt_text(messages)
 
 
+@pytest.mark.slow
 def test_real_run_exports_and_chats(tiny_model, tmp_path):
     """The layout training really leaves (final adapter, checkpoints) works for both."""
     from conftest import tiny_config

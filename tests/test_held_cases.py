@@ -20,6 +20,7 @@ from core.runs.rundir import RunDir
 from core.training.run import run
 
 
+@pytest.mark.slow
 def test_zero_byte_files_are_survived_and_resumed(tiny_model, tmp_path, caplog):
     caplog.set_level("INFO")
     cfg = tiny_config(tiny_model, tmp_path / "run", save_steps=1)
@@ -36,6 +37,7 @@ def test_zero_byte_files_are_survived_and_resumed(tiny_model, tmp_path, caplog):
     assert resumed.status()["state"] == "completed" and resumed.status()["step"] == 4
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_saving_fails_the_run_and_it_resumes(tiny_model, tmp_path, monkeypatch,
                                                                caplog):
     caplog.set_level("INFO")

@@ -139,6 +139,7 @@ def test_sigkill_while_saving_resumes_from_the_previous_checkpoint(tiny_model, t
     assert [m["step"] for m in resumed.metrics() if "loss" in m] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_incomplete_and_corrupt_checkpoints_are_never_loaded(tiny_model, tmp_path, caplog):
     caplog.set_level("INFO")
     cfg = tiny_config(tiny_model, tmp_path / "run", save_steps=1)
@@ -157,6 +158,7 @@ def test_incomplete_and_corrupt_checkpoints_are_never_loaded(tiny_model, tmp_pat
     assert [c.step for c in resumed.checkpoints() if c.complete] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_refuses_to_resume_behind_newer_complete_checkpoints(tiny_model, tmp_path):
     cfg = tiny_config(tiny_model, tmp_path / "run", save_steps=1, save_total_limit=2)
     rd = run(cfg)

@@ -218,6 +218,7 @@ def test_grpo_builtin_rewards():
     assert length_near(4)(completions, completion_ids=[[1] * 4, [1] * 6, []]) == [1.0, 0.5, 0.0]
 
 
+@pytest.mark.slow
 def test_dpo_from_sft_uses_base_plus_sft_as_reference(tiny_model, tmp_path, tokenizer):
     """The reference of a DPO run continuing an SFT adapter is base + that adapter: its
     log-probs equal plain peft's base+SFT ones (not the bare base's), and the first step's
@@ -259,6 +260,7 @@ def test_dpo_from_sft_uses_base_plus_sft_as_reference(tiny_model, tmp_path, toke
     assert not torch.allclose(ours, logps(base), atol=1e-2)
 
 
+@pytest.mark.slow
 def test_linear_beta_schedule_and_dpo_eval(tiny_model, tmp_path):
     cfg = example("dpo_from_sft", tiny_model, tmp_path / "run", adapter_name_or_path=None,
                   max_steps=3, save_steps=3, eval_steps=3, pref_beta_start=0.1, pref_beta_end=0.3)

@@ -84,6 +84,7 @@ def test_first_step_loss_through_cli(tiny_model, tmp_path):
     assert first["step"] == 1 and first["loss"] == pytest.approx(1 / (4 * 0.2 ** 2), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_full_finetuning_and_rerun(tiny_model, tmp_path):
     from transformers import AutoModelForCausalLM
 

@@ -141,6 +141,7 @@ def test_single_model_chat_and_problems(ws, tiny_model, adapter, tuned, holder):
         assert status.failed
 
 
+@pytest.mark.slow
 def test_a_run_on_another_base_decides_the_base(ws, tiny_model, tiny_qwen3, tuned, holder):
     note = chat_engine.prepare(holder, ws, Picks("demo", a="base", b=tuned), "en")
     assert holder.base.model == str(tiny_model) and "tuned was trained on" in note
