@@ -265,8 +265,6 @@ TEXT: dict[str, dict[str, str]] = {
     "alarm_meaning": {"en": "Usually means", "zh": "通常意味着"},
     "alarm_advice": {"en": "Try", "zh": "可以尝试"},
     "alarm_at": {"en": "step {step}", "zh": "第 {step} 步"},
-    "alarm_note": {"en": "The numbers and advice come from the run doctor (English).",
-                   "zh": "数值与建议来自运行诊断（英文）。"},
     "alarm_not_finite": {"en": "Loss is NaN or infinite", "zh": "损失为 NaN 或无穷大"},
     "alarm_diverging": {"en": "Training is diverging", "zh": "训练发散"},
     "alarm_grad_spike": {"en": "Gradient spike", "zh": "梯度尖峰"},

@@ -294,8 +294,7 @@ def alarms_html(alarms: list[Any], lang: str) -> str:
                      f'<div class="ps-alarm-title">{"✗" if severity == "error" else "⚠"} '
                      f'{_esc(alarm_title(a, lang))} · {_esc(t("alarm_at", lang, step=a.step))}'
                      f'</div><dl>{rows}</dl></div>')
-    note = "" if lang == "en" else f'<div class="ps-note">{_esc(t("alarm_note", lang))}</div>'
-    return f'<div class="ps-alarms">{"".join(boxes)}{note}</div>'
+    return f'<div class="ps-alarms">{"".join(boxes)}</div>'
 
 
 def diff_html(diff: Any, lang: str) -> str:
