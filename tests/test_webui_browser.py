@@ -17,7 +17,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT
@@ -103,27 +105,40 @@ def server(tmp_path_factory, demo_home):
     srv.start()
     yield srv
     srv.stop()
+    stop_runs(srv.saves)
+
+
+def stop_runs(saves: Path) -> None:
+    """No training process a test started (in the page or from a shell) outlives it."""
     from core.runs.manager import RunManager
-    manager = RunManager(srv.saves)
-    for info in manager.list():  # no training process outlives the test
+    manager = RunManager(saves)
+    for info in manager.list():
         if info.alive:
             with contextlib.suppress(UserError):  # it ended meanwhile: nothing to stop
                 manager.abort(info.name, grace_s=0)
     manager.poll()
 
 
-@pytest.fixture(scope="module")
-def page(server, tmp_path_factory):
+@contextlib.contextmanager
+def browser_page(tmp_path_factory, profile: str = "chromium-profile") -> Iterator[Any]:
+    """A page of Debian's Chromium with a profile of its own: what the page stores survives
+    its reloads for as long as the module uses it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM),
+            str(tmp_path_factory.mktemp(profile)), executable_path=str(CHROMIUM),
             args=ARGS, headless=True, viewport={"width": 1440, "height": 1000})
         pg = browser.new_page()
         pg.set_default_timeout(30_000)
         yield pg
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(server, tmp_path_factory):
+    with browser_page(tmp_path_factory) as pg:
+        yield pg
 
 
 def shot(page, name: str) -> None:

@@ -17,7 +17,15 @@ from unittest import mock
 
 import pytest
 from conftest import ROOT
-from test_webui_browser import ARGS, ARTIFACTS, CHROMIUM, RUN_S, Server, demo_home, shot
+from test_webui_browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    RUN_S,
+    Server,
+    browser_page,
+    demo_home,
+    shot,
+)
 
 __all__ = ["demo_home"]  # a fixture this module uses
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
@@ -55,18 +63,10 @@ def server(tmp_path_factory, demo_home, tiny_model):
 
 @pytest.fixture(scope="module")
 def page(server, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM),
-            args=ARGS, headless=True, viewport={"width": 1440, "height": 1000})
-        pg = browser.new_page()
-        pg.set_default_timeout(30_000)
+    with browser_page(tmp_path_factory) as pg:
         pg.goto(server.url)
         pg.locator("#data-preview .ps-pair").first.wait_for(timeout=RUN_S * 1000)
         yield pg
-        browser.close()
 
 
 def report(page) -> str:

@@ -8,27 +8,26 @@ Run: pytest -q tests/test_webui_form_browser.py   (skipped when /usr/bin/chromiu
 """
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import time
 
 import pytest
 from test_webui_browser import (
-    ARGS,
     ARTIFACTS,
     CHROMIUM,
     RUN_S,
     Server,
+    browser_page,
     demo_home,
     open_group,
     open_tab,
     run_row,
     set_field,
     shot,
+    stop_runs,
     wait_state,
 )
 
-from core.errors import UserError
 from core.runs.manager import RunManager
 
 __all__ = ["demo_home"]  # a fixture this module uses
@@ -51,27 +50,14 @@ def server(tmp_path_factory, demo_home):
     srv.start()
     yield srv
     srv.stop()
-    manager = RunManager(srv.saves)
-    for info in manager.list():  # the run started from a shell does not outlive the test
-        if info.alive:
-            with contextlib.suppress(UserError):
-                manager.abort(info.name, grace_s=0)
-    manager.poll()
+    stop_runs(srv.saves)  # the run started from a shell does not outlive the test
 
 
 @pytest.fixture(scope="module")
 def page(server, tmp_path_factory):
     """One browser profile for the module: what a page stores survives its reloads."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM),
-            args=ARGS, headless=True, viewport={"width": 1440, "height": 1000})
-        pg = browser.new_page()
-        pg.set_default_timeout(30_000)
+    with browser_page(tmp_path_factory) as pg:
         yield pg
-        browser.close()
 
 
 def value(page, key: str) -> str:

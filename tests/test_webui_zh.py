@@ -21,11 +21,11 @@ import time
 import pytest
 from conftest import ROOT
 from test_webui_browser import (
-    ARGS,
     ARTIFACTS,
     CHROMIUM,
     RUN_S,
     Server,
+    browser_page,
     demo_home,
     open_tab,
     run_row,
@@ -127,16 +127,8 @@ def server(saves, demo_home):
 
 @pytest.fixture(scope="module")
 def page(server, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-zh")), executable_path=str(CHROMIUM),
-            args=ARGS, headless=True, viewport={"width": 1440, "height": 1000})
-        pg = browser.new_page()
-        pg.set_default_timeout(30_000)
+    with browser_page(tmp_path_factory, "chromium-zh") as pg:
         yield pg
-        browser.close()
 
 
 class English:
