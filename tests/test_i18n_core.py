@@ -704,7 +704,11 @@ def test_every_pattern_has_a_producer():
 
 @pytest.mark.parametrize("pattern_id", list(PRODUCERS))
 def test_the_pattern_matches_what_core_says_today(pattern_id, env, monkeypatch):
-    produced = PRODUCERS[pattern_id](env, monkeypatch)
+    assert_translated(pattern_id, PRODUCERS[pattern_id](env, monkeypatch))
+
+
+def assert_translated(pattern_id: str, produced: str | list[str]) -> None:
+    """Core produced a message (or several) that pattern `pattern_id` turns into 中文."""
     messages = [m for m in (produced if isinstance(produced, list) else [produced]) if m]
     assert messages, f"{pattern_id}: core produced no message"
     results = []

@@ -12,10 +12,11 @@ import re
 import pytest
 from conftest import tiny_config
 from test_doctor import PLAIN, bos_tokenizer, checks, clean_rows, pair, words
+from test_i18n_core import assert_translated
 from test_preflight import fake_checkpoint
 from zh_text import english
 
-from webui.i18n_core import say, translate
+from webui.i18n_core import say
 from webui.i18n_doctor import DOCTOR
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -188,18 +189,8 @@ def test_every_pattern_has_a_producer():
 @pytest.mark.parametrize("pattern_id", list(PRODUCERS))
 def test_the_pattern_matches_what_the_doctor_says_today(pattern_id, tokenizer, tiny_model,
                                                         demo_doctor, tmp_path):
-    produced = PRODUCERS[pattern_id](tokenizer, tiny_model, demo_doctor, tmp_path)
-    messages = [m for m in (produced if isinstance(produced, list) else [produced]) if m]
-    assert messages, f"{pattern_id}: core produced no message"
-    results = []
-    for message in messages:
-        used: list[str] = []
-        results.append((message, translate(message, used), used))
-    hits = [(m, zh) for m, zh, used in results if pattern_id in used]
-    assert hits, f"{pattern_id} translates none of what core says:\n" + "\n".join(
-        f"  {m!r} -> {used}" for m, _, used in results)
-    for message, zh in hits:
-        assert zh != message and CJK.search(zh), (message, zh)
+    assert_translated(pattern_id, PRODUCERS[pattern_id](tokenizer, tiny_model, demo_doctor,
+                                                        tmp_path))
 
 
 def test_a_finding_in_one_line_reads_in_chinese(tokenizer):
