@@ -347,8 +347,9 @@ class OptimArgs:
     chunked_logps: bool = arg(
         True, "Apply the LM head only at the scored (answer) tokens, a chunk at a time, "
         "recomputing instead of keeping the [tokens x vocabulary] logits: far less memory. "
-        "Exact; off: logits for every position from the batch's first answer token on, padding "
-        "and other rows' prompts included.", stages=PREF_STAGES)
+        "Exact; off: dpo computes logits for every position from the batch's first answer "
+        "token on, padding and other rows' prompts included; kto uses TRL's fused head, which "
+        "leaves LoRA on lm_head out.", stages=("dpo", "kto"))
     gradient_checkpointing: bool = arg(False, "Recompute activations in the backward pass: "
                                        "less memory, ~30% slower.")
     dataloader_num_workers: int = arg(

@@ -18,6 +18,9 @@ head weight trains (LoRA on lm_head, full fine-tuning, tied embeddings that trai
 backward recomputes each chunk's logits instead of keeping them. A head this file cannot
 decompose (DoRA, LoRA with bias, quantized) runs through torch's activation checkpointing per
 chunk: same numbers, same memory bound, one more matmul.
+
+`stats` (a dict, optional) receives each position's entropy and mean logit ([N] fp32, no
+gradient) from the same chunks of logits: the metrics KTO logs, at no extra head matmul.
 """
 from __future__ import annotations
 
@@ -36,17 +39,23 @@ def chunk_rows(vocab: int, budget: int = CHUNK_BYTES) -> int:
     return max(16, budget // (4 * vocab))
 
 
-def head_logps(head, hidden: Tensor, targets: Tensor, chunk: int | None = None) -> Tensor:
-    """log p(target) at each of the N positions of `hidden` [N, H] under `head`, in fp32."""
+def head_logps(head, hidden: Tensor, targets: Tensor, chunk: int | None = None,
+               stats: dict[str, Tensor] | None = None) -> Tensor:
+    """log p(target) at each of the N positions of `hidden` [N, H] under `head`, in fp32; with
+    `stats`, also stats["entropy"] and stats["mean_logits"] ([N] fp32, detached)."""
     if hidden.shape[0] == 0:
+        if stats is not None:
+            stats.update(entropy=hidden.new_zeros(0, dtype=torch.float32),
+                         mean_logits=hidden.new_zeros(0, dtype=torch.float32))
         return hidden.new_zeros(0, dtype=torch.float32)
     sharded = [p for p in head.parameters() if hasattr(p, "ds_id")]  # DeepSpeed ZeRO-3
     if sharded:
-        return _zero3_logps(head, hidden, targets, chunk, sharded)
-    return _logps(head, hidden, targets, chunk)
+        return _zero3_logps(head, hidden, targets, chunk, sharded, stats)
+    return _logps(head, hidden, targets, chunk, stats)
 
 
-def _zero3_logps(head, hidden: Tensor, targets: Tensor, chunk: int | None, params) -> Tensor:
+def _zero3_logps(head, hidden: Tensor, targets: Tensor, chunk: int | None, params,
+                 stats: dict | None) -> Tensor:
     """Under ZeRO-3 a rank holds only a shard of each head weight, and this file reads the
     weight outside the module's forward, where DeepSpeed's hooks would gather it. A frozen head
     is gathered once for the forward (the backward needs only what the forward stored); a head
@@ -56,20 +65,20 @@ def _zero3_logps(head, hidden: Tensor, targets: Tensor, chunk: int | None, param
 
     if any(p.requires_grad for p in params):
         vocab = max(p.ds_shape[0] for p in params)  # the full weight's rows, not the shard's
-        return _checkpointed(head, hidden, targets, chunk or chunk_rows(vocab))
+        return _checkpointed(head, hidden, targets, chunk or chunk_rows(vocab), stats)
     with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
-        return _logps(head, hidden, targets, chunk)
+        return _logps(head, hidden, targets, chunk, stats)
 
 
-def _logps(head, hidden: Tensor, targets: Tensor, chunk: int | None) -> Tensor:
+def _logps(head, hidden: Tensor, targets: Tensor, chunk: int | None, stats: dict | None) -> Tensor:
     terms = linear_terms(head, hidden)
     weight = head.weight if terms is None else terms[0][0][1]
     chunk = chunk or chunk_rows(weight.shape[0])
     if terms is None:
-        return _checkpointed(head, hidden, targets, chunk)
+        return _checkpointed(head, hidden, targets, chunk, stats)
     pairs, bias = terms
     flat = [t for pair in pairs for t in pair]
-    return _ScoredLogps.apply(targets, chunk, bias, *flat)
+    return _ScoredLogps.apply(targets, (chunk, stats), bias, *flat)
 
 
 def linear_terms(head, hidden: Tensor) -> tuple[list[tuple[Tensor, Tensor]], Tensor | None] | None:
@@ -105,11 +114,22 @@ def _chunk_logits(xs, ws, bias, start: int, end: int) -> Tensor:
     return z.float()
 
 
+def _new_stats(stats: dict | None, n: int, device) -> dict | None:
+    if stats is None:
+        return None
+    stats.update(entropy=torch.empty(n, dtype=torch.float32, device=device),
+                 mean_logits=torch.empty(n, dtype=torch.float32, device=device))
+    return stats
+
+
 class _ScoredLogps(torch.autograd.Function):
-    """apply(targets, chunk, bias, x_1, W_1, x_2, W_2, ...) -> log p(targets) [N] (fp32)."""
+    """apply(targets, (chunk, stats), bias, x_1, W_1, x_2, W_2, ...) -> log p(targets) [N]
+    (fp32); `stats` None or a dict to fill (head_logps)."""
 
     @staticmethod
-    def forward(ctx, targets, chunk, bias, *terms):
+    def forward(ctx, targets, options, bias, *terms):
+        chunk, stats = options
+        stats = _new_stats(stats, targets.shape[0], targets.device)
         xs, ws = terms[0::2], terms[1::2]
         need = ctx.needs_input_grad
         need_x, need_w = need[3::2], need[4::2]
@@ -123,11 +143,16 @@ class _ScoredLogps(torch.autograd.Function):
             z = _chunk_logits(xs, ws, bias, s, e)
             t = targets[s:e].unsqueeze(1)
             picked = z.gather(1, t).squeeze(1)
+            if stats is not None:
+                stats["mean_logits"][s:e] = z.mean(dim=1)
             top = z.amax(dim=1, keepdim=True)
             z.sub_(top).exp_()  # in place: one [chunk, vocab] block
             total = z.sum(dim=1, keepdim=True)
             lse[s:e] = (top + total.log()).squeeze(1)
             out[s:e] = picked - lse[s:e]
+            if stats is not None:  # H = log S - sum e log e / S with e = exp(z - max), S = sum e
+                stats["entropy"][s:e] = (total.log() - torch.special.xlogy(z, z).sum(
+                    dim=1, keepdim=True) / total).squeeze(1)
             if store:
                 z.div_(total).scatter_add_(1, t, torch.full_like(picked, -1.0).unsqueeze(1))
                 for k, w in enumerate(ws):  # d log p / d x_k = (e_t - p) W_k
@@ -189,20 +214,29 @@ def _recompute_backward(ctx, grad: Tensor):
     return (None, None, None if gb is None else gb.to(bias.dtype), *grads)
 
 
-def _chunk_logps(head, x: Tensor, t: Tensor) -> Tensor:
+def _chunk_logps(head, x: Tensor, t: Tensor, stats: dict | None = None, at: int = 0) -> Tensor:
     logits = head(x).float()
-    return logits.gather(-1, t.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    lse = torch.logsumexp(logits, dim=-1)
+    if stats is not None:  # keyed by the chunk's start: checkpoint's recompute rewrites the same
+        with torch.no_grad():
+            p = (logits - lse.unsqueeze(-1)).exp()
+            stats[at] = (lse - (p * logits).sum(dim=-1), logits.mean(dim=-1))
+    return logits.gather(-1, t.unsqueeze(-1)).squeeze(-1) - lse
 
 
-def _checkpointed(head, hidden: Tensor, targets: Tensor, chunk: int) -> Tensor:
+def _checkpointed(head, hidden: Tensor, targets: Tensor, chunk: int,
+                  stats: dict | None = None) -> Tensor:
     """Any head module: each chunk's logits are recomputed in backward (torch checkpoint)."""
     log.debug("head_logps: %s is not a plain or LoRA Linear; checkpointing each chunk",
               type(head).__name__)
-    parts = []
+    parts, found = [], {} if stats is not None else None
     for s in range(0, hidden.shape[0], chunk):
         x, t = hidden[s:s + chunk], targets[s:s + chunk]
         if torch.is_grad_enabled():
-            parts.append(checkpoint(_chunk_logps, head, x, t, use_reentrant=False))
+            parts.append(checkpoint(_chunk_logps, head, x, t, found, s, use_reentrant=False))
         else:
-            parts.append(_chunk_logps(head, x, t))
+            parts.append(_chunk_logps(head, x, t, found, s))
+    if stats is not None:
+        stats.update(entropy=torch.cat([found[s][0] for s in sorted(found)]),
+                     mean_logits=torch.cat([found[s][1] for s in sorted(found)]))
     return torch.cat(parts)

@@ -3,8 +3,10 @@
     python -m core train examples/kto_demo.yaml
     python -m core train examples/kto_demo.yaml kto_chosen_weight=0.8
 
-Unpaired data (LLaMA-Factory's kto_tag column) trains as it is; paired data arrives already
-split into one desirable and one undesirable row per pair (core/data). Desirable losses are
+The log-probs come from the scored-only LM head (chunked_logps, fused_head.py): the head
+runs at the answer tokens only, LoRA on lm_head included. Unpaired data (LLaMA-Factory's
+kto_tag column) trains as it is; paired data arrives already split into one desirable and
+one undesirable row per pair (core/data). Desirable losses are
 weighted by kto_chosen_weight and undesirable ones by kto_rejected_weight; when the classes
 are unbalanced the run suggests weights (KTO paper, Eq. 8). The reference is the policy with
 its adapter off (LoRA; base + a start adapter when continuing one), an explicit ref_model, or
@@ -47,7 +49,18 @@ def balance_warning(n_desirable: int, n_undesirable: int, chosen_weight: float,
 class PretokenizedKTOTrainer(KTOTrainer):
     """KTOTrainer fed our features, so the run's template and cutoff_len apply as in every
     other stage; only TRL's KL completions are added (each row's answer moves to the next row
-    of its batch, as TRL does)."""
+    of its batch, as TRL does). With `scored_head` (chunked_logps) the policy's and the
+    reference's log-probs come from our scored-only head (fused_head.py) instead of TRL's."""
+
+    def __init__(self, *args, scored_head: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if scored_head:  # after TRL patched the same models with its own fused head
+            from .fused_head import install
+
+            install(self.model.get_base_model() if hasattr(self.model, "get_base_model")
+                    else self.model)
+            if self.ref_model is not None:
+                install(self.ref_model)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         if not self.calculate_KL:
@@ -91,7 +104,8 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
         trainer = PretokenizedKTOTrainer(
             model=model, ref_model=reference, args=args, processing_class=tokenizer,
             callbacks=cbs, train_dataset=to_dataset(_columns(data.train_features)),
-            eval_dataset=to_dataset(_columns(evals)) if evals else None)
+            eval_dataset=to_dataset(_columns(evals)) if evals else None,
+            scored_head=cfg.chunked_logps)
     return fit(trainer, rd, tokenizer, checkpoint, stop)
 
 
