@@ -29,6 +29,8 @@ def test_variants_compare_and_table():
     assert dpo.variants(args) == ["ours", "ours-no-prefix_sharing", "ours-no-packing",
                                   "ours-no-chunked_logps", "ours-plain", "trl", "llamafactory"]
     assert dpo.variants(argparse.Namespace(llamafactory_cli=None, only="ours,trl")) == ["ours", "trl"]
+    assert dpo.variants(argparse.Namespace(what="kto", llamafactory_cli="lf", only=None)) == [
+        "ours", "ours-no-chunked_logps"]
     results = [
         {"variant": "ours", "wall_s": 10.0, "exit_code": 0, "losses": [0.6931, 0.69, 0.68]},
         {"variant": "ours-plain", "wall_s": 40.0, "exit_code": 0, "losses": [0.6931, 0.69, 0.6802]},

@@ -17,6 +17,10 @@ the wall time. Prints a table and writes JSON.
 
     python -m core bench dpo
     python -m core bench dpo --workload long --llamafactory-cli ../lf-venv/bin/llamafactory-cli
+
+`python -m core bench kto` trains stage kto on the same workload (each pair a desirable and
+an undesirable row) with our scored-only head (ours) and with TRL's fused head
+(ours-no-chunked_logps, the reference for its loss curve), everything else the same.
 """
 from __future__ import annotations
 
@@ -42,8 +46,11 @@ CURVE_STEPS = 10
 
 
 def variants(args: argparse.Namespace) -> list[str]:
-    names = ["ours"] + [f"ours-no-{s}" for s in SWITCHES] + ["ours-plain", "trl"]
-    if args.llamafactory_cli:
+    if getattr(args, "what", "dpo") == "kto":
+        names = ["ours", "ours-no-chunked_logps"]
+    else:
+        names = ["ours"] + [f"ours-no-{s}" for s in SWITCHES] + ["ours-plain", "trl"]
+    if args.llamafactory_cli and getattr(args, "what", "dpo") == "dpo":
         names.append("llamafactory")
     if args.only:
         wanted = set(args.only.split(","))
@@ -66,10 +73,10 @@ def bench_dpo(args: argparse.Namespace) -> list[dict]:
         _rates(result, work, args.epochs)
         results.append(result)
         print(f"  {name}: {result['wall_s']} s, exit {result['exit_code']}", flush=True)
-    _compare(results)
+    _compare(results, "ours-no-chunked_logps" if args.what == "kto" else "ours-plain")
     print(table(results))
-    out = Path(args.out or scratch / "bench_dpo.json")
-    out.write_text(json.dumps({"workload": work.name, "size": args.size, "pairs": work.pairs,
+    out = Path(args.out or scratch / f"bench_{args.what}.json")
+    out.write_text(json.dumps({"stage": args.what, "workload": work.name, "size": args.size, "pairs": work.pairs,
                                "tokens": work.tokens, "cutoff_len": work.cutoff_len,
                                "batch": args.batch, "epochs": args.epochs,
                                "machine": machine(), "results": results}, indent=1))
@@ -103,7 +110,11 @@ def _command(name: str, work: Workload, args, folder: Path):
     if name.startswith("ours"):
         off = SWITCHES if name == "ours-plain" else [s for s in SWITCHES if name.endswith(s)]
         path = folder / "config.yaml"
-        path.write_text(yaml.safe_dump(_ours(work, args, folder / "run", off)))
+        cfg = _ours(work, args, folder / "run", off)
+        if args.what == "kto":  # the pairs split into rows; KTO's own loss
+            cfg.pop("pref_loss")
+            cfg["stage"] = "kto"
+        path.write_text(yaml.safe_dump(cfg))
         return [sys.executable, "-m", "core", "train", str(path)], lambda: _read_ours(folder / "run")
     if name == "trl":
         path = folder / "settings.json"
@@ -176,10 +187,10 @@ def _rates(result: dict, work: Workload, epochs: float) -> None:
     result["tokens_per_s"] = round(work.tokens * epochs / result["wall_s"], 1)
 
 
-def _compare(results: list[dict]) -> None:
-    """Loss-curve difference to ours-plain (first 10 steps) and speed-ups over TRL/LF."""
+def _compare(results: list[dict], reference: str = "ours-plain") -> None:
+    """Loss-curve difference to `reference` (first 10 steps) and speed-ups over TRL/LF."""
     by = {r["variant"]: r for r in results}
-    plain = by.get("ours-plain", {}).get("losses")
+    plain = by.get(reference, {}).get("losses")
     for r in results:
         if plain and r["variant"].startswith("ours") and r.get("losses"):
             n = min(CURVE_STEPS, len(plain), len(r["losses"]))

@@ -3,6 +3,7 @@
     python -m core bench dpo                      # ours (all switches, each off) vs TRL
     python -m core bench dpo --workload long --llamafactory-cli ../lf-venv/bin/llamafactory-cli
     python -m core bench dpo --size qwen2.5-0.5b --bf16          # on a GPU
+    python -m core bench kto                      # kto: our scored-only head vs TRL's
     python -m core bench data [--dataset NAME | --file PATH]
 
 `dpo` trains one workload whole-process with every trainer in turn (core/bench/dpo.py) and
@@ -23,7 +24,7 @@ LF_DATA = PROJECT_ROOT.parent / "shared" / "data" / "llamafactory" / "dpo_en_dem
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from core.bench.workload import MODELS, WORKLOADS
 
-    parser.add_argument("what", choices=("dpo", "data"), help="what to time")
+    parser.add_argument("what", choices=("dpo", "kto", "data"), help="what to time")
     parser.add_argument("--workload", choices=tuple(WORKLOADS), default="default",
                         help="dpo: default (8 pairs at cutoff_len 512) or long (64 pairs at 1024)")
     parser.add_argument("--size", choices=tuple(MODELS), default="small",
@@ -44,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.what == "dpo":
+    if args.what in ("dpo", "kto"):
         from core.bench.dpo import bench_dpo
         args.file = args.file or str(LF_DATA)
         results = bench_dpo(args)
