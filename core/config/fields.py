@@ -32,6 +32,7 @@ from .losses import PAIRWISE_LOSSES
 
 STAGES = ("sft", "dpo", "kto", "rm", "grpo")
 PREF_STAGES = ("dpo",)
+PAIR_STAGES = ("dpo", "rm")  # stages whose batches are pairs laid out by core/methods/packing.py
 REF_STAGES = ("dpo", "kto")  # stages that train against a reference model
 BETA_STAGES = ("dpo", "kto")  # pref_beta is DPO's and KTO's beta
 # LLaMA-Factory's names for Qwen text models (core/data/templates.py renders them as it does);
@@ -198,15 +199,16 @@ class DataArgs:
         "assistant turn.", stages=("sft",))
     packing: bool | None = arg(
         None, "Pack several sequences into each row without padding; attention stays within "
-        "each sequence and position ids restart. Empty: on for dpo, off for sft. dpo: the pairs "
-        "of a batch share rows of up to 2 x cutoff_len tokens (exact; the batch still counts "
-        "pairs); sft: conversations are packed into cutoff_len sequences.",
+        "each sequence and position ids restart. Empty: on for dpo and rm, off for sft. dpo, "
+        "rm: the pairs of a batch share rows of up to 2 x cutoff_len tokens (exact; the batch "
+        "still counts pairs); sft: conversations are packed into cutoff_len sequences.",
         choices=(None, True, False),
-        stages=("sft", "dpo"))
+        stages=("sft", *PAIR_STAGES))
     prefix_sharing: bool = arg(
-        True, "dpo: encode each prompt once: one sequence per pair (prompt, chosen, rejected) in "
-        "which rejected attends to the prompt but not to chosen. Exact; off: chosen and rejected "
-        "as two sequences.", stages=PREF_STAGES)
+        True, "dpo, rm: encode each prompt once: one sequence per pair (prompt, chosen, "
+        "rejected) in which rejected attends to the prompt but not to chosen. Exact (rm reads "
+        "each reward where the plain layout would); off: chosen and rejected as two sequences.",
+        stages=PAIR_STAGES)
     group_by_length: bool = arg(
         True, "dpo: batch pairs of similar length (shuffled groups of up to 50 batches, sorted by "
         "length), so packs fill and little padding is computed; off: a plain shuffle.",

@@ -51,7 +51,7 @@ overwrite_output_dir deepspeed fsdp fsdp_config ddp_find_unused_parameters maste
 HONOURED_NOTES = {
     "packing": "packed conversations never attend to each other here (LLaMA-Factory's "
                "neat_packing); `packing: null` means per stage: off for sft, as in "
-               "LLaMA-Factory, and on for dpo, where packing is exact",
+               "LLaMA-Factory, and on for dpo and rm, where packing is exact",
     "reward_model": "the reward model of a grpo run (an rm run's folder); LLaMA-Factory uses it "
                     "for PPO",
     "temperature": "the sampling temperature of grpo's generations; chat and evaluation take "

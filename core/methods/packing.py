@@ -20,6 +20,11 @@ With prefix sharing or packing the attention mask is 4D boolean [rows, 1, L, L] 
 attend); padding positions attend to themselves only, so no softmax row is empty. Scored
 positions come as flat indices into [rows * L] with their targets, the sequence they belong
 to (0..2B-1) and their 1-based place in the answer (LD-DPO weights).
+
+With `pool` (reward models, stage rm) each sequence has one scored position instead: the one
+transformers' *ForSequenceClassification head reads on the sequence's own padded row (its
+last token whose id is not the pad id, see `pooled`), so score_index holds 2B positions,
+chosen_1..B then rejected_1..B (targets 0, places 1).
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ PROMPT, CHOSEN, REJECTED, PAD = 0, 1, 2, -1
 class Segment:
     """One packed unit: token ids, the part of each token (PROMPT/CHOSEN/REJECTED), the
     position ids, and the scored tokens as (index in segment of the position that predicts
-    it, target, sequence, place in answer)."""
+    it, target, sequence, place in answer); with `pool`, (position read, 0, sequence, 1)."""
 
     ids: list[int]
     parts: list[int]
@@ -43,16 +48,31 @@ class Segment:
     scored: list[tuple[int, int, int, int]]
 
 
-def pair_segments(f: dict, pair: int, pairs: int, share: bool) -> list[Segment]:
-    """The segments of one pair: one shared segment, or one per answer."""
+def pooled(ids: list[int], pad_id: int) -> int:
+    """Where transformers' *ForSequenceClassification reads a sequence's score when it is
+    right-padded with `pad_id`: the last token whose id is not the pad id (a trailing token
+    that happens to be the pad id is skipped, as the head skips it), 0 when every one is."""
+    return next((k for k in range(len(ids) - 1, -1, -1) if ids[k] != pad_id), 0)
+
+
+def pair_segments(f: dict, pair: int, pairs: int, share: bool,
+                  pool: int | None = None) -> list[Segment]:
+    """The segments of one pair: one shared segment, or one per answer. `pool` (the pad id):
+    score each sequence's pooled position (reward models) instead of its answer tokens."""
     prompt, chosen, rejected = f["prompt_ids"], f["chosen_ids"], f["rejected_ids"]
     p = len(prompt)
     if not share:
-        return [_single(prompt, chosen, pair), _single(prompt, rejected, pairs + pair)]
+        return [_single(prompt, chosen, pair, pool),
+                _single(prompt, rejected, pairs + pair, pool)]
     c, r = len(chosen), len(rejected)
     ids = prompt + chosen + rejected
     parts = [PROMPT] * p + [CHOSEN] * c + [REJECTED] * r
     positions = list(range(p + c)) + list(range(p, p + r))
+    if pool is not None:  # rejected's token k (k >= p) sits c places later in the segment
+        k = pooled(prompt + rejected, pool)
+        scored = [(pooled(prompt + chosen, pool), 0, pair, 1),
+                  (k + c if k >= p else k, 0, pairs + pair, 1)]
+        return [Segment(ids, parts, positions, scored)]
     scored = [(p + j - 1, tok, pair, j + 1) for j, tok in enumerate(chosen)]
     # rejected token j is predicted at its predecessor: the prompt's end for j = 0
     scored += [((p + c + j - 1) if j else p - 1, tok, pairs + pair, j + 1)
@@ -60,11 +80,12 @@ def pair_segments(f: dict, pair: int, pairs: int, share: bool) -> list[Segment]:
     return [Segment(ids, parts, positions, scored)]
 
 
-def _single(prompt: list[int], answer: list[int], seq: int) -> Segment:
+def _single(prompt: list[int], answer: list[int], seq: int, pool: int | None) -> Segment:
     p = len(prompt)
-    return Segment(prompt + answer, [PROMPT] * p + [CHOSEN] * len(answer),
-                   list(range(p + len(answer))),
-                   [(p + j - 1, tok, seq, j + 1) for j, tok in enumerate(answer)])
+    ids = prompt + answer
+    scored = [(pooled(ids, pool), 0, seq, 1)] if pool is not None else \
+        [(p + j - 1, tok, seq, j + 1) for j, tok in enumerate(answer)]
+    return Segment(ids, [PROMPT] * p + [CHOSEN] * len(answer), list(range(len(ids))), scored)
 
 
 def pack(segments: list[Segment], budget: int) -> list[list[int]]:
@@ -95,6 +116,7 @@ class PairBatcher:
     packing: bool = True
     pack_len: int = 0  # tokens per packed row; 0: the longest segment of the batch
     chunked: bool = True  # the LM head a chunk at a time (scoring.token_logps)
+    pool: bool = False  # one scored position per sequence, the reward head's (stage rm)
 
     def describe(self) -> str:
         """What changes the numbers (in the last bits): part of the reference cache key."""
@@ -104,7 +126,8 @@ class PairBatcher:
     def __call__(self, features: list[dict]) -> dict[str, Tensor]:
         n = len(features)
         segments = [s for i, f in enumerate(features)
-                    for s in pair_segments(f, i, n, self.prefix_sharing)]
+                    for s in pair_segments(f, i, n, self.prefix_sharing,
+                                           self.pad_id if self.pool else None)]
         if self.packing:
             budget = max(self.pack_len, max(len(s.ids) for s in segments))
             rows = pack(segments, budget)

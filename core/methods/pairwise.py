@@ -265,13 +265,14 @@ def planned_pairs(args, cfg: RunConfig, features: list[dict]) -> list[int] | Non
     return torch.randperm(n, generator=generator).tolist()[:used]
 
 
-def pair_batcher(cfg: RunConfig, model, pad_id: int) -> PairBatcher:
-    """The run's batch layout. Prefix sharing and packing need attention that takes a 4D mask;
-    elsewhere (flash_attention_2) pairs run as padded rows, with a warning."""
+def pair_batcher(cfg: RunConfig, model, pad_id: int, pool: bool = False) -> PairBatcher:
+    """The run's batch layout (`pool`: a reward model's, stage rm). Prefix sharing and packing
+    need attention that takes a 4D mask; elsewhere (flash_attention_2) pairs run as padded
+    rows, with a warning."""
     share, packing = cfg.prefix_sharing, cfg.packing is not False
     if (share or packing) and not accepts_4d_mask(model):
         log.warning("prefix_sharing and packing need attention that takes a 4D mask (sdpa, "
                     "eager); %s does not, so chosen and rejected run as padded rows. Set "
                     "flash_attn: auto for them.", attention_impl(model))
         share = packing = False
-    return PairBatcher(pad_id, share, packing, 2 * cfg.cutoff_len, cfg.chunked_logps)
+    return PairBatcher(pad_id, share, packing, 2 * cfg.cutoff_len, cfg.chunked_logps, pool)

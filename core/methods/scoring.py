@@ -29,13 +29,19 @@ def accepts_4d_mask(model) -> bool:
     return attention_impl(model) in MASK_IMPLEMENTATIONS
 
 
-def final_hidden(model, batch: dict[str, Tensor]) -> Tensor:
-    """[rows, L, hidden] final (normed) hidden states of the batch's rows."""
-    mask = batch["attention_mask"]
-    if mask.dim() == 4 and attention_impl(model) == "eager":  # eager adds the mask to scores
+def model_mask(model, mask: Tensor) -> Tensor:
+    """The batch's attention mask as the model's attention takes it: eager adds a 4D mask to
+    the scores, so True/False become 0/-inf-like; sdpa takes the bool mask as it is."""
+    if mask.dim() == 4 and attention_impl(model) == "eager":
         dtype = next(model.parameters()).dtype
         mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
             ~mask, torch.finfo(dtype).min)
+    return mask
+
+
+def final_hidden(model, batch: dict[str, Tensor]) -> Tensor:
+    """[rows, L, hidden] final (normed) hidden states of the batch's rows."""
+    mask = model_mask(model, batch["attention_mask"])
     ids = batch["input_ids"]
     out = model(input_ids=ids, attention_mask=mask, position_ids=batch.get("position_ids"),
                 use_cache=False, output_hidden_states=True,
