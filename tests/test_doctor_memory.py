@@ -1,6 +1,7 @@
 """The doctor's memory estimate (core.training.memory) and time probe (core.training.probe):
-hand arithmetic on a Qwen2.5-0.5B-shaped config.json (no weights), the GPU fit search, the
-estimate against what the tiny model really keeps (autograd's saved tensors, the weights,
+hand arithmetic on a Qwen2.5-0.5B-shaped config.json (no weights), the batch shapes of every
+layout (plain rows, prefix sharing, packing; the plain and the chunked LM head) against
+PairBatcher's own tensors, the GPU fit search, the estimate against what the tiny model keeps (autograd's saved tensors, the weights,
 gradients and optimizer state after a real step), and the probe's two steps and ETA.
 Tolerances: the byte counts of weights, gradients and optimizer state are exact up to the
 optimizer's step counters (1%); the activation rules were read off Qwen2's saved tensors in
@@ -13,14 +14,8 @@ import pytest
 from conftest import tiny_config
 
 from core.config import RunConfig
-from core.training.memory import (
-    Batch,
-    estimate,
-    gpu_fit,
-    longest_batch,
-    model_shape,
-    optimizer_bytes,
-)
+from core.training.memory import estimate, gpu_fit, model_shape, optimizer_bytes
+from core.training.memory_layout import Batch, longest_batch, run_layout
 from core.training.probe import total_steps
 
 # Qwen2.5-0.5B: 24 layers, hidden 896, MLP 4864, 14 query heads and 2 key/value heads of 64,
@@ -39,6 +34,9 @@ def qwen05(tmp_path_factory):
                 num_attention_heads=HEADS, num_key_value_heads=2, vocab_size=V,
                 tie_word_embeddings=True).save_pretrained(folder)
     return folder
+
+
+PLAIN = {"prefix_sharing": False, "packing": False, "chunked_logps": False}  # today's path
 
 
 def config(model, **values) -> RunConfig:
@@ -115,6 +113,97 @@ def test_quantized_full_and_optimizers_by_hand(qwen05):
     assert optimizer_bytes("adafactor", lora, 4) == sum((a + b) * 4 for a, b in lora)
 
 
+def test_chunked_head_and_4d_mask_by_hand(qwen05):
+    """The fast layout's parts: 2 packed rows of 2048 tokens holding 3000 scored answer
+    tokens; the chunked head keeps d log p / d hidden (fp32) per scored token, or with a
+    training head (full) its input, targets and log-sum-exp; the 4D bool mask is workspace."""
+    shape = model_shape(str(qwen05))
+    n, tokens = 3000, 2 * 2048
+    batch = Batch(2, 2048, 0, scored=n, pairs=4, masked=True)
+    chunk = 2 ** 27 // (4 * V)  # head.chunk_rows: 128 MiB of fp32 logits
+    assert chunk == 220
+    gpu = estimate(config(qwen05), shape, batch, "gpu")
+    layer = 2 * (4 * 896 + 4) + 2 * (4 * 896 + 3 * 4864 + 2048) + 4 * 14 + 7 * 32 \
+        + 2 * (6 * 896 + 4864)
+    edges = (4 * 896 + 4) * tokens
+    head = 8 * n + 4 * n * 896  # the gather's index, d log p / d hidden in fp32
+    assert gpu.parts["activations"] == L * layer * tokens + edges + head
+    mask = 2 * 2048 * 2048  # [rows, 1, L, L] bool
+    assert gpu.parts["workspace"] == n * 896 * 2 + chunk * V * (4 + 2) + mask
+
+    full = estimate(config(qwen05, finetuning_type="full"), shape, batch, "gpu")
+    full_layer = 2 * (4 * 896 + 4) + 2 * (4 * 896 + 3 * 4864 + 2048) + 4 * 14 \
+        + 2 * 2 * 896 + 2 * (2 * 896 + 4864)
+    # the final norm's weight keeps its input; the head saves index, targets, lse and input
+    head = 8 * n + 8 * n + 4 * n + n * 896 * 2
+    assert full.parts["activations"] == \
+        L * full_layer * tokens + (4 * 896 + 4 + 2 * 896) * tokens + head
+    # recomputing backward: the tied head's fp32 weight gradient and the input's
+    assert full.parts["workspace"] == n * 896 * 2 + chunk * V * 6 + mask + 4 * V * 896 \
+        + 4 * n * 896
+
+    eager = estimate(config(qwen05, flash_attn="disabled"), shape, batch, "cpu")
+    assert eager.parts["workspace"] == n * 896 * 4 + chunk * V * 4 + mask * (1 + 4)
+
+
+def test_switches_off_give_the_plain_numbers_and_fa2_keeps_the_chunked_head(qwen05):
+    from core.training.memory import estimate_memory
+
+    features = synthetic(20, 200, 1200, 1024)
+    shape = model_shape(str(qwen05))
+    plain = config(qwen05, cutoff_len=1024, per_device_train_batch_size=4, **PLAIN)
+    report = estimate_memory(plain, features)
+    assert report.batch == Batch(8, 1024, 825, pairs=4)
+    for device, got in (("gpu", report.gpu), ("cpu", report.cpu)):
+        assert got.parts == estimate(plain, shape, Batch(8, 1024, 825), device).parts
+    fast = estimate_memory(plain.replace(prefix_sharing=True, packing=None, chunked_logps=True),
+                           features)
+    # one sequence per pair (200 + 824 + 600 tokens), one pair per 2048-token row
+    assert fast.batch == Batch(4, 1624, 0, scored=4 * 1424, pairs=4, masked=True)
+    assert fast.gpu.parts["activations"] < 0.7 * report.gpu.parts["activations"]
+    assert fast.gpu.parts["workspace"] < 0.2 * report.gpu.parts["workspace"]
+    fa2 = run_layout(plain.replace(flash_attn="fa2", prefix_sharing=True, chunked_logps=True))
+    assert (fa2.prefix_sharing, fa2.packing, fa2.chunked) == (False, False, True)
+
+
+@pytest.mark.parametrize("switches", [(s, p, c) for s in (False, True) for p in (False, True)
+                                      for c in (False, True)],
+                         ids=lambda s: "share={}-pack={}-chunked={}".format(*s))
+def test_layout_shapes_are_pair_batchers(switches):
+    """longest_batch lays pairs out with PairBatcher's own segments and packing: its shape is
+    the batch PairBatcher builds; a replayed cutoff is what truncation.fit cuts."""
+    from core.data.truncation import fit
+    from core.methods.packing import PairBatcher
+    from core.training.memory_layout import Shapes, longest_pairs
+
+    share, packing, chunked = switches
+    gen = __import__("random").Random(0)
+    features = []
+    for k in range(9):
+        p, c, r = gen.randint(3, 40), gen.randint(1, 50), gen.randint(1, 50)
+        features.append({"prompt_ids": [5] * p, "chosen_ids": [6] * c, "rejected_ids": [7] * r,
+                         "prompt_len": p, "chosen_len": c, "rejected_len": r})
+
+    def shape_of(batch: dict) -> Batch:
+        rows, width = batch["input_ids"].shape
+        index = batch["score_index"]
+        kept = 0 if chunked else width - int((index % width).min())
+        return Batch(rows, width, kept, len(index) if chunked else 0, int(batch["pairs"]),
+                     batch["attention_mask"].dim() == 4)
+
+    layout = PairBatcher(0, share, packing, 80, chunked)
+    for pairs in (1, 5, 9):
+        real = layout(longest_pairs(features, pairs))
+        assert longest_batch(features, pairs, layout=layout) == shape_of(real)
+    cut = []
+    for f in longest_pairs(features, 5, cutoff=48):
+        prompt, (chosen, rejected), _ = fit(f["prompt_ids"], [f["chosen_ids"], f["rejected_ids"]],
+                                            48, "llamafactory")
+        cut.append({"prompt_ids": prompt, "chosen_ids": chosen, "rejected_ids": rejected})
+    real = PairBatcher(0, share, packing, 2 * 48, chunked)(cut)
+    assert Shapes(layout).batch(longest_pairs(features, 5, cutoff=48), 48) == shape_of(real)
+
+
 def synthetic(n: int, prompt: int, answer: int, cutoff: int) -> list[dict]:
     """Pairs as tokenize_pairwise leaves them: answers cut to fit cutoff after the prompt."""
     out = []
@@ -127,17 +216,20 @@ def synthetic(n: int, prompt: int, answer: int, cutoff: int) -> list[dict]:
     return out
 
 
-def test_longest_batch_and_gpu_fit(qwen05):
+@pytest.mark.parametrize(("switches", "gib"), [(PLAIN, 24), ({}, 16)], ids=["plain", "fast"])
+def test_longest_batch_and_gpu_fit(qwen05, switches, gib):
     features = synthetic(20, 200, 1200, 1024)
-    assert longest_batch(features, 4) == Batch(8, 1024, 825)
-    assert longest_batch(features, 4, cutoff=512) == Batch(8, 512, 313)
-    cfg = config(qwen05, cutoff_len=1024, per_device_train_batch_size=8)
+    assert longest_batch(features, 4) == Batch(8, 1024, 825, pairs=4)
+    assert longest_batch(features, 4, cutoff=512) == Batch(8, 512, 313, pairs=4)
+    cfg = config(qwen05, cutoff_len=1024, per_device_train_batch_size=8, **switches)
+    layout = run_layout(cfg)
     shape = model_shape(str(qwen05))
-    fit = gpu_fit(cfg, shape, features, 24)
+    fit = gpu_fit(cfg, shape, features, gib)
 
     def fits(pairs: int, cutoff: int | None = None, **changes) -> bool:
-        e = estimate(cfg.replace(**changes), shape, longest_batch(features, pairs, cutoff), "gpu")
-        return e.total <= 24 * 1024 ** 3
+        batch = longest_batch(features, pairs, cutoff, layout)
+        e = estimate(cfg.replace(**changes), shape, batch, "gpu")
+        return e.total <= gib * 1024 ** 3
 
     assert fit.fits == fits(8) is False
     assert fits(fit.largest_batch) and not fits(fit.largest_batch + 1)
@@ -153,26 +245,40 @@ def test_total_steps_as_the_trainer_counts_them():
 
 
 # --- against the real tiny model ---------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["fast", "plain"])
 @pytest.mark.parametrize("changes", [
     {}, {"finetuning_type": "full"}, {"gradient_checkpointing": True}, {"lora_dropout": 0.1},
     {"finetuning_type": "freeze", "freeze_trainable_layers": 1}, {"flash_attn": "disabled"},
     {"lora_target": "q_proj,v_proj"},
 ], ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "lora")
-def test_activations_match_what_autograd_keeps(tiny_model, tmp_path, changes):
-    from core.methods.pairwise import PairCollator
+def test_activations_match_what_autograd_keeps(tiny_model, tmp_path, changes, layout):
+    """fast: the defaults (prefix sharing, packing, chunked head), measured on the trainer's
+    own batch (pair_batcher); plain: the switches off, measured on PairCollator's padded rows
+    and on the trainer's plain PairBatcher rows."""
+    from core.methods.pairwise import PairCollator, pair_batcher
     from core.models.policy import load_policy
-    from core.training.memory import estimate_memory, longest_pairs
+    from core.training.memory import estimate_memory
+    from core.training.memory_layout import longest_pairs
     from core.training.preflight import preflight_with_data
     from core.training.probe import saved_bytes
 
-    cfg = tiny_config(tiny_model, tmp_path / "run", per_device_train_batch_size=4, **changes)
+    cfg = tiny_config(tiny_model, tmp_path / "run", per_device_train_batch_size=4, **changes,
+                      **(PLAIN if layout == "plain" else {}))
     _, loaded = preflight_with_data(cfg)
     features = loaded.data.train_features
-    estimated = estimate_memory(cfg, features).cpu.parts["activations"]
+    report = estimate_memory(cfg, features)
+    estimated = report.cpu.parts["activations"]
     model = load_policy(cfg, loaded.tokenizer)
-    batch = PairCollator(loaded.tokenizer.pad_token_id)(longest_pairs(features, 4))
-    measured = saved_bytes(model, batch, "cpu")
-    assert 0.9 < estimated / measured < 1.1, (estimated, measured)
+    longest = longest_pairs(features, 4)
+    pad = loaded.tokenizer.pad_token_id
+    collators = [pair_batcher(cfg, model, pad)]
+    if layout == "plain":
+        collators.append(PairCollator(pad))
+    else:  # the pairs share rows: fewer, longer rows than two per pair
+        assert report.batch.masked and report.batch.sequences < 4 and report.batch.scored
+    for collate in collators:
+        measured = saved_bytes(model, collate(longest), "cpu")
+        assert 0.9 < estimated / measured < 1.1, (type(collate).__name__, estimated, measured)
 
 
 def test_probe_times_two_steps_and_measures_memory(tiny_model, tmp_path, empty_cache):

@@ -168,6 +168,50 @@ def test_full_weight_run_scores_as_its_lora_twin(tiny_model, adapter, tmp_path):
     assert saved["model"] == "full" and saved["preference_total"] == 6
 
 
+def test_flow_scores_equal_the_plain_path(tiny_model, adapter, tmp_path):
+    """Evaluation scores pairs in the fast layout (each prompt once, pairs packed, the chunked
+    head): its summed log-probs of pairs and of ranked answers equal PairCollator's padded
+    rows within 1e-5 (absolute and relative), its token counts exactly, for the base and for
+    a LoRA run."""
+    import dataclasses
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from core.config import RunConfig
+    from core.data import load_rows
+    from core.evaluate.flow import _tokenize, scores
+    from core.methods.pairwise import PairCollator
+
+    (tmp_path / "r.json").write_text(json.dumps([
+        {"instruction": "Capital of France?", "output": ["Paris.", "Lyon, I think.", "No idea."]},
+        {"instruction": "2+2?", "output": ["4", "Four, surely.", "5", "A fish."]}]))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"r": {"file_name": "r.json",
+                                                                  "ranking": True}}))
+    rows = load_rows("demo_pref_en_test", str(ROOT / "data"), "dpo", 10).rows \
+        + load_rows("r", tmp_path, "dpo").rows
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    for tuned in (False, True):
+        if tuned:  # wraps the base in place: after its own turn
+            model = PeftModel.from_pretrained(model, adapter).eval()
+        es = _tokenize(rows, tok, RunConfig(model_name_or_path=str(tiny_model)), model)
+        layout = es.collate
+        assert (layout.prefix_sharing, layout.packing, layout.chunked) == (True, True, True)
+        assert layout(es.features[:4])["input_ids"].shape[0] < 8  # fewer rows than 2 per pair
+        fast = scores(model, es)
+        plain = scores(model, dataclasses.replace(es, collate=PairCollator(tok.pad_token_id)))
+        assert len(fast.pairs["chosen"]) == 12 and [len(r) for r in fast.ranked] == [3, 4]
+        assert fast.pairs["n_chosen"] == plain.pairs["n_chosen"]
+        assert fast.pairs["n_rejected"] == plain.pairs["n_rejected"]
+        for key in ("chosen", "rejected"):  # fp32 sums of ~100 tokens: 1e-5 as test_fast_logps
+            torch.testing.assert_close(torch.tensor(fast.pairs[key]),
+                                       torch.tensor(plain.pairs[key]), atol=1e-5, rtol=1e-5)
+        for got, want in zip(fast.ranked, plain.ranked):
+            torch.testing.assert_close(torch.tensor(got), torch.tensor(want), atol=1e-5, rtol=1e-5)
+
+
 def _answer_logp(model, prompt_ids: list[int], answer_ids: list[int]) -> float:
     """Summed log-prob of one answer after its prompt, from one unpadded forward pass."""
     import torch

@@ -192,9 +192,9 @@ DOCTOR: tuple[Pattern, ...] = (
     # --- memory (core.training.doctor) ---------------------------------------------------
     P("memory_stage", "The memory estimate and the time probe cover stage dpo, not {stage}.",
       "内存估算和耗时探测只适用于 dpo 阶段，不适用于 {stage}。"),
-    P("memory_seen", "Estimated peak memory at the longest batch ({n} pairs, {w} tokens padded): "
+    P("memory_seen", "Estimated peak memory at the longest batch ({n} pairs, {r} x {w} tokens): "
       "{gpu}; {cpu}. {t} of {p} parameters train; {reference}.",
-      "估计的峰值内存（最长的批次：{n} 对，填充到 {w} 个 Token）：{gpu}；{cpu}。{p} 个参数中训练 {t} "
+      "估计的峰值内存（最长的批次：{n} 对，{r} 行 x {w} 个 Token）：{gpu}；{cpu}。{p} 个参数中训练 {t} "
       "个；{reference}。", gpu="memory_line", cpu="memory_line", reference="say"),
     P("memory_reference", "reference: {model}; its log-probs are computed once and cached on disk",
       "参考模型：{model}；它的对数概率只计算一次，并缓存到磁盘", model="reference"),

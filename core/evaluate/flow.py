@@ -7,6 +7,8 @@ and serve both as the base's row and as every run's reference for the implicit r
 full-weight run is loaded on its own. Models load in their run's dtype and quantization unless
 `dtype` says otherwise. With a judge (an rm run), every model answers the first `win_prompts`
 prompts greedily, and the judge, loaded once after the models are done, scores the answers.
+Pairs are scored in the fast layout (pair_layout: prompts once, packed rows, the LM head only
+at answer tokens), which gives the plain path's numbers.
 """
 from __future__ import annotations
 
@@ -75,9 +77,9 @@ class EvalSet:
 
     tokenizer: Any
     template: Any
-    collate: Any
+    collate: Any  # PairBatcher (pair_layout)
     rows: list[dict]  # the rows whose pairs fit cutoff_len
-    features: list[dict]  # their pairs as PairCollator input
+    features: list[dict]  # their pairs as PairBatcher input
     ranked: list[dict]  # answers of rows ranking more than two, two per feature (_rank_pairs)
     ranked_sizes: list[int]  # answers per ranked row
 
@@ -175,9 +177,9 @@ def _evaluate_group(group: list[Member], rows: list[dict], settings: Settings,
 
     first = group[0]
     opts = first.options()
-    es = _tokenize(rows, load_tokenizer(opts), first.cfg)
     lora = [m for m in group if m.lora]
     model = _attach(_load(opts), lora)
+    es = _tokenize(rows, load_tokenizer(opts), first.cfg, model)
     results: dict[str, dict] = {}
     answers: dict[str, list[str]] = {}
     with _adapters_off(model):
@@ -197,11 +199,10 @@ def _evaluate_group(group: list[Member], rows: list[dict], settings: Settings,
     return results, answers
 
 
-def _tokenize(rows: list[dict], tokenizer: Any, cfg: RunConfig) -> EvalSet:
+def _tokenize(rows: list[dict], tokenizer: Any, cfg: RunConfig, model: Any) -> EvalSet:
     from core.data.templates import get_template
     from core.data.tokenize import tokenize_pairwise
     from core.data.truncation import Cutoff
-    from core.methods.pairwise import PairCollator
 
     template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
     tokens = tokenize_pairwise(rows, template, Cutoff(cfg.cutoff_len, cfg.truncation))
@@ -211,8 +212,20 @@ def _tokenize(rows: list[dict], tokenizer: Any, cfg: RunConfig) -> EvalSet:
                     len(tokens.problems), cfg.cutoff_len, cfg.truncation)
     kept = [rows[f["row"]] for f in features]
     ranked, sizes = _rank_pairs(kept, template, cfg.cutoff_len)
-    return EvalSet(tokenizer, template, PairCollator(tokenizer.pad_token_id), kept, features,
-                   ranked, sizes)
+    return EvalSet(tokenizer, template, pair_layout(model, tokenizer.pad_token_id, cfg.cutoff_len),
+                   kept, features, ranked, sizes)
+
+
+def pair_layout(model: Any, pad_id: int, cutoff_len: int) -> Any:
+    """How pairs are scored: the fast layout whatever the run trained with, as its numbers are
+    the plain path's (core.methods.packing): each prompt encoded once, the pairs packed into
+    rows of 2 x cutoff_len tokens, the LM head only at answer tokens. Where the attention takes
+    no 4D mask (flash_attention_2) the pairs run as padded rows, still with the chunked head."""
+    from core.methods.packing import PairBatcher
+    from core.methods.scoring import accepts_4d_mask
+
+    masks = accepts_4d_mask(model)
+    return PairBatcher(pad_id, prefix_sharing=masks, packing=masks, pack_len=2 * cutoff_len)
 
 
 def _rank_pairs(rows: list[dict], template: Any, cutoff_len: int) -> tuple[list[dict], list[int]]:

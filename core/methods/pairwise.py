@@ -266,13 +266,21 @@ def planned_pairs(args, cfg: RunConfig, features: list[dict]) -> list[int] | Non
 
 
 def pair_batcher(cfg: RunConfig, model, pad_id: int, pool: bool = False) -> PairBatcher:
-    """The run's batch layout (`pool`: a reward model's, stage rm). Prefix sharing and packing
-    need attention that takes a 4D mask; elsewhere (flash_attention_2) pairs run as padded
-    rows, with a warning."""
-    share, packing = cfg.prefix_sharing, cfg.packing is not False
-    if (share or packing) and not accepts_4d_mask(model):
+    """The run's batch layout (batch_layout; `pool`: a reward model's, stage rm) for `model`'s
+    attention; where it cannot take a 4D mask (flash_attention_2) pairs run as padded rows,
+    with a warning."""
+    masks = accepts_4d_mask(model)
+    if (cfg.prefix_sharing or cfg.packing is not False) and not masks:
         log.warning("prefix_sharing and packing need attention that takes a 4D mask (sdpa, "
                     "eager); %s does not, so chosen and rejected run as padded rows. Set "
                     "flash_attn: auto for them.", attention_impl(model))
-        share = packing = False
+    return batch_layout(cfg, pad_id, masks, pool)
+
+
+def batch_layout(cfg: RunConfig, pad_id: int, masks: bool = True,
+                 pool: bool = False) -> PairBatcher:
+    """The layout of `cfg`'s switches: prefix sharing and packing only where the attention
+    takes a 4D mask (`masks`); packed rows hold up to 2 x cutoff_len tokens. The memory
+    estimate (core.training.memory_layout) lays out batches with it too."""
+    share, packing = cfg.prefix_sharing and masks, cfg.packing is not False and masks
     return PairBatcher(pad_id, share, packing, 2 * cfg.cutoff_len, cfg.chunked_logps, pool)

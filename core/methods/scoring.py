@@ -71,7 +71,8 @@ def kept_logps(head, hidden: Tensor, index: Tensor, targets: Tensor) -> Tensor:
     logits = head(hidden[:, first:])
     lse = torch.stack([torch.logsumexp(row.float(), dim=-1) for row in logits])
     row, pos = index // length, index % length - first
-    picked = logits[row, pos].float().gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    # one logit per scored token: autograd keeps the indices, not a [N, vocab] copy
+    picked = logits[row, pos, targets].float()
     return picked - lse[row, pos]
 
 

@@ -129,7 +129,8 @@ def memory_checks(cfg: RunConfig, features: list[dict], gpu_gib: float | None,
 
     report = estimate_memory(cfg, features, gpu_gib)
     b = report.batch
-    where = f"at the longest batch ({b.sequences // 2} pairs, {b.width} tokens padded)"
+    # rows x tokens as the run lays them out (prefix sharing and packing: fewer, longer rows)
+    where = f"at the longest batch ({b.pair_count} pairs, {b.sequences} x {b.width} tokens)"
     lines = {d: f"{d.upper()} ({e.dtype}) {size(e.total)} [{_parts(e)}]"
              for d, e in (("gpu", report.gpu), ("cpu", report.cpu))}
     numbers = {"params": report.params, "trainable": report.trainable}

@@ -19,7 +19,7 @@ The parts, in bytes:
                parameter's dtype), 8-bit variants 2 bytes, lion/adagrad/rmsprop 1 state,
                adafactor (rows + columns) x 4 bytes per matrix, sgd none
   activations  what autograd keeps for the backward pass at the longest batch (layer_activations):
-               per decoder layer on the gradient's path and padded token of width T,
+               per decoder layer on the gradient's path and token of a row of width T,
                  2 x (4h + 4) + s x (4q + 3i + T) + 4 x heads      always
                  + 2s x h + s x (2h + i)     where the layer's own weights train (full, freeze)
                  + LoRA per target: 4r, and its input (fp32 without dropout: shared with the
@@ -29,14 +29,23 @@ The parts, in bytes:
                mask), output and mask copy, the MLP's gate, up and activation. Eager attention
                keeps heads x T probabilities instead. freeze's layers before the first trainable
                one keep nothing. Gradient checkpointing keeps each layer's input (s x h) and
-               recomputes one layer at a time. The LM head: logps.token_logps computes logits
-               only from the batch's first scored position and takes each row's log-softmax in
-               fp32, which autograd keeps: sequences x kept positions x vocab x 4 bytes.
+               recomputes one layer at a time. The LM head (memory_layout.head_bytes): the
+               plain one (chunked_logps off) computes logits for every row from the batch's
+               first scored position and keeps each row's fp32 log-softmax: rows x kept
+               positions x vocab x 4 bytes; the chunked one (core.methods.head) keeps, per
+               scored answer token, d log p / d hidden in fp32 (hidden x 4), or with a head
+               that trains its input and log-sum-exp, and nothing of size vocab.
                These are autograd's saved tensors of Qwen2's decoder layer in fp32, measured
                within a few percent (tests/test_doctor_memory.py); 16-bit and GPU kernels are
                counted by the same rules, unmeasured here.
-  workspace    transient peaks: the logits in the compute dtype (and their gradient in the
-               backward pass), and with checkpointing the layer being recomputed
+  workspace    transient peaks: the plain head's logits in the compute dtype (and their
+               gradient), or the chunked head's gathered hidden states and one [chunk, vocab]
+               fp32 block (and a training head's fp32 weight gradient); the batch's 4D bool
+               attention mask; with checkpointing the layer being recomputed
+The batch is the run's longest, laid out as its trainer lays it out (memory_layout): two
+padded rows per pair, or with prefix_sharing one sequence per pair, and with packing the
+pairs' sequences packed into rows of up to 2 x cutoff_len tokens; every per-token rule above
+counts the rows' tokens, padding included.
 GPU totals add the CUDA context (0.75 GiB) and 10% for the caching allocator's fragmentation;
 CPU totals add about 1 GiB for Python, torch and the libraries.
 """
@@ -46,6 +55,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from .memory_layout import Batch, Shapes, full_size, head_bytes, longest_pairs, run_layout
 
 GIB = 1024 ** 3
 CUDA_CONTEXT = int(0.75 * GIB)  # context, cuBLAS workspace, kernels: 0.5-1 GiB by GPU
@@ -69,16 +80,6 @@ class Shape:
     vocab: int
     layer_params: tuple[int, ...]  # per decoder layer (freeze)
     linears: tuple[tuple[str, int, int], ...]  # (name, in, out) of every Linear but the head
-
-
-@dataclass(frozen=True)
-class Batch:
-    """The longest batch a run meets: `sequences` rows of `width` padded tokens, of which the
-    last `kept` positions get logits (token_logps' logits_to_keep)."""
-
-    sequences: int
-    width: int
-    kept: int
 
 
 @dataclass
@@ -191,33 +192,6 @@ def trainable_shapes(cfg: Any, shape: Shape) -> tuple[list[tuple[int, ...]], int
     return [(shape.params,)], 0
 
 
-# --- the longest batch -------------------------------------------------------------------
-def size(f: dict, cutoff: int | None = None) -> int:
-    """Tokens of a pair's longer sequence as the collator pads it (prompt + answer, cut at
-    cutoff_len); `cutoff` replays another cutoff_len on the untruncated lengths."""
-    if cutoff:
-        return min(f["prompt_len"] + max(f["chosen_len"], f["rejected_len"]), cutoff)
-    return len(f["prompt_ids"]) + max(len(f["chosen_ids"]), len(f["rejected_ids"]))
-
-
-def longest_pairs(features: list[dict], pairs: int, cutoff: int | None = None) -> list[dict]:
-    """The `pairs` pairs with the longest sequences: the worst batch a shuffle can draw."""
-    return sorted(features, key=lambda f: size(f, cutoff), reverse=True)[:pairs]
-
-
-def longest_batch(features: list[dict], pairs: int, cutoff: int | None = None) -> Batch:
-    """The shape of the longest batch of `pairs` pairs (longest_pairs)."""
-    rows = longest_pairs(features, pairs, cutoff)
-    width = size(rows[0], cutoff)
-    first = min(f["prompt_len"] if cutoff else len(f["prompt_ids"]) for f in rows)
-    return Batch(2 * pairs, width, max(width - max(first, 1) + 1, 1))
-
-
-def _full(f: dict) -> int:
-    """Untruncated tokens of a pair's longer sequence."""
-    return f["prompt_len"] + max(f["chosen_len"], f["rejected_len"])
-
-
 # --- bytes -------------------------------------------------------------------------------
 def optimizer_bytes(optim: str, shapes: list[tuple[int, ...]], value_bytes: int) -> int:
     """State bytes of transformers' optimizer `optim` for tensors of `shapes`."""
@@ -313,11 +287,13 @@ def activation_bytes(cfg: Any, shape: Shape, batch: Batch, s: int,
     plan = [t for t in layer_plan(cfg, shape) if t is not None]
     layers = [layer_activations(cfg, shape, s, batch.width, t) * tokens for t in plan]
     full = cfg.finetuning_type == "full"
-    # the final norm's fp32 input, and for full training its weight's and the head's inputs
-    edges = (4 * h + 4 + (2 * s * h if full else 0)) * tokens
-    logits = batch.sequences * batch.kept * shape.vocab
-    kept = logits * 4 + edges  # the fp32 log-softmax rows of token_logps
-    workspace = logits * s  # the logits, then their gradient
+    kept, workspace = head_bytes(shape, batch, s, head_trains=full)
+    # the final norm's fp32 input; for full training its weight's input and the plain head's
+    # (the chunked head keeps only what head_bytes counts)
+    kept += (4 * h + 4 + (s * h * (1 if batch.scored else 2) if full else 0)) * tokens
+    if batch.masked:  # the batch's 4D bool mask; eager attention gets it as an additive copy
+        workspace += batch.sequences * batch.width ** 2 * (1 + (s if cfg.flash_attn == "disabled"
+                                                                else 0))
     if checkpointing:  # each layer keeps its input and is recomputed in the backward pass
         kept += len(layers) * s * h * tokens
         workspace += max(layers, default=0)
@@ -370,21 +346,23 @@ def fits(e: Estimate, gib: float) -> bool:
 def gpu_fit(cfg: Any, shape: Shape, features: list[dict], gib: float,
             ref_shape: Shape | None = None) -> Fit:
     """Whether the run fits `gib` GiB, the largest batch that fits at this cutoff_len, the
-    largest cutoff_len at this batch, and whether gradient checkpointing would make it fit."""
+    largest cutoff_len at this batch, and whether gradient checkpointing would make it fit.
+    Batches are laid out as the run lays them out (memory_layout)."""
     pairs = cfg.per_device_train_batch_size
     # Longest first, once: a smaller cutoff caps lengths but keeps their order.
-    ordered = sorted(features, key=_full, reverse=True)
+    ordered = sorted(features, key=full_size, reverse=True)
+    shapes = Shapes(run_layout(cfg))
 
     def at(b: int, cutoff: int | None = None, gc: bool | None = None) -> bool:
-        batch = longest_batch(ordered[:b], min(b, len(features)), cutoff)
-        if b > len(features):  # more pairs than the data holds: repeat the longest batch
-            batch = Batch(2 * b, batch.width, batch.kept)
+        # more pairs than the data holds: the data again, longest first
+        chosen = [ordered[i % len(ordered)] for i in range(b)]
+        batch = shapes.batch(chosen, cutoff)
         return fits(estimate(cfg, shape, batch, "gpu", ref_shape, gc), gib)
 
     largest = 0
     while largest < MAX_BATCH and at(largest + 1):
         largest += 1
-    longest = _full(ordered[0])
+    longest = full_size(ordered[0])
     low, high = 16, min(cfg.cutoff_len, longest)
     best = None
     while low <= high:  # memory grows with the cutoff: bisect
@@ -400,10 +378,12 @@ def gpu_fit(cfg: Any, shape: Shape, features: list[dict], gib: float,
 
 
 def estimate_memory(cfg: Any, features: list[dict], gpu_gib: float | None = None) -> MemoryReport:
-    """The memory report of a dpo run of `cfg` on its tokenized training features."""
+    """The memory report of a dpo run of `cfg` on its tokenized training features, at its
+    longest batch as its layout (prefix sharing, packing, the chunked head) lays it out."""
     shape = model_shape(cfg.model_name_or_path, cfg.trust_remote_code)
     ref_shape = model_shape(cfg.ref_model, cfg.trust_remote_code) if cfg.ref_model else None
-    batch = longest_batch(features, min(cfg.per_device_train_batch_size, len(features)))
+    pairs = min(cfg.per_device_train_batch_size, len(features))
+    batch = Shapes(run_layout(cfg)).batch(longest_pairs(features, pairs))
     shapes, _ = trainable_shapes(cfg, shape)
     report = MemoryReport(shape.params, sum(_numel(t) for t in shapes), batch,
                           estimate(cfg, shape, batch, "cpu", ref_shape),

@@ -5,7 +5,8 @@
 It loads the policy as training does (core.models.policy.load_policy), computes the reference
 log-probs of one optimizer step's pairs (the first per_device_train_batch_size x
 gradient_accumulation_steps training pairs, the real first batch), and trains two steps on
-them with the run's own trainer (PairwiseTrainer) in a temporary folder: nothing is written to
+them with the run's own trainer (PairwiseTrainer) and batch layout (pairwise.pair_batcher:
+prefix sharing, packing, the chunked head) in a temporary folder: nothing is written to
 the run folder or the reference cache. The second step is the one timed for the ETA (the first
 also allocates the optimizer's state). Then it measures, without timing: the bytes of the
 weights, gradients and optimizer state after an optimizer step, the bytes autograd keeps for
@@ -66,16 +67,16 @@ def probe(cfg: RunConfig, tokenizer: Any, data: Any) -> Probe:
     import torch
 
     from core.methods.common import ListDataset, quiet, training_arguments
-    from core.methods.pairwise import PairCollator, PairwiseTrainer
+    from core.methods.pairwise import PairwiseTrainer, pair_batcher
     from core.models.policy import load_policy
 
-    from .memory import longest_pairs
+    from .memory_layout import longest_pairs
 
     train = data.train_features
     features = [dict(f) for f in train[:cfg.per_device_train_batch_size *
                                         cfg.gradient_accumulation_steps]]
     model = load_policy(cfg, tokenizer)
-    collate = PairCollator(tokenizer.pad_token_id)
+    collate = pair_batcher(cfg, model, tokenizer.pad_token_id)  # the run's own layout
     timer = StepTimer()
     with tempfile.TemporaryDirectory(prefix="prefstudio-probe-") as tmp:
         args = training_arguments(cfg, SimpleNamespace(path=tmp), has_eval=False, max_steps=2,
@@ -119,17 +120,17 @@ def _reference(cfg: RunConfig, model: Any, features: list[dict], train: list[dic
                cfg.ld_alpha, ident, dtype, use_cache=False)
     per_pair = (time.perf_counter() - start) / len(features)
     del reference
-    return per_pair * missing if (missing := _uncached(cfg, model, ident, train, dtype)) else None
+    return per_pair * missing if (missing := _uncached(cfg, collate, ident, train, dtype)) else None
 
 
-def _uncached(cfg: RunConfig, model: Any, ident: str, train: list[dict], dtype: Any) -> int:
+def _uncached(cfg: RunConfig, collate: Any, ident: str, train: list[dict], dtype: Any) -> int:
     """How many of the pairs the run will reach (max_steps) its reference pass computes: those
     the cache lacks under the run's own key (its batch layout included)."""
     from core.methods.common import training_arguments
-    from core.methods.pairwise import pair_batcher, planned_pairs
+    from core.methods.pairwise import planned_pairs
     from core.methods.reference import missing_pairs
 
-    layout = pair_batcher(cfg, model, 0).describe()
+    layout = collate.describe()
     with tempfile.TemporaryDirectory(prefix="prefstudio-probe-") as tmp:
         args = training_arguments(cfg, SimpleNamespace(path=tmp), has_eval=False)
     needed = planned_pairs(args, cfg, train)
@@ -138,11 +139,12 @@ def _uncached(cfg: RunConfig, model: Any, ident: str, train: list[dict], dtype: 
 
 
 def saved_bytes(model: Any, batch: dict, device: Any) -> int:
-    """Bytes autograd keeps for the backward pass of `batch` (parameters excluded: they are
-    weights), measured with saved-tensor hooks on one forward pass; no backward, no step."""
+    """Bytes autograd keeps for the backward pass of `batch` (a PairBatcher or PairCollator
+    batch; parameters excluded: they are weights), measured with saved-tensor hooks on one
+    forward pass of the trainer's log-probs (logps.pair_logps); no backward, no step."""
     import torch
 
-    from core.methods.logps import token_logps
+    from core.methods.logps import pair_logps
 
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     kept: dict[int, int] = {}
@@ -154,10 +156,10 @@ def saved_bytes(model: Any, batch: dict, device: Any) -> int:
         return t
 
     model.train()
+    moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        per_token, _ = token_logps(model, *(batch[k].to(device) for k in
-                                            ("input_ids", "attention_mask", "completion_mask")))
-    del per_token
+        sums = pair_logps(model, moved)
+    del sums
     return sum(kept.values())
 
 
