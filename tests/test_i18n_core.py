@@ -347,6 +347,7 @@ PRODUCERS = {
     "needs_cuda": lambda env, mp: [cuda_refusal(mp, quantization_bit=4),
                                    cuda_refusal(mp, optim="adamw_8bit")],
     "fa2": lambda env, mp: cuda_refusal(mp, flash_attn="fa2"),
+    "flex": lambda env, mp: cuda_refusal(mp, flash_attn="flex"),
     "reporter": lambda env, mp: reporter_refusal(mp),
     "deepspeed_cpu": lambda env, mp: cuda_refusal(mp, deepspeed="z2"),
     "fsdp_cpu": lambda env, mp: cuda_refusal(mp, fsdp="full_shard auto_wrap"),

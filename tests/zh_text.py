@@ -28,7 +28,7 @@ TERMS = {
     # products, companies, models
     "PrefStudio", "LLaMA-Factory", "LlamaBoard", "Qwen", "Qwen2", "Qwen3", "Instruct", "Hugging",
     "Face", "Hub", "DeepSeek-R1", "WebUI", "flash-attn", "Gradio", "Python", "PyTorch",
-    "transformers", "bitsandbytes", "TRL",
+    "transformers", "bitsandbytes", "TRL", "FlexAttention",
     "torchrun", "tensorboard", "wandb", "swanlab", "mlflow", "pip", "hf", "DeepSpeed", "ZeRO",
     "FSDP", "FSDP1", "FSDP2", "DDP", "TCP", "NCCL", "gloo", "sbatch", "Slurm",
     # methods and their parts

@@ -103,7 +103,8 @@ HELP: dict[str, str] = {
     "quantization_bit": "用 bitsandbytes 以 4 位或 8 位加载基座模型（QLoRA）。需要 CUDA GPU。",
     "quantization_type": "4 位量化的数据类型。",
     "double_quantization": "对 4 位量化的量化常数再做一次量化（每个权重约省 0.4 位）。",
-    "flash_attn": "注意力内核：auto 在可用时选择 sdpa。",
+    "flash_attn": "注意力内核：auto 在可用时选择 sdpa。flex：PyTorch 的 FlexAttention，它的块掩码会跳过"
+                  "前缀共享和打包所屏蔽的部分（首次使用时编译；需要 CUDA GPU）。",
     # --- stage and LoRA --------------------------------------------------------------------
     "stage": "训练什么：sft、dpo（ORPO/SimPO 也由 pref_loss 选择）、kto、rm（奖励模型）、grpo。",
     "finetuning_type": "lora：训练小型适配器；full：训练全部权重；freeze：只训练最后几层。",

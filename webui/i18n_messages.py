@@ -207,6 +207,10 @@ MESSAGES: tuple[Pattern, ...] = (
       "设备。请删除该项（用 LoRA 以 16/32 位训练），或在有 GPU 的机器上运行。"),
     P("fa2", "flash_attn: fa2 needs a CUDA GPU and the flash-attn package; use flash_attn: auto",
       "flash_attn：fa2 需要 CUDA GPU 和 flash-attn 包；请用 flash_attn: auto"),
+    P("flex", "flash_attn: flex needs a CUDA GPU (PyTorch's FlexAttention has no backward pass "
+      "on the CPU); use flash_attn: auto",
+      "flash_attn：flex 需要 CUDA GPU（PyTorch 的 FlexAttention 在 CPU 上没有反向传播）；"
+      "请用 flash_attn: auto"),
     # --- several processes (core.models.loading, core.config.validate) ---------------------
     P("deepspeed_cpu", "deepspeed: {value}: DeepSpeed needs CUDA GPUs and this machine has none; "
       "remove the key (deepspeed=null on the command line) to train here (several CPU processes "

@@ -133,7 +133,8 @@ def _ours(work: Workload, args, out: Path, off) -> dict:
                pref_loss="sigmoid", pref_beta=BETA, per_device_train_batch_size=args.batch,
                per_device_eval_batch_size=args.batch, gradient_accumulation_steps=1,
                num_train_epochs=args.epochs, learning_rate=LEARNING_RATE, warmup_ratio=0.0,
-               logging_steps=1, save_steps=100_000, output_dir=str(out), bf16=args.bf16)
+               logging_steps=1, save_steps=100_000, output_dir=str(out), bf16=args.bf16,
+               flash_attn=getattr(args, "flash_attn", "auto"))
     cfg.update({s: False for s in off})
     return cfg
 

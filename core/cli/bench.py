@@ -3,6 +3,7 @@
     python -m core bench dpo                      # ours (all switches, each off) vs TRL
     python -m core bench dpo --workload long --llamafactory-cli ../lf-venv/bin/llamafactory-cli
     python -m core bench dpo --size qwen2.5-0.5b --bf16          # on a GPU
+    python -m core bench dpo --size qwen2.5-0.5b --bf16 --flash-attn flex --only ours,ours-plain
     python -m core bench kto                      # kto: our scored-only head vs TRL's
     python -m core bench data [--dataset NAME | --file PATH]
 
@@ -34,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=4, help="dpo: pairs per batch")
     parser.add_argument("--epochs", type=float, default=2.0, help="dpo: epochs")
     parser.add_argument("--bf16", action="store_true", help="dpo: train in bf16 (GPU)")
+    parser.add_argument("--flash-attn", "--flash_attn", dest="flash_attn", default="auto",
+                        choices=("auto", "sdpa", "fa2", "flex"),
+                        help="dpo, kto: our variants' attention (flex: FlexAttention block "
+                        "masks, GPU)")
     parser.add_argument("--llamafactory-cli", "--llamafactory_cli", dest="llamafactory_cli",
                         help="dpo: path to llamafactory-cli in its own virtualenv")
     parser.add_argument("--only", help="dpo: comma-separated variants (ours, ours-no-packing, "

@@ -133,8 +133,10 @@ class ModelArgs:
         True, "Quantize the 4-bit quantization constants too (saves ~0.4 bit per weight).",
         when={"quantization_bit": (4,)})
     flash_attn: str = arg(
-        "auto", "Attention kernel: auto picks sdpa where available.",
-        choices=("auto", "disabled", "sdpa", "fa2"))
+        "auto", "Attention kernel: auto picks sdpa where available. flex: PyTorch's "
+        "FlexAttention, whose block masks skip what prefix sharing and packing mask out "
+        "(compiled on first use; needs a CUDA GPU).",
+        choices=("auto", "disabled", "sdpa", "fa2", "flex"))
 
 
 @dataclass

@@ -75,7 +75,7 @@ HONOURED_NOTES = {
        for k in ("master_addr", "master_port")},
     "plot_loss": "writes training_loss.svg (LLaMA-Factory writes training_loss.png with "
                  "matplotlib); the WebUI's Runs tab draws the same curves live",
-    "flash_attn": "auto, disabled, sdpa or fa2",
+    "flash_attn": "auto, disabled, sdpa or fa2; also flex (PyTorch's FlexAttention, ours)",
     "gradient_checkpointing": "off unless set; LLaMA-Factory turns it on unless "
                               "disable_gradient_checkpointing: true",
 }

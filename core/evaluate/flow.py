@@ -222,10 +222,11 @@ def pair_layout(model: Any, pad_id: int, cutoff_len: int) -> Any:
     rows of 2 x cutoff_len tokens, the LM head only at answer tokens. Where the attention takes
     no 4D mask (flash_attention_2) the pairs run as padded rows, still with the chunked head."""
     from core.methods.packing import PairBatcher
-    from core.methods.scoring import accepts_4d_mask
+    from core.methods.scoring import accepts_4d_mask, wants_block_mask
 
     masks = accepts_4d_mask(model)
-    return PairBatcher(pad_id, prefix_sharing=masks, packing=masks, pack_len=2 * cutoff_len)
+    return PairBatcher(pad_id, prefix_sharing=masks, packing=masks, pack_len=2 * cutoff_len,
+                       block_mask=wants_block_mask(model))
 
 
 def _rank_pairs(rows: list[dict], template: Any, cutoff_len: int) -> tuple[list[dict], list[int]]:

@@ -17,7 +17,10 @@ PairCollator):
   batch still holds the same pairs, so the loss and learning rate mean what they did.
 
 With prefix sharing or packing the attention mask is 4D boolean [rows, 1, L, L] (True =
-attend); padding positions attend to themselves only, so no softmax row is empty. Scored
+attend); padding positions attend to themselves only, so no softmax row is empty. With
+`block_mask` (FlexAttention) the batch carries each token's segment and part instead
+("segments", "parts": [rows, L]) and the model gets a BlockMask of the same rule
+(`block_mask`), built on the model's device, which skips the blocks the rule masks out. Scored
 positions come as flat indices into [rows * L] with their targets, the sequence they belong
 to (0..2B-1) and their 1-based place in the answer (LD-DPO weights).
 
@@ -117,11 +120,12 @@ class PairBatcher:
     pack_len: int = 0  # tokens per packed row; 0: the longest segment of the batch
     chunked: bool = True  # the LM head a chunk at a time (scoring.token_logps)
     pool: bool = False  # one scored position per sequence, the reward head's (stage rm)
+    block_mask: bool = False  # segments and parts for a FlexAttention BlockMask, no dense mask
 
     def describe(self) -> str:
         """What changes the numbers (in the last bits): part of the reference cache key."""
         return (f"share={self.prefix_sharing}|pack={self.packing}:{self.pack_len}|"
-                f"chunked={self.chunked}")
+                f"chunked={self.chunked}" + ("|block" if self.block_mask else ""))
 
     def __call__(self, features: list[dict]) -> dict[str, Tensor]:
         n = len(features)
@@ -169,20 +173,42 @@ class PairBatcher:
                  "score_seq": seq, "score_pos": place}
         if not self.prefix_sharing and not self.packing:
             batch["attention_mask"] = (parts != PAD).long()
+            return batch
+        batch["position_ids"] = positions
+        if self.block_mask:
+            batch["segments"], batch["parts"] = owner, parts
         else:
             batch["attention_mask"] = attention_mask(owner, parts)
-            batch["position_ids"] = positions
         return batch
 
 
+def mask_rule(owner: Tensor, parts: Tensor):
+    """The layouts' attention rule as a FlexAttention mask_mod over [rows, L] segment numbers
+    (-1: padding) and parts: causal within a segment, rejected never sees chosen; padding
+    attends to itself only. The one home of the rule: the dense mask and the BlockMask are
+    both made from it."""
+    def attends(b: Tensor, h: Tensor, q: Tensor, kv: Tensor) -> Tensor:
+        segment = owner[b, q]
+        inside = (segment == owner[b, kv]) & (segment >= 0) & (kv <= q)
+        hidden = (parts[b, q] == REJECTED) & (parts[b, kv] == CHOSEN)
+        return (inside & ~hidden) | ((q == kv) & (segment < 0))
+    return attends
+
+
 def attention_mask(owner: Tensor, parts: Tensor) -> Tensor:
-    """[rows, 1, L, L] bool: causal within a segment, rejected never sees chosen; padding
-    attends to itself only."""
-    q_owner, k_owner = owner.unsqueeze(2), owner.unsqueeze(1)
-    q_part, k_part = parts.unsqueeze(2), parts.unsqueeze(1)
-    length = owner.shape[1]
-    causal = torch.ones((length, length), dtype=torch.bool).tril()
-    mask = (q_owner == k_owner) & (q_owner >= 0) & causal
-    mask &= ~((q_part == REJECTED) & (k_part == CHOSEN))
-    mask |= torch.eye(length, dtype=torch.bool) & (q_owner < 0)  # padding: itself
-    return mask.unsqueeze(1)
+    """[rows, 1, L, L] bool (True = attend): mask_rule at every (query, key) at once, its
+    indices broadcast against each other (what FlexAttention's create_mask does with vmap,
+    without vmap's cost)."""
+    rows, length = owner.shape
+    at = torch.arange(length, device=owner.device)
+    rows_at = torch.arange(rows, device=owner.device).view(-1, 1, 1, 1)
+    return mask_rule(owner, parts)(rows_at, None, at.view(1, 1, -1, 1), at.view(1, 1, 1, -1))
+
+
+def block_mask(owner: Tensor, parts: Tensor):
+    """mask_rule as FlexAttention's BlockMask for [rows, L] tokens, on their device."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    rows, length = owner.shape
+    return create_block_mask(mask_rule(owner, parts), rows, None, length, length,
+                             device=owner.device)

@@ -31,7 +31,7 @@ from core.config import RunConfig
 from .logps import pair_logps
 from .losses import LOSSES, preference_loss
 from .packing import PairBatcher
-from .scoring import accepts_4d_mask, attention_impl
+from .scoring import accepts_4d_mask, attention_impl, wants_block_mask
 from .sharding import is_sharded, mean_over_ranks, sum_over_ranks, zero3_engine
 
 log = logging.getLogger(__name__)
@@ -274,13 +274,15 @@ def pair_batcher(cfg: RunConfig, model, pad_id: int, pool: bool = False) -> Pair
         log.warning("prefix_sharing and packing need attention that takes a 4D mask (sdpa, "
                     "eager); %s does not, so chosen and rejected run as padded rows. Set "
                     "flash_attn: auto for them.", attention_impl(model))
-    return batch_layout(cfg, pad_id, masks, pool)
+    return batch_layout(cfg, pad_id, masks, pool, wants_block_mask(model))
 
 
-def batch_layout(cfg: RunConfig, pad_id: int, masks: bool = True,
-                 pool: bool = False) -> PairBatcher:
+def batch_layout(cfg: RunConfig, pad_id: int, masks: bool = True, pool: bool = False,
+                 block: bool = False) -> PairBatcher:
     """The layout of `cfg`'s switches: prefix sharing and packing only where the attention
-    takes a 4D mask (`masks`); packed rows hold up to 2 x cutoff_len tokens. The memory
-    estimate (core.training.memory_layout) lays out batches with it too."""
+    takes the layouts' masks (`masks`; `block`: as a FlexAttention BlockMask); packed rows hold
+    up to 2 x cutoff_len tokens. The memory estimate (core.training.memory_layout) lays out
+    batches with it too."""
     share, packing = cfg.prefix_sharing and masks, cfg.packing is not False and masks
-    return PairBatcher(pad_id, share, packing, 2 * cfg.cutoff_len, cfg.chunked_logps, pool)
+    return PairBatcher(pad_id, share, packing, 2 * cfg.cutoff_len, cfg.chunked_logps, pool,
+                       block)

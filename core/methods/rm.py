@@ -89,7 +89,7 @@ def pooled_rewards(model, batch: dict[str, Tensor]) -> Tensor:
     hook = head.register_forward_hook(lambda module, args, out: seen.append(out))
     try:
         model(input_ids=batch["input_ids"], position_ids=batch.get("position_ids"), use_cache=False,
-              attention_mask=model_mask(model, batch["attention_mask"]))
+              attention_mask=model_mask(model, batch))
     finally:
         hook.remove()
     scores = seen[-1]  # [rows, L, 1]

@@ -15,7 +15,8 @@ import torch
 from .head import head_logps
 
 Tensor = torch.Tensor
-MASK_IMPLEMENTATIONS = ("sdpa", "eager")  # attention that takes a 4D mask as it is built here
+# attention that takes the layouts' masks: a dense 4D mask (sdpa, eager) or a BlockMask (flex)
+MASK_IMPLEMENTATIONS = ("sdpa", "eager", "flex_attention")
 
 
 def attention_impl(model) -> str | None:
@@ -25,13 +26,24 @@ def attention_impl(model) -> str | None:
 
 def accepts_4d_mask(model) -> bool:
     """Whether prefix sharing and packing can run: the model's attention takes a dense 4D mask
-    (sdpa, eager). flash_attention_2 cannot, flex_attention wants a BlockMask."""
+    (sdpa, eager) or a BlockMask (flex_attention). flash_attention_2 takes neither."""
     return attention_impl(model) in MASK_IMPLEMENTATIONS
 
 
-def model_mask(model, mask: Tensor) -> Tensor:
-    """The batch's attention mask as the model's attention takes it: eager adds a 4D mask to
-    the scores, so True/False become 0/-inf-like; sdpa takes the bool mask as it is."""
+def wants_block_mask(model) -> bool:
+    """FlexAttention: the layouts come as a BlockMask (packing.block_mask), not a dense mask."""
+    return attention_impl(model) == "flex_attention"
+
+
+def model_mask(model, batch: dict[str, Tensor]):
+    """The batch's attention mask as the model's attention takes it: a BlockMask built from
+    the batch's segments and parts (flex); eager adds a 4D mask to the scores, so True/False
+    become 0/-inf-like; sdpa takes the bool mask as it is."""
+    if "segments" in batch:
+        from .packing import block_mask
+
+        return block_mask(batch["segments"], batch["parts"])
+    mask = batch["attention_mask"]
     if mask.dim() == 4 and attention_impl(model) == "eager":
         dtype = next(model.parameters()).dtype
         mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
@@ -41,7 +53,7 @@ def model_mask(model, mask: Tensor) -> Tensor:
 
 def final_hidden(model, batch: dict[str, Tensor]) -> Tensor:
     """[rows, L, hidden] final (normed) hidden states of the batch's rows."""
-    mask = model_mask(model, batch["attention_mask"])
+    mask = model_mask(model, batch)
     ids = batch["input_ids"]
     out = model(input_ids=ids, attention_mask=mask, position_ids=batch.get("position_ids"),
                 use_cache=False, output_hidden_states=True,

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
-ATTENTION = {"auto": None, "disabled": "eager", "sdpa": "sdpa", "fa2": "flash_attention_2"}
+ATTENTION = {"auto": None, "disabled": "eager", "sdpa": "sdpa", "fa2": "flash_attention_2",
+             "flex": "flex_attention"}
 DTYPES = ("auto", "float32", "bfloat16", "float16")  # auto: the best this machine runs
 
 
@@ -123,6 +124,17 @@ def check_machine(cfg: RunConfig) -> None:
         if not torch.cuda.is_available() or importlib.util.find_spec("flash_attn") is None:
             raise UserError("flash_attn: fa2 needs a CUDA GPU and the flash-attn package; use "
                             "flash_attn: auto")
+    check_attention(cfg.flash_attn)
+
+
+def check_attention(flash_attn: str) -> None:
+    """FlexAttention on the CPU (torch 2.13) has no backward pass, and its compiled CPU kernel
+    fails to build once shapes vary: flex is refused without a CUDA GPU, before loading."""
+    import torch
+
+    if flash_attn == "flex" and not torch.cuda.is_available():
+        raise UserError("flash_attn: flex needs a CUDA GPU (PyTorch's FlexAttention has no "
+                        "backward pass on the CPU); use flash_attn: auto")
 
 
 def _check_devices(cfg: RunConfig) -> None:
@@ -219,6 +231,7 @@ def load_model(opts: LoadOptions, head: str = "causal") -> Any:
         BitsAndBytesConfig,
     )
 
+    check_attention(opts.flash_attn)
     source = resolve_model_path(opts.model)
     dtype = opts.torch_dtype
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": opts.trust_remote_code}

@@ -9,7 +9,9 @@ Layouts (core.methods.packing): plain (two padded rows per pair), prefix sharing
 sequence per pair: prompt, chosen, rejected) and packing (the pairs' sequences placed first-fit
 decreasing into rows of up to 2 x cutoff_len tokens); the shapes come from packing's own
 pair_segments and pack on the pairs' tokens, so they are the trainer's. With either switch the
-batch carries a 4D bool attention mask [rows, 1, width, width].
+batch carries a 4D bool attention mask [rows, 1, width, width], except under flash_attn flex,
+whose BlockMask holds a few bytes per 128 x 128 block (not counted; its attention kernels are
+counted as sdpa's, unmeasured: FlexAttention has no backward pass on the CPU).
 """
 from __future__ import annotations
 
@@ -51,7 +53,8 @@ def run_layout(cfg: Any) -> PairBatcher:
     from core.models.loading import ATTENTION
 
     attention = ATTENTION[cfg.flash_attn] or "sdpa"
-    return batch_layout(cfg, 0, attention in MASK_IMPLEMENTATIONS)
+    return batch_layout(cfg, 0, attention in MASK_IMPLEMENTATIONS,
+                        block=attention == "flex_attention")
 
 
 def size(f: dict, cutoff: int | None = None) -> int:
@@ -109,7 +112,7 @@ class Shapes:
         else:
             rows = [[i] for i in range(len(segments))]
         width = max(sum(len(segments[i].ids) for i in row) for row in rows)
-        masked = layout.prefix_sharing or layout.packing
+        masked = (layout.prefix_sharing or layout.packing) and not layout.block_mask
         if layout.chunked:
             return Batch(len(rows), width, 0, sum(len(s.scored) for s in segments),
                          len(features), masked)
