@@ -4,10 +4,10 @@ and whether the loss scores it.
     shown = show_pairs(features, tokenizer)      # [ShownPair(first), ShownPair(longest)]
     shown[0].chosen.scored                        # per token: does the loss use it?
 
-The scored flags come from the trainer's own collator (core.methods.pairwise.PairCollator)
-and follow core.methods.logps.token_logps: a token is scored when it is an answer token and
-not the sequence's first (nothing predicts position 0). They include the template's end of
-turn (<|im_end|> and its newline for ChatML), which teaches the model to stop. Tokens cut at
+The scored flags come from the trainer's own collator (core.methods.packing.PairBatcher,
+whose score_index holds the position that predicts each scored token): every answer token,
+the template's end of turn included (<|im_end|> and its newline for ChatML), which teaches
+the model to stop; every layout scores the same tokens. Tokens cut at
 cutoff_len are not shown, only counted.
 """
 from __future__ import annotations
@@ -77,16 +77,18 @@ def show_pair(feature: dict, tokenizer: Any, why: str = "") -> ShownPair:
 
 
 def scored_flags(feature: dict, pad_id: int) -> tuple[list[bool], list[bool]]:
-    """(chosen, rejected) per-token flags of the loss, from the training collator's mask."""
-    from core.methods.pairwise import PairCollator
+    """(chosen, rejected) per-token flags of the loss, from the training collator's scored
+    positions (its padded-rows layout: sequence 0 is row 0, sequence 1 row 1)."""
+    from core.methods.packing import PairBatcher
 
-    batch = PairCollator(pad_id)([feature])
+    batch = PairBatcher(pad_id, prefix_sharing=False, packing=False)([feature])
+    width = batch["input_ids"].shape[1]
     out = []
-    for row, ids in zip(batch["completion_mask"], ("chosen_ids", "rejected_ids")):
-        n = len(feature["prompt_ids"]) + len(feature[ids])
-        flags = [bool(v) for v in row[:n].tolist()]
-        if flags:
-            flags[0] = False  # token_logps scores from position 1: nothing predicts the first
+    for seq, ids in enumerate(("chosen_ids", "rejected_ids")):
+        flags = [False] * (len(feature["prompt_ids"]) + len(feature[ids]))
+        for index, owner in zip(batch["score_index"].tolist(), batch["score_seq"].tolist()):
+            if owner == seq:
+                flags[index % width + 1] = True  # the token the position predicts
         out.append(flags)
     return out[0], out[1]
 
