@@ -137,6 +137,41 @@ def test_features_and_cutoff_problems(tmp_path, tokenizer):
     assert max(len(f["prompt_ids"]) + len(f["chosen_ids"]) for f in data.train_features) <= 128
 
 
+@pytest.mark.parametrize("stage", ["dpo", "kto", "sft"])
+def test_rows_tokenized_in_slices_are_counted_and_unchanged(tmp_path, tokenizer, monkeypatch,
+                                                            stage):
+    """Tokenizing 3 rows at a time (the data phase counts them) gives what one pass gives:
+    features, their row numbers, the dropped record and the cut counts."""
+    from core.data import tokenize
+    from core.data.templates import get_template
+
+    long = dict(PAIR, instruction="hello " * 200)
+    setup(tmp_path, records(9) + [long, *records(2)])
+    template = get_template("qwen", tokenizer)
+    settings = dict(stage=stage, cutoff_len=128, max_bad_ratio=0.2, val_size=2,
+                    truncation="drop")
+    whole = load_for_training(cfg(tmp_path, **settings), template)
+
+    class Counter:
+        total, done = None, 0
+
+        def count(self, total):
+            self.total = total
+
+        def advance(self, n):
+            self.done += n
+
+    monkeypatch.setattr(tokenize, "SLICE", 3)
+    counter = Counter()
+    sliced = load_for_training(cfg(tmp_path, **settings), template, progress=counter)
+    rows = {"dpo": 12, "sft": 12, "kto": 24}[stage]  # kto: a pair is two rows
+    assert counter.total == counter.done == rows
+    assert sliced.train_features == whole.train_features and sliced.train == whole.train
+    assert sliced.eval_features == whole.eval_features and sliced.bad == whole.bad == 1
+    assert sliced.truncation.to_dict() == whole.truncation.to_dict()
+    assert [str(p) for p in sliced.problems] == [str(p) for p in whole.problems]
+
+
 def test_grpo_prompts_are_tokenized_within_the_completion_room(tmp_path, tokenizer):
     """grpo had no tokenizer here (a note); its prompts now get cutoff_len -
     max_completion_length tokens, rendered as the text TRL generates from."""

@@ -121,12 +121,15 @@ def test_run_walks_the_phases_and_clears_them_at_the_first_step(tiny_model, tmp_
     counts = [(done, total) for name, done, total, _ in seen if name == "reference"]
     assert counts[0] == (0, 12) and counts[-1] == (12, 12)  # 8 train + 4 eval pairs
     assert [d for d, _ in counts] == sorted(d for d, _ in counts) and len(counts) >= 7
+    rows = [(done, total) for name, done, total, _ in seen if name == "data"]
+    assert rows[0] == (None, None) and (0, 12) in rows and rows[-1] == (12, 12)  # rows read
     assert seen[-1] == (None, None, None, 0)  # RunFiles at step 0: the counter takes over
     assert rd.status()["phase"] is None and rd.status()["state"] == "completed"
     log = rd.log_file.read_text()
     assert "\r" not in log
     assert "Computing reference log-probs (12 pairs)..." in log
     assert "Computing reference log-probs: 6/12 pairs (50%)" in log
+    assert "Loading and tokenizing the data: 12/12 rows (100%)" in log
     assert "Loading the model: done in" in log
 
 

@@ -224,6 +224,7 @@ TEXT: dict[str, dict[str, str]] = {
     "phase_trainer": {"en": "Setting up the trainer", "zh": "正在准备训练器"},
     "phase_start": {"en": "Starting training", "zh": "正在启动训练"},
     "phase_count_pairs": {"en": "{done}/{total} pairs", "zh": "{done}/{total} 对"},
+    "phase_count_rows": {"en": "{done}/{total} rows", "zh": "{done}/{total} 行"},
     "phase_count_items": {"en": "{done}/{total}", "zh": "{done}/{total}"},
     "ago": {"en": "{t} ago", "zh": "{t}前"},
     "just_now": {"en": "just now", "zh": "刚刚"},

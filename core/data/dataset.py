@@ -110,12 +110,13 @@ class TokenizedRows:
     cuts: Cuts
 
 
-def tokenize_checked(ds: DatasetRows, template: Any, cut: Cutoff) -> TokenizedRows:
+def tokenize_checked(ds: DatasetRows, template: Any, cut: Cutoff,
+                     on_rows: Any = None) -> TokenizedRows:
     """Token ids for ds.rows within cut.length. Records that truncation drops or refuses are
-    added to ds.problems and their rows get no feature."""
+    added to ds.problems and their rows get no feature. `on_rows(n)`: n more rows done."""
     from .tokenize import tokenize_rows
 
-    out = tokenize_rows(ds.stage, ds.rows, template, cut)
+    out = tokenize_rows(ds.stage, ds.rows, template, cut, on_rows)
     seen = set(ds.problems)
     for pos, fld, reason, severity in out.problems:
         problem = Problem(*ds.sources[pos], fld, reason, severity)

@@ -24,6 +24,7 @@ from .templates import ChatTemplate, encode
 from .truncation import CUTTING, Cutoff, Encoded, budget, drop_turns, fit
 
 Row = dict[str, Any]
+SLICE = 256  # rows tokenized between two progress reports
 
 
 @dataclass
@@ -34,6 +35,13 @@ class Tokenized:
     lengths: list[dict[str, int]] = field(default_factory=list)  # every row, before truncation
     # (row, prompt tokens removed, answer tokens removed, turns dropped) of the rows cut
     cuts: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def extend(self, other: Tokenized, offset: int) -> None:
+        """Append the result of rows[offset:...] tokenized on their own (row numbers shift)."""
+        self.features += [{**f, "row": f["row"] + offset} for f in other.features]
+        self.problems += [(pos + offset, *rest) for pos, *rest in other.problems]
+        self.lengths += other.lengths
+        self.cuts += [(pos + offset, *rest) for pos, *rest in other.cuts]
 
     def refuse(self, pos: int, fld: str, total: int, cut: Cutoff) -> None:
         """A record longer than the limit under truncation drop or error."""
@@ -233,7 +241,16 @@ TOKENIZERS: dict[str, Callable[[list[Row], ChatTemplate, Cutoff], Tokenized]] = 
 }
 
 
-def tokenize_rows(stage: str, rows: list[Row], template: ChatTemplate, cut: Cutoff) -> Tokenized:
+def tokenize_rows(stage: str, rows: list[Row], template: ChatTemplate, cut: Cutoff,
+                  on_rows: Callable[[int], None] | None = None) -> Tokenized:
+    """The stage's tokenizer over `rows`, SLICE rows at a time; `on_rows(n)` after each slice
+    (the run's data phase counts rows with it)."""
     if stage not in TOKENIZERS:
         raise ValueError(f"stage {stage!r} has no tokenizer; known: {', '.join(TOKENIZERS)}")
-    return TOKENIZERS[stage](rows, template, cut)
+    out = Tokenized()
+    for start in range(0, len(rows), SLICE):
+        part = rows[start:start + SLICE]
+        out.extend(TOKENIZERS[stage](part, template, cut), start)
+        if on_rows is not None:
+            on_rows(len(part))
+    return out

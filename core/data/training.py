@@ -66,9 +66,10 @@ class _Part:
     groups: list[list[Row]] = field(default_factory=list)  # the rows of each record kept
 
 
-def load_for_training(cfg: Any, template: Any = None) -> TrainingData:
+def load_for_training(cfg: Any, template: Any = None, progress: Any = None) -> TrainingData:
     """Load cfg.datasets (and cfg.eval_datasets) for cfg.stage. With a ChatTemplate the rows
-    are tokenized once here, so training does not tokenize them again."""
+    are tokenized once here, so training does not tokenize them again; `progress` (a
+    core.runs.progress.Phase) learns how many rows once they are read, and counts them."""
     import numpy as np
 
     if not cfg.datasets:
@@ -85,8 +86,12 @@ def load_for_training(cfg: Any, template: Any = None) -> TrainingData:
     cut = Cutoff(cfg.cutoff_len, cfg.truncation,
                  cfg.max_completion_length if cfg.stage == "grpo" else 0)
     cuts = Cuts(cut.mode, cut.length) if template is not None else None
-    train = [_records(ds, template, cut, cuts) for ds in loaded]
-    evals = [_records(ds, template, cut, cuts) for ds in loaded_eval]
+    on_rows = None
+    if progress is not None and template is not None:
+        progress.count(sum(len(ds.rows) for ds in loaded + loaded_eval))
+        on_rows = progress.advance
+    train = [_records(ds, template, cut, cuts, on_rows) for ds in loaded]
+    evals = [_records(ds, template, cut, cuts, on_rows) for ds in loaded_eval]
     every = loaded + loaded_eval
     if cuts is not None and cuts.refused:
         raise _too_long(every, cuts)
@@ -124,13 +129,14 @@ def refuse_identical(part: _Part, cfg: Any) -> None:
                         f"(`{check_command(cfg.datasets[0], cfg)}` shows them)")
 
 
-def _records(ds: DatasetRows, template: Any, cut: Cutoff, cuts: Cuts | None) -> list[_Record]:
+def _records(ds: DatasetRows, template: Any, cut: Cutoff, cuts: Cuts | None,
+             on_rows: Any = None) -> list[_Record]:
     """Every record read, in order, with its rows; tokenized when a template is given. Records
     with an error (truncation's drops included) are marked bad, after their problem was
     recorded."""
     by_row = None
     if template is not None:
-        tokens = tokenize_checked(ds, template, cut)
+        tokens = tokenize_checked(ds, template, cut, on_rows)
         cuts.add(tokens.cuts)
         by_row = {f["row"]: f for f in tokens.features}
     bad = {(p.file, p.index) for p in ds.errors}

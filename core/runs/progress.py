@@ -37,7 +37,7 @@ PHASES = {
     "trainer": "setting up the trainer",
     "start": "starting training",
 }
-UNITS = {"reference": "pairs"}  # what a phase counts; absent: it has no count
+UNITS = {"reference": "pairs", "data": "rows"}  # what a phase counts; absent: no count
 FIELDS = ("phase", "phase_done", "phase_total", "phase_eta_s", "phase_started_at")
 CLEARED = dict.fromkeys(FIELDS)  # update_status(**CLEARED) ends the phase display
 REPORT_S = 0.5  # status.json at most this often
@@ -55,7 +55,7 @@ class Phase:
         rank0 = int(os.environ.get("RANK", "0")) == 0
         self.rd, self.name, self.total = rd if rank0 else None, name, total
         self.done = 0
-        self.started = self.reported = self.lined = 0.0
+        self.started = self.reported = self.lined = self.counted = 0.0
         self.bar: Any = None
         self.redirect = contextlib.ExitStack()
 
@@ -68,10 +68,21 @@ class Phase:
 
     def start(self) -> None:
         """Show the phase now: in status.json, as a log line, and as a bar on a terminal."""
-        self.started = self.lined = time.time()
+        self.started = self.lined = self.counted = time.time()
         log.info("%s%s...", PHASES[self.name].capitalize(),
                  f" ({self.total} {UNITS.get(self.name, 'items')})" if self.total else "")
-        if self.total and _terminal():
+        self._bar()
+        self._status()
+
+    def count(self, total: int) -> None:
+        """The phase's count, learnt after it started (the data phase knows how many rows it
+        tokenizes once it has read them): counting and the ETA start from here."""
+        self.total, self.done, self.counted = total, 0, time.time()
+        self._bar()
+        self._status()
+
+    def _bar(self) -> None:
+        if self.total and self.bar is None and _terminal():
             from tqdm import tqdm
             from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -79,7 +90,6 @@ class Phase:
                             unit=f" {UNITS.get(self.name, 'items')}", file=sys.stdout,
                             dynamic_ncols=True)
             self.redirect.enter_context(logging_redirect_tqdm())
-        self._status()
 
     def advance(self, n: int = 1) -> None:
         """`n` more items done; reports when REPORT_S (status.json) or LINE_S (a log line,
@@ -110,7 +120,7 @@ class Phase:
         """Seconds left at the pace so far; None before the first item or without a count."""
         if not self.total or not self.done:
             return None
-        elapsed = time.time() - self.started
+        elapsed = time.time() - self.counted
         return round(elapsed / self.done * max(self.total - self.done, 0), 1)
 
     def line(self) -> str:
@@ -120,7 +130,7 @@ class Phase:
         left = f", about {eta:.0f} s left" if eta is not None else ""
         return (f"{PHASES[self.name].capitalize()}: {self.done}/{self.total} "
                 f"{UNITS.get(self.name, 'items')} ({pct}%), "
-                f"{time.time() - self.started:.1f} s elapsed{left}")
+                f"{time.time() - self.counted:.1f} s elapsed{left}")
 
     def fields(self) -> dict[str, Any]:
         """What status.json holds for this phase right now."""

@@ -205,11 +205,12 @@ def _train(cfg: RunConfig, rd: RunDir, checkpoint: str | None,
     from .env import write_env
 
     check_machine(cfg)
-    with Phase(rd, "data"):
+    with Phase(rd, "data") as phase:
         tokenizer = load_tokenizer(LoadOptions.of_run(cfg))
         check_model(cfg, tokenizer)  # pad token, lora_target, layers: before any weight is read
         template = get_template(cfg.template, tokenizer, cfg.enable_thinking)
-        data = load_for_training(cfg, template)  # logs what cutoff_len cut to train.log
+        # counts the rows it tokenizes; logs what cutoff_len cut to train.log
+        data = load_for_training(cfg, template, progress=phase)
         if data.truncation is not None and is_main():  # the Runs view shows it
             rd.update_status(truncation=data.truncation.to_dict())
         log_checks(cfg, template, data)  # the doctor's data and memory findings, no weight yet
