@@ -13,6 +13,7 @@ import time
 import psutil
 import pytest
 from conftest import ROOT, tiny_config
+from test_runs import group_members
 
 from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
@@ -35,16 +36,6 @@ from core.__main__ import main
 sys.exit(main(["train", config]))
 """
 
-
-def group_members(pgid: int) -> list[psutil.Process]:
-    out = []
-    for p in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return out
 
 
 def children(pid: int) -> list[psutil.Process]:
@@ -112,17 +103,24 @@ def test_sigterm_during_the_final_save_lets_it_finish(tiny_model, tmp_path):
     assert "Stop requested (signal 15)" in rd.log_file.read_text()
 
 
-@pytest.mark.slow
-def test_abort_with_dataloader_workers_stops_the_whole_group(tiny_model, tmp_path):
+def train_with_workers(model, tmp_path, name: str):
+    """(manager, run folder, trainer pid, its dataloader workers) of an endless run started
+    through a RunManager, once it trains with two workers."""
     saves = tmp_path / "saves"
     m = RunManager(saves)
-    info = m.start(tiny_config(tiny_model, saves / "workers", max_steps=100000, save_steps=100000,
+    info = m.start(tiny_config(model, saves / name, max_steps=100000, save_steps=100000,
                                dataloader_num_workers=2))
     rd = RunDir(info.path)
     pid = wait_for(lambda: rd.status().get("step", 0) >= 2 and rd.status()["pid"], 300,
                    "training to start")
-    assert os.getpgid(pid) == pid  # the trainer leads its own group
     workers = wait_for(lambda: len(w := children(pid)) >= 2 and w, 60, "the dataloader workers")
+    return m, rd, pid, workers
+
+
+@pytest.mark.slow
+def test_abort_with_dataloader_workers_stops_the_whole_group(tiny_model, tmp_path):
+    m, rd, pid, workers = train_with_workers(tiny_model, tmp_path, "workers")
+    assert os.getpgid(pid) == pid  # the trainer leads its own group
     assert len(workers) >= 2 and all(os.getpgid(w.pid) == pid for w in workers)
     m.abort("workers")
     done = wait_for(lambda: (i := m.get("workers")).state in ("aborted", "failed")
@@ -139,14 +137,7 @@ def test_the_kill_past_the_grace_takes_the_workers_with_the_trainer(tiny_model, 
     trainer's group), on a trainer with live dataloader workers: none of them survives."""
     from core.runs.procs import kill
 
-    saves = tmp_path / "saves"
-    m = RunManager(saves)
-    info = m.start(tiny_config(tiny_model, saves / "killed", max_steps=100000, save_steps=100000,
-                               dataloader_num_workers=2))
-    rd = RunDir(info.path)
-    pid = wait_for(lambda: rd.status().get("step", 0) >= 2 and rd.status()["pid"], 300,
-                   "training to start")
-    workers = wait_for(lambda: len(w := children(pid)) >= 2 and w, 60, "the dataloader workers")
+    m, rd, pid, workers = train_with_workers(tiny_model, tmp_path, "killed")
     kill(pid)
     wait_for(lambda: not group_members(pid), 30, "every process of the group to end")
     assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
