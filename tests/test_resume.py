@@ -105,6 +105,31 @@ run(RunConfig.load(sys.argv[1]))
 """
 
 
+def test_a_signal_during_the_ranks_agreement_stops_every_rank_at_the_next_step(tmp_path,
+                                                                               monkeypatch):
+    """A signal that comes while any_rank waits for the other ranks is handled when the
+    all-reduce returns. The rank must not stop alone on it (the others, not asked, go on to the
+    next step and would wait on its gradients forever): all stop at the next step end."""
+    import core.methods.callbacks as callbacks
+    from transformers import TrainerControl
+
+    stop = GracefulStop(RunDir(tmp_path))
+
+    def all_reduce_then_signal(flag, device):
+        stop._on_signal(signal.SIGTERM, None)
+        return flag  # no other rank was asked
+
+    monkeypatch.setattr(callbacks, "any_rank", all_reduce_then_signal)
+    control = TrainerControl()
+    stop.on_step_end(None, None, control)
+    assert stop.requested and not stop.stopping
+    assert not control.should_training_stop and not control.should_save
+
+    monkeypatch.setattr(callbacks, "any_rank", lambda flag, device: flag)
+    stop.on_step_end(None, None, control)
+    assert stop.stopping and control.should_training_stop and control.should_save
+
+
 @pytest.mark.slow
 def test_sigkill_while_saving_resumes_from_the_previous_checkpoint(tiny_model, tmp_path, caplog):
     caplog.set_level("INFO")

@@ -49,16 +49,14 @@ class AlarmWatch(TrainerCallback):
             log.warning("%s", alarm.line())
         fields = {"alarms": [a.to_dict() for a in self.monitor.alarms]}
         # At the last step the run ends anyway; stopping would only lose the final model.
-        if self.stop_on_alarm and not self.stop.requested and state.global_step < state.max_steps:
+        if self.stop_on_alarm and not self.stop.stopping and state.global_step < state.max_steps:
             first = new[0]
             fields["error"] = f"stopped on alarm {first.id} at step {first.step}: {first.seen}"
             log.warning("stop_on_alarm: stopping after step %d and saving a checkpoint "
                         "(resume with resume_from_checkpoint=true).", state.global_step)
-            # fit() reads GracefulStop.requested: no final model, the run ends aborted. The
+            # fit() reads GracefulStop.stopping: no final model, the run ends aborted. The
             # save and the stop are set here, as on_log runs after on_step_end this step.
-            self.stop.requested = True
-            control.should_save = True
-            control.should_training_stop = True
+            self.stop.stop_here(control)
         if is_main():
             self.rd.update_status(**fields)
         return control

@@ -137,11 +137,15 @@ def prune(rd: RunDir, limit: int) -> None:
 
 
 class GracefulStop(TrainerCallback):
-    """Stops at the next step boundary and saves, so an aborted run can resume."""
+    """Stops at the next step boundary and saves, so an aborted run can resume.
+
+    `requested`: this process was asked to stop (a signal, the STOP file), at any moment.
+    `stopping`: every rank agreed, at a step end, that training stops there; fit() reads it."""
 
     def __init__(self, run_dir: RunDir) -> None:
         self.rd = run_dir
         self.requested = False
+        self.stopping = False
         self.previous = {}
 
     def on_train_begin(self, args, state, control, **kw) -> None:
@@ -165,12 +169,20 @@ class GracefulStop(TrainerCallback):
         if self.rd.stop_file.exists() and not self.requested:
             self.requested = True
             log.warning("Stop requested (STOP file): saving a checkpoint after this step.")
-        # several processes: all stop at the step one of them was asked to, or they would
-        # wait on each other's gradients forever
-        if any_rank(self.requested, getattr(args, "device", "cpu")) and not self.requested:
-            self.requested = True
-            log.warning("Stop requested by another rank: saving a checkpoint after this step.")
-        if self.requested:
-            control.should_save = True
-            control.should_training_stop = True
+        # Several processes: all stop at the step one of them was asked to, or they would wait
+        # on each other's gradients forever. Decide on one reading of `requested`: a signal
+        # that comes while any_rank waits for the other ranks is handled when that call
+        # returns, and reading the flag again then would stop this rank alone.
+        asked = self.requested
+        if any_rank(asked, getattr(args, "device", "cpu")):
+            if not asked:
+                self.requested = True
+                log.warning("Stop requested by another rank: saving a checkpoint after this step.")
+            self.stop_here(control)
         return control
+
+    def stop_here(self, control: TrainerControl) -> None:
+        """Save and stop at this step end (every rank calls it at the same step)."""
+        self.stopping = True
+        control.should_save = True
+        control.should_training_stop = True

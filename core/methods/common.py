@@ -155,7 +155,7 @@ def fit(trainer, rd: RunDir, tokenizer, checkpoint: str | None, stop: GracefulSt
     try:
         _train(trainer, checkpoint)
         # a stop requested during the last step: training is over anyway, save the final model
-        stopped = stop.requested and trainer.state.global_step < trainer.state.max_steps
+        stopped = stop.stopping and trainer.state.global_step < trainer.state.max_steps
         if stopped:  # no final model: the run is resumable from the checkpoint just saved
             log.info("Stopped early at step %d; resume with resume_from_checkpoint=true.",
                      trainer.state.global_step)
