@@ -15,6 +15,7 @@ from core.data.templates import get_template
 from core.data.tokenize import tokenize_pairwise
 from core.data.truncation import Cutoff
 from core.methods.packing import PairBatcher, pooled
+from core.methods.pairwise import SeededLengthGroupedSampler
 from core.methods.rm import PairwiseRewardTrainer, _pairs, _sequences, pooled_rewards
 
 TOL = dict(atol=1e-5, rtol=1e-5)
@@ -170,13 +171,13 @@ def test_loss_metrics_and_lora_gradients_equal_plain(arch, request, tokenizer, t
 
 
 def test_the_switches_apply_to_rm():
-    """prefix_sharing and packing show and act for rm (packing empty: on); group_by_length
-    does not apply to rm."""
+    """prefix_sharing, packing and group_by_length show and act for rm (packing empty: on);
+    chunked_logps does not apply (the head is [hidden -> 1])."""
     from core.config import RunConfig
 
     cfg = RunConfig(stage="rm")
     assert cfg.relevant("prefix_sharing") and cfg.relevant("packing")
-    assert not cfg.relevant("group_by_length") and not cfg.relevant("chunked_logps")
+    assert cfg.relevant("group_by_length") and not cfg.relevant("chunked_logps")
 
 
 def test_flash_attention_falls_back_to_trl_rows(tiny_model, tmp_path, caplog):
@@ -207,7 +208,15 @@ def test_default_rm_run_is_fast_and_matches_the_plain_run(tiny_model, tmp_path, 
         fast_batches.append("score_index" in inputs)
         return real(self, model, inputs, *args, **kwargs)
 
+    samplers = []
+    real_sampler = PairwiseRewardTrainer._get_train_sampler
+
+    def sampler_spy(self, *args, **kwargs):
+        samplers.append(real_sampler(self, *args, **kwargs))
+        return samplers[-1]
+
     monkeypatch.setattr(PairwiseRewardTrainer, "compute_loss", spy)
+    monkeypatch.setattr(PairwiseRewardTrainer, "_get_train_sampler", sampler_spy)
     fast_rd = run(example("rm_demo", tiny_model, tmp_path / "fast"))
     assert fast_batches and all(fast_batches)  # train and eval batches
     fast = [m for m in fast_rd.metrics() if "loss" in m or "eval_loss" in m]
@@ -224,6 +233,10 @@ def test_default_rm_run_is_fast_and_matches_the_plain_run(tiny_model, tmp_path, 
     assert fast_batches and not any(fast_batches)
     plain = [m for m in plain_rd.metrics() if "loss" in m or "eval_loss" in m]
     assert len(plain) == len(fast) >= 3
+    # group_by_length (on by default): both layouts draw the pairs in the same grouped order
+    assert len(samplers) == 2 and all(isinstance(s, SeededLengthGroupedSampler) for s in samplers)
+    assert samplers[0].lengths == samplers[1].lengths
+    assert list(samplers[0]) != sorted(samplers[0])  # not the dataset's order
     numbers = ("loss", "rewards/accuracies", "rewards/margins", "min_reward", "max_reward",
                "num_tokens", "eval_loss", "eval_rewards/accuracies", "eval_rewards/margins")
     for a, b in zip(fast, plain):

@@ -212,9 +212,9 @@ class DataArgs:
         "each reward where the plain layout would); off: chosen and rejected as two sequences.",
         stages=PAIR_STAGES)
     group_by_length: bool = arg(
-        True, "dpo: batch pairs of similar length (shuffled groups of up to 50 batches, sorted by "
-        "length), so packs fill and little padding is computed; off: a plain shuffle.",
-        stages=PREF_STAGES)
+        True, "dpo, rm: batch pairs of similar length (shuffled groups of up to 50 batches, "
+        "sorted by length), so packs fill and little padding is computed; off: a plain shuffle.",
+        stages=PAIR_STAGES)
     max_bad_ratio: float = arg(
         0.0, "Refuse to train when the share of bad records is above this (0: any bad record "
         "stops the run). Bad records under the limit are skipped and listed in train.log.",

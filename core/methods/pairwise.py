@@ -5,7 +5,7 @@ sequence (prompt, chosen, rejected; rejected never attends to chosen), with pack
 share rows without padding, and with chunked_logps the LM head runs only at the scored answer
 tokens, a chunk at a time (head.py); every switch is exact. Switched off, the batch is 2B
 right-padded sequences, [chosen_1..B, rejected_1..B]. group_by_length batches pairs of similar
-length. Only the answer tokens (ending with the template's end token) are scored. Reference
+length (SeededLengthGroupedSampler, which stage rm uses too). Only the answer tokens (ending with the template's end token) are scored. Reference
 log-probs come precomputed in the features (see reference.py), so a step is one policy
 forward. With pref_beta_schedule linear, beta moves from pref_beta_start to pref_beta_end
 over the steps (logged as `beta`). num_tokens counts the pairs' tokens trained so far.
@@ -81,8 +81,7 @@ class PairwiseTrainer(Trainer):
         if not self.run.group_by_length:
             return super()._get_train_sampler(train_dataset)
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        lengths = [len(f["prompt_ids"]) + len(f["chosen_ids"]) + len(f["rejected_ids"])
-                   for f in (dataset[i] for i in range(len(dataset)))]
+        lengths = pair_lengths(dataset[i] for i in range(len(dataset)))
         return SeededLengthGroupedSampler(global_batch(self.args), lengths, data_seed(self.args))
 
     def pair_loss(self, model, inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -238,6 +237,13 @@ class SeededLengthGroupedSampler(LengthGroupedSampler):
         return iter(self.order(self.epoch))
 
 
+def pair_lengths(features) -> list[int]:
+    """What group_by_length sorts pairs by: each pair's tokens with the prompt once (the same
+    whatever layout the pairs train in)."""
+    return [len(f["prompt_ids"]) + len(f["chosen_ids"]) + len(f["rejected_ids"])
+            for f in features]
+
+
 def data_seed(args) -> int:
     return args.data_seed if args.data_seed is not None else args.seed
 
@@ -257,9 +263,7 @@ def planned_pairs(args, cfg: RunConfig, features: list[dict]) -> list[int] | Non
     if args.max_steps <= 0 or used >= n:
         return None
     if cfg.group_by_length:
-        lengths = [len(f["prompt_ids"]) + len(f["chosen_ids"]) + len(f["rejected_ids"])
-                   for f in features]
-        return SeededLengthGroupedSampler(global_batch(args), lengths,
+        return SeededLengthGroupedSampler(global_batch(args), pair_lengths(features),
                                           data_seed(args)).order(0)[:used]
     generator = torch.Generator().manual_seed(data_seed(args))
     return torch.randperm(n, generator=generator).tolist()[:used]

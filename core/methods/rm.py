@@ -12,7 +12,8 @@ position and each sequence's reward is read at the one position the head pools i
 layout (its last token whose id is not the pad id, packing.pooled), so every switch is exact.
 Both off (or attention that cannot take a 4D mask: flash_attention_2), a batch is TRL's: 2B
 right-padded rows [prompt+chosen_1..B, prompt+rejected_1..B], TRL's collator and loss.
-group_by_length does not apply to rm (TRL's shuffle).
+group_by_length batches pairs of similar length, as dpo does (the same sampler and lengths,
+whatever the layout), so packs fill; off: TRL's shuffle.
 
 Logged: loss, rewards/accuracies (share of pairs ranked right), rewards/margins (mean
 r_chosen - r_rejected), min_reward, mean_reward, max_reward, num_tokens (each answer with its
@@ -31,6 +32,7 @@ from trl import RewardTrainer
 
 from core.config import RunConfig
 
+from .pairwise import SeededLengthGroupedSampler, data_seed, global_batch
 from .scoring import model_mask
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,19 @@ RENAMED = {"accuracy": "rewards/accuracies", "margin": "rewards/margins"}
 
 class PairwiseRewardTrainer(RewardTrainer):
     """RewardTrainer logging accuracy and margin under the preference stages' names; batches
-    from PairBatcher(pool=True) (they hold score_index) get the fast, exact loss."""
+    from PairBatcher(pool=True) (they hold score_index) get the fast, exact loss. `lengths`
+    (pairwise.pair_lengths of the train pairs): batch pairs of similar length; None: TRL's
+    shuffle."""
+
+    def __init__(self, *args, lengths: list[int] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lengths = lengths
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.lengths is None:
+            return super()._get_train_sampler(train_dataset)
+        return SeededLengthGroupedSampler(global_batch(self.args), self.lengths,
+                                          data_seed(self.args))
 
     def compute_loss(self, model, inputs, return_outputs=False,
                      num_items_in_batch=None) -> Tensor | tuple[Tensor, dict]:
@@ -112,7 +126,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     from core.runs.progress import Phase
 
     from .common import callbacks, fit, load_model, to_dataset, training_arguments
-    from .pairwise import pair_batcher
+    from .pairwise import pair_batcher, pair_lengths
 
     model = load_model(cfg, rd, tokenizer, head="reward")
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
@@ -129,6 +143,7 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
         trainer = PairwiseRewardTrainer(
             model=model, args=args, processing_class=tokenizer, callbacks=cbs,
             data_collator=batcher if fast else None,  # None: TRL's DataCollatorForPreference
+            lengths=pair_lengths(data.train_features) if cfg.group_by_length else None,
             train_dataset=to_dataset(rows(data.train_features)),
             eval_dataset=to_dataset(rows(evals)) if evals else None)
     return fit(trainer, rd, tokenizer, checkpoint, stop)
