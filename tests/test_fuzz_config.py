@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from core.config import FIELDS, ConfigError, RunConfig, problems
 from core.runs.manager import RunManager
-from webui import forms
+from webui import config_files, forms
 from webui.tabs import train as train_tab
 from webui.workspace import Workspace
 
@@ -127,10 +127,10 @@ def test_form_handlers_never_raise(ws, changes, save_as):
     assert set(forms.visibility(values)) == set(values)
     text, _, found = train_tab.preview(ws, values)
     assert clear(found) and (text is not None or found)
-    written, found = train_tab.save_yaml(ws, values, save_as)
+    written, found = config_files.save_yaml(ws, values, save_as)
     assert clear(found) and (written is not None) != bool(found)
     if written:
-        loaded, note = train_tab.load_yaml(ws, written)
+        loaded, note = config_files.load_yaml(ws, written)
         assert loaded is not None, note
     name, found = train_tab.start(ws, RunManager(ws.saves_dir, max_concurrent=0), values)
     assert clear(found) and (name is not None) != bool(found)
@@ -143,7 +143,7 @@ def test_load_yaml_handler_never_raises(ws, text):
     path = ws.saves_dir / "fuzz" / "loaded.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    values, note = train_tab.load_yaml(ws, str(path))
+    values, note = config_files.load_yaml(ws, str(path))
     assert (values is not None and set(values) == set(forms.SPECS)) or (values is None and note)
 
 
@@ -159,11 +159,11 @@ def test_a_nul_byte_in_output_dir_is_a_field_problem(ws):
 
 
 def test_a_nul_byte_in_the_save_as_path_is_a_field_problem(ws):
-    written, found = train_tab.save_yaml(ws, form(ws), "saves/x\0.yaml")
+    written, found = config_files.save_yaml(ws, form(ws), "saves/x\0.yaml")
     assert written is None
     assert found == [("yaml_path", "yaml_path: 'saves/x\\x00.yaml' contains a NUL byte (\\0); "
                       "remove it")]
-    values, error = train_tab.load_yaml(ws, "saves/x\0.yaml")
+    values, error = config_files.load_yaml(ws, "saves/x\0.yaml")
     assert values is None and "NUL byte" in error
 
 
@@ -177,7 +177,7 @@ def test_a_300_character_run_name_is_refused_at_start(ws):
 
 
 def test_an_over_long_save_as_name_is_a_field_problem(ws):
-    written, found = train_tab.save_yaml(ws, form(ws), "saves/" + "y" * 300 + ".yaml")
+    written, found = config_files.save_yaml(ws, form(ws), "saves/" + "y" * 300 + ".yaml")
     assert written is None and found[0][0] == "yaml_path" and "at most 255" in found[0][1]
 
 

@@ -104,7 +104,7 @@ def test_yaml_tags_are_refused_and_construct_nothing(tagged, tmp_path):
 
 def test_the_webui_never_sets_trust_remote_code(tmp_path):
     from webui import forms
-    from webui.tabs.train import load_yaml
+    from webui.config_files import load_yaml
     from webui.workspace import Workspace
 
     ws = Workspace(tmp_path / "saves", tmp_path / "data")

@@ -529,12 +529,11 @@ def model_outside_link(env) -> str:
 
 def saved_yaml(env, path: str) -> str:
     """The Train tab's Save YAML refusal (a bad name, a folder where the file goes)."""
-    from webui import forms
-    from webui.tabs import train as train_tab
+    from webui import config_files, forms
     (env.ws.saves_dir / "folder.yaml").mkdir(parents=True, exist_ok=True)
     (env.ws.saves_dir / "a-file").write_text("a file where a folder goes")
     values = forms.config_values(RunConfig(dataset_dir=str(env.data)))
-    written, found = train_tab.save_yaml(env.ws, values, str(env.ws.saves_dir / path))
+    written, found = config_files.save_yaml(env.ws, values, str(env.ws.saves_dir / path))
     assert written is None
     return [message for _, message in found]
 

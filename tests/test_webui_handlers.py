@@ -21,7 +21,7 @@ from core.errors import UserError
 from core.runs.info import ACTIONS, refusal
 from core.runs.manager import RunManager
 from core.runs.rundir import RunDir
-from webui import forms, i18n, plots
+from webui import config_files, forms, i18n, plots
 from webui.tabs import data as data_tab
 from webui.tabs import data_pages, data_upload
 from webui.tabs import runs as runs_tab
@@ -240,12 +240,12 @@ def test_preview_shows_the_doctor(ws):
 
 def test_save_yaml_writes_a_file_and_makes_no_run(ws):
     values = form(ws, run_name="saved", pref_beta=0.3)
-    written, found = train_tab.save_yaml(ws, values, "")
+    written, found = config_files.save_yaml(ws, values, "")
     assert found == [] and Path(written) == ws.saves_dir / "configs" / "saved.yaml"
     assert RunManager(ws.saves_dir).list() == []  # Runs shows nothing new
     assert [p.relative_to(ws.saves_dir) for p in ws.saves_dir.rglob("*")] == [
         Path("configs"), Path("configs/saved.yaml")]
-    loaded, note = train_tab.load_yaml(ws, written)
+    loaded, note = config_files.load_yaml(ws, written)
     assert loaded == forms.config_values(forms.build_config(values, ws)[0]) and note == ""
     assert loaded["output_dir"] == "" and loaded["run_name"] == "saved"
     # the command now runs that file, with no "save first" line
@@ -253,12 +253,12 @@ def test_save_yaml_writes_a_file_and_makes_no_run(ws):
     comments, words = command_parts(command)
     assert comments == [] and words[14] == written
     # saving the same form again keeps its file; another config never overwrites it unasked
-    assert train_tab.save_yaml(ws, values, "")[0] == written
-    other, _ = train_tab.save_yaml(ws, {**values, "pref_beta": 0.4}, "")
+    assert config_files.save_yaml(ws, values, "")[0] == written
+    other, _ = config_files.save_yaml(ws, {**values, "pref_beta": 0.4}, "")
     assert Path(other).name == "saved-2.yaml"
-    assert train_tab.load_yaml(ws, written)[0]["pref_beta"] == 0.3
-    named, _ = train_tab.save_yaml(ws, {**values, "pref_beta": 0.5}, written)  # named: replaced
-    assert named == written and train_tab.load_yaml(ws, written)[0]["pref_beta"] == 0.5
+    assert config_files.load_yaml(ws, written)[0]["pref_beta"] == 0.3
+    named, _ = config_files.save_yaml(ws, {**values, "pref_beta": 0.5}, written)  # named: replaced
+    assert named == written and config_files.load_yaml(ws, written)[0]["pref_beta"] == 0.5
 
 
 def test_save_yaml_refuses_run_folders_and_other_places(ws):
@@ -269,21 +269,21 @@ def test_save_yaml_refuses_run_folders_and_other_places(ws):
                         ("/tmp/elsewhere.yaml", "outside"),
                         (str(ws.saves_dir / "mine.txt"), ".yaml or .yml"),
                         (str(ws.saves_dir / "done"), ".yaml or .yml")):
-        written, found = train_tab.save_yaml(ws, form(ws), path)
+        written, found = config_files.save_yaml(ws, form(ws), path)
         assert written is None and found[0][0] == "yaml_path" and words in found[0][1], found
     assert not (ws.saves_dir / "new").exists()
     assert not (ws.saves_dir / "done" / "mine.yaml").exists()
-    written, found = train_tab.save_yaml(ws, form(ws), str(ws.data_dir / "mine.yml"))
+    written, found = config_files.save_yaml(ws, form(ws), str(ws.data_dir / "mine.yml"))
     assert found == [] and (ws.data_dir / "mine.yml").is_file()
     # an example just loaded is read-only: Save writes the form to saves/configs/ instead
-    written, found = train_tab.save_yaml(ws, form(ws), str(ws.examples_dir / "dpo_demo.yaml"))
+    written, found = config_files.save_yaml(ws, form(ws), str(ws.examples_dir / "dpo_demo.yaml"))
     assert found == [] and Path(written) == ws.saves_dir / "configs" / "dpo-demo_pref_en.yaml"
 
 
 def test_save_then_load_yaml(ws):
-    values, error = train_tab.load_yaml(ws, "../etc/passwd")
+    values, error = config_files.load_yaml(ws, "../etc/passwd")
     assert values is None and "outside" in error
-    values, _ = train_tab.load_yaml(ws, str(ws.examples_dir / "dpo_demo.yaml"))
+    values, _ = config_files.load_yaml(ws, str(ws.examples_dir / "dpo_demo.yaml"))
     assert values["stage"] == "dpo" and values["model_name_or_path"] == "demo"
 
 
@@ -293,7 +293,7 @@ def test_the_pasted_command_runs_the_saved_config(ws):
     interpreter in the project root reads the saved file and places the run where Start
     would; the check's verdict lands in that folder's train.log."""
     values = form(ws, max_samples=8)
-    written, _ = train_tab.save_yaml(ws, values, "")
+    written, _ = config_files.save_yaml(ws, values, "")
     _, command, _ = train_tab.preview(ws, values, written)
     assert " -m core train " in command
     checked = command.replace(" -m core train ", " -m core train --check ").removesuffix(" &")

@@ -5,12 +5,11 @@ YAML, the shell command and the counts follow every change of the form.
 
 The handlers below are plain functions of form values (key -> widget value), tested without a
 browser: preview() (the YAML, the command and the dry run of core.training.preflight),
-save_yaml() (a file, never a run folder), load_yaml(), start(), abort(), reset(), off_demo()
-(the demo's tuned values left behind with the demo) and block_labels().
+start(), abort(), reset(), off_demo() (the demo's tuned values left behind with the demo) and
+block_labels(); Save YAML and Load YAML are webui/config_files.py's.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,15 +20,15 @@ from core.config.demo import defaults_for, leave_demo
 from core.errors import UserError
 from core.runs.info import refusal
 from core.runs.manager import RunManager
-from core.runs.rundir import RunDir
 from core.training.doctor import doctor
 from core.training.launch import machine
 from core.training.preflight import Finding, key_of, preflight
 
 from .. import forms
+from ..config_files import load_yaml, save_yaml, yaml_files
 from ..doctor import doctor_html
 from ..i18n import DEFAULT, group_title, sentences, t
-from ..preview import CONFIGS, Problems, config_preview, filled, yaml_target
+from ..preview import Problems, config_preview, filled
 from ..render import message_html, problems_html
 from ..workspace import Workspace
 
@@ -85,60 +84,6 @@ def findings(ws: Workspace, cfg: RunConfig) -> list[Finding]:
                      tokenizer=lambda c: ws.tokenizer(c.model_name_or_path))
 
 
-def save_yaml(ws: Workspace, values: dict[str, Any],
-              path: str | None) -> tuple[str | None, Problems]:
-    """Write the form's config to `path` in saves/ or data/ (empty: saves/configs/<name>.yaml,
-    see preview.yaml_target), never into a run folder, so saving makes no run. Returns (the
-    path written, problems); nothing is written when there are any."""
-    cfg, found = forms.build_config(values, ws)
-    if cfg is None or found:
-        return None, found
-    try:
-        target = ws.confine(yaml_target(ws, cfg, path), "yaml_path")
-        check_yaml_target(ws, target)
-    except UserError as e:
-        return None, [("yaml_path", str(e))]
-    try:
-        cfg.save(target)
-    except OSError as e:  # a folder where the file goes, no permission, a full disk
-        return None, [("yaml_path", f"yaml_path: cannot write {ws.shown(target)}: "
-                       f"{e.strerror or e}")]
-    return ws.shown(target), []
-
-
-def check_yaml_target(ws: Workspace, target: Path) -> None:
-    """A UserError unless `target` may take a saved YAML: a .yaml/.yml file outside every run
-    folder (one holding status.json or config.yaml, as Runs lists them), not named config.yaml
-    (that name makes its folder a run)."""
-    shown = ws.shown(target)
-    if target.suffix not in (".yaml", ".yml"):
-        raise UserError(f"yaml_path: {shown} must end in .yaml or .yml")
-    if target.is_dir():
-        raise UserError(f"yaml_path: {shown} is a folder; give a file name ending in .yaml")
-    if target.name == RunDir(target.parent).config.name:
-        raise UserError(f"yaml_path: {target.name} is the name of a run's own config and would "
-                        "make its folder look like a run; choose another name")
-    for folder in (target.parent, *target.parent.parents):
-        rd = RunDir(folder)
-        if rd.config.exists() or rd.status_file.exists():
-            raise UserError(f"yaml_path: {ws.shown(folder)} is a run folder; save the YAML "
-                            f"outside it, e.g. in {ws.shown(ws.saves_dir / CONFIGS)}/")
-        if folder in (ws.saves_dir, ws.data_dir):
-            break
-
-
-def load_yaml(ws: Workspace, path: str,
-              lang: str = DEFAULT) -> tuple[dict[str, Any] | None, str]:
-    """Form values from a YAML file in saves/, data/ or examples/, and a note; (None, error)
-    on failure."""
-    try:
-        cfg = RunConfig.load(ws.confine(path, "yaml_path", readonly=True))
-    except UserError as e:  # ConfigError is one
-        return None, str(e)
-    note = t("no_remote_code", lang) if cfg.trust_remote_code else ""
-    return forms.config_values(cfg), note
-
-
 def start(ws: Workspace, runs: RunManager, values: dict[str, Any]) -> tuple[str | None, Problems]:
     """Validate, dry-run (core.training.preflight: an unknown dataset, bad data, a folder in
     use, ...) and hand the config to RunManager.start; (run name, []) or (None, problems).
@@ -178,14 +123,6 @@ def abortable(runs: RunManager, name: str | None) -> bool:
         return bool(name) and refusal(runs.get(name), "abort") is None
     except UserError:  # deleted meanwhile
         return False
-
-
-def yaml_files(ws: Workspace) -> list[str]:
-    """YAML files offered by Load: examples/, then the saves/ configs, newest first."""
-    found = sorted(ws.examples_dir.glob("*.y*ml"))
-    saves = sorted(ws.saves_dir.glob("**/*.y*ml"), key=lambda p: -p.stat().st_mtime)[:50]
-    data = sorted(ws.data_dir.glob("*.y*ml"))
-    return [ws.shown(p) for p in found + saves + data]
 
 
 def reset(values: dict[str, Any]) -> dict[str, Any]:
