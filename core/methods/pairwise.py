@@ -5,10 +5,11 @@ sequence (prompt, chosen, rejected; rejected never attends to chosen), with pack
 share rows without padding, and with chunked_logps the LM head runs only at the scored answer
 tokens, a chunk at a time (head.py); every switch is exact. Switched off, the batch is 2B
 right-padded sequences, [chosen_1..B, rejected_1..B]. group_by_length batches pairs of similar
-length (SeededLengthGroupedSampler, which stage rm uses too). Only the answer tokens (ending with the template's end token) are scored. Reference
-log-probs come precomputed in the features (see reference.py), so a step is one policy
-forward. With pref_beta_schedule linear, beta moves from pref_beta_start to pref_beta_end
-over the steps (logged as `beta`). num_tokens counts the pairs' tokens trained so far.
+length (SeededLengthGroupedSampler, which stage rm uses too). Only the answer tokens (ending
+with the template's end token) are scored. Reference log-probs come precomputed in the
+features (see reference.py), so a step is one policy forward. With pref_beta_schedule linear,
+beta moves from pref_beta_start to pref_beta_end over the steps (logged as `beta`).
+num_tokens counts the pairs' tokens trained so far.
 
     python -m core train examples/dpo_demo.yaml
 """

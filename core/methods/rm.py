@@ -32,7 +32,13 @@ from trl import RewardTrainer
 
 from core.config import RunConfig
 
-from .pairwise import SeededLengthGroupedSampler, data_seed, global_batch
+from .pairwise import (
+    SeededLengthGroupedSampler,
+    data_seed,
+    global_batch,
+    pair_batcher,
+    pair_lengths,
+)
 from .scoring import model_mask
 
 log = logging.getLogger(__name__)
@@ -126,7 +132,6 @@ def train(cfg: RunConfig, rd, data, tokenizer, checkpoint: str | None) -> bool:
     from core.runs.progress import Phase
 
     from .common import callbacks, fit, load_model, to_dataset, training_arguments
-    from .pairwise import pair_batcher, pair_lengths
 
     model = load_model(cfg, rd, tokenizer, head="reward")
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
