@@ -291,158 +291,6 @@ TEXT: dict[str, dict[str, str]] = {
     "summary_state": {"en": "State", "zh": "状态"},
     "summary_training_time_s": {"en": "Training time (s)", "zh": "训练用时（秒）"},
     "summary_alarms": {"en": "Alarms", "zh": "告警"},
-    # --- chat tab --------------------------------------------------------------------------
-    "chat_model_a": {"en": "Model A", "zh": "模型 A"},
-    "chat_model_b": {"en": "Model B", "zh": "模型 B"},
-    "chat_pick_info": {"en": "base, a finished run, or type a model path / hub id",
-                       "zh": "基座、已完成的运行，或输入模型路径 / Hub ID"},
-    "chat_base_choice": {"en": "base ({model})", "zh": "基座（{model}）"},
-    "chat_swap": {"en": "⇄ Swap", "zh": "⇄ 交换"},
-    "chat_compare": {"en": "Compare two models side by side", "zh": "左右并排对比两个模型"},
-    "chat_checkpoints": {"en": "List checkpoints too", "zh": "同时列出检查点"},
-    "chat_load": {"en": "Load", "zh": "加载"},
-    "chat_unload": {"en": "Unload", "zh": "卸载"},
-    "chat_placeholder": {"en": "Type a message (Enter sends it, Shift+Enter starts a new line)",
-                         "zh": "输入消息（Enter 发送，Shift+Enter 换行）"},
-    "chat_send": {"en": "Send", "zh": "发送"},
-    "chat_stop": {"en": "Stop", "zh": "停止"},
-    "chat_clear": {"en": "Clear", "zh": "清空"},
-    "chat_settings": {"en": "Generation settings (the same on both sides, seed included)",
-                      "zh": "生成参数（两侧相同，包括随机种子）"},
-    "chat_not_loaded": {"en": "Nothing loaded yet: the models load with the first message, or "
-                              "press Load.",
-                        "zh": "尚未加载模型：发送第一条消息或点击“加载”时加载。"},
-    "chat_loading": {"en": "Loading the models (base: {model}) if needed…",
-                     "zh": "正在按需加载模型（基座：{model}）…"},
-    "chat_loaded": {"en": "Loaded {model} as the base.", "zh": "已加载基座 {model}。"},
-    "chat_adapters": {"en": "Adapters on it: {names}.", "zh": "其上的适配器：{names}。"},
-    "chat_own_models": {"en": "Loaded on their own: {names}.", "zh": "单独加载：{names}。"},
-    "chat_reloaded": {"en": "Reloaded: the base is now {model}.",
-                      "zh": "已重新加载：基座现在是 {model}。"},
-    "chat_run_base": {"en": "{run} was trained on {model}, so that is the base here (the top bar "
-                            "says {top}).",
-                      "zh": "{run} 基于 {model} 训练，因此这里以它为基座（顶栏为 {top}）。"},
-    "chat_answering": {"en": "Model {side} is answering…", "zh": "模型 {side} 正在回答…"},
-    "chat_stopped": {"en": "Stopped.", "zh": "已停止。"},
-    "chat_unloaded": {"en": "Unloaded: the memory is free again.", "zh": "已卸载，内存已释放。"},
-    "chat_empty_answer": {"en": "*(no answer)*", "zh": "*（无回答）*"},
-    "chat_empty_message": {"en": "Type a message first.", "zh": "请先输入消息。"},
-    "chat_pick_model": {"en": "Pick a model for each side.", "zh": "请为每一侧选择模型。"},
-    "chat_no_runs": {"en": "No finished run yet, so this is single-model chat with the base. Train "
-                           "a run (Train tab); when it completes, base and tuned show here side by "
-                           "side.",
-                     "zh": "还没有已完成的运行，因此这里只与基座对话。在“训练”页训练一次，完成后即可"
-                           "在此左右对比基座与微调模型。"},
-    "compare_in_chat": {"en": "Compare in chat", "zh": "在对话中对比"},
-    # votes: the answer pair becomes preference data (chat_votes.py)
-    "vote_a": {"en": "← A is better", "zh": "← A 更好"},
-    "vote_tie": {"en": "Tie", "zh": "平手"},
-    "vote_b": {"en": "B is better →", "zh": "B 更好 →"},
-    "vote_blind": {"en": "Blind: hide & shuffle", "zh": "盲评：隐藏并打乱"},
-    "vote_dataset": {"en": "Save votes to dataset", "zh": "投票保存到数据集"},
-    "vote_edit": {"en": "The better answer: edit it if you like, then save",
-                  "zh": "更好的回答：可先修改，再保存"},
-    "vote_save": {"en": "Save vote", "zh": "保存投票"},
-    "vote_cancel": {"en": "Cancel", "zh": "取消"},
-    "vote_hidden": {"en": "hidden until you vote", "zh": "投票后揭晓"},
-    "vote_nothing": {"en": "Nothing to vote on: send a message to two models first (one vote per "
-                           "answer pair).",
-                     "zh": "没有可投票的内容：请先向两个模型发送消息（每对回答投一次票）。"},
-    "vote_saved": {"en": "Saved vote {n} to {name} ({file}).",
-                   "zh": "已保存第 {n} 票到 {name}（{file}）。"},
-    "vote_registered": {"en": "Registered it in {registry}: train on it with dataset {name}.",
-                        "zh": "已在 {registry} 中注册，可用数据集 {name} 训练。"},
-    "vote_reveal": {"en": "A was {a}, B was {b}.", "zh": "A 是 {a}，B 是 {b}。"},
-    "votes_title": {"en": "Votes · {name} ({file})", "zh": "投票 · {name}（{file}）"},
-    "votes_none": {"en": "No votes yet.", "zh": "还没有投票。"},
-    "votes_none_pair": {"en": "No votes between {a} and {b} yet ({total} votes on other pairs).",
-                        "zh": "{a} 与 {b} 之间还没有投票（其他模型对共 {total} 票）。"},
-    "votes_rate": {"en": "{a} beats {b} {rate}% of the time (95% interval {low}–{high}%, Wilson; "
-                         "ties count half) · {n} votes, {ties} ties",
-                   "zh": "{a} 胜过 {b} 的比例为 {rate}%（95% Wilson 区间 {low}–{high}%；平手计半）"
-                         " · 共 {n} 票，平手 {ties} 票"},
-    "gen_max_new_tokens": {"en": "Max new tokens", "zh": "最大生成长度"},
-    "gen_temperature": {"en": "Temperature", "zh": "温度"},
-    "gen_temperature_info": {"en": "0 = greedy.", "zh": "0 为贪心解码。"},
-    "gen_top_p": {"en": "Top-p", "zh": "Top-p"},
-    "gen_top_k": {"en": "Top-k", "zh": "Top-k"},
-    "gen_top_k_info": {"en": "0 = off.", "zh": "0 为关闭。"},
-    "gen_repetition_penalty": {"en": "Repetition penalty", "zh": "重复惩罚"},
-    "gen_seed": {"en": "Seed", "zh": "随机种子"},
-    "gen_seed_info": {"en": "Empty = random.", "zh": "留空为随机。"},
-    "gen_system": {"en": "System prompt", "zh": "系统提示词"},
-    "gen_enable_thinking": {"en": "Thinking (Qwen3)", "zh": "思考模式（Qwen3）"},
-    "thinking_default": {"en": "As trained", "zh": "与训练一致"},
-    "thinking_on": {"en": "On", "zh": "开"},
-    "thinking_off": {"en": "Off", "zh": "关"},
-    # --- evaluate tab ----------------------------------------------------------------------
-    "eval_runs": {"en": "Runs to evaluate", "zh": "要评估的运行"},
-    "eval_runs_info": {"en": "Their base model is always evaluated too.",
-                       "zh": "其基座模型也会一并评估。"},
-    "eval_dataset": {"en": "Held-out pairwise dataset", "zh": "留出的成对数据集"},
-    "eval_dataset_info": {"en": "Pairs the runs did not train on.", "zh": "运行训练时未见过的数据对。"},
-    "eval_judge": {"en": "Judge", "zh": "评判模型"},
-    "eval_judge_info": {"en": "A finished rm run scores each model's answers against the base's "
-                              "(win rate).",
-                        "zh": "用已完成的 rm 运行为各模型与基座的回答打分（胜率）。"},
-    "eval_no_judge": {"en": "(none)", "zh": "（无）"},
-    "eval_max_samples": {"en": "Max pairs", "zh": "最多数据对"},
-    "eval_all": {"en": "all", "zh": "全部"},
-    "eval_samples": {"en": "Generation samples", "zh": "生成样例数"},
-    "eval_max_new_tokens": {"en": "Sample length (tokens)", "zh": "样例长度（Token 数）"},
-    "eval_run": {"en": "Evaluate", "zh": "开始评估"},
-    "eval_running": {"en": "Evaluating {n} run(s) and the base on {dataset}… {elapsed}",
-                     "zh": "正在用 {dataset} 评估 {n} 个运行及基座… {elapsed}"},
-    "eval_done": {"en": "Evaluated in {elapsed}; each run keeps its numbers in "
-                        "evaluation_results.json.",
-                  "zh": "评估完成，用时 {elapsed}；结果已写入各运行的 evaluation_results.json。"},
-    "eval_saved": {"en": "Saved results (dataset {dataset}); press Evaluate to run again.",
-                   "zh": "已保存的结果（数据集 {dataset}）；点击“开始评估”可重新评估。"},
-    "eval_none_saved": {"en": "These runs have no saved evaluation yet: press Evaluate.",
-                        "zh": "这些运行还没有评估结果：请点击“开始评估”。"},
-    "eval_pick_runs": {"en": "Pick at least one finished run.", "zh": "请至少选择一个已完成的运行。"},
-    "eval_pick_dataset": {"en": "Pick a pairwise dataset.", "zh": "请选择成对数据集。"},
-    "eval_chart": {"en": "Base vs runs", "zh": "基座与运行对比"},
-    "eval_nothing": {"en": "No evaluation to show yet", "zh": "暂无评估结果"},
-    "eval_empty_answer": {"en": "(no answer: the model ended at once)",
-                          "zh": "（无回答：模型立即结束）"},
-    "eval_samples_title": {"en": "Generation samples", "zh": "生成样例"},
-    "metric_preference_accuracy": {"en": "Preference accuracy", "zh": "偏好准确率"},
-    "metric_reward_margin": {"en": "Reward margin", "zh": "奖励差"},
-    "metric_avg_chosen_loss": {"en": "Chosen loss", "zh": "优选损失"},
-    "metric_avg_rejected_loss": {"en": "Rejected loss", "zh": "劣选损失"},
-    "metric_loss_margin": {"en": "Loss margin", "zh": "损失差"},
-    "metric_perplexity": {"en": "Perplexity", "zh": "困惑度"},
-    "metric_likelihood_accuracy": {"en": "Likelihood accuracy", "zh": "似然准确率"},
-    "metric_kendall_tau": {"en": "Kendall τ", "zh": "Kendall τ"},
-    "metric_win_rate": {"en": "Win rate vs base", "zh": "对基座胜率"},
-    "metric_judge_score": {"en": "Judge score", "zh": "评判得分"},
-    "eval_base_note": {"en": "The base model is scored against itself as the reference, so its "
-                             "preference accuracy is 0.50 (every pair a tie, counted half) and its "
-                             "reward margin 0: the line the runs should beat.",
-                       "zh": "基座模型以自身为参考打分，因此其偏好准确率为 0.50（每对都打平，计一半），"
-                             "奖励差为 0：这是各运行应超过的基准线。"},
-    # --- export tab ------------------------------------------------------------------------
-    "export_hint": {"en": "Merges a run's LoRA adapter into its base and saves a standalone model "
-                          "with its tokenizer and chat template.",
-                    "zh": "将运行的 LoRA 适配器合并进基座，保存为带分词器与对话模板的独立模型。"},
-    "export_source": {"en": "Run or checkpoint", "zh": "运行或检查点"},
-    "export_out": {"en": "Output folder", "zh": "输出目录"},
-    "export_out_info": {"en": "Inside saves/ or data/; it must not exist yet or be empty.",
-                        "zh": "须位于 saves/ 或 data/ 内，且不存在或为空。"},
-    "export_dtype": {"en": "Weights dtype", "zh": "权重精度"},
-    "export_dtype_info": {"en": "auto keeps the base model's.", "zh": "auto 保持基座模型的精度。"},
-    "export_shard": {"en": "Max shard size", "zh": "最大分片大小"},
-    "export_shard_info": {"en": "The largest weights file, e.g. 2GB or 500MB.",
-                          "zh": "单个权重文件的上限，如 2GB 或 500MB。"},
-    "export_button": {"en": "Export", "zh": "导出"},
-    "export_running": {"en": "Merging {source} into its base and saving… {elapsed}",
-                       "zh": "正在将 {source} 合并进基座并保存… {elapsed}"},
-    "export_done": {"en": "Exported to {path} in {elapsed}.", "zh": "已导出到 {path}，用时 {elapsed}。"},
-    "export_snippet": {"en": "Load it with transformers", "zh": "用 transformers 加载"},
-    "export_pick": {"en": "Pick a finished run first.", "zh": "请先选择一个已完成的运行。"},
-    "export_no_runs": {"en": "No finished run to export yet: train one in Train.",
-                       "zh": "还没有可导出的已完成运行：请先在“训练”页训练。"},
     # --- charts ----------------------------------------------------------------------------
     "chart_loss": {"en": "Loss", "zh": "损失"},
     "chart_rewards": {"en": "Rewards: chosen and rejected", "zh": "奖励：优选与劣选"},
@@ -467,13 +315,15 @@ TEXT: dict[str, dict[str, str]] = {
                    "zh": "✂ 另有 {n} 个词元被 cutoff_len 截断"},
     "doctor_try": {"en": "Try:", "zh": "建议："},
 }
-# More texts (webui/i18n_extra.py), kept in their own table so both merge easily.
+# More texts in tables of their own (webui/i18n_extra.py, webui/i18n_model_tabs.py).
 from .i18n_extra import MORE as _MORE  # noqa: E402
 from .i18n_fields import label as more_label  # noqa: E402
+from .i18n_model_tabs import MODEL_TABS as _MODEL_TABS  # noqa: E402
 
-if TEXT.keys() & _MORE.keys():
-    raise RuntimeError(f"texts defined twice: {sorted(TEXT.keys() & _MORE.keys())}")
-TEXT.update(_MORE)
+for _table in (_MORE, _MODEL_TABS):
+    if TEXT.keys() & _table.keys():
+        raise RuntimeError(f"texts defined twice: {sorted(TEXT.keys() & _table.keys())}")
+    TEXT.update(_table)
 
 # Friendly names for the most visible fields; the key is always shown too, since YAML and the
 # command line use it. A field without an entry shows its key only.
