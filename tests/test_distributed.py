@@ -13,7 +13,7 @@ from conftest import ROOT, tiny_config
 from test_runs import state_of, wait_for
 
 from core.config import ConfigError, RunConfig, validate
-from core.config.fields import DEEPSPEED_PRESETS
+from core.config.choices import DEEPSPEED_PRESETS
 from core.errors import UserError
 from core.runs.manager import RunManager
 from core.runs.rundir import RunDir

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from core.config import FIELDS
-from core.config.fields import MODEL_SUGGESTIONS, REWARD_FUNCS, STAGES
+from core.config.choices import MODEL_SUGGESTIONS, REWARD_FUNCS, STAGES
 from core.data.registry import COLUMN_KEYS, FORMATS, TAG_KEYS
 
 TERMS = {

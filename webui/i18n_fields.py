@@ -13,7 +13,7 @@ translation to be redone.
 from __future__ import annotations
 
 from core.config import FIELDS
-from core.config.fields import NAME_MAX
+from core.config.choices import NAME_MAX
 
 # 中文 labels of the fields webui.i18n.LABELS does not name (it names the most visible ones in
 # both languages); the key is shown after the label, as YAML and the command line use it.

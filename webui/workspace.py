@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable
 
-from core.config.fields import names_file
+from core.config.choices import names_file
 from core.data.registry import REGISTRY
 from core.errors import UserError
 from core.paths import PROJECT_ROOT, path_problem

@@ -20,7 +20,7 @@ from pathlib import Path
 from core.chat.engine import GEN_FLAGS, SIDES, ChatEngine, ChatSession, GenConfig
 from core.cli import quiet_libraries
 from core.cli.chat_vote import Voter
-from core.config.fields import TEMPLATES
+from core.config.choices import TEMPLATES
 from core.data.votes import DEFAULT_NAME
 from core.errors import UserError
 from core.models.loading import DTYPES

@@ -17,7 +17,7 @@ import dataclasses
 import json
 
 from core.config import RunConfig
-from core.config.fields import STAGES, TEMPLATES
+from core.config.choices import STAGES, TEMPLATES
 from core.errors import UserError
 
 RAW = argparse.RawDescriptionHelpFormatter

@@ -2,7 +2,7 @@
 validation in one place (validate.py), the pairwise losses' traits (losses.py), typed values
 from text (values.py) and how each LLaMA-Factory key is treated (llamafactory.py)."""
 from . import llamafactory
-from .fields import DEMO_DATASET, DEMO_MODEL, MODEL_SUGGESTIONS, STAGES
+from .choices import DEMO_DATASET, DEMO_MODEL, MODEL_SUGGESTIONS, STAGES
 from .losses import LOSS_TRAITS, PAIRWISE_LOSSES, LossTraits
 from .run import FIELDS, GROUPS, ConfigError, RunConfig, coerce, field_group, split_list
 from .validate import problems, validate

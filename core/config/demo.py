@@ -21,7 +21,7 @@ from typing import Any
 from core.errors import UserError
 from core.paths import PROJECT_ROOT
 
-from .fields import DEMO_DATASET, DEMO_MODEL
+from .choices import DEMO_DATASET, DEMO_MODEL
 from .run import RunConfig, split_list
 
 log = logging.getLogger(__name__)

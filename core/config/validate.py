@@ -15,7 +15,7 @@ from typing import Any
 from core.errors import shown
 from core.paths import path_problem
 
-from .fields import DEEPSPEED_PRESETS, REWARD_FUNCS, names_file
+from .choices import DEEPSPEED_PRESETS, REWARD_FUNCS, names_file
 from .llamafactory import value_hint
 from .losses import LOSS_TRAITS, SUMMED_LOSSES, needs_reference
 from .run import FIELDS, ConfigError, RunConfig, split_list

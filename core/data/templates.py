@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.config.fields import TEMPLATES
+from core.config.choices import TEMPLATES
 from core.config.llamafactory import value_hint
 
 Message = dict[str, Any]

@@ -62,7 +62,7 @@ def deepspeed_preset(name: str) -> dict[str, Any]:
 def deepspeed_settings(cfg: RunConfig, run_path: str | os.PathLike) -> dict | str | None:
     """What TrainingArguments.deepspeed gets: a preset's config (rank 0 also writes it into the
     run folder as deepspeed.json, so the run records what it trained with), or the file's path."""
-    from core.config.fields import DEEPSPEED_PRESETS
+    from core.config.choices import DEEPSPEED_PRESETS
 
     if not cfg.deepspeed:
         return None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import DEMO_MODEL, RunConfig
-from core.config.fields import BNB_OPTIMIZERS
+from core.config.choices import BNB_OPTIMIZERS
 from core.errors import UserError
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def _check_devices(cfg: RunConfig) -> None:
 
     import torch
 
-    from core.config.fields import CPUS
+    from core.config.choices import CPUS
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if cfg.deepspeed and not gpus:

@@ -61,7 +61,7 @@ class Machine:
 def machine() -> Machine:
     import torch
 
-    from core.config.fields import CPUS
+    from core.config.choices import CPUS
 
     gpus = []
     if torch.cuda.is_available():
