@@ -1,9 +1,11 @@
 """Several processes from the same YAML: real 2-process DDP runs on CPU (gloo) through the CLI
 and the RunManager, the torchrun command, the launch keys' validation, and the DeepSpeed and
 FSDP settings checked by the libraries' own parsers. Run: pytest -q tests/test_distributed.py"""
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -124,6 +126,75 @@ def test_a_failing_rank_fails_the_run_with_its_error(tiny_model, tmp_path):
 
 
 # --- the command ------------------------------------------------------------------------------
+# A stand-in for torchrun: two "ranks" that note each SIGTERM they get (a patient rank takes
+# 1 s to "save", then exits 0; a stubborn one ignores it), and a note of any SIGTERM to itself.
+FAKE_RANK = """
+import pathlib, signal, sys, time
+out, rank, stubborn = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
+def on_term(*args):
+    with open(out / f"rank{rank}.sigterm", "a") as f:
+        f.write("SIGTERM\\n")
+    if not stubborn:
+        time.sleep(1.0)
+        sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+(out / f"rank{rank}.up").touch()
+while True:
+    time.sleep(0.05)
+"""
+FAKE_TORCHRUN = """
+import pathlib, signal, subprocess, sys
+out, stubborn, rank_code = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+signal.signal(signal.SIGTERM, lambda *a: (out / "torchrun.sigterm").touch())
+ranks = [subprocess.Popen([sys.executable, "-c", rank_code, str(out), str(r), stubborn])
+         for r in (0, 1)]
+sys.exit(max(rank.wait() for rank in ranks))
+"""
+LAUNCHER = ("import sys; from core.training.launch import _run_ranks; "
+            "code, asked = _run_ranks([sys.executable, '-c', *sys.argv[1:]]); "
+            "sys.exit(0 if code == 0 and asked else 1)")
+
+
+def launched(out, stubborn: bool) -> tuple[subprocess.Popen, list[psutil.Process]]:
+    """The launcher running the stand-in torchrun, once both ranks are up; (launcher, every
+    process below it)."""
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, FAKE_TORCHRUN, str(out),
+                             "1" if stubborn else "0", FAKE_RANK], cwd=ROOT)
+    wait_for(lambda: all((out / f"rank{r}.up").exists() for r in (0, 1)), 60, "the ranks")
+    return proc, psutil.Process(proc.pid).children(recursive=True)
+
+
+def test_the_launcher_stops_the_ranks_itself_and_a_second_signal_kills_them(tmp_path):
+    """An abort's SIGTERM goes to each rank once, not to torchrun (which would kill its ranks
+    30 s later, in the middle of a long save): the ranks save and exit, and the run ends
+    stopped. A second signal kills torchrun and every rank at once."""
+    started = []
+    try:
+        patient, below = launched(tmp_path / "patient", stubborn=False)
+        started += [patient, *below]
+        patient.send_signal(signal.SIGTERM)
+        assert patient.wait(timeout=60) == 0  # torchrun's exit code 0, and the stop noted
+        for r in (0, 1):
+            assert (tmp_path / "patient" / f"rank{r}.sigterm").read_text() == "SIGTERM\n"
+        assert not (tmp_path / "patient" / "torchrun.sigterm").exists()
+
+        stubborn, below = launched(tmp_path / "stubborn", stubborn=True)
+        started += [stubborn, *below]
+        stubborn.send_signal(signal.SIGTERM)
+        wait_for(lambda: all((tmp_path / "stubborn" / f"rank{r}.sigterm").exists()
+                             for r in (0, 1)), 30, "the first SIGTERM at both ranks")
+        assert len(below) == 3 and all(p.is_running() for p in below)  # torchrun, 2 ranks
+        stubborn.send_signal(signal.SIGTERM)
+        stubborn.wait(timeout=30)
+        _, alive = psutil.wait_procs(below, timeout=30)
+        assert not alive, "a rank or torchrun outlived the second signal"
+    finally:  # nothing left behind when an assertion failed early
+        for proc in started:
+            with contextlib.suppress(psutil.Error, ProcessLookupError):
+                proc.kill()
+
+
 def test_the_command_is_torchrun_without_a_shell(tmp_path):
     one = RunConfig(nproc_per_node=1)
     assert not needs_launch(one) and not needs_launch(RunConfig())  # no GPU here: 1 process

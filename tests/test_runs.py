@@ -1,6 +1,7 @@
 """RunManager with real training subprocesses on the tiny model: start and queue, the run lock,
 abort (graceful and escalated to SIGKILL), resume, a restarted manager re-attaching, runs
 started from the shell, and stale statuses. Run: pytest -q tests/test_runs.py"""
+import contextlib
 import fcntl
 import json
 import os
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import psutil
 import pytest
@@ -18,7 +21,16 @@ from conftest import ROOT, tiny_config
 from core.config import ConfigError
 from core.errors import UserError
 from core.runs.failure import explain
-from core.runs.info import ACTIONS, GONE, RunInfo, refusal
+from core.runs.info import (
+    ABORT_GRACE_S,
+    ABORT_STEPS,
+    ACTIONS,
+    GONE,
+    SAVE_GRACE_S,
+    RunInfo,
+    abort_deadline,
+    refusal,
+)
 from core.runs.manager import RunManager
 from core.runs.rundir import FINAL_STATES, RunDir
 
@@ -256,30 +268,43 @@ def test_a_failure_reads_as_one_headline_and_the_key_to_change(error, log, headl
     assert explain(RunInfo("r", ROOT, "aborted", error=error), log) is None
 
 
-def test_abort_escalates_to_sigkill_of_the_group(tmp_path):
-    """A run that ignores SIGTERM (as does its child) is killed, group and all, after the grace."""
-    rd = RunDir(tmp_path / "saves" / "stubborn")
+STUBBORN = textwrap.dedent("""
+    import json, os, signal, subprocess, sys, time
+    import psutil
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                      "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"])
+    status = {"state": "running", "pid": os.getpid(), "step": 1, "total_steps": 10,
+              "pid_started_at": psutil.Process().create_time(), "started_at": time.time()}
+    with open(sys.argv[1] + ".tmp", "w") as f:
+        json.dump(status, f)
+    os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+    time.sleep(300)
+""")
+
+
+@contextlib.contextmanager
+def stubborn_run(tmp_path, name: str = "stubborn") -> Iterator[tuple[RunManager, RunDir, Any]]:
+    """A `running` run (with a child in its group) that ignores SIGTERM: (manager, run folder,
+    process); nothing of it is left afterwards."""
+    rd = RunDir(tmp_path / "saves" / name)
     rd.path.mkdir(parents=True)
-    script = textwrap.dedent("""
-        import json, os, signal, subprocess, sys, time
-        import psutil
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        subprocess.Popen([sys.executable, "-c", "import signal, time; "
-                          "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"])
-        status = {"state": "running", "pid": os.getpid(), "step": 1, "total_steps": 10,
-                  "pid_started_at": psutil.Process().create_time(), "started_at": time.time()}
-        with open(sys.argv[1] + ".tmp", "w") as f:
-            json.dump(status, f)
-        os.replace(sys.argv[1] + ".tmp", sys.argv[1])
-        time.sleep(300)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script, str(rd.status_file)],
+    proc = subprocess.Popen([sys.executable, "-c", STUBBORN, str(rd.status_file)],
                             start_new_session=True)
     try:
         m = RunManager(tmp_path / "saves")
-        wait_for(lambda: rd.status_file.exists() and m.get("stubborn").alive
+        wait_for(lambda: rd.status_file.exists() and m.get(name).alive
                  and len(group_members(proc.pid)) == 2, 30,
                  "the stub and its child")
+        yield m, rd, proc
+    finally:  # leave nothing behind if an assertion failed early
+        for p in group_members(proc.pid):
+            p.kill()
+
+
+def test_abort_escalates_to_sigkill_of_the_group(tmp_path):
+    """A run that ignores SIGTERM (as does its child) is killed, group and all, after the grace."""
+    with stubborn_run(tmp_path) as (m, rd, proc):
         info = m.abort("stubborn", grace_s=1.0)
         assert info.stopping and info.state == "running"
         assert rd.status()["abort_requested_at"] and rd.status()["abort_pid"] == proc.pid
@@ -289,9 +314,39 @@ def test_abort_escalates_to_sigkill_of_the_group(tmp_path):
         assert proc.wait(timeout=10) == -signal.SIGKILL
         wait_for(lambda: not group_members(proc.pid), 10, "the whole group to die")
         assert not m.get("stubborn").alive
-    finally:  # leave nothing behind if an assertion failed early
-        for p in group_members(proc.pid):
-            p.kill()
+
+
+def test_the_abort_deadline_allows_slow_steps_and_the_save_in_progress():
+    """An explicit grace is exact; otherwise ABORT_GRACE_S or ABORT_STEPS steps (from eta_s),
+    and SAVE_GRACE_S from the start of this process's last save (saving_at)."""
+    t0 = 10_000.0
+    asked = {"abort_requested_at": t0, "started_at": t0 - 500}
+    assert abort_deadline({**asked, "abort_grace_s": 1.0}) == t0 + 1.0
+    assert abort_deadline(asked) == t0 + ABORT_GRACE_S  # its step time is not known yet
+    slow = {**asked, "step": 10, "total_steps": 20, "eta_s": 600.0}  # 60 s a step
+    assert abort_deadline(slow) == t0 + ABORT_STEPS * 60.0
+    assert abort_deadline({**slow, "eta_s": 10.0}) == t0 + ABORT_GRACE_S  # 1 s a step
+    saving = {**slow, "saving_at": t0 + 20}
+    assert abort_deadline(saving) == t0 + 20 + SAVE_GRACE_S
+    past_run = {**saving, "saving_at": t0 - 600}  # before this process started
+    assert abort_deadline(past_run) == t0 + ABORT_STEPS * 60.0
+    assert abort_deadline({**saving, "abort_grace_s": 5.0}) == t0 + 5.0
+
+
+def test_an_abort_waits_for_the_save_in_progress_then_kills(tmp_path):
+    """Past the step's allowance a run that is saving is not killed, until SAVE_GRACE_S after
+    its save began; a shorter explicit grace still escalates at once."""
+    with stubborn_run(tmp_path) as (m, rd, proc):
+        m.abort("stubborn")
+        assert rd.status()["abort_grace_s"] is None  # automatic
+        late = time.time() - ABORT_GRACE_S - 5  # the step's allowance is over
+        rd.update_status(started_at=late - 100, abort_requested_at=late, saving_at=late + 10)
+        assert m.poll()[0].state == "running"  # but it is saving: not killed
+        long_ago = time.time() - SAVE_GRACE_S - 10
+        rd.update_status(started_at=long_ago - 100, abort_requested_at=long_ago,
+                         saving_at=long_ago + 5)
+        info = wait_for(lambda: state_of(m, "stubborn", ("aborted",)), 10, "the SIGKILL")
+        assert "killed: still running" in info.error and proc.wait(timeout=10) == -signal.SIGKILL
 
 
 # --- real training processes -----------------------------------------------------------------

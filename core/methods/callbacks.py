@@ -11,7 +11,8 @@
   (counting complete checkpoints only).
 - GracefulStop: SIGTERM/SIGINT or a STOP file in the run directory stop training at the end of
   the current step, after saving a checkpoint; with several processes every rank stops at the
-  same step (the decision is all-reduced).
+  same step (the decision is all-reduced). saving() marks the start of a run's last save in
+  status.json (saving_at), so an abort's kill waits for it.
 
 With several processes only rank 0 writes the run folder (is_main()).
 """
@@ -186,3 +187,11 @@ class GracefulStop(TrainerCallback):
         self.stopping = True
         control.should_save = True
         control.should_training_stop = True
+        saving(self.rd)
+
+
+def saving(rd: RunDir) -> None:
+    """status.json's saving_at: the run's last save (the stop checkpoint or the final model)
+    begins now; an abort waits for it (core.runs.info.abort_deadline)."""
+    if is_main():
+        rd.update_status(saving_at=time.time())

@@ -19,7 +19,7 @@ from core.runs.progress import Phase
 from core.runs.rundir import RunDir
 
 from .alarms import AlarmWatch
-from .callbacks import CheckpointMarker, GracefulStop, RunFiles
+from .callbacks import CheckpointMarker, GracefulStop, RunFiles, saving
 from .finite import FiniteGuard, check_weights
 from .sharding import deepspeed_settings, fsdp_settings, world_size
 
@@ -160,6 +160,7 @@ def fit(trainer, rd: RunDir, tokenizer, checkpoint: str | None, stop: GracefulSt
             log.info("Stopped early at step %d; resume with resume_from_checkpoint=true.",
                      trainer.state.global_step)
         else:
+            saving(rd)
             save_trained(trainer, tokenizer, rd)
     finally:
         stop.restore()

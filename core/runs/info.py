@@ -125,6 +125,40 @@ def abort_requested(status: dict[str, Any]) -> bool:
     return bool(status.get("pid")) and status.get("abort_pid") == status.get("pid")
 
 
+# An aborted run stops at the end of its current step, then saves a checkpoint; RunManager
+# kills it when it takes longer than this (abort_deadline).
+ABORT_GRACE_S = 30.0  # to reach the step's end: at least this,
+ABORT_STEPS = 3  # or as long as this many of its steps take, when they are slower
+SAVE_GRACE_S = 1800.0  # then to write the checkpoint (or the final model): a full model's
+# weights and optimizer state take minutes to write at real sizes
+
+
+def abort_deadline(status: dict[str, Any]) -> float:
+    """When an aborted run that has not ended is killed (a time.time() value). An explicit
+    grace (RunManager.abort(grace_s=...), status abort_grace_s) is exact. Otherwise the run
+    gets ABORT_GRACE_S or ABORT_STEPS of its steps (from status.json's eta_s), whichever is
+    longer, and once it began its last save (saving_at, written by the trainer) SAVE_GRACE_S
+    from then: a save in progress is not cut off at the step's allowance."""
+    asked = status.get("abort_requested_at") or time.time()
+    if status.get("abort_grace_s") is not None:
+        return asked + status["abort_grace_s"]
+    deadline = asked + max(ABORT_GRACE_S, ABORT_STEPS * step_seconds(status))
+    saving = status.get("saving_at")
+    if saving and saving >= (status.get("started_at") or 0):  # this process's, not a past run's
+        deadline = max(deadline, saving + SAVE_GRACE_S)
+    return deadline
+
+
+def step_seconds(status: dict[str, Any]) -> float:
+    """Seconds per step from the trainer's last status (eta_s over the steps left); 0 when
+    unknown."""
+    eta, step, total = (status.get(k) for k in ("eta_s", "step", "total_steps"))
+    if not isinstance(eta, (int, float)) or not isinstance(step, int) \
+            or not isinstance(total, int) or total <= step:
+        return 0.0
+    return eta / (total - step)
+
+
 def startup_error(rd: RunDir) -> str:
     """The CLI's one-line `error: ...` when the process ended before training began."""
     for line in reversed(rd.log_tail(30).splitlines()):

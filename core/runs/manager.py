@@ -6,7 +6,7 @@
     runs = RunManager("saves", max_concurrent=1)
     info = runs.start(RunConfig.load("examples/dpo_lora.yaml"))  # queued, then launched
     runs.poll()              # call every 1-2 s: launches queued runs, notices dead processes,
-                             # SIGKILLs a run that ignored its abort past the grace period
+                             # SIGKILLs a run still going past its abort's deadline
     runs.list()              # every run under saves/, `nohup python -m core train` ones too
     runs.abort(info.name)    # SIGTERM: the trainer saves a checkpoint after this step, stops
     runs.resume(info.name)   # from the newest complete checkpoint (else fresh), via the queue
@@ -16,7 +16,7 @@ A run is `python -m core train <run_dir>/config.yaml` in its own process group, 
 to its run directory (stdout and stderr go to train.log). The queue and every abort request
 live in status.json, so a restarted server picks up where the last one stopped. No call
 waits on a run. Fields this module adds to status.json: queued_at, launch_args, launched_at,
-abort_requested_at, abort_grace_s, abort_pid.
+abort_requested_at, abort_grace_s (null: the automatic grace, info.abort_deadline), abort_pid.
 """
 from __future__ import annotations
 
@@ -43,7 +43,15 @@ from core.config import RunConfig, validate
 from core.errors import UserError
 from core.paths import PROJECT_ROOT, write_atomic
 
-from .info import RunInfo, abort_requested, inspect_run, number_queue, refusal, waiting
+from .info import (
+    RunInfo,
+    abort_deadline,
+    abort_requested,
+    inspect_run,
+    number_queue,
+    refusal,
+    waiting,
+)
 from .placement import check_free, place, resume_point
 from .procs import children, exit_codes, kill, process_matches, reap
 from .rundir import FINAL_STATES, RunDir
@@ -109,16 +117,18 @@ class RunManager:
             self._poll()
         return self.get(rd)
 
-    def abort(self, run: str | os.PathLike | RunInfo, grace_s: float = 30) -> RunInfo:
+    def abort(self, run: str | os.PathLike | RunInfo, grace_s: float | None = None) -> RunInfo:
         """A queued run is marked aborted; a running one gets SIGTERM (it saves a checkpoint
         and stops after the current step) and poll() SIGKILLs its process group if it still
-        runs `grace_s` later. Returns at once. Calling again with a shorter grace only shortens
-        it; anything else info.refusal() refuses is a UserError."""
+        runs past info.abort_deadline: `grace_s` after the request, or (None) time for a few of
+        its steps and then for its save. Returns at once. Calling again with a shorter grace
+        only shortens it; anything else info.refusal() refuses is a UserError."""
         with self._guard():
             rd = self._dir(run)
             info, status = self._inspect(rd)
             now = time.time()
-            if info.stopping and grace_s < status.get("abort_grace_s", grace_s):
+            if info.stopping and grace_s is not None and \
+                    status.get("abort_requested_at", now) + grace_s < abort_deadline(status):
                 rd.update_status(abort_grace_s=grace_s)  # escalate: poll() kills it sooner
             elif reason := refusal(info, "abort"):
                 raise UserError(reason)
@@ -190,12 +200,12 @@ class RunManager:
 
     def _settle(self, rd: RunDir, info: RunInfo, status: dict[str, Any]) -> None:
         """Write down what the trainer could not: its death, or the kill after an abort."""
-        now, grace = time.time(), status.get("abort_grace_s", 30)
-        overdue = now - status.get("abort_requested_at", now) >= grace
-        if (info.alive and abort_requested(status) and overdue
+        now = time.time()
+        if (info.alive and abort_requested(status) and now >= abort_deadline(status)
                 and process_matches(info.pid, status.get("pid_started_at"))):
             kill(info.pid)  # also when it wrote its end but hangs on the way out
-            error = f"killed: still running {grace:g} s after the abort request"
+            waited = now - status.get("abort_requested_at", now)
+            error = f"killed: still running {waited:.0f} s after the abort request"
             if _end(rd, info.pid, state="aborted", ended_at=now, exit_code=-signal.SIGKILL,
                     error=error):
                 log.warning("Run %s %s.", info.name, error)

@@ -10,13 +10,14 @@ command from here.
     rd = launch(cfg, "x.yaml", [])      # place the run, hold its lock, run torchrun, settle
 
 The launching process holds the run folder's lock and stays its `pid` in status.json, so an
-abort (SIGTERM) reaches it: it passes the signal to torchrun, which passes it to every rank;
-the ranks agree on the step to stop at (core.methods.callbacks.GracefulStop) and rank 0 writes
-the end. A rank that fails writes its error to <run>/.rank-N.error; the first one becomes the
+abort (SIGTERM) reaches it: it passes the signal to every rank of this node; the ranks agree
+on the step to stop at (core.methods.callbacks.GracefulStop), save, and rank 0 writes the end.
+A second signal kills them. A rank that fails writes its error to <run>/.rank-N.error; the first one becomes the
 run's error in status.json.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -28,7 +29,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import psutil
+
 from core.config import RunConfig
+from core.runs.procs import kill
 from core.runs.rundir import FINAL_STATES, RunDir
 
 log = logging.getLogger(__name__)
@@ -151,17 +155,26 @@ def launch(cfg: RunConfig, config_path: str | os.PathLike | None,
 
 
 def _run_ranks(argv: list[str]) -> tuple[int, bool]:
-    """torchrun in this process's group (an abort's kill of the group reaches it; the ranks,
-    which torchrun starts in sessions of their own, are its children); SIGTERM and SIGINT are
-    passed on as SIGTERM, which every rank turns into a stop at the same step."""
+    """torchrun in a session of its own, so a terminal's Ctrl-C reaches this process alone
+    (RunManager's kill lists every process below this one, torchrun and its ranks included).
+    The first SIGTERM or SIGINT goes on as SIGTERM to each rank directly: they agree on the
+    step to stop at, save and exit, however long the save takes (torchrun, when signalled
+    itself, kills its ranks 30 s later). Before the ranks exist torchrun gets it. A second
+    signal kills torchrun and every rank at once."""
     env = {**os.environ, LAUNCHER_PID: str(os.getpid()), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(argv, env=env)
+    proc = subprocess.Popen(argv, env=env, start_new_session=True)
     asked = []
 
     def forward(signum, frame) -> None:
         asked.append(signum)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+        if proc.poll() is not None:
+            return
+        if len(asked) > 1:
+            kill(proc.pid)
+            return
+        for target in _ranks(proc.pid) or [proc]:
+            with contextlib.suppress(psutil.Error, ProcessLookupError):  # it ended meanwhile
+                target.send_signal(signal.SIGTERM)
 
     main = threading.current_thread() is threading.main_thread()  # signals reach only it
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT) if main}
@@ -171,6 +184,14 @@ def _run_ranks(argv: list[str]) -> tuple[int, bool]:
         for s, handler in previous.items():
             signal.signal(s, handler)
     return code, bool(asked)
+
+
+def _ranks(torchrun_pid: int) -> list[psutil.Process]:
+    """The rank processes torchrun started (its children); [] before it started them."""
+    try:
+        return psutil.Process(torchrun_pid).children()
+    except psutil.Error:
+        return []
 
 
 def rank_errors(rd: RunDir) -> list[tuple[int, str]]:
@@ -215,8 +236,6 @@ def rank_label() -> str:
 
 def status_pid() -> tuple[int, float | None]:
     """The pid status.json names (the launching process when there is one) and its start."""
-    import psutil
-
     pid = int(os.environ.get(LAUNCHER_PID) or os.getpid())
     try:
         return pid, psutil.Process(pid).create_time()
