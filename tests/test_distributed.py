@@ -150,17 +150,20 @@ ranks = [subprocess.Popen([sys.executable, "-c", rank_code, str(out), str(r), st
          for r in (0, 1)]
 sys.exit(max(rank.wait() for rank in ranks))
 """
-LAUNCHER = ("import sys; from core.training.launch import _run_ranks; "
-            "code, asked = _run_ranks([sys.executable, '-c', *sys.argv[1:]]); "
+LAUNCHER = ("import sys; import core.runs.info as info; from core.runs.rundir import RunDir; "
+            "from core.training.launch import _run_ranks; info.ABORT_GRACE_S = float(sys.argv[1]); "
+            "code, asked = _run_ranks([sys.executable, '-c', *sys.argv[3:]], RunDir(sys.argv[2])); "
             "sys.exit(0 if code == 0 and asked else 1)")
 
 
-def launched(out, stubborn: bool) -> tuple[subprocess.Popen, list[psutil.Process]]:
-    """The launcher running the stand-in torchrun, once both ranks are up; (launcher, every
-    process below it)."""
+def launched(out, stubborn: bool, grace_s: float = 600.0) -> tuple[subprocess.Popen,
+                                                                   list[psutil.Process]]:
+    """The launcher (with an abort grace of `grace_s`) running the stand-in torchrun, once
+    both ranks are up; (launcher, every process below it)."""
     out.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, FAKE_TORCHRUN, str(out),
-                             "1" if stubborn else "0", FAKE_RANK], cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(grace_s), str(out),
+                             FAKE_TORCHRUN, str(out), "1" if stubborn else "0", FAKE_RANK],
+                            cwd=ROOT)
     wait_for(lambda: all((out / f"rank{r}.up").exists() for r in (0, 1)), 60, "the ranks")
     return proc, psutil.Process(proc.pid).children(recursive=True)
 
@@ -168,7 +171,8 @@ def launched(out, stubborn: bool) -> tuple[subprocess.Popen, list[psutil.Process
 def test_the_launcher_stops_the_ranks_itself_and_a_second_signal_kills_them(tmp_path):
     """An abort's SIGTERM goes to each rank once, not to torchrun (which would kill its ranks
     30 s later, in the middle of a long save): the ranks save and exit, and the run ends
-    stopped. A second signal kills torchrun and every rank at once."""
+    stopped. A second signal kills torchrun and every rank at once, as does the abort's grace
+    running out after one."""
     started = []
     try:
         patient, below = launched(tmp_path / "patient", stubborn=False)
@@ -189,6 +193,14 @@ def test_the_launcher_stops_the_ranks_itself_and_a_second_signal_kills_them(tmp_
         stubborn.wait(timeout=30)
         _, alive = psutil.wait_procs(below, timeout=30)
         assert not alive, "a rank or torchrun outlived the second signal"
+
+        # one signal from a shell, then nothing: the abort's grace (1 s here) kills them
+        hung, below = launched(tmp_path / "hung", stubborn=True, grace_s=1.0)
+        started += [hung, *below]
+        hung.send_signal(signal.SIGTERM)
+        assert hung.wait(timeout=30) == 1  # killed: not a clean stop
+        _, alive = psutil.wait_procs(below, timeout=30)
+        assert not alive, "a rank or torchrun outlived the abort's grace"
     finally:  # nothing left behind when an assertion failed early
         for proc in started:
             with contextlib.suppress(psutil.Error, ProcessLookupError):

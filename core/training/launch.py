@@ -32,12 +32,14 @@ from dataclasses import dataclass
 import psutil
 
 from core.config import RunConfig
+from core.runs.info import abort_deadline
 from core.runs.procs import kill
 from core.runs.rundir import FINAL_STATES, RunDir
 
 log = logging.getLogger(__name__)
 LAUNCHER_PID = "PREFSTUDIO_LAUNCHER_PID"  # set for the ranks: the pid status.json names
 ERROR_GLOB = ".rank-*.error"
+WAIT_S = 0.5  # how often the launching process looks at its ranks
 
 
 def processes(cfg: RunConfig) -> int:
@@ -149,24 +151,26 @@ def launch(cfg: RunConfig, config_path: str | os.PathLike | None,
             for i, line in enumerate(node_commands(cfg, config_path, [*overrides, *fixed])):
                 log.info("On node %d, run: %s", i + 1, line)
             started = time.time()
-            code, aborted = _run_ranks(argv)
+            code, aborted = _run_ranks(argv, rd)
             _settle(rd, code, aborted, started)
     return rd
 
 
-def _run_ranks(argv: list[str]) -> tuple[int, bool]:
+def _run_ranks(argv: list[str], rd: RunDir | None = None) -> tuple[int, bool]:
     """torchrun in a session of its own, so a terminal's Ctrl-C reaches this process alone
     (RunManager's kill lists every process below this one, torchrun and its ranks included).
     The first SIGTERM or SIGINT goes on as SIGTERM to each rank directly: they agree on the
     step to stop at, save and exit, however long the save takes (torchrun, when signalled
     itself, kills its ranks 30 s later). Before the ranks exist torchrun gets it. A second
-    signal kills torchrun and every rank at once."""
+    signal kills torchrun and every rank at once, and so does the abort's automatic grace
+    (core.runs.info.abort_deadline, from the first signal and `rd`'s status) running out,
+    for a run signalled from a shell as for one the RunManager aborts."""
     env = {**os.environ, LAUNCHER_PID: str(os.getpid()), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(argv, env=env, start_new_session=True)
-    asked = []
+    asked: list[float] = []  # when each signal came
 
     def forward(signum, frame) -> None:
-        asked.append(signum)
+        asked.append(time.time())
         if proc.poll() is not None:
             return
         if len(asked) > 1:
@@ -178,8 +182,15 @@ def _run_ranks(argv: list[str]) -> tuple[int, bool]:
 
     main = threading.current_thread() is threading.main_thread()  # signals reach only it
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT) if main}
+    killed = False
     try:
-        code = proc.wait()
+        while (code := proc.poll()) is None:
+            if asked and rd is not None and not killed and time.time() >= abort_deadline(
+                    {**rd.status(), "abort_requested_at": asked[0], "abort_grace_s": None}):
+                log.warning("The ranks still run past the abort's grace: killing them.")
+                kill(proc.pid)
+                killed = True
+            time.sleep(WAIT_S)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
