@@ -335,13 +335,17 @@ def test_the_abort_deadline_allows_slow_steps_and_the_save_in_progress():
 
 def test_an_abort_waits_for_the_save_in_progress_then_kills(tmp_path):
     """Past the step's allowance a run that is saving is not killed, until SAVE_GRACE_S after
-    its save began; a shorter explicit grace still escalates at once."""
+    its save began; the Runs tab says it is saving."""
     with stubborn_run(tmp_path) as (m, rd, proc):
         m.abort("stubborn")
         assert rd.status()["abort_grace_s"] is None  # automatic
         late = time.time() - ABORT_GRACE_S - 5  # the step's allowance is over
         rd.update_status(started_at=late - 100, abort_requested_at=late, saving_at=late + 10)
         assert m.poll()[0].state == "running"  # but it is saving: not killed
+        info = m.get("stubborn")
+        assert info.stopping and info.saving
+        from webui.render import state_text
+        assert state_text(info, "en") == "stopping · saving a checkpoint"  # the Runs tab's
         long_ago = time.time() - SAVE_GRACE_S - 10
         rd.update_status(started_at=long_ago - 100, abort_requested_at=long_ago,
                          saving_at=long_ago + 5)

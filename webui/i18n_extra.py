@@ -15,6 +15,8 @@ MORE: dict[str, dict[str, str]] = {
     "bool_true": {"en": "true", "zh": "是"},
     "bool_false": {"en": "false", "zh": "否"},
     "default_empty": {"en": "Default: (empty)", "zh": "默认为空"},
+    # --- the Runs tab -------------------------------------------------------------------------
+    "stopping_saving": {"en": "stopping · saving a checkpoint", "zh": "停止中 · 正在保存检查点"},
     # --- the Data tab's check report and length chart ----------------------------------------
     "stat_min": {"en": "min", "zh": "最小"},
     "stat_mean": {"en": "mean", "zh": "平均"},

@@ -153,9 +153,10 @@ def age(seconds: float | None, lang: str) -> str:
 
 def state_text(info: Any, lang: str) -> str:
     """The state as the UI says it: a launched run still loading is `starting`, an aborted
-    one still saving is `stopping`, a run waiting for a slot says its place in the queue."""
+    one still going is `stopping` (and says when it is writing its checkpoint, which takes
+    minutes at real sizes), a run waiting for a slot says its place in the queue."""
     if info.stopping:
-        return t("stopping", lang)
+        return t("stopping_saving" if getattr(info, "saving", False) else "stopping", lang)
     if info.state == "queued" and info.alive:
         return t("starting", lang)
     if info.state == "queued" and info.queue_position:

@@ -46,6 +46,7 @@ class RunInfo:
     pid: int | None = None
     alive: bool = False
     stopping: bool = False  # abort requested, process still going
+    saving: bool = False  # a live run writing its last save (stop checkpoint or final model)
     alarms: list[Alarm] = field(default_factory=list)  # core/runs/alarms.py, first seen first
     # The set-up phase a live run is in before its first step (core/runs/progress.py): its
     # name (a key of progress.PHASES), items done of total (None: it has no count) and
@@ -86,6 +87,7 @@ def inspect_run(rd: RunDir, saves_dir: Path) -> tuple[RunInfo, dict[str, Any]]:
         age_s=time.time() - begun if begun else None, error=error,
         exit_code=status.get("exit_code"), pid=status.get("pid"), alive=alive,
         stopping=alive and abort_requested(status) and state not in FINAL_STATES,
+        saving=alive and state not in FINAL_STATES and saving_now(status),
         alarms=listed(status), **phase_of(status, alive and state == "running")), status
 
 
@@ -143,10 +145,16 @@ def abort_deadline(status: dict[str, Any]) -> float:
     if status.get("abort_grace_s") is not None:
         return asked + status["abort_grace_s"]
     deadline = asked + max(ABORT_GRACE_S, ABORT_STEPS * step_seconds(status))
-    saving = status.get("saving_at")
-    if saving and saving >= (status.get("started_at") or 0):  # this process's, not a past run's
-        deadline = max(deadline, saving + SAVE_GRACE_S)
+    if saving_now(status):
+        deadline = max(deadline, status["saving_at"] + SAVE_GRACE_S)
     return deadline
+
+
+def saving_now(status: dict[str, Any]) -> bool:
+    """This process began its last save (saving_at, written by the trainer; an earlier run's
+    in the same folder does not count)."""
+    saving = status.get("saving_at")
+    return bool(saving) and saving >= (status.get("started_at") or 0)
 
 
 def step_seconds(status: dict[str, Any]) -> float:
