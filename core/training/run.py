@@ -169,9 +169,9 @@ def _run_locked(cfg: RunConfig, rd: RunDir, reward_funcs: tuple[str, ...]) -> No
         pid, pid_started_at = status_pid()  # a multi-process run's: the launcher's
         rd.update_status(state="running", pid=pid, pid_started_at=pid_started_at,
                          started_at=time.time(),
-                         ended_at=None, exit_code=None, error=None, stage=cfg.stage,
-                         model=cfg.model_name_or_path, dataset=cfg.dataset,
-                         **CLEARED)  # an earlier run's phase is not this one's
+                         ended_at=None, exit_code=None, error=None, saving_at=None,
+                         stage=cfg.stage, model=cfg.model_name_or_path, dataset=cfg.dataset,
+                         **CLEARED)  # an earlier run's phase and save are not this one's
         log.info("Run %s: stage=%s model=%s dataset=%s", rd.path, cfg.stage,
                  cfg.model_name_or_path, cfg.dataset)
         aborted = _train(cfg, rd, checkpoint, reward_funcs)
