@@ -12,8 +12,8 @@ command from here.
 The launching process holds the run folder's lock and stays its `pid` in status.json, so an
 abort (SIGTERM) reaches it: it passes the signal to every rank of this node; the ranks agree
 on the step to stop at (core.methods.callbacks.GracefulStop), save, and rank 0 writes the end.
-A second signal kills them. A rank that fails writes its error to <run>/.rank-N.error; the first one becomes the
-run's error in status.json.
+A second signal kills them. A rank that fails writes its error to <run>/.rank-N.error; the
+first one becomes the run's error in status.json.
 """
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def launch(cfg: RunConfig, config_path: str | os.PathLike | None,
     return rd
 
 
-def _run_ranks(argv: list[str], rd: RunDir | None = None) -> tuple[int, bool]:
+def _run_ranks(argv: list[str], rd: RunDir) -> tuple[int, bool]:
     """torchrun in a session of its own, so a terminal's Ctrl-C reaches this process alone
     (RunManager's kill lists every process below this one, torchrun and its ranks included).
     The first SIGTERM or SIGINT goes on as SIGTERM to each rank directly: they agree on the
@@ -185,7 +185,7 @@ def _run_ranks(argv: list[str], rd: RunDir | None = None) -> tuple[int, bool]:
     killed = False
     try:
         while (code := proc.poll()) is None:
-            if asked and rd is not None and not killed and time.time() >= abort_deadline(
+            if asked and not killed and time.time() >= abort_deadline(
                     {**rd.status(), "abort_requested_at": asked[0], "abort_grace_s": None}):
                 log.warning("The ranks still run past the abort's grace: killing them.")
                 kill(proc.pid)
